@@ -1,0 +1,411 @@
+/*
+ * vnode: the multi-call front of the install tree.
+ *
+ * containerd runs containerd-shim-vnode-v2, vnode-cni and (through the runc shim) vnode-runc
+ * several times per pod. Starting Node.js costs ~50 ms here, so these entries are this small C
+ * program: it hands the call to the long-running vnode-manager over a unix socket and prints
+ * what the manager answers, or execs what the manager tells it to. All policy lives in the
+ * TypeScript manager; this file only moves bytes, fds and exit codes.
+ *
+ * Names it acts on (basename of argv[0], or argv[1] when started as "vnode"):
+ *   containerd-shim-vnode-v2, vnode-cni   forwarded to the manager (fallback: run the JS entry)
+ *   vnode-runc                            forwarded for hooked commands, else exec runc
+ *   vnode-holder                          the per-vNode namespace holder (pid 1 of the vNode)
+ *   vnode-nsexec                          enter a process's namespaces and exec a command
+ *   vnode-manager, vnode (CLI)            exec the bundled node with the JS entry
+ *
+ * Wire format of one call (all integers little-endian u32, strings as u32 length + bytes):
+ *   request : magic "VNL1", entry, cwd, argc, argv[argc], envc, env[envc], stdin
+ *   answer  : magic "VNA1", kind
+ *             kind 0 (exit): code, stdout, stderr
+ *             kind 1 (exec): path, argc, argv[argc], envc, env[envc]   (env is added to ours)
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#define MAX_MSG (64u << 20)
+
+static const char *prog = "vnode";
+
+static void die(int code, const char *fmt, const char *arg) {
+  fprintf(stderr, "%s: ", prog);
+  fprintf(stderr, fmt, arg ? arg : "");
+  fputc('\n', stderr);
+  exit(code);
+}
+
+/* ---------- growable buffer ---------- */
+struct buf {
+  char *p;
+  size_t len, cap;
+};
+
+static void buf_put(struct buf *b, const void *data, size_t n) {
+  if (b->len + n > b->cap) {
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + n) cap *= 2;
+    b->p = realloc(b->p, cap);
+    if (!b->p) die(70, "out of memory%s", NULL);
+    b->cap = cap;
+  }
+  memcpy(b->p + b->len, data, n);
+  b->len += n;
+}
+
+static void buf_u32(struct buf *b, uint32_t v) {
+  unsigned char le[4] = {v & 0xff, (v >> 8) & 0xff, (v >> 16) & 0xff, (v >> 24) & 0xff};
+  buf_put(b, le, 4);
+}
+
+static void buf_str(struct buf *b, const char *s, size_t n) {
+  buf_u32(b, (uint32_t)n);
+  buf_put(b, s, n);
+}
+
+/* ---------- reading the answer ---------- */
+struct rd {
+  const char *p;
+  size_t len, off;
+};
+
+static uint32_t rd_u32(struct rd *r) {
+  if (r->len - r->off < 4) die(70, "truncated answer from vnode-manager%s", NULL);
+  const unsigned char *q = (const unsigned char *)r->p + r->off;
+  r->off += 4;
+  return (uint32_t)q[0] | ((uint32_t)q[1] << 8) | ((uint32_t)q[2] << 16) | ((uint32_t)q[3] << 24);
+}
+
+/* Returns a NUL-terminated copy (strings may carry binary data; the length is returned too). */
+static char *rd_str(struct rd *r, size_t *out_len) {
+  uint32_t n = rd_u32(r);
+  if (r->len - r->off < n) die(70, "truncated answer from vnode-manager%s", NULL);
+  char *s = malloc((size_t)n + 1);
+  if (!s) die(70, "out of memory%s", NULL);
+  memcpy(s, r->p + r->off, n);
+  s[n] = 0;
+  r->off += n;
+  if (out_len) *out_len = n;
+  return s;
+}
+
+static int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+static void read_fd_all(int fd, struct buf *b) {
+  char tmp[65536];
+  for (;;) {
+    ssize_t n = read(fd, tmp, sizeof tmp);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (n == 0) return;
+    buf_put(b, tmp, (size_t)n);
+    if (b->len > MAX_MSG) die(70, "input too large%s", NULL);
+  }
+}
+
+/* ---------- install tree ---------- */
+static char tree[PATH_MAX];
+
+static void find_tree(void) {
+  char exe[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) die(70, "cannot read /proc/self/exe%s", NULL);
+  exe[n] = 0;
+  /* <tree>/bin/vnode -> <tree> */
+  char *slash = strrchr(exe, '/');
+  if (slash) *slash = 0;
+  slash = strrchr(exe, '/');
+  if (slash) *slash = 0;
+  snprintf(tree, sizeof tree, "%s", exe);
+}
+
+static const char *run_dir(void) {
+  const char *d = getenv("VNODE_RUN_DIR");
+  return d && *d ? d : "/run/vnode";
+}
+
+static void exec_node(const char *entry, int argc, char **argv) {
+  char node[PATH_MAX], mainjs[PATH_MAX];
+  snprintf(node, sizeof node, "%s/lib/node", tree);
+  snprintf(mainjs, sizeof mainjs, "%s/lib/app/agent/main.js", tree);
+  if (access(node, X_OK) != 0) snprintf(node, sizeof node, "node"); /* dev tree: node from PATH */
+  char **args = calloc((size_t)argc + 4, sizeof(char *));
+  if (!args) die(70, "out of memory%s", NULL);
+  int i = 0;
+  args[i++] = node;
+  args[i++] = "--enable-source-maps";
+  args[i++] = mainjs;
+  for (int a = 1; a < argc; a++) args[i++] = argv[a];
+  args[i] = NULL;
+  setenv("VNODE_ENTRY", entry, 1);
+  execvp(node, args);
+  die(70, "cannot exec node: %s", strerror(errno));
+}
+
+static void exec_runc(char **argv) {
+  char path[PATH_MAX];
+  const char *runc = getenv("VNODE_RUNC");
+  if (!runc || !*runc) {
+    snprintf(path, sizeof path, "%s/bin/runc", tree);
+    runc = access(path, X_OK) == 0 ? path : "runc";
+  }
+  argv[0] = (char *)runc;
+  execvp(runc, argv);
+  die(127, "cannot exec runc: %s", strerror(errno));
+}
+
+/* ---------- forwarding a call to the manager ---------- */
+static int connect_manager(void) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  int n = snprintf(sa.sun_path, sizeof sa.sun_path, "%s/launch.sock", run_dir());
+  if (n < 0 || (size_t)n >= sizeof sa.sun_path) return -1;
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static int want_stdin(const char *entry) {
+  return strcmp(entry, "vnode-cni") == 0 || strcmp(entry, "containerd-shim-vnode-v2") == 0;
+}
+
+/* Returns only when the manager cannot be reached. */
+static void forward(const char *entry, int argc, char **argv) {
+  int fd = connect_manager();
+  if (fd < 0) return;
+
+  struct buf req = {0};
+  buf_put(&req, "VNL1", 4);
+  buf_str(&req, entry, strlen(entry));
+  char cwd[PATH_MAX];
+  if (!getcwd(cwd, sizeof cwd)) cwd[0] = 0;
+  buf_str(&req, cwd, strlen(cwd));
+  buf_u32(&req, (uint32_t)argc);
+  for (int i = 0; i < argc; i++) buf_str(&req, argv[i], strlen(argv[i]));
+  uint32_t envc = 0;
+  for (char **e = environ; *e; e++) envc++;
+  buf_u32(&req, envc);
+  for (char **e = environ; *e; e++) buf_str(&req, *e, strlen(*e));
+  struct buf in = {0};
+  if (want_stdin(entry)) read_fd_all(0, &in);
+  buf_str(&req, in.p ? in.p : "", in.len);
+
+  struct buf framed = {0};
+  buf_u32(&framed, (uint32_t)req.len);
+  buf_put(&framed, req.p, req.len);
+  if (write_all(fd, framed.p, framed.len) != 0) die(70, "cannot send to vnode-manager: %s", strerror(errno));
+  shutdown(fd, SHUT_WR);
+
+  struct buf ans = {0};
+  read_fd_all(fd, &ans);
+  close(fd);
+  struct rd r = {ans.p, ans.len, 0};
+  uint32_t total = rd_u32(&r);
+  if (total != ans.len - 4) die(70, "malformed answer from vnode-manager (length)%s", NULL);
+  if (r.len - r.off < 4 || memcmp(r.p + r.off, "VNA1", 4) != 0) die(70, "malformed answer from vnode-manager (magic)%s", NULL);
+  r.off += 4;
+  uint32_t kind = rd_u32(&r);
+  if (kind == 0) {
+    int code = (int)rd_u32(&r);
+    size_t on, en;
+    char *out = rd_str(&r, &on);
+    char *err = rd_str(&r, &en);
+    write_all(1, out, on);
+    write_all(2, err, en);
+    exit(code);
+  }
+  if (kind == 1) {
+    char *path = rd_str(&r, NULL);
+    uint32_t n = rd_u32(&r);
+    if (n > 65536) die(70, "malformed answer from vnode-manager (argc)%s", NULL);
+    char **args = calloc((size_t)n + 1, sizeof(char *));
+    for (uint32_t i = 0; i < n; i++) args[i] = rd_str(&r, NULL);
+    uint32_t ne = rd_u32(&r);
+    if (ne > 65536) die(70, "malformed answer from vnode-manager (envc)%s", NULL);
+    for (uint32_t i = 0; i < ne; i++) putenv(rd_str(&r, NULL));
+    execv(path, args);
+    die(127, "cannot exec %s", path);
+  }
+  die(70, "unknown answer kind from vnode-manager%s", NULL);
+}
+
+/* ---------- vnode-holder: pid 1 of a vNode ---------- */
+static volatile sig_atomic_t stop;
+static void on_term(int sig) {
+  (void)sig;
+  stop = 1;
+}
+
+static int holder_main(void) {
+  struct sigaction sa = {.sa_handler = on_term};
+  sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGINT, &sa, NULL);
+  /* Tell whoever released us that we are up: fd 3 is the ready pipe when present. */
+  if (fcntl(3, F_GETFD) != -1) {
+    if (write(3, "R", 1) < 0) { /* the releaser went away: nothing to tell */ }
+    close(3);
+  }
+  while (!stop) {
+    /* Reap every child that re-parents to us (we are the vNode's pid 1). */
+    int st;
+    pid_t p = waitpid(-1, &st, 0);
+    if (p < 0 && errno == ECHILD) pause();
+  }
+  return 0;
+}
+
+/* ---------- vnode-nsexec PID NS[,NS...] -- CMD ARGS ---------- */
+static int nsexec_main(int argc, char **argv) {
+  if (argc < 5 || strcmp(argv[3], "--") != 0) {
+    fprintf(stderr, "usage: vnode-nsexec PID user,mnt,net,ipc,uts,pid,cgroup -- CMD [ARGS...]\n");
+    return 2;
+  }
+  char *end;
+  long pid = strtol(argv[1], &end, 10);
+  if (*end || pid <= 0) die(2, "bad pid %s", argv[1]);
+  static const struct {
+    const char *name;
+    int flag;
+  } kinds[] = {{"user", CLONE_NEWUSER}, {"cgroup", CLONE_NEWCGROUP}, {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS},
+               {"net", CLONE_NEWNET},   {"pid", CLONE_NEWPID},       {"mnt", CLONE_NEWNS}};
+  /* Open every namespace first (the paths go away once we enter the mount ns), then join in a
+     fixed order: user first, so the others are joined with the vNode's capabilities. */
+  int fds[7];
+  for (int k = 0; k < 7; k++) fds[k] = -1;
+  char list[256];
+  snprintf(list, sizeof list, ",%s,", argv[2]);
+  for (int k = 0; k < 7; k++) {
+    char want[32];
+    snprintf(want, sizeof want, ",%s,", kinds[k].name);
+    if (!strstr(list, want)) continue;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/ns/%s", pid, kinds[k].name);
+    fds[k] = open(path, O_RDONLY | O_CLOEXEC);
+    if (fds[k] < 0) die(1, "cannot open %s", path);
+  }
+  int rootfd = -1;
+  if (fds[6] >= 0) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/root", pid);
+    rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  }
+  for (int k = 0; k < 7; k++) {
+    if (fds[k] < 0) continue;
+    if (setns(fds[k], kinds[k].flag) != 0) {
+      fprintf(stderr, "vnode-nsexec: setns %s: %s\n", kinds[k].name, strerror(errno));
+      return 1;
+    }
+  }
+  if (fds[0] >= 0) {
+    if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) {
+      fprintf(stderr, "vnode-nsexec: become root in the vNode: %s\n", strerror(errno));
+      return 1;
+    }
+  }
+  if (rootfd >= 0) {
+    if (fchdir(rootfd) != 0 || chroot(".") != 0 || chdir("/") != 0) {
+      fprintf(stderr, "vnode-nsexec: enter root: %s\n", strerror(errno));
+      return 1;
+    }
+  }
+  if (fds[5] >= 0) {
+    /* A new pid namespace applies to children only: fork so the command runs inside it. */
+    pid_t child = fork();
+    if (child < 0) die(1, "fork: %s", strerror(errno));
+    if (child > 0) {
+      int st;
+      while (waitpid(child, &st, 0) < 0 && errno == EINTR) {
+      }
+      if (WIFEXITED(st)) return WEXITSTATUS(st);
+      return 128 + WTERMSIG(st);
+    }
+  }
+  execvp(argv[4], argv + 4);
+  fprintf(stderr, "vnode-nsexec: exec %s: %s\n", argv[4], strerror(errno));
+  return 127;
+}
+
+static const char *base(const char *p) {
+  const char *s = strrchr(p, '/');
+  return s ? s + 1 : p;
+}
+
+int main(int argc, char **argv) {
+  const char *name = base(argv[0]);
+  /* "vnode <entry> args..." is the same as calling the entry's link. */
+  if (strcmp(name, "vnode") == 0 && argc > 1 &&
+      (strcmp(argv[1], "containerd-shim-vnode-v2") == 0 || strcmp(argv[1], "vnode-cni") == 0 ||
+       strcmp(argv[1], "vnode-runc") == 0 || strcmp(argv[1], "vnode-holder") == 0 ||
+       strcmp(argv[1], "vnode-nsexec") == 0 || strcmp(argv[1], "vnode-manager") == 0)) {
+    name = argv[1];
+    argv++;
+    argc--;
+  }
+  prog = name;
+  find_tree();
+
+  if (strcmp(name, "vnode-holder") == 0) return holder_main();
+  if (strcmp(name, "vnode-nsexec") == 0) return nsexec_main(argc, argv);
+  if (strcmp(name, "vnode-runc") == 0) {
+    /* Thin step: only commands the manager hooks cross the socket; the rest go straight to
+       runc with every fd (console socket, stdio, pid file) intact. */
+    const char *hooked = getenv("VNODE_RUNC_HOOKED"); /* e.g. ",create," set by the manager */
+    const char *cmd = NULL;
+    for (int i = 1; i < argc; i++) {
+      if (argv[i][0] != '-') {
+        cmd = argv[i];
+        break;
+      }
+      /* global flags with a value */
+      if (strcmp(argv[i], "--root") == 0 || strcmp(argv[i], "--log") == 0 || strcmp(argv[i], "--log-format") == 0 ||
+          strcmp(argv[i], "--criu") == 0 || strcmp(argv[i], "--rootless") == 0)
+        i++;
+    }
+    if (cmd && hooked) {
+      char want[64];
+      snprintf(want, sizeof want, ",%s,", cmd);
+      if (strstr(hooked, want)) forward(name, argc, argv);
+    }
+    exec_runc(argv);
+  }
+  if (strcmp(name, "containerd-shim-vnode-v2") == 0 || strcmp(name, "vnode-cni") == 0) {
+    forward(name, argc, argv);
+    /* No manager: the JS entry handles what it can alone (delete of an orphan, CNI DEL). */
+    exec_node(name, argc, argv);
+  }
+  exec_node(strcmp(name, "vnode-manager") == 0 ? "vnode-manager" : "vnode", argc, argv);
+  return 70;
+}

@@ -1,0 +1,84 @@
+// The manager's configuration: one zod schema, loaded from YAML or JSON, with errors that name
+// the bad field. Defaults suit a real node; tests and `npm run local` override the paths.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
+
+export const ID_RANGE_SIZE = 65536;
+
+const absPath = z.string().startsWith('/', 'must be an absolute path');
+
+export const ConfigSchema = z
+  .object({
+    /** Sockets and per-boot state: launch.sock, shim.sock, holder roots, netns mounts. */
+    runDir: absPath.default('/run/vnode'),
+    /** State that survives a manager restart: vNodes, id ranges, task index. */
+    stateDir: absPath.default('/var/lib/vnode'),
+    /** The install tree (bin/, lib/); default: the tree this program runs from. */
+    treeDir: absPath.optional(),
+    logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+    containerd: z
+      .object({
+        address: absPath.default('/run/containerd/containerd.sock'),
+        /** containerd's TTRPC address, where the runc shims publish events. */
+        ttrpcAddress: absPath.optional(),
+        binary: absPath.default('/usr/bin/containerd'),
+      })
+      .strict()
+      .default({}),
+    /** Host uids/gids handed out to vNodes, one block of 65536 each. */
+    idPool: z
+      .object({
+        start: z.number().int().min(ID_RANGE_SIZE, 'must be >= 65536 so no vNode root maps onto a host system id'),
+        count: z.number().int().positive(),
+      })
+      .strict()
+      .default({ start: 1 << 28, count: 1024 }),
+    /** Which pods share a vNode: all pods of a namespace on this node, or one vNode per pod. */
+    vnodeMode: z.enum(['namespace', 'pod']).default('namespace'),
+  })
+  .strict();
+
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly source: string, readonly issues: string[]) {
+    super(`invalid configuration in ${source}: ${issues.join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Formats zod issues as "field.path: message". */
+export function describeIssues(err: z.ZodError): string[] {
+  return err.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`);
+}
+
+export function parseConfig(raw: unknown, source = 'config'): Config {
+  const r = ConfigSchema.safeParse(raw ?? {});
+  if (!r.success) throw new ConfigError(source, describeIssues(r.error));
+  return r.data;
+}
+
+/** Reads a YAML/JSON file (if given) and applies environment overrides used by the launcher. */
+export function loadConfig(file = process.env.VNODE_CONFIG, env: NodeJS.ProcessEnv = process.env): Config {
+  let raw: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      throw new ConfigError(file, [`cannot read: ${(e as Error).message}`]);
+    }
+    try {
+      raw = (parseYaml(text) as Record<string, unknown> | null) ?? {};
+    } catch (e) {
+      throw new ConfigError(file, [`not valid YAML: ${(e as Error).message}`]);
+    }
+    if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError(file, ['(root): must be a mapping']);
+  }
+  // The launcher finds the manager through VNODE_RUN_DIR, so the manager must agree with it.
+  if (env.VNODE_RUN_DIR) raw = { ...raw, runDir: env.VNODE_RUN_DIR };
+  if (env.VNODE_STATE_DIR) raw = { ...raw, stateDir: env.VNODE_STATE_DIR };
+  if (env.VNODE_LOG_LEVEL) raw = { ...raw, logLevel: env.VNODE_LOG_LEVEL };
+  return parseConfig(raw, file ?? 'defaults');
+}

@@ -1,0 +1,102 @@
+// The manager's end of the launcher socket (<runDir>/launch.sock): one call per connection,
+// dispatched by entry name to a registered handler. A malformed or oversized request gets an
+// exit-70 answer naming the problem and harms no other call.
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { dirname } from 'node:path';
+import type { Logger } from '../common/log.js';
+import { decodeLaunchRequest, encodeLaunchAnswer, LaunchProtocolError, MAX_LAUNCH_MESSAGE, type LaunchAnswer, type LaunchRequest } from './launchProtocol.js';
+
+export type LaunchHandler = (req: LaunchRequest) => Promise<LaunchAnswer>;
+
+export class LaunchServer {
+  private readonly server: net.Server;
+  private readonly handlers = new Map<string, LaunchHandler>();
+  private readonly sockets = new Set<net.Socket>();
+
+  constructor(
+    readonly path: string,
+    private readonly log: Logger,
+  ) {
+    this.server = net.createServer((s) => this.serve(s));
+  }
+
+  handle(entry: string, h: LaunchHandler): void {
+    this.handlers.set(entry, h);
+  }
+
+  async listen(): Promise<void> {
+    mkdirSync(dirname(this.path), { recursive: true, mode: 0o711 });
+    rmSync(this.path, { force: true });
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.path, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    // Only root may ask the manager to act (containerd, runc shims and CNI run as root).
+    chmodSync(this.path, 0o600);
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    rmSync(this.path, { force: true });
+  }
+
+  private serve(sock: net.Socket): void {
+    this.sockets.add(sock);
+    sock.on('close', () => this.sockets.delete(sock));
+    sock.on('error', (e) => this.log.debug('launch connection error', { error: e.message }));
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let want = -1;
+    const onData = (d: Buffer): void => {
+      chunks.push(d);
+      size += d.length;
+      if (want < 0 && size >= 4) {
+        want = Buffer.concat(chunks).readUInt32LE(0);
+        if (want > MAX_LAUNCH_MESSAGE) {
+          sock.off('data', onData);
+          this.answer(sock, { kind: 'exit', code: 70, stderr: `request of ${want} bytes exceeds ${MAX_LAUNCH_MESSAGE}\n` });
+          return;
+        }
+      }
+      if (want >= 0 && size >= want + 4) {
+        sock.off('data', onData);
+        void this.dispatch(sock, Buffer.concat(chunks).subarray(4, 4 + want));
+      }
+    };
+    sock.on('data', onData);
+  }
+
+  private async dispatch(sock: net.Socket, body: Buffer): Promise<void> {
+    let req: LaunchRequest;
+    try {
+      req = decodeLaunchRequest(body);
+    } catch (e) {
+      const msg = e instanceof LaunchProtocolError ? e.message : String(e);
+      this.log.warn('malformed launch request', { reason: msg });
+      this.answer(sock, { kind: 'exit', code: 70, stderr: `vnode-manager: malformed request: ${msg}\n` });
+      return;
+    }
+    const h = this.handlers.get(req.entry);
+    if (!h) {
+      this.answer(sock, { kind: 'exit', code: 70, stderr: `vnode-manager: no handler for ${req.entry}\n` });
+      return;
+    }
+    let ans: LaunchAnswer;
+    try {
+      ans = await h(req);
+    } catch (e) {
+      this.log.error('launch handler failed', { entry: req.entry, argv: req.argv, error: e instanceof Error ? e.stack : String(e) });
+      ans = { kind: 'exit', code: 1, stderr: `${req.entry}: ${e instanceof Error ? e.message : String(e)}\n` };
+    }
+    this.answer(sock, ans);
+  }
+
+  private answer(sock: net.Socket, a: LaunchAnswer): void {
+    if (!sock.destroyed) sock.end(encodeLaunchAnswer(a));
+  }
+}

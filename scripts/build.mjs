@@ -1,0 +1,92 @@
+// One build: TypeScript -> dist/, the C++ addon (node-gyp, --nodedir=/usr), the C launcher, and
+// the staged install tree build/opt/vnode/{bin,lib} that the installer, the Dockerfile and the
+// tests all use.
+import { execFileSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, copyFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const tree = join(root, 'build/opt/vnode');
+const run = (cmd, args, opts = {}) => execFileSync(cmd, args, { stdio: 'inherit', cwd: root, ...opts });
+
+function newer(src, dst) {
+  if (!existsSync(dst)) return true;
+  return statSync(src).mtimeMs > statSync(dst).mtimeMs;
+}
+
+function walk(dir, out = []) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) walk(p, out);
+    else out.push(p);
+  }
+  return out;
+}
+
+// 1. TypeScript
+run(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json']);
+// Non-TS assets that the code loads at run time travel beside the compiled files.
+for (const dir of ['agent/proto']) {
+  if (existsSync(join(root, dir))) cpSync(join(root, dir), join(root, 'dist', dir), { recursive: true });
+}
+
+// 2. Addon (rebuild only when a source changed).
+const addonOut = join(root, 'addon/build/Release/vnode_addon.node');
+const addonSrcs = walk(join(root, 'addon/src')).concat([join(root, 'addon/binding.gyp')]);
+if (addonSrcs.some((s) => newer(s, addonOut))) {
+  const gyp = join(root, 'node_modules/.bin/node-gyp');
+  const configured = existsSync(join(root, 'addon/build/Makefile'));
+  const srcsChanged = !configured || newer(join(root, 'addon/binding.gyp'), join(root, 'addon/build/Makefile')) ||
+    readdirSync(join(root, 'addon/src')).some((f) => f.endsWith('.cc') && !existsSync(join(root, 'addon/build/Release/obj.target/vnode_addon/src', f.replace(/\.cc$/, '.o'))));
+  run(gyp, [srcsChanged ? 'rebuild' : 'build', '--nodedir=/usr', '--silent'], { cwd: join(root, 'addon') });
+}
+
+// 3. Launcher and other small C programs.
+mkdirSync(join(tree, 'bin'), { recursive: true });
+const launcher = join(tree, 'bin/vnode');
+const cflags = ['-O2', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Wno-format-truncation', '-D_FORTIFY_SOURCE=2'];
+if (newer(join(root, 'addon/launcher/vnode.c'), launcher)) {
+  run('cc', [...cflags, '-o', launcher, 'addon/launcher/vnode.c']);
+}
+for (const link of ['containerd-shim-vnode-v2', 'vnode-cni', 'vnode-runc', 'vnode-manager', 'vnode-holder', 'vnode-nsexec']) {
+  const p = join(tree, 'bin', link);
+  rmSync(p, { force: true });
+  symlinkSync('vnode', p);
+}
+
+// 4. The staged tree: node, the compiled app, production dependencies, the addon, and the stock
+// binaries vNode delegates to (runc shim and runc).
+const lib = join(tree, 'lib');
+mkdirSync(lib, { recursive: true });
+const nodeBin = process.execPath;
+if (newer(nodeBin, join(lib, 'node'))) copyFileSync(nodeBin, join(lib, 'node'));
+chmodSync(join(lib, 'node'), 0o755);
+for (const [src, name] of [['/usr/bin/containerd-shim-runc-v2', 'containerd-shim-runc-v2'], ['/usr/sbin/runc', 'runc']]) {
+  const dst = join(tree, 'bin', name);
+  if (existsSync(src) && newer(src, dst)) copyFileSync(src, dst);
+  if (existsSync(dst)) chmodSync(dst, 0o755);
+}
+const app = join(lib, 'app');
+rmSync(app, { recursive: true, force: true });
+mkdirSync(app, { recursive: true });
+for (const dir of ['agent', 'installer', 'addon']) {
+  if (!existsSync(join(root, 'dist', dir))) continue;
+  cpSync(join(root, 'dist', dir), join(app, dir), {
+    recursive: true,
+    filter: (s) => !s.endsWith('.test.js') && !s.endsWith('.test.js.map') && !s.endsWith('.d.ts'),
+  });
+}
+copyFileSync(addonOut, join(app, 'addon/vnode_addon.node'));
+// Production dependencies only, from the lockfile.
+const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8'));
+for (const [path, meta] of Object.entries(lock.packages)) {
+  if (!path.startsWith('node_modules/') || meta.dev) continue;
+  if (path.includes('/node_modules/node-addon-api')) continue;
+  const src = join(root, path);
+  if (!existsSync(src)) continue;
+  cpSync(src, join(app, path), { recursive: true, filter: (s) => !relative(src, s).startsWith('node_modules') });
+}
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+writeFileSync(join(app, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', private: true }, null, 2));
+writeFileSync(join(tree, 'VERSION'), `${pkg.version}\n`);
