@@ -114,6 +114,11 @@ export class TestBed {
     return bed;
   }
 
+  /** A handle on an existing bed (e.g. the local node) without starting anything. */
+  static attach(opts: TestBedOptions): TestBed {
+    return new TestBed(opts);
+  }
+
   get cri(): CriClient {
     this._cri ??= new CriClient(this.socket);
     return this._cri;
