@@ -51,6 +51,21 @@ export class HostRoot {
     return join(this.root, resolved);
   }
 
+  /** The pod path of a host path whose last component is not followed (lstat, unlink, readlink). */
+  entry(hostPath: string): string {
+    const norm = posix.normalize(hostPath).replace(/\/+$/, '');
+    if (norm === '' || norm === '/') return this.path('/');
+    return join(this.path(posix.dirname(norm)), posix.basename(norm));
+  }
+
+  readLink(hostPath: string): string | undefined {
+    try {
+      return readlinkSync(this.entry(hostPath));
+    } catch {
+      return undefined;
+    }
+  }
+
   readText(hostPath: string): string | undefined {
     try {
       return readFileSync(this.path(hostPath), 'utf8');
@@ -62,7 +77,7 @@ export class HostRoot {
 
   exists(hostPath: string): boolean {
     try {
-      lstatSync(this.path(hostPath));
+      lstatSync(this.entry(hostPath));
       return true;
     } catch (e) {
       if (errCode(e) === 'ENOENT' || errCode(e) === 'ENOTDIR') return false;
@@ -110,7 +125,7 @@ export class HostRoot {
   }
 
   remove(hostPath: string): boolean {
-    const p = this.path(hostPath);
+    const p = this.entry(hostPath);
     try {
       lstatSync(p);
     } catch {
