@@ -16,4 +16,13 @@ export class CriStatusProbe implements CriRuntimeProbe {
       cri.close();
     }
   }
+
+  async podSandboxes(handler: string): Promise<number> {
+    const cri = new CriClient(this.socketPath);
+    try {
+      return (await cri.listPodSandboxes()).filter((p) => p.runtimeHandler === handler).length;
+    } finally {
+      cri.close();
+    }
+  }
 }

@@ -105,6 +105,8 @@ export class FunctionRestarter implements ContainerdRestarter {
 export interface CriRuntimeProbe {
   /** The runtime handler names containerd's CRI plugin has loaded. Rejects while CRI is unreachable. */
   runtimeHandlers(): Promise<string[]>;
+  /** How many pod sandboxes of the handler CRI lists (uninstall drains them); optional. */
+  podSandboxes?(handler: string): Promise<number>;
 }
 
 export class ReadinessTimeout extends Error {
