@@ -128,6 +128,10 @@ export async function installerMain(argv: string[]): Promise<number> {
     args.splice(ci, 2);
   }
   const cmd = args[0] ?? 'run';
+  if (!['run', 'install', 'uninstall', 'preflight'].includes(cmd)) {
+    process.stderr.write(`usage: vnode-installer [--config FILE] [run|install|uninstall|preflight]\n`);
+    return 2;
+  }
   const cfg = loadInstallerConfig(configFile);
   configureLogging({ level: process.env.VNODE_LOG_LEVEL ?? 'info' });
   let prepared: PreparedInstaller;
@@ -154,11 +158,8 @@ export async function installerMain(argv: string[]): Promise<number> {
     case 'uninstall':
       process.stdout.write(`${JSON.stringify(await installer.uninstall(), null, 2)}\n`);
       return 0;
-    case 'run':
-      break;
     default:
-      process.stderr.write(`usage: vnode-installer [--config FILE] [run|install|uninstall|preflight]\n`);
-      return 2;
+      break;
   }
 
   const report = await installer.install();
