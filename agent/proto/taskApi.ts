@@ -22,8 +22,9 @@ export const shimProtos = (): ReturnType<typeof loadProtos> => loadProtos(...SHI
 export const TASK_SERVICE = 'containerd.task.v2.Task';
 export const EVENTS_SERVICE = 'containerd.services.events.ttrpc.v1.Events';
 
+/** google.protobuf.Any. protobufjs's bundled copy keeps the snake_case field name type_url. */
 export interface Any {
-  typeUrl: string;
+  type_url: string;
   value: Uint8Array;
 }
 export interface Timestamp {
@@ -48,8 +49,6 @@ export interface ProcessInfo {
   info?: Any | null;
 }
 
-// Requests may leave fields out (proto3 defaults); responses as decoded carry every scalar.
-type In<T> = Partial<T>;
 
 export interface CreateTaskRequest {
   id: string;
@@ -175,26 +174,26 @@ export interface ResumeRequest {
 }
 
 /** containerd.task.v2.Task, method by method. */
-export interface TaskApi {
-  [method: string]: { request: object; response: object };
-  State: { request: In<StateRequest>; response: StateResponse };
-  Create: { request: In<CreateTaskRequest>; response: CreateTaskResponse };
-  Start: { request: In<StartRequest>; response: StartResponse };
-  Delete: { request: In<DeleteRequest>; response: DeleteResponse };
-  Pids: { request: In<PidsRequest>; response: PidsResponse };
-  Pause: { request: In<PauseRequest>; response: Empty };
-  Resume: { request: In<ResumeRequest>; response: Empty };
-  Checkpoint: { request: In<CheckpointTaskRequest>; response: Empty };
-  Kill: { request: In<KillRequest>; response: Empty };
-  Exec: { request: In<ExecProcessRequest>; response: Empty };
-  ResizePty: { request: In<ResizePtyRequest>; response: Empty };
-  CloseIO: { request: In<CloseIORequest>; response: Empty };
-  Update: { request: In<UpdateTaskRequest>; response: Empty };
-  Wait: { request: In<WaitRequest>; response: WaitResponse };
-  Stats: { request: In<StatsRequest>; response: StatsResponse };
-  Connect: { request: In<ConnectRequest>; response: ConnectResponse };
-  Shutdown: { request: In<ShutdownRequest>; response: Empty };
-}
+// A type alias, not an interface: only aliases fit Record<string, ...> (the typed layer's ServiceShape).
+export type TaskApi = {
+  State: { request: StateRequest; response: StateResponse };
+  Create: { request: CreateTaskRequest; response: CreateTaskResponse };
+  Start: { request: StartRequest; response: StartResponse };
+  Delete: { request: DeleteRequest; response: DeleteResponse };
+  Pids: { request: PidsRequest; response: PidsResponse };
+  Pause: { request: PauseRequest; response: Empty };
+  Resume: { request: ResumeRequest; response: Empty };
+  Checkpoint: { request: CheckpointTaskRequest; response: Empty };
+  Kill: { request: KillRequest; response: Empty };
+  Exec: { request: ExecProcessRequest; response: Empty };
+  ResizePty: { request: ResizePtyRequest; response: Empty };
+  CloseIO: { request: CloseIORequest; response: Empty };
+  Update: { request: UpdateTaskRequest; response: Empty };
+  Wait: { request: WaitRequest; response: WaitResponse };
+  Stats: { request: StatsRequest; response: StatsResponse };
+  Connect: { request: ConnectRequest; response: ConnectResponse };
+  Shutdown: { request: ShutdownRequest; response: Empty };
+};
 
 /** Names of the Task methods, in the service's order. */
 export const TASK_METHODS = [
@@ -330,10 +329,9 @@ export interface Envelope {
 export interface ForwardRequest {
   envelope?: Envelope | null;
 }
-export interface EventsApi {
-  [method: string]: { request: object; response: object };
-  Forward: { request: In<ForwardRequest>; response: Empty };
-}
+export type EventsApi = {
+  Forward: { request: ForwardRequest; response: Empty };
+};
 
 export function timestampFromDate(d: Date = new Date()): Timestamp {
   const ms = d.getTime();

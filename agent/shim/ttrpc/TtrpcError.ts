@@ -30,9 +30,9 @@ export function codeName(code: number): string {
   return codeNames.get(code) ?? `CODE_${code}`;
 }
 
-/** A google.protobuf.Any as protobufjs gives it. */
+/** A google.protobuf.Any as protobufjs gives it (its bundled Any keeps the name type_url). */
 export interface AnyMessage {
-  typeUrl: string;
+  type_url: string;
   value: Uint8Array;
 }
 

@@ -170,13 +170,16 @@ export class TtrpcServer extends EventEmitter<TtrpcServerEvents> {
    */
   async close(graceMs = 0): Promise<void> {
     this.closing = true;
-    await Promise.all([...this.netServers].map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
+    // net.Server.close() calls back only once every connection has ended, so start it, end the
+    // connections, then wait for it.
+    const stopped = Promise.all([...this.netServers].map((l) => new Promise<void>((resolve) => l.close(() => resolve()))));
     this.netServers.clear();
     const until = Date.now() + graceMs;
     while (Date.now() < until && [...this.conns].some((c) => c.activeCalls > 0)) {
       await new Promise((r) => setTimeout(r, 10));
     }
     for (const c of [...this.conns]) c.close();
+    await stopped;
   }
 
   private onOversize(conn: ServerConnection, h: FrameHeader): void {

@@ -1,7 +1,8 @@
 // The typed layer over raw TTRPC: a ServiceDefinition binds a protobufjs service to a TypeScript
 // map of request/response shapes, so handlers and callers deal in plain objects while the wire
-// stays bytes. Plain objects here: int64 as number, enums as number, bytes as Buffer, absent
-// nested messages as null, every scalar present (proto3 defaults filled in).
+// stays bytes. Decoded objects: int64 as number, enums as number, bytes as Buffer, absent nested
+// messages as null, every scalar present (proto3 defaults filled in). Objects to encode may leave
+// any top-level field out (it takes its proto3 default).
 import protobuf from 'protobufjs';
 import type { CallOptions, TtrpcClient } from './TtrpcClient.js';
 import { Code, TtrpcError } from './TtrpcError.js';
@@ -21,7 +22,7 @@ export class MessageCodec<T extends object> {
     return this.type.fullName.slice(1);
   }
 
-  encode(value: T): Uint8Array {
+  encode(value: Partial<T>): Uint8Array {
     return this.type.encode(this.type.fromObject(value as Record<string, unknown>)).finish();
   }
 
@@ -37,8 +38,8 @@ export class MessageCodec<T extends object> {
   }
 
   /** Wraps a value in a google.protobuf.Any with the bare type name as type_url (containerd's typeurl). */
-  toAny(value: T): { typeUrl: string; value: Uint8Array } {
-    return { typeUrl: this.name, value: this.encode(value) };
+  toAny(value: Partial<T>): { type_url: string; value: Uint8Array } {
+    return { type_url: this.name, value: this.encode(value) };
   }
 }
 
@@ -72,7 +73,7 @@ export class ServiceDefinition<S extends ServiceShape> {
   }
 }
 
-export type TypedHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Res> | Res;
+export type TypedHandler<Req, Res> = (request: Req, ctx: CallContext) => Promise<Partial<Res>> | Partial<Res>;
 export type ServiceImplementation<S extends ServiceShape> = { [M in keyof S]?: TypedHandler<S[M]['request'], S[M]['response']> };
 
 /** Turns a typed handler into a raw one (decode request, encode response). */
@@ -108,7 +109,7 @@ export class ServiceClient<S extends ServiceShape> {
     readonly def: ServiceDefinition<S>,
   ) {}
 
-  async call<M extends keyof S & string>(method: M, request: S[M]['request'], opts?: CallOptions): Promise<S[M]['response']> {
+  async call<M extends keyof S & string>(method: M, request: Partial<S[M]['request']>, opts?: CallOptions): Promise<S[M]['response']> {
     const m = this.def.methods[method];
     const bytes = await this.client.callRaw(this.def.name, method, m.request.encode(request), opts);
     return m.response.decode(bytes);

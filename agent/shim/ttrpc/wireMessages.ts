@@ -51,7 +51,7 @@ interface RawRequest {
 }
 
 interface RawResponse {
-  status?: { code?: number; message?: string; details?: { typeUrl?: string; value?: Uint8Array }[] } | null;
+  status?: { code?: number; message?: string; details?: { type_url?: string; value?: Uint8Array }[] } | null;
   payload?: Uint8Array;
 }
 
@@ -93,7 +93,7 @@ export function decodeResponse(buf: Uint8Array): WireResponse {
     out.status = {
       code: m.status.code ?? 0,
       message: m.status.message ?? '',
-      details: (m.status.details ?? []).map((d) => ({ typeUrl: d.typeUrl ?? '', value: toBuffer(d.value) })),
+      details: (m.status.details ?? []).map((d) => ({ type_url: d.type_url ?? '', value: toBuffer(d.value) })),
     };
   }
   return out;
