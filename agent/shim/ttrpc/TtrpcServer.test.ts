@@ -360,3 +360,22 @@ test('a stale socket file is replaced, a live one is not', async () => {
   await other.listen(stalePath);
   await other.close();
 });
+
+test('close() ends live connections (clients see close) and waits for calls in flight up to the grace time', async () => {
+  const { log } = recordingLogger();
+  const server = new TtrpcServer({ log });
+  server.register('t.S', { slow: async () => (await sleep(80), Buffer.from('done')), ping: () => Buffer.from('pong') });
+  const path = tmp.path('close.sock');
+  await server.listen(path);
+  const idle = await TtrpcClient.connect(path, { log });
+  const busy = await TtrpcClient.connect(path, { log });
+  await idle.callRaw('t.S', 'ping', Buffer.alloc(0));
+  const slow = busy.callRaw('t.S', 'slow', Buffer.alloc(0));
+  await sleep(10);
+  const idleClosed = once(idle, 'close');
+  await server.close(1000);
+  assert.equal((await slow).toString(), 'done', 'the call in flight was answered before the close');
+  await idleClosed;
+  assert.ok(busy.isClosed || (await once(busy, 'close'), true));
+  await assert.rejects(TtrpcClient.connect(path), (e: unknown) => e instanceof TtrpcError && e.code === Code.UNAVAILABLE);
+});
