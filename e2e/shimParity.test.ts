@@ -26,7 +26,8 @@ before(async () => {
     subnetIndex: 2,
     baseDir: BASE,
     env: manager.clientEnv,
-    runtimes: { vnode: { runtime_type: 'io.containerd.vnode.v2', runtime_path: join(TREE_DIR, 'bin/containerd-shim-vnode-v2') } },
+    path: [join(TREE_DIR, 'bin')],
+    runtimes: { vnode: { runtime_type: 'io.containerd.vnode.v2' } },
   });
   await manager.start();
 });
@@ -138,7 +139,6 @@ describe('a vnode pod behaves exactly like a runc pod', { skip }, () => {
   for (const [name, run] of Object.entries(cases)) {
     test(name, { timeout: 180_000 }, async () => {
       const runc = await run('runc');
-      if (process.env.PARITY_PRINT) console.log(name, JSON.stringify(runc));
       const vnode = await run('vnode');
       assert.deepEqual(vnode, runc, `vnode differs from runc in ${name}\nmanager log:\n${manager.tail(20)}`);
       // The baseline itself is what Kubernetes expects (so equality is not vacuous).
@@ -180,7 +180,10 @@ describe('the central shim around containerd restarts and pod removal', { skip }
     assert.equal(v.status, 0, v.stderr);
     assert.match(v.stdout, /containerd-shim-vnode-v2/);
     // No runc shim of ours is left, and the manager holds no per-pod state.
-    await waitFor('runc shims to exit', () => !processes().some((x) => x.cmdline.includes('containerd-shim-runc-v2') && x.cmdline.includes(bed.socket)), 10_000);
+    const shims = () => processes().filter((x) => x.cmdline.includes('containerd-shim-runc-v2') && x.cmdline.includes(bed.socket));
+    await waitFor('runc shims to exit', () => shims().length === 0, 10_000).catch((e: Error) => {
+      throw new Error(`${e.message}: ${shims().map((x) => x.cmdline).join('; ')}\n${manager.tail(30)}`);
+    });
     const podsDir = join(manager.runDir, 'pods');
     assert.deepEqual(existsSync(podsDir) ? readdirSync(podsDir) : [], []);
   });

@@ -42,9 +42,10 @@ export class RuncShim extends EventEmitter<{ exit: [reason: string | undefined] 
     readonly address: string,
     readonly dir: string,
     readonly client: TtrpcClient,
-    private readonly log: Logger,
+    log: Logger,
   ) {
     super();
+    log.debug('runc shim connected', { podId, address });
     client.once('close', (reason) => {
       this.closed = true;
       this.logPipe?.destroy();
@@ -138,7 +139,7 @@ function openLogFifo(dir: string, log: Logger): net.Socket {
     if (r) throw new RuncShimError(`mkfifo ${path}: ${r}`);
   }
   // O_RDWR: opening never blocks and the pipe never sees EOF while we hold it.
-  const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK | constants.O_CLOEXEC);
+  const fd = openSync(path, constants.O_RDWR | constants.O_NONBLOCK);
   const sock = new net.Socket({ fd, readable: true, writable: false });
   let buf = '';
   sock.on('data', (d: Buffer) => {

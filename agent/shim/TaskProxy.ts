@@ -79,6 +79,7 @@ export class TaskProxy {
         Create: async (payload, ctx) => this.create(m.Create.request.decode(payload), ctx, payload),
         Delete: async (payload, ctx) => {
           const req = m.Delete.request.decode(payload);
+          this.log.debug('Delete', { id: req.id, execId: req.execId });
           const res = await this.forward('Delete', req.id, payload, ctx);
           if (!req.execId) {
             const r = m.Delete.response.decode(res);
@@ -88,6 +89,7 @@ export class TaskProxy {
         },
         Shutdown: async (payload, ctx) => {
           const req = m.Shutdown.request.decode(payload);
+          this.log.debug('Shutdown', { id: req.id, known: !!this.registry.task(req.id) });
           // Shutdown(id) means "forget id"; the runc shim exits by itself once it has no containers.
           const shim = this.shimOf(req.id);
           if (shim && !shim.isClosed) {
@@ -188,8 +190,8 @@ export class TaskProxy {
   }
 
   private shimOf(id: string): RuncShim | undefined {
-    const t = this.registry.task(id);
-    return t ? this.shims.get(t.podId) : undefined;
+    const podId = this.registry.task(id)?.podId ?? this.registry.tombstone(id)?.podId;
+    return podId ? this.shims.get(podId) : undefined;
   }
 
   private async forward(method: string, id: string, payload: Buffer, ctx: CallContext): Promise<Uint8Array> {

@@ -36,6 +36,8 @@ export const PodShimRecordSchema = z.object({
 export type PodShimRecord = z.infer<typeof PodShimRecordSchema>;
 
 export interface Tombstone {
+  /** The pod the task belonged to: Shutdown(id) after Delete still reaches its runc shim. */
+  podId: string | undefined;
   pid: number;
   exitStatus: number;
   exitedAt: { seconds: number; nanos: number } | null;
@@ -108,11 +110,12 @@ export class TaskRegistry {
   }
 
   /** The task is gone from containerd's view; keep its exit for `shim delete`. */
-  removeTask(id: string, tomb?: Omit<Tombstone, 'at'>): void {
+  removeTask(id: string, tomb?: Omit<Tombstone, 'at' | 'podId'>): void {
+    const podId = this.tasks.get(id)?.podId;
     this.tasks.delete(id);
     this.starts.delete(id);
     rmSync(join(this.taskDir, `${safeName(id)}.json`), { force: true });
-    if (tomb) this.tombstones.set(id, { ...tomb, at: Date.now() });
+    if (tomb) this.tombstones.set(id, { ...tomb, podId, at: Date.now() });
     this.pruneTombstones();
   }
 
