@@ -28,6 +28,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
       runcBinary: join(TREE_BIN, 'vnode-runc'),
       runcRoot: join(cfg.runDir, 'runc'),
       podsDir: join(cfg.runDir, 'pods'),
+      socketsDir: join(cfg.runDir, 's'),
       shimEnv: { VNODE_RUN_DIR: cfg.runDir, VNODE_RUNC: join(TREE_BIN, 'runc') },
     },
     logger('task-proxy'),

@@ -2,11 +2,12 @@
 // private directory (not containerd's bundle): the runc shim writes `address` into its cwd and
 // removes the socket named there when it exits, which must never be the manager's own socket;
 // the private dir also holds the `log` fifo the shim daemon writes, drained into our log.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { constants, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { unixListen } from '../../addon/unixListen.js';
 import type { Logger } from '../common/log.js';
 import { TtrpcClient } from './ttrpc/TtrpcClient.js';
 
@@ -26,6 +27,8 @@ export interface RuncShimStart {
   binary: string;
   /** Extra environment for the shim and the runc (vnode-runc) it runs. */
   env: Record<string, string>;
+  /** The shim's TTRPC socket. */
+  socketPath: string;
 }
 
 export class RuncShimError extends Error {
@@ -35,6 +38,8 @@ export class RuncShimError extends Error {
 export class RuncShim extends EventEmitter<{ exit: [reason: string | undefined] }> {
   private logPipe: net.Socket | undefined;
   private closed = false;
+  /** The daemon's pid (0 when re-adopted from an earlier manager and unknown). */
+  pid = 0;
 
   private constructor(
     readonly podId: string,
@@ -49,6 +54,9 @@ export class RuncShim extends EventEmitter<{ exit: [reason: string | undefined] 
     client.once('close', (reason) => {
       this.closed = true;
       this.logPipe?.destroy();
+      // A killed shim cannot remove its socket; a live one keeps listening and is left alone.
+      const path = address.replace(/^unix:\/\//, '');
+      if (existsSync(path)) void isListening(path).then((live) => live || rmSync(path, { force: true }));
       this.emit('exit', reason);
     });
   }
@@ -57,21 +65,51 @@ export class RuncShim extends EventEmitter<{ exit: [reason: string | undefined] 
     return this.closed;
   }
 
-  /** Starts the pod's runc shim (`containerd-shim-runc-v2 ... start`) and connects to it. */
+  /**
+   * Starts the pod's runc shim daemon and connects to it. Like `containerd-shim-runc-v2 start`
+   * does, but without that extra Go process: we bind the TTRPC socket and hand it over as fd 3.
+   */
   static async start(s: RuncShimStart, log: Logger): Promise<RuncShim> {
     mkdirSync(s.dir, { recursive: true, mode: 0o711 });
-    // The runc shim groups tasks by this annotation; its socket name derives from it.
-    writeFileSync(join(s.dir, 'config.json'), JSON.stringify({ ociVersion: '1.0.2', annotations: { 'io.containerd.runc.v2.group': s.podId } }));
+    mkdirSync(dirname(s.socketPath), { recursive: true, mode: 0o700 });
+    // The daemon removes the socket named in ./address when it exits.
+    writeFileSync(join(s.dir, 'address'), `unix://${s.socketPath}`);
     const logPipe = openLogFifo(s.dir, log.child({ runcShim: s.podId }));
-    let address: string;
+    rmSync(s.socketPath, { force: true });
+    let child: ChildProcess;
+    const fd = unixListen(s.socketPath);
     try {
-      address = await runStart(s);
-    } catch (e) {
-      logPipe.destroy();
-      throw e;
+      child = spawn(s.binary, ['-namespace', s.namespace, '-id', s.firstTaskId, '-address', s.containerdAddress], {
+        cwd: s.dir,
+        env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', TTRPC_ADDRESS: s.ttrpcAddress, GOMAXPROCS: '4', ...s.env },
+        stdio: ['ignore', 'ignore', 'ignore', fd],
+        detached: true,
+      });
+    } finally {
+      closeSync(fd);
     }
-    const client = await TtrpcClient.connect(address, { connectTimeoutMs: 5000, metadata: { [NAMESPACE_METADATA_KEY]: s.namespace } });
+    child.unref();
+    const spawned = await new Promise<Error | undefined>((resolve) => {
+      child.once('spawn', () => resolve(undefined));
+      child.once('error', (e) => resolve(e));
+    });
+    if (spawned) {
+      logPipe.destroy();
+      rmSync(s.socketPath, { force: true });
+      throw new RuncShimError(`cannot run ${s.binary}: ${spawned.message}`);
+    }
+    const address = `unix://${s.socketPath}`;
+    let client: TtrpcClient;
+    try {
+      client = await TtrpcClient.connect(address, { connectTimeoutMs: 5000, metadata: { [NAMESPACE_METADATA_KEY]: s.namespace } });
+    } catch (e) {
+      child.kill('SIGKILL');
+      logPipe.destroy();
+      rmSync(s.socketPath, { force: true });
+      throw new RuncShimError(`runc shim for pod ${s.podId} did not answer: ${(e as Error).message}`);
+    }
     const shim = new RuncShim(s.podId, s.namespace, address, s.dir, client, log);
+    shim.pid = child.pid ?? 0;
     shim.logPipe = logPipe;
     return shim;
   }
@@ -98,37 +136,6 @@ export class RuncShim extends EventEmitter<{ exit: [reason: string | undefined] 
   removeDir(): void {
     rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-function runStart(s: RuncShimStart): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const args = ['-namespace', s.namespace, '-address', s.containerdAddress, '-publish-binary', s.publishBinary, '-id', s.firstTaskId, 'start'];
-    const p = spawn(s.binary, args, {
-      cwd: s.dir,
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', TTRPC_ADDRESS: s.ttrpcAddress, ...s.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new RuncShimError(`runc shim start for pod ${s.podId} timed out`));
-    }, 15_000);
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    p.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new RuncShimError(`cannot run ${s.binary}: ${e.message}`));
-    });
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      const address = out.trim();
-      if (code !== 0 || !address) reject(new RuncShimError(`runc shim start for pod ${s.podId} failed (exit ${code}): ${(err || out).trim()}`));
-      else resolve(address);
-    });
-    // No runtime options on stdin: the shim's own cgroup stays where it is started.
-    p.stdin.end();
-  });
 }
 
 /** Creates (if needed) and drains the `log` fifo the runc shim daemon dup2s onto its stderr. */
@@ -159,4 +166,15 @@ function openLogFifo(dir: string, log: Logger): net.Socket {
 function spawnSyncMkfifo(path: string): string | undefined {
   const r = spawnSync('mkfifo', ['-m', '0600', path], { encoding: 'utf8' });
   return r.status === 0 ? undefined : (r.stderr || r.error?.message || `exit ${r.status}`);
+}
+
+function isListening(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const c = net.connect(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
 }

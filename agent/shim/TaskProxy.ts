@@ -2,6 +2,7 @@
 // routed by task id to that pod's stock runc shim. Create is the one call we rewrite (the runc
 // options that put vnode-runc in runc's place, and the vNode spec rewrite hook); Delete, Shutdown
 // and Connect keep our bookkeeping; everything else passes through as bytes.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../common/log.js';
@@ -34,6 +35,8 @@ export interface TaskProxyOptions {
   runcRoot: string;
   /** Where per-pod runc shim directories go. */
   podsDir: string;
+  /** Where the runc shims' TTRPC sockets go. */
+  socketsDir: string;
   /** Environment for the runc shims (and so for vnode-runc). */
   shimEnv: Record<string, string>;
   /** Called before Create is forwarded; may rewrite the bundle's config.json. */
@@ -158,11 +161,12 @@ export class TaskProxy {
           dir: join(this.opts.podsDir, podId),
           binary: this.opts.runcShimBinary,
           env: this.opts.shimEnv,
+          socketPath: join(this.opts.socketsDir, createHash('sha256').update(`${start.namespace}/${podId}`).digest('hex').slice(0, 24)),
         },
         this.log,
       ).then((shim) => {
         this.adopt(shim);
-        this.registry.setPod({ podId, namespace: shim.namespace, address: shim.address, dir: shim.dir, pid: 0 });
+        this.registry.setPod({ podId, namespace: shim.namespace, address: shim.address, dir: shim.dir, pid: shim.pid });
         return shim;
       });
       this.starting.set(podId, p);
