@@ -7,7 +7,7 @@
 // Needs root, containerd, ctr, runc, the runc shim and busybox.
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,7 +19,7 @@ import { TtrpcClient } from './TtrpcClient.js';
 import { TtrpcServer, type CallContext } from './TtrpcServer.js';
 import { registerService, ServiceClient } from './typedService.js';
 
-const NS = 'vnode-ttrpc-e2e';
+const NS = 'vnode-ttrpc-ctd';
 const need = ['/usr/bin/containerd', '/usr/bin/ctr', RUNC_SHIM, '/usr/sbin/runc', '/bin/busybox'];
 const skip = process.getuid?.() !== 0 ? 'needs root' : need.find((p) => !existsSync(p)) ? `missing ${need.find((p) => !existsSync(p))}` : false;
 
@@ -35,6 +35,14 @@ test('containerd 1.6 runs a container through our TTRPC server (typed Create, ra
     await sleep(300);
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
+    // ctr's default spec puts containers in cgroup /<namespace>/<id>; runc removes the leaf only.
+    for (const ctrl of readdirSync('/sys/fs/cgroup')) {
+      try {
+        rmdirSync(join('/sys/fs/cgroup', ctrl, NS));
+      } catch {
+        // not there, or not a cgroup hierarchy
+      }
+    }
   });
   for (const d of ['bin', 'routes', 'runc', 'rootfs/bin', 'rootfs/proc', 'rootfs/dev', 'rootfs/sys', 'rootfs/tmp']) mkdirSync(join(dir, d), { recursive: true });
   copyFileSync('/bin/busybox', join(dir, 'rootfs/bin/busybox'));
