@@ -6,7 +6,7 @@
 // exit cleanly. This is the pass-through path the manager's Task proxy will use, end to end.
 // Needs root, containerd, ctr, runc, the runc shim and busybox.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -34,6 +34,29 @@ test('containerd 1.6 runs a container through our TTRPC server (typed Create, ra
     for (const p of procs) if (p.exitCode === null) p.kill('SIGTERM');
     await sleep(300);
     for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+    // A failed run can leave containers (even a `runc init` waiting for start): remove them by
+    // their runc root, which is this test's own.
+    try {
+      const list = JSON.parse(execFileSync('runc', ['--root', runcRoot, 'list', '--format', 'json'], { encoding: 'utf8' }) || '[]') as { id: string }[] | null;
+      for (const c of list ?? []) execFileSync('runc', ['--root', runcRoot, 'delete', '--force', c.id], { stdio: 'ignore' });
+    } catch {
+      // no runc root, nothing created
+    }
+    for (const f of existsSync(routes) ? readdirSync(routes) : []) {
+      // A runc shim whose task never reached Shutdown is still alive: find its pid and end it.
+      const addr = readFileSync(join(routes, f), 'utf8').trim();
+      const path = addr.replace(/^unix:\/\//, '');
+      if (!path.startsWith('/run/containerd/s/') || !existsSync(path)) continue;
+      try {
+        const c = await TtrpcClient.connect(addr, { connectTimeoutMs: 1000, log: recordingLogger().log });
+        const { shimPid } = await new ServiceClient<TaskApi>(c, taskService()).call('Connect', { id: f }, { timeoutMs: 1000, metadata: { 'containerd-namespace-ttrpc': NS } });
+        c.close();
+        if (shimPid > 1) process.kill(shimPid, 'SIGKILL');
+      } catch {
+        // gone meanwhile
+      }
+      rmSync(path, { force: true });
+    }
     rmSync(dir, { recursive: true, force: true });
     // ctr's default spec puts containers in cgroup /<namespace>/<id>; runc removes the leaf only.
     for (const ctrl of readdirSync('/sys/fs/cgroup')) {
