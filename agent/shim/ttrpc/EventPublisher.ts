@@ -4,12 +4,11 @@
 // Create -> Start -> Exit -> Delete); a failed forward is retried on a fresh connection with a
 // growing pause, up to `maxAttempts`, before the event is dropped with a log line.
 import { logger, type Logger } from '../../common/log.js';
-import { timestampFromDate, type Envelope, type TaskEvents } from '../../proto/taskApi.js';
+import { TASK_EVENT_TOPICS, timestampFromDate, type Envelope, type TaskEvents } from '../../proto/taskApi.js';
 import { eventsService, taskEventCodec } from './shimApi.js';
 import { TtrpcClient } from './TtrpcClient.js';
 import { ServiceClient } from './typedService.js';
-import type { TtrpcError } from './TtrpcError.js';
-import { TASK_EVENT_TOPICS } from '../../proto/taskApi.js';
+import { Code, TtrpcError } from './TtrpcError.js';
 
 export interface EventPublisherOptions {
   log?: Logger;
@@ -113,8 +112,7 @@ export class EventPublisher {
       } catch (e) {
         last = e;
         // A status from containerd (e.g. INVALID_ARGUMENT for a bad topic) will not change on retry.
-        const code = (e as TtrpcError).code;
-        if (code !== undefined && code !== 14 && code !== 4) throw e;
+        if (e instanceof TtrpcError && e.code !== Code.UNAVAILABLE && e.code !== Code.DEADLINE_EXCEEDED) throw e;
         await new Promise((r) => setTimeout(r, this.retryDelayMs * 2 ** (attempt - 1)));
       }
     }

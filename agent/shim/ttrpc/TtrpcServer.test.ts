@@ -347,6 +347,8 @@ test('a client fed a garbage response fails that call and keeps serving; a reque
 
 test('a stale socket file is replaced, a live one is not', async () => {
   const { path } = await setup((s) => s.register('t.S', {}));
+  const { statSync } = await import('node:fs');
+  assert.equal(statSync(path).mode & 0o777, 0o600, 'only root may talk to a shim socket');
   const other = new TtrpcServer({ log: recordingLogger().log });
   await assert.rejects(other.listen(path), /EADDRINUSE/);
   const stalePath = tmp.path('stale.sock');

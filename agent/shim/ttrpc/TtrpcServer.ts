@@ -8,7 +8,7 @@
 // - unknown frame type, a response frame sent to the server, a socket error: the connection is
 //   closed with the reason logged.
 import { EventEmitter } from 'node:events';
-import { existsSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { logger, type Logger } from '../../common/log.js';
 import { FrameFlags, FrameType, MAX_MESSAGE_LENGTH, type Frame, type FrameHeader } from './frame.js';
@@ -137,6 +137,7 @@ export class TtrpcServer extends EventEmitter<TtrpcServerEvents> {
         resolve();
       });
     });
+    chmodSync(path, 0o600);
     srv.on('error', (e) => this.log.error('ttrpc listener error', { path, error: e.message }));
     this.netServers.add(srv);
     return srv;

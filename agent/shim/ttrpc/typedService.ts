@@ -4,6 +4,7 @@
 // messages as null, every scalar present (proto3 defaults filled in). Objects to encode may leave
 // any top-level field out (it takes its proto3 default).
 import protobuf from 'protobufjs';
+import { checkWire } from './checkWire.js';
 import type { CallOptions, TtrpcClient } from './TtrpcClient.js';
 import { Code, TtrpcError } from './TtrpcError.js';
 import type { CallContext, RawFallback, RawHandler, TtrpcServer } from './TtrpcServer.js';
@@ -30,6 +31,7 @@ export class MessageCodec<T extends object> {
   decode(bytes: Uint8Array): T {
     let msg: protobuf.Message;
     try {
+      checkWire(this.type, bytes);
       msg = this.type.decode(bytes);
     } catch (e) {
       throw new TtrpcError(Code.INVALID_ARGUMENT, `cannot decode ${this.name} (${bytes.length} bytes): ${(e as Error).message}`);

@@ -3,6 +3,7 @@
 // and never a half-filled request further on.
 import type Long from 'long';
 import { loadProtos } from '../../proto/load.js';
+import { checkWire } from './checkWire.js';
 import type { KeyValue } from './Metadata.js';
 import type { AnyMessage } from './TtrpcError.js';
 
@@ -58,6 +59,7 @@ interface RawResponse {
 export function decodeRequest(buf: Uint8Array): WireRequest {
   let m: RawRequest;
   try {
+    checkWire(RequestType, buf);
     m = RequestType.decode(buf) as unknown as RawRequest;
   } catch (e) {
     throw new WireDecodeError(`malformed ttrpc.Request (${buf.length} bytes): ${(e as Error).message}`);
@@ -84,6 +86,7 @@ export function encodeRequest(r: WireRequest): Uint8Array {
 export function decodeResponse(buf: Uint8Array): WireResponse {
   let m: RawResponse;
   try {
+    checkWire(ResponseType, buf);
     m = ResponseType.decode(buf) as unknown as RawResponse;
   } catch (e) {
     throw new WireDecodeError(`malformed ttrpc.Response (${buf.length} bytes): ${(e as Error).message}`);
