@@ -52,6 +52,6 @@ export async function managerMain(_argv: string[]): Promise<number> {
   log.info('vnode-manager stopping');
   await launch.close();
   await ttrpc.close();
-  proxy.close();
+  await proxy.close();
   return 0;
 }

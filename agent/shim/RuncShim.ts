@@ -4,7 +4,7 @@
 // the private dir also holds the `log` fifo the shim daemon writes, drained into our log.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { closeSync, constants, existsSync, mkdirSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { unixListen } from '../../addon/unixListen.js';
@@ -42,10 +42,11 @@ export class RuncShim extends EventEmitter<{ exit: [reason: string | undefined] 
   pid = 0;
 
   private constructor(
-    readonly podId: string,
+    /** The pod this shim serves ("spare-N" until a warm spare is given to a pod). */
+    public podId: string,
     readonly namespace: string,
     readonly address: string,
-    readonly dir: string,
+    public dir: string,
     readonly client: TtrpcClient,
     log: Logger,
   ) {
@@ -130,6 +131,14 @@ export class RuncShim extends EventEmitter<{ exit: [reason: string | undefined] 
   close(): void {
     this.client.close();
     this.logPipe?.destroy();
+  }
+
+  /** Gives a warm spare to a pod: its private dir is renamed (the daemon's cwd follows the inode). */
+  assign(podId: string, dir: string): void {
+    rmSync(dir, { recursive: true, force: true });
+    renameSync(this.dir, dir);
+    this.podId = podId;
+    this.dir = dir;
   }
 
   /** Removes the private directory (after the shim has exited). */

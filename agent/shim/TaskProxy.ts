@@ -3,7 +3,7 @@
 // options that put vnode-runc in runc's place, and the vNode spec rewrite hook); Delete, Shutdown
 // and Connect keep our bookkeeping; everything else passes through as bytes.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import { shimProtos, TASK_SERVICE, type CreateTaskRequest, type DeleteResponse, type RuncOptions, type TaskApi } from '../proto/taskApi.js';
@@ -12,6 +12,16 @@ import { safeName, type TaskRecord, type TaskRegistry } from './TaskRegistry.js'
 import { Code, TtrpcError } from './ttrpc/TtrpcError.js';
 import type { CallContext, TtrpcServer } from './ttrpc/TtrpcServer.js';
 import { ServiceDefinition } from './ttrpc/typedService.js';
+
+/** The containerd a task came from: a runc shim daemon serves one. */
+interface ShimTarget {
+  namespace: string;
+  containerdAddress: string;
+  ttrpcAddress: string;
+  publishBinary: string;
+}
+const SPARE_REFILL_DELAY_MS = 300;
+const targetKey = (t: ShimTarget): string => `${t.namespace}\0${t.containerdAddress}\0${t.ttrpcAddress}`;
 
 export const SANDBOX_ID_ANNOTATION = 'io.kubernetes.cri.sandbox-id';
 export const CONTAINER_TYPE_ANNOTATION = 'io.kubernetes.cri.container-type';
@@ -71,6 +81,22 @@ export class TaskProxy {
       }
       this.adopt(shim);
     }
+    // Spares of an earlier manager: shut them down.
+    if (existsSync(this.opts.podsDir)) {
+      for (const d of readdirSync(this.opts.podsDir)) {
+        if (!d.startsWith('spare-')) continue;
+        const dir = join(this.opts.podsDir, d);
+        let address = '';
+        try {
+          address = readFileSync(join(dir, 'address'), 'utf8').trim();
+        } catch {
+          // never finished starting
+        }
+        const shim = address ? await RuncShim.reconnect({ podId: d, namespace: 'k8s.io', address, dir }, this.log) : undefined;
+        if (shim) await this.retireSpare(Promise.resolve(shim));
+        else rmSync(dir, { recursive: true, force: true });
+      }
+    }
     this.log.info('restored central shim state', { pods: this.shims.size, tasks: this.registry.taskCount });
   }
 
@@ -126,7 +152,9 @@ export class TaskProxy {
     const sandbox = (annotations[CONTAINER_TYPE_ANNOTATION] ?? 'sandbox') === 'sandbox';
     await this.opts.prepareCreate?.({ id: req.id, podId, sandbox, bundle: req.bundle, namespace: start.namespace, annotations });
 
+    const t0 = performance.now();
     const shim = await this.shimFor(podId, req.id, start);
+    const t1 = performance.now();
     // containerd sends runtimeoptions.v1.Options (or nothing) for a non-runc runtime; the runc
     // shim needs its own options: vnode-runc in runc's place, and vNode's runc root.
     const options: Partial<RuncOptions> = { binaryName: this.opts.runcBinary, root: this.opts.runcRoot };
@@ -137,7 +165,9 @@ export class TaskProxy {
     const rec: TaskRecord = { ...start, podId, sandbox, createdAt: Date.now() };
     this.registry.addTask(rec);
     try {
-      return await shim.client.callRaw(TASK_SERVICE, 'Create', Buffer.from(forwarded), { signal: ctx.signal, metadata: ctx.metadata, ...(ctx.deadline ? { deadline: ctx.deadline } : {}) });
+      const res = await shim.client.callRaw(TASK_SERVICE, 'Create', Buffer.from(forwarded), { signal: ctx.signal, metadata: ctx.metadata, ...(ctx.deadline ? { deadline: ctx.deadline } : {}) });
+      this.log.debug('created', { id: req.id, podId, shimMs: +(t1 - t0).toFixed(2), createMs: +(performance.now() - t1).toFixed(2) });
+      return res;
     } catch (e) {
       this.registry.removeTask(req.id);
       this.log.warn('create failed in the runc shim', { id: req.id, podId, error: (e as Error).message });
@@ -145,38 +175,96 @@ export class TaskProxy {
     }
   }
 
-  private async shimFor(podId: string, firstTaskId: string, start: { namespace: string; containerdAddress: string; ttrpcAddress: string; publishBinary: string }): Promise<RuncShim> {
+  private async shimFor(podId: string, firstTaskId: string, start: ShimTarget): Promise<RuncShim> {
     const live = this.shims.get(podId);
     if (live && !live.isClosed) return live;
     let p = this.starting.get(podId);
     if (!p) {
-      p = RuncShim.start(
-        {
-          podId,
-          firstTaskId,
-          namespace: start.namespace,
-          containerdAddress: start.containerdAddress,
-          ttrpcAddress: start.ttrpcAddress,
-          publishBinary: start.publishBinary,
-          dir: join(this.opts.podsDir, podId),
-          binary: this.opts.runcShimBinary,
-          env: this.opts.shimEnv,
-          socketPath: join(this.opts.socketsDir, createHash('sha256').update(`${start.namespace}/${podId}`).digest('hex').slice(0, 24)),
-        },
-        this.log,
-      ).then((shim) => {
-        this.adopt(shim);
-        this.registry.setPod({ podId, namespace: shim.namespace, address: shim.address, dir: shim.dir, pid: shim.pid });
-        return shim;
-      });
+      p = this.takeSpare(start)
+        .then((spare) => {
+          if (spare) {
+            spare.assign(podId, join(this.opts.podsDir, podId));
+            return spare;
+          }
+          return this.spawnShim(podId, firstTaskId, start);
+        })
+        .then((shim) => {
+          this.adopt(shim);
+          this.registry.setPod({ podId, namespace: shim.namespace, address: shim.address, dir: shim.dir, pid: shim.pid });
+          return shim;
+        });
       this.starting.set(podId, p);
-      p.finally(() => this.starting.delete(podId)).catch(() => undefined);
+      p.finally(() => {
+        this.starting.delete(podId);
+        // Refill once this pod's start has moved on, not while it competes for the CPU.
+        setTimeout(() => this.refillSpare(start), SPARE_REFILL_DELAY_MS).unref();
+      }).catch(() => undefined);
     }
     try {
       return await p;
     } catch (e) {
       throw new TtrpcError(Code.UNAVAILABLE, e instanceof RuncShimError ? e.message : `runc shim for pod ${podId}: ${(e as Error).message}`);
     }
+  }
+
+  private spawnShim(name: string, firstTaskId: string, t: ShimTarget): Promise<RuncShim> {
+    return RuncShim.start(
+      {
+        podId: name,
+        firstTaskId,
+        namespace: t.namespace,
+        containerdAddress: t.containerdAddress,
+        ttrpcAddress: t.ttrpcAddress,
+        publishBinary: t.publishBinary,
+        dir: join(this.opts.podsDir, name),
+        binary: this.opts.runcShimBinary,
+        env: this.opts.shimEnv,
+        socketPath: join(this.opts.socketsDir, createHash('sha256').update(`${t.namespace}/${name}/${Date.now()}`).digest('hex').slice(0, 24)),
+      },
+      this.log,
+    );
+  }
+
+  /*
+   * A warm spare: one idle runc shim daemon per containerd, started after a pod took the last
+   * one, so spawning a daemon (5-12 ms from Node) is off the pod's start path. The daemon's -id
+   * only names what its own `delete` action would clean up, which we never run.
+   */
+  private spare: { key: string; shim: Promise<RuncShim | undefined> } | undefined;
+  private spareSeq = 0;
+
+  private async takeSpare(t: ShimTarget): Promise<RuncShim | undefined> {
+    const s = this.spare;
+    if (!s || s.key !== targetKey(t)) return undefined;
+    this.spare = undefined;
+    const shim = await s.shim;
+    return shim && !shim.isClosed ? shim : undefined;
+  }
+
+  private refillSpare(t: ShimTarget): void {
+    if (this.closing || (this.spare && this.spare.key === targetKey(t))) return;
+    const old = this.spare;
+    const name = `spare-${process.pid}-${++this.spareSeq}`;
+    this.spare = {
+      key: targetKey(t),
+      shim: this.spawnShim(name, name, t).catch((e: unknown) => {
+        this.log.warn('cannot start a spare runc shim', { error: (e as Error).message });
+        return undefined;
+      }),
+    };
+    if (old) void this.retireSpare(old.shim);
+  }
+
+  private async retireSpare(p: Promise<RuncShim | undefined>): Promise<void> {
+    const shim = await p;
+    if (!shim) return;
+    try {
+      await shim.client.callRaw(TASK_SERVICE, 'Shutdown', Buffer.from(this.def.methods.Shutdown.request.encode({ id: shim.podId })), { timeoutMs: 3000 });
+    } catch {
+      // it exits with its connection anyway
+    }
+    shim.close();
+    shim.removeDir();
   }
 
   private adopt(shim: RuncShim): void {
@@ -223,7 +311,13 @@ export class TaskProxy {
     return !!this.registry.task(id);
   }
 
-  close(): void {
+  private closing = false;
+
+  /** Stops serving: the spare is shut down; pods' runc shims keep running for the next manager. */
+  async close(): Promise<void> {
+    this.closing = true;
+    if (this.spare) await this.retireSpare(this.spare.shim);
+    this.spare = undefined;
     for (const s of this.shims.values()) s.close();
     this.shims.clear();
   }
