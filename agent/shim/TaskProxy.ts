@@ -3,7 +3,7 @@
 // options that put vnode-runc in runc's place, and the vNode spec rewrite hook); Delete, Shutdown
 // and Connect keep our bookkeeping; everything else passes through as bytes.
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import { shimProtos, TASK_SERVICE, type CreateTaskRequest, type DeleteResponse, type RuncOptions, type TaskApi } from '../proto/taskApi.js';
@@ -80,6 +80,21 @@ export class TaskProxy {
         continue;
       }
       this.adopt(shim);
+      // Tasks containerd deleted while no manager ran (it ran `shim delete`, which cleaned up
+      // without us, and removed the bundle): drop them from the runc shim and from our state.
+      for (const t of tasks.filter((x) => x.podId === p.podId && !existsSync(x.bundle))) {
+        try {
+          await shim.client.callRaw(TASK_SERVICE, 'Delete', Buffer.from(this.def.methods.Delete.request.encode({ id: t.id })), { timeoutMs: 3000 });
+        } catch {
+          // already gone from the runc shim too
+        }
+        this.registry.removeTask(t.id);
+      }
+      if (this.registry.tasksOfPod(p.podId).length === 0) {
+        // Its containers were force-deleted behind its back, so it may refuse to shut down.
+        await this.shutdownShim(shim);
+        if (!(await closedWithin(shim, 1000))) killVerified(p.pid, p.dir, this.log);
+      }
     }
     // Spares of an earlier manager: shut them down.
     if (existsSync(this.opts.podsDir)) {
@@ -258,13 +273,18 @@ export class TaskProxy {
   private async retireSpare(p: Promise<RuncShim | undefined>): Promise<void> {
     const shim = await p;
     if (!shim) return;
+    await this.shutdownShim(shim);
+    shim.close();
+    shim.removeDir();
+  }
+
+  /** Asks a runc shim with no containers left to exit. */
+  private async shutdownShim(shim: RuncShim): Promise<void> {
     try {
       await shim.client.callRaw(TASK_SERVICE, 'Shutdown', Buffer.from(this.def.methods.Shutdown.request.encode({ id: shim.podId })), { timeoutMs: 3000 });
     } catch {
       // it exits with its connection anyway
     }
-    shim.close();
-    shim.removeDir();
   }
 
   private adopt(shim: RuncShim): void {
@@ -320,6 +340,29 @@ export class TaskProxy {
     this.spare = undefined;
     for (const s of this.shims.values()) s.close();
     this.shims.clear();
+  }
+}
+
+function closedWithin(shim: RuncShim, ms: number): Promise<boolean> {
+  if (shim.isClosed) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const t = setTimeout(() => resolve(false), ms);
+    shim.once('exit', () => {
+      clearTimeout(t);
+      resolve(true);
+    });
+  });
+}
+
+/** SIGKILLs a runc shim by pid, only if that pid still is the shim working in `dir`. */
+function killVerified(pid: number, dir: string, log: Logger): void {
+  if (!pid) return;
+  try {
+    if (readlinkSync(`/proc/${pid}/cwd`) !== dir) return;
+    process.kill(pid, 'SIGKILL');
+    log.info('killed an orphaned runc shim', { pid, dir });
+  } catch {
+    // gone, or not ours
   }
 }
 
