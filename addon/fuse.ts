@@ -5,6 +5,8 @@ import { fn, native } from './native.js';
 const devOpen = fn<() => number>('fuseDevOpen');
 const devClone = fn<(sessionFd: number) => number>('fuseDevClone');
 const devClose = fn<(fd: number) => void>('fuseDevClose');
+const devRead = fn<(fd: number, buf: Buffer, spinNs: number) => number>('fuseDevRead');
+const devSetNonblock = fn<(fd: number) => void>('fuseDevSetNonblock');
 const mountFuse = fn<(source: string, target: string, flags: number, data: string) => void>('fuseMount');
 const umount = fn<(target: string, flags: number) => void>('fuseUmount');
 
@@ -25,6 +27,18 @@ export function fuseDevClone(sessionFd: number): number {
 /** close(2) of a device fd from fuseDevOpen/fuseDevClone. */
 export function fuseDevClose(fd: number): void {
   devClose(fd);
+}
+
+/**
+ * Reads one request into buf and returns its length; blocks the calling (worker) thread. With
+ * spinNs > 0 (fd made O_NONBLOCK by fuseDevSetNonblock) it polls that long before sleeping.
+ */
+export function fuseDevRead(fd: number, buf: Buffer, spinNs: number): number {
+  return devRead(fd, buf, spinNs);
+}
+
+export function fuseDevSetNonblock(fd: number): void {
+  devSetNonblock(fd);
 }
 
 /** mount(2) of type "fuse"; `data` carries fd=N,rootmode=...,user_id=...,group_id=... */

@@ -8,7 +8,7 @@ import type { CgroupMembership } from './procCgroup.js';
 import type { CgroupSnapshot, CpuSnapshot, IoDeviceStat, IoSnapshot, MemorySnapshot, MemoryStat } from './CgroupSnapshot.js';
 import { emptyMemoryStat } from './CgroupSnapshot.js';
 import { parseCpuList } from './cpuList.js';
-import { readText } from './readText.js';
+import { OpenFileCache, readText as readUncached } from './readText.js';
 
 /** Where the hierarchies are mounted. */
 export interface CgroupLayout {
@@ -49,10 +49,14 @@ export interface CgroupReaderOptions {
   root?: string;
   /** Cache limits, quotas and cpusets (not usage) this long; 0 = read every time. */
   limitTtlMs?: number;
+  /** Keep up to this many cgroup files open and re-read them with pread; 0 = open every time. */
+  openFiles?: number;
 }
 
 export interface SnapshotParts {
   memory?: boolean;
+  /** read swap usage and limits with memory (default true; skip when the host has no swap) */
+  swap?: boolean;
   cpu?: boolean;
   io?: boolean;
 }
@@ -77,36 +81,70 @@ export function parseFlatKeyed(text: string): Map<string, number> {
   return out;
 }
 
-/** Directories from the cgroup up to the hierarchy root. */
+const ancestryCache = new Map<string, string[]>();
+
+/** Directories from the cgroup up to the hierarchy root (memoised: it is on every read's path). */
 function ancestry(mount: string, path: string): string[] {
+  const key = `${mount}\0${path}`;
+  const hit = ancestryCache.get(key);
+  if (hit) return hit;
   const parts = path.split('/').filter((p) => p && p !== '.' && p !== '..');
   const out: string[] = [];
   for (let i = parts.length; i >= 0; i--) out.push(join(mount, ...parts.slice(0, i)));
+  if (ancestryCache.size > 4096) ancestryCache.clear();
+  ancestryCache.set(key, out);
   return out;
 }
+
+/** Values of the wanted keys of a flat-keyed file, without building a map of every line. */
+function pickKeyed(text: string, wanted: ReadonlySet<string>): Map<string, number> {
+  const out = new Map<string, number>();
+  let i = 0;
+  while (i < text.length) {
+    let nl = text.indexOf('\n', i);
+    if (nl < 0) nl = text.length;
+    const sp = text.indexOf(' ', i);
+    if (sp > i && sp < nl) {
+      const k = text.slice(i, sp);
+      if (wanted.has(k)) out.set(k, Number(text.slice(sp + 1, nl)));
+    }
+    i = nl + 1;
+  }
+  return out;
+}
+
+const V1_STAT_KEYS = new Set(
+  ['cache', 'rss', 'shmem', 'mapped_file', 'active_anon', 'inactive_anon', 'active_file', 'inactive_file', 'unevictable'].flatMap((k) => [k, `total_${k}`]),
+);
+const V2_STAT_KEYS = new Set(['anon', 'file', 'shmem', 'file_mapped', 'active_anon', 'inactive_anon', 'active_file', 'inactive_file', 'unevictable', 'slab_reclaimable', 'slab_unreclaimable']);
 
 export class CgroupReader {
   readonly layout: CgroupLayout;
   private readonly ttl: number;
   private readonly cache = new Map<string, { at: number; value: number | undefined }>();
+  private readonly chainCache = new Map<string, { at: number; value: number | null }>();
 
   constructor(opts: CgroupReaderOptions = {}) {
     this.layout = detectLayout(opts.root ?? '/sys/fs/cgroup');
     this.ttl = opts.limitTtlMs ?? 0;
+    const files = opts.openFiles ? new OpenFileCache(opts.openFiles) : null;
+    this.readText = files ? (p) => files.read(p) : readUncached;
   }
+
+  private readonly readText: (path: string) => string | undefined;
 
   /** The v1 directory of a controller for this membership, or null when v1 does not carry it. */
   v1Dir(m: CgroupMembership, controller: string): string | null {
     const mount = this.layout.v1.get(controller);
     const path = m.v1.get(controller);
     if (mount === undefined || path === undefined) return null;
-    return join(mount, ...path.split('/').filter((p) => p && p !== '..'));
+    return ancestry(mount, path)[0]!;
   }
 
   /** The v2 directory of this membership, or null. */
   v2Dir(m: CgroupMembership): string | null {
     if (this.layout.v2 === null || m.v2 === null) return null;
-    return join(this.layout.v2, ...m.v2.split('/').filter((p) => p && p !== '..'));
+    return ancestry(this.layout.v2, m.v2)[0]!;
   }
 
   version(m: CgroupMembership): 1 | 2 {
@@ -116,18 +154,18 @@ export class CgroupReader {
   snapshot(m: CgroupMembership, parts: SnapshotParts = { memory: true, cpu: true, io: true }): CgroupSnapshot {
     return {
       version: this.version(m),
-      memory: parts.memory ? this.memory(m) : null,
+      memory: parts.memory ? this.memory(m, parts.swap ?? true) : null,
       cpu: parts.cpu ? this.cpu(m) : null,
       io: parts.io ? this.io(m) : null,
     };
   }
 
   private limit(path: string): number | undefined {
-    if (this.ttl <= 0) return num(readText(path));
+    if (this.ttl <= 0) return num(this.readText(path));
     const now = Date.now();
     const hit = this.cache.get(path);
     if (hit && now - hit.at < this.ttl) return hit.value;
-    const value = num(readText(path));
+    const value = num(this.readText(path));
     if (this.cache.size > 4096) this.cache.clear();
     this.cache.set(path, { at: now, value });
     return value;
@@ -135,24 +173,35 @@ export class CgroupReader {
 
   /** Smallest value of `file` from the cgroup up to the root; null when none is a limit. */
   private smallest(mount: string, path: string, file: string): number | null {
+    const now = this.ttl > 0 ? Date.now() : 0;
+    const key = `${mount}\0${path}\0${file}`;
+    if (this.ttl > 0) {
+      const hit = this.chainCache.get(key);
+      if (hit && now - hit.at < this.ttl) return hit.value;
+    }
     let best = Infinity;
     for (const dir of ancestry(mount, path)) {
-      const v = this.limit(join(dir, file));
+      const v = num(this.readText(`${dir}/${file}`));
       if (v !== undefined && v >= 0 && v < best) best = v;
     }
-    return best >= UNLIMITED ? null : best;
+    const value = best >= UNLIMITED ? null : best;
+    if (this.ttl > 0) {
+      if (this.chainCache.size > 4096) this.chainCache.clear();
+      this.chainCache.set(key, { at: now, value });
+    }
+    return value;
   }
 
-  memory(m: CgroupMembership): MemorySnapshot | null {
+  memory(m: CgroupMembership, swap = true): MemorySnapshot | null {
     const v1mount = this.layout.v1.get('memory');
     const v1path = m.v1.get('memory');
     if (v1mount !== undefined && v1path !== undefined) {
-      const dir = this.v1Dir(m, 'memory')!;
-      const usage = num(readText(join(dir, 'memory.usage_in_bytes')));
+      const dir = ancestry(v1mount, v1path)[0]!;
+      const usage = num(this.readText(`${dir}/memory.usage_in_bytes`));
       if (usage === undefined) return null;
       const limitBytes = this.smallest(v1mount, v1path, 'memory.limit_in_bytes');
-      const statText = readText(join(dir, 'memory.stat')) ?? '';
-      const s = parseFlatKeyed(statText);
+      const statText = this.readText(`${dir}/memory.stat`) ?? '';
+      const s = pickKeyed(statText, V1_STAT_KEYS);
       const g = (k: string): number => s.get(`total_${k}`) ?? s.get(k) ?? 0;
       const stat: MemoryStat = {
         anon: g('rss'),
@@ -170,7 +219,7 @@ export class CgroupReader {
       // memsw files exist only with swap accounting; memsw = memory + swap.
       let swapLimitBytes: number | null = null;
       let swapUsageBytes = 0;
-      const memswUsage = num(readText(join(dir, 'memory.memsw.usage_in_bytes')));
+      const memswUsage = swap ? num(this.readText(`${dir}/memory.memsw.usage_in_bytes`)) : undefined;
       if (memswUsage !== undefined) {
         swapUsageBytes = Math.max(0, memswUsage - usage);
         const memsw = this.smallest(v1mount, v1path, 'memory.memsw.limit_in_bytes');
@@ -181,9 +230,9 @@ export class CgroupReader {
     // In a hybrid layout a controller missing from v1 is missing: the v2 tree holds no controllers.
     const dir = this.v2Dir(m);
     if (this.version(m) !== 2 || dir === null || this.layout.v2 === null || m.v2 === null) return null;
-    const usage = num(readText(join(dir, 'memory.current')));
+    const usage = num(this.readText(`${dir}/memory.current`));
     if (usage === undefined) return null;
-    const s = parseFlatKeyed(readText(join(dir, 'memory.stat')) ?? '');
+    const s = pickKeyed(this.readText(`${dir}/memory.stat`) ?? '', V2_STAT_KEYS);
     const g = (k: string): number => s.get(k) ?? 0;
     const stat: MemoryStat = {
       ...emptyMemoryStat(),
@@ -199,7 +248,7 @@ export class CgroupReader {
       slabReclaimable: g('slab_reclaimable'),
       slabUnreclaimable: g('slab_unreclaimable'),
     };
-    const swapUsage = num(readText(join(dir, 'memory.swap.current')));
+    const swapUsage = swap ? num(this.readText(`${dir}/memory.swap.current`)) : undefined;
     return {
       limitBytes: this.smallest(this.layout.v2, m.v2, 'memory.max'),
       usageBytes: usage,
@@ -231,14 +280,14 @@ export class CgroupReader {
     if (cpuMount !== undefined && cpuPath !== undefined) {
       any = true;
       quota = this.quotaChain(ancestry(cpuMount, cpuPath), (d) => {
-        const q = this.limit(join(d, 'cpu.cfs_quota_us'));
-        const p = this.limit(join(d, 'cpu.cfs_period_us'));
+        const q = this.limit(`${d}/cpu.cfs_quota_us`);
+        const p = this.limit(`${d}/cpu.cfs_period_us`);
         return q === undefined || p === undefined ? null : { q, p };
       });
     }
     const setDir = this.v1Dir(m, 'cpuset');
     if (setDir !== null) {
-      const t = readText(join(setDir, 'cpuset.effective_cpus')) ?? readText(join(setDir, 'cpuset.cpus'));
+      const t = this.readText(`${setDir}/cpuset.effective_cpus`) ?? this.readText(`${setDir}/cpuset.cpus`);
       if (t !== undefined) {
         cpuset = parseCpuList(t);
         any = true;
@@ -246,14 +295,14 @@ export class CgroupReader {
     }
     const acct = this.v1Dir(m, 'cpuacct');
     if (acct !== null) {
-      const total = num(readText(join(acct, 'cpuacct.usage')));
+      const total = num(this.readText(`${acct}/cpuacct.usage`));
       if (total !== undefined) {
         any = true;
-        let user = num(readText(join(acct, 'cpuacct.usage_user')));
-        let sys = num(readText(join(acct, 'cpuacct.usage_sys')));
+        let user = num(this.readText(`${acct}/cpuacct.usage_user`));
+        let sys = num(this.readText(`${acct}/cpuacct.usage_sys`));
         if (user === undefined || sys === undefined) {
           // Older kernels: cpuacct.stat in USER_HZ (100) ticks.
-          const st = parseFlatKeyed(readText(join(acct, 'cpuacct.stat')) ?? '');
+          const st = parseFlatKeyed(this.readText(`${acct}/cpuacct.stat`) ?? '');
           user = (st.get('user') ?? 0) * 1e7;
           sys = (st.get('system') ?? 0) * 1e7;
         }
@@ -265,10 +314,10 @@ export class CgroupReader {
     if (this.version(m) === 2 && v2 !== null && this.layout.v2 !== null && m.v2 !== null) {
       {
         const dirs = ancestry(this.layout.v2, m.v2);
-        if (existsSync(join(v2, 'cpu.max'))) {
+        if (existsSync(`${v2}/cpu.max`)) {
           any = true;
           quota = this.quotaChain(dirs, (d) => {
-            const t = readText(join(d, 'cpu.max'));
+            const t = this.readText(`${d}/cpu.max`);
             if (t === undefined) return null;
             const [q, p] = t.trim().split(/\s+/);
             return { q: q === 'max' ? Infinity : Number(q), p: Number(p) };
@@ -276,14 +325,14 @@ export class CgroupReader {
         }
       }
       if (cpuset === null) {
-        const t = readText(join(v2, 'cpuset.cpus.effective'));
+        const t = this.readText(`${v2}/cpuset.cpus.effective`);
         if (t !== undefined) {
           cpuset = parseCpuList(t);
           any = true;
         }
       }
       if (usage === null) {
-        const t = readText(join(v2, 'cpu.stat'));
+        const t = this.readText(`${v2}/cpu.stat`);
         if (t !== undefined) {
           const st = parseFlatKeyed(t);
           any = true;
@@ -297,8 +346,8 @@ export class CgroupReader {
   io(m: CgroupMembership): IoSnapshot | null {
     const blk = this.v1Dir(m, 'blkio');
     if (blk !== null) {
-      const ios = readText(join(blk, 'blkio.throttle.io_serviced_recursive')) ?? readText(join(blk, 'blkio.io_serviced_recursive'));
-      const bytes = readText(join(blk, 'blkio.throttle.io_service_bytes_recursive')) ?? readText(join(blk, 'blkio.io_service_bytes_recursive'));
+      const ios = this.readText(`${blk}/blkio.throttle.io_serviced_recursive`) ?? this.readText(`${blk}/blkio.io_serviced_recursive`);
+      const bytes = this.readText(`${blk}/blkio.throttle.io_service_bytes_recursive`) ?? this.readText(`${blk}/blkio.io_service_bytes_recursive`);
       if (ios === undefined && bytes === undefined) return null;
       const devices = new Map<string, IoDeviceStat>();
       const dev = (k: string): IoDeviceStat => {
@@ -320,7 +369,7 @@ export class CgroupReader {
     }
     const v2 = this.v2Dir(m);
     if (this.version(m) !== 2 || v2 === null) return null;
-    const t = readText(join(v2, 'io.stat'));
+    const t = this.readText(`${v2}/io.stat`);
     if (t === undefined) return null;
     const devices = new Map<string, IoDeviceStat>();
     for (const line of t.split('\n')) {
@@ -348,7 +397,7 @@ export class CgroupReader {
     if (root === null) return [];
     const out: number[] = [];
     const walk = (dir: string, depth: number): void => {
-      const t = readText(join(dir, file));
+      const t = this.readText(join(dir, file));
       if (t === undefined) return;
       for (const l of t.split('\n')) if (l) out.push(Number(l));
       if (depth > 32) return;

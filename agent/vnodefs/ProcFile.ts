@@ -9,7 +9,7 @@ export interface ViewFile {
   /** path inside the mount, e.g. proc/meminfo (the same path under / in the container) */
   path: string;
   /** what the view must contain: cgroup parts, host files, load */
-  needs: SnapshotParts & { host: readonly (keyof HostFacts)[]; load?: boolean };
+  needs: SnapshotParts & { host: readonly (keyof HostFacts)[]; load?: boolean; start?: boolean };
   render(v: ViewInput): string;
   /** st_size reported; /proc reports 0, sysfs 4096 */
   size: number;

@@ -50,8 +50,11 @@ export class ViewBuilder {
   }
 
   build(f: ViewFile, c: CallerView, now = Date.now()): ViewInput {
-    const cg = this.reader.snapshot(c.membership, f.needs);
+    const host = this.host.read(f.needs.host, now);
+    // Without host swap every swap figure is 0: skip reading the cgroup's swap files.
+    const swap = !f.needs.memory || !/^SwapTotal:\s+0 kB$/m.test(host.meminfo);
+    const cg = this.reader.snapshot(c.membership, { ...f.needs, swap });
     const load = f.needs.load && c.key !== 'host' ? this.loads.getOrStart(c.key, this.reader, c.membership, now) : null;
-    return { cg, host: this.host.read(f.needs.host, now), nowMs: now, startedAtMs: this.startedAt(c, now), load };
+    return { cg, host, nowMs: now, startedAtMs: f.needs.start ? this.startedAt(c, now) : now, load };
   }
 }

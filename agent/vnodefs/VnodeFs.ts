@@ -38,6 +38,8 @@ export interface VnodeFsOptions {
   loadIntervalMs?: number;
   /** shared table entries (sysctl values, start times, loads) */
   kvCapacity?: number;
+  /** how long an idle worker polls for the next request before sleeping, ns */
+  spinNs?: number;
 }
 
 export interface VnodeFsStats {
@@ -79,6 +81,7 @@ export class VnodeFs {
       sysRoot: o.sysRoot ?? '/sys',
       loadIntervalMs: o.loadIntervalMs ?? LOAD_INTERVAL_MS,
       kvCapacity: o.kvCapacity ?? 8192,
+      spinNs: o.spinNs ?? Number(process.env.VNODEFS_SPIN_NS ?? 50_000),
     };
     this.kv = new SharedKv(this.opts.kvCapacity);
     this.sysctls = new SysctlStore(this.kv, this.opts.procRoot);
@@ -114,6 +117,7 @@ export class VnodeFs {
         sysRoot: this.opts.sysRoot,
         maxWrite: MAX_WRITE,
         mountedAt,
+        spinNs: this.opts.spinNs,
       };
       const w = new Worker(new URL('./fuseWorker.js', import.meta.url), { workerData: wd, name: `vnodefs-${i}` });
       w.on('error', (e) => log.error('vnodefs worker died', { worker: i, error: e.stack }));

@@ -1,9 +1,9 @@
 // A vnodefs worker thread: reads requests from /dev/fuse with a blocking read and answers them,
 // never waiting on the main thread. Several run side by side, each on its own cloned fd.
-import { readSync, writeSync } from 'node:fs';
+import { writeSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 
-import { fuseDevClone, fuseDevClose } from '../../addon/fuse.js';
+import { fuseDevClone, fuseDevClose, fuseDevRead, fuseDevSetNonblock } from '../../addon/fuse.js';
 import { CgroupReader } from '../cgroup/CgroupReader.js';
 import { logger } from '../common/log.js';
 import { HandleArena } from './HandleArena.js';
@@ -23,13 +23,14 @@ const d = workerData as FuseWorkerData;
 const log = logger('vnodefs');
 const ctl = new Int32Array(d.ctlSab);
 const fd = d.clone ? fuseDevClone(d.sessionFd) : d.sessionFd;
+if (d.spinNs > 0) fuseDevSetNonblock(fd);
 const kv = new SharedKv(d.kvSab);
 const ops = new VnodeFsOps({
   table: new InodeTable(procFiles),
   arena: new HandleArena({ sab: d.arenaSab, slotsPerWorker: d.arenaSlots, slotSize: d.arenaSlotSize }),
   worker: d.index,
   resolver: new ViewResolver(d.procRoot),
-  builder: new ViewBuilder(new CgroupReader({ root: d.cgroupRoot, limitTtlMs: 1000 }), new HostFactsReader(d.procRoot, d.sysRoot), kv, d.procRoot),
+  builder: new ViewBuilder(new CgroupReader({ root: d.cgroupRoot, limitTtlMs: 1000, openFiles: 512 }), new HostFactsReader(d.procRoot, d.sysRoot), kv, d.procRoot),
   sysctl: new SysctlStore(kv, d.procRoot),
   mountedAt: d.mountedAt,
 });
@@ -63,7 +64,7 @@ try {
   for (;;) {
     let n: number;
     try {
-      n = readSync(fd, buf, 0, buf.length, null);
+      n = fuseDevRead(fd, buf, d.spinNs);
     } catch (e) {
       const c = code(e);
       if (c === 'EINTR' || c === 'EAGAIN' || c === 'ENOENT') continue;

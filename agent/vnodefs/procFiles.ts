@@ -16,8 +16,8 @@ const CPU_HOST = ['onlineCpus', 'possibleCpus', 'presentCpus'] as const;
 export const viewFiles: readonly ViewFile[] = [
   { kind: 'view', path: 'proc/meminfo', needs: { memory: true, host: ['meminfo'] }, render: renderMeminfo, size: 0 },
   { kind: 'view', path: 'proc/cpuinfo', needs: { cpu: true, host: ['cpuinfo', ...CPU_HOST] }, render: renderCpuinfo, size: 0 },
-  { kind: 'view', path: 'proc/stat', needs: { cpu: true, host: ['stat', ...CPU_HOST], load: true }, render: renderStat, size: 0 },
-  { kind: 'view', path: 'proc/uptime', needs: { cpu: true, host: CPU_HOST }, render: renderUptime, size: 0 },
+  { kind: 'view', path: 'proc/stat', needs: { cpu: true, host: ['stat', ...CPU_HOST], load: true, start: true }, render: renderStat, size: 0 },
+  { kind: 'view', path: 'proc/uptime', needs: { cpu: true, host: CPU_HOST, start: true }, render: renderUptime, size: 0 },
   { kind: 'view', path: 'proc/loadavg', needs: { host: ['loadavg'], load: true }, render: renderLoadavg, size: 0 },
   { kind: 'view', path: 'proc/swaps', needs: { memory: true, host: ['meminfo'] }, render: renderSwaps, size: 0 },
   { kind: 'view', path: 'proc/diskstats', needs: { io: true, host: ['diskstats'] }, render: renderDiskstats, size: 0 },

@@ -15,6 +15,8 @@ export interface FuseWorkerData {
   sysRoot: string;
   maxWrite: number;
   mountedAt: number;
+  /** poll this long for the next request before sleeping (0 = plain blocking read) */
+  spinNs: number;
 }
 
 export interface SamplerWorkerData {

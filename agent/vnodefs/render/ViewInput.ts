@@ -32,7 +32,7 @@ export interface ViewInput {
   cg: CgroupSnapshot;
   host: HostFacts;
   nowMs: number;
-  /** When the container's pod started (ms since the epoch). */
+  /** When the container's pod started (ms since the epoch); filled for files that need it. */
   startedAtMs: number;
   load: LoadSample | null;
 }
