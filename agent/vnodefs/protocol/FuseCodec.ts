@@ -79,6 +79,7 @@ export function decodeRequest(h: FuseHeader, b: Buffer): FuseRequest {
       need(1, 'LOOKUP');
       const end = b.indexOf(0, body);
       if (end < 0 || end >= h.len) throw new FuseDecodeError('LOOKUP name is not NUL-terminated', h.unique);
+      if (end === body) throw new FuseDecodeError('LOOKUP name is empty', h.unique);
       if (end - body > 255) throw new FuseDecodeError('LOOKUP name longer than 255 bytes', h.unique);
       return { op: abi.Op.LOOKUP, name: b.toString('utf8', body, end) };
     }
