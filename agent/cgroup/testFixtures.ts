@@ -163,6 +163,7 @@ export function fakeProc(pids: { pid: number; cgroup: string; userns: number; ro
     const d = join(root, String(p.pid));
     put(join(d, 'stat'), `${p.pid} (sh) S 1 1 1 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 ${p.start ?? 1000} 1000 100 0\n`);
     put(join(d, 'cgroup'), p.cgroup);
+    put(join(d, 'comm'), 'sh\n');
     put(join(d, 'uid_map'), `         0 ${String(p.rootUid).padStart(10)}      65536\n`);
     mkdirSync(join(d, 'ns'), { recursive: true });
     symlinkSync(`user:[${p.userns}]`, join(d, 'ns', 'user'));

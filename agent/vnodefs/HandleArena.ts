@@ -37,8 +37,9 @@ export class HandleArena {
    * Stores content in a free slot of `worker`'s partition and returns its handle (>= 1), or 0
    * when it does not fit. Handles carry the slot's generation so a stale one never matches.
    */
-  put(worker: number, content: Buffer): number {
-    if (content.length > this.slotSize) return 0;
+  put(worker: number, content: Buffer | string): number {
+    const len = typeof content === 'string' ? content.length : content.length;
+    if (len > this.slotSize) return 0;
     const first = worker * this.slotsPerWorker;
     if (first + this.slotsPerWorker > this.slots) return 0;
     const start = this.nextFree[worker] ?? 0;
@@ -48,8 +49,10 @@ export class HandleArena {
       const o = this.off(slot);
       const st = Atomics.load(this.i32, o / 4);
       if (st & 1) continue;
-      content.copy(this.buf, o + SLOT_HDR);
-      this.buf.writeUInt32LE(content.length, o + 4);
+      // Strings are latin1 (one byte per char): written straight into the slot, no copy.
+      if (typeof content === 'string') this.buf.write(content, o + SLOT_HDR, len, 'latin1');
+      else content.copy(this.buf, o + SLOT_HDR);
+      this.buf.writeUInt32LE(len, o + 4);
       const gen = ((st >>> 1) + 1) & 0x3fffff;
       Atomics.store(this.i32, o / 4, (gen << 1) | 1);
       this.nextFree[worker] = (idx + 1) % this.slotsPerWorker;

@@ -1,9 +1,11 @@
 // Finds the caller's container from the pid in a FUSE request: its cgroup membership (from
 // /proc/<pid>/cgroup), its vNode identity (the user namespace inode) and the host uid that is
-// root in that namespace. Cached per pid and checked against the process start time, so a
-// recycled pid never inherits another process's view; re-read after a second in case the
-// process moved to another cgroup.
-import { readlinkSync } from 'node:fs';
+// root in that namespace. Each cached entry keeps /proc/<pid>/comm open: that descriptor stays
+// bound to the process it was opened for, so a read on it fails (ESRCH) once the process is
+// gone, even if its pid has been handed to another process. A recycled pid therefore never
+// inherits a view, and checking costs one pread instead of an open+read+close. Entries are
+// re-read after a second in case the process moved to another cgroup.
+import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { membershipKey, parseProcCgroup, type CgroupMembership } from '../cgroup/procCgroup.js';
@@ -26,7 +28,7 @@ export interface CallerVnode {
 }
 
 interface CacheEntry {
-  start: string;
+  fd: number;
   at: number;
   view: CallerView;
   vnode?: CallerVnode;
@@ -34,6 +36,7 @@ interface CacheEntry {
 
 /** The host view: what a process in the root cgroup and the initial user namespace sees. */
 const ROOT_MEMBERSHIP: CgroupMembership = { v1: new Map(), v2: null };
+const probeBuf = Buffer.alloc(64);
 
 export class ViewResolver {
   private readonly cache = new Map<number, CacheEntry>();
@@ -41,32 +44,65 @@ export class ViewResolver {
   constructor(
     private readonly procRoot = '/proc',
     private readonly ttlMs = 1000,
-    private readonly maxEntries = 8192,
+    private readonly maxEntries = 512,
   ) {}
 
-  /** Field 22 of /proc/<pid>/stat (start time in clock ticks since boot), or undefined if gone. */
-  private startTime(pid: number): string | undefined {
-    const t = readText(join(this.procRoot, String(pid), 'stat'));
-    if (t === undefined) return undefined;
-    const fields = t.slice(t.lastIndexOf(')') + 2).split(' ');
-    return fields[19];
+  /** True while the process the descriptor was opened for is alive. */
+  private alive(fd: number): boolean {
+    try {
+      readSync(fd, probeBuf, 0, probeBuf.length, 0);
+      return true;
+    } catch (e) {
+      if (isMissing(e)) return false;
+      throw e;
+    }
+  }
+
+  private drop(pid: number, e: CacheEntry): void {
+    this.cache.delete(pid);
+    closeSync(e.fd);
   }
 
   private entry(pid: number, now: number): CacheEntry | undefined {
     if (!(pid > 0)) return undefined;
-    const start = this.startTime(pid);
-    if (start === undefined) return undefined;
-    const hit = this.cache.get(pid);
-    if (hit && hit.start === start && now - hit.at < this.ttlMs) return hit;
-    const text = readText(join(this.procRoot, String(pid), 'cgroup'));
-    if (text === undefined) return undefined;
+    const dir = join(this.procRoot, String(pid));
+    let e = this.cache.get(pid);
+    if (e && !this.alive(e.fd)) {
+      this.drop(pid, e);
+      e = undefined;
+    }
+    if (e && now - e.at < this.ttlMs) return e;
+    let fd = e?.fd;
+    if (fd === undefined) {
+      try {
+        fd = openSync(join(dir, 'comm'), 'r');
+      } catch (err) {
+        if (isMissing(err)) return undefined;
+        throw err;
+      }
+    }
+    const text = readText(join(dir, 'cgroup'));
+    // Read by path: make sure it was still the same process when we read it.
+    if (text === undefined || !this.alive(fd)) {
+      if (e) this.drop(pid, e);
+      else closeSync(fd);
+      return undefined;
+    }
     const membership = parseProcCgroup(text);
     const key = membershipKey(membership);
     const view: CallerView = { pid, membership, key, cgroupPath: key.slice(3) };
-    if (this.cache.size >= this.maxEntries) this.cache.clear();
-    const e: CacheEntry = { start, at: now, view };
-    this.cache.set(pid, e);
-    return e;
+    if (e) {
+      e.at = now;
+      e.view = view;
+      return e;
+    }
+    if (this.cache.size >= this.maxEntries) {
+      const [oldPid, old] = this.cache.entries().next().value as [number, CacheEntry];
+      this.drop(oldPid, old);
+    }
+    const fresh: CacheEntry = { fd, at: now, view };
+    this.cache.set(pid, fresh);
+    return fresh;
   }
 
   /** The caller's container; pid 0 or a vanished pid gets the host view. */
@@ -95,5 +131,10 @@ export class ViewResolver {
     }
     e.vnode = { vnodeId: `userns:${m[1]}`, rootUid };
     return e.vnode;
+  }
+
+  /** Closes every cached descriptor. */
+  close(): void {
+    for (const [pid, e] of this.cache) this.drop(pid, e);
   }
 }

@@ -105,7 +105,7 @@ export class VnodeFsOps implements FuseOps {
     if ((flags & O_ACCMODE) !== O_RDONLY && !this.mayWrite(ctx, f)) return fail(abi.EACCES);
     const text = this.render(ctx, f);
     if (text instanceof FuseErrno) return text;
-    const fh = this.d.arena.put(this.d.worker, Buffer.from(text, 'latin1'));
+    const fh = this.d.arena.put(this.d.worker, text);
     // direct_io: every read reaches us (no page cache shared between containers);
     // noflush: close() needs no FLUSH round trip for a file that holds no written data.
     return { fh, openFlags: abi.FOPEN_DIRECT_IO | (f.kind === 'view' ? abi.FOPEN_NOFLUSH : 0) };
