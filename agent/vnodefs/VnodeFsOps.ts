@@ -59,7 +59,7 @@ export class VnodeFsOps implements FuseOps {
     const now = this.now();
     if (f.kind === 'sysctl') {
       const v = this.d.resolver.vnode(ctx.pid, now);
-      if (!v) return fail(abi.ESRCH_OR_ENOENT);
+      if (!v) return fail(abi.ENOENT);
       return `${this.d.sysctl.read(v.vnodeId, f.sysctl, now)}\n`;
     }
     const caller = this.d.resolver.view(ctx.pid, now);
@@ -131,7 +131,7 @@ export class VnodeFsOps implements FuseOps {
     // Like the kernel's strict sysctl writes: only a write at offset 0 sets the value.
     if (offset !== 0) return data.length;
     const v = this.d.resolver.vnode(ctx.pid, this.now());
-    if (!v) return fail(abi.ESRCH_OR_ENOENT);
+    if (!v) return fail(abi.ENOENT);
     try {
       this.d.sysctl.write(v.vnodeId, f.sysctl, data.toString('latin1'));
     } catch (e) {

@@ -92,8 +92,6 @@ export const ENOTDIR = 20;
 export const EISDIR = 21;
 export const ENOSYS = 38;
 export const EPROTO = 71;
-/** the caller vanished between the request and its lookup */
-export const ESRCH_OR_ENOENT = 2;
 export const ERANGE = 34;
 export const ENAMETOOLONG = 36;
 
