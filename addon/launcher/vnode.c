@@ -300,6 +300,7 @@ static int holder_main(int argc, char **argv) {
     }
   }
   int ctl = fcntl(3, F_GETFD) != -1 ? 3 : -1;
+  prctl(PR_SET_NAME, "vnode-holder", 0, 0, 0); /* comm says what it is, not "vnode" */
   struct sigaction sa = {.sa_handler = on_term};
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);

@@ -21,7 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "syscall_util.h"
@@ -94,6 +96,24 @@ bool WriteFile(const std::string& path, const std::string& data) {
   return true;
 }
 
+// In a cloned child: closes every fd but `keep`. A child of a multithreaded process inherits the
+// pipe ends of every other spawn running at that moment on other threads; a helper that never
+// execs would hold them open and stall those spawns (they wait for EOF on some of them).
+void CloseAllExcept(std::initializer_list<int> keep) {
+  int sorted[8];
+  size_t n = 0;
+  for (int k : keep)
+    if (k >= 0 && n < 8) sorted[n++] = k;
+  for (size_t i = 1; i < n; i++)
+    for (size_t j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) std::swap(sorted[j - 1], sorted[j]);
+  unsigned lo = 3;
+  for (size_t i = 0; i < n; i++) {
+    if (static_cast<unsigned>(sorted[i]) > lo) syscall(SYS_close_range, lo, static_cast<unsigned>(sorted[i]) - 1, 0u);
+    if (static_cast<unsigned>(sorted[i]) + 1 > lo) lo = static_cast<unsigned>(sorted[i]) + 1;
+  }
+  syscall(SYS_close_range, lo, ~0u, 0u);
+}
+
 struct HolderChildArgs {
   int releaseR, releaseW, errR, errW, ctlParent, ctlChild;
   const char* path;
@@ -104,6 +124,7 @@ struct HolderChildArgs {
 const char* const kStages[] = {"", "setgroups", "setresgid", "setresuid", "control fd", "/dev/null", "execve"};
 
 [[noreturn]] void HolderChild(const HolderChildArgs& a) {
+  CloseAllExcept({a.releaseR, a.errW, a.ctlChild});
   int errfd = fcntl(a.errW, F_DUPFD_CLOEXEC, 10);
   auto fail = [errfd](int stage) {
     int msg[2] = {stage, errno};
@@ -111,9 +132,6 @@ const char* const kStages[] = {"", "setgroups", "setresgid", "setresuid", "contr
     }
     _exit(127);
   };
-  close(a.releaseW);
-  close(a.errR);
-  close(a.ctlParent);
   char c;
   ssize_t r;
   do r = read(a.releaseR, &c, 1);
@@ -293,8 +311,7 @@ WorkResult CreateNetnsWork(const std::string& usernsPath, const std::string& tar
   }
   long pid = syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, 0);
   if (pid == 0) {
-    close(ready[0]);
-    close(go[1]);
+    CloseAllExcept({userfd, ready[1], go[0]});
     int msg[2] = {0, 0};
     if (setns(userfd, CLONE_NEWUSER) != 0)
       msg[0] = 1, msg[1] = errno;
@@ -331,7 +348,10 @@ WorkResult CreateNetnsWork(const std::string& usernsPath, const std::string& tar
     std::string src = "/proc/" + std::to_string(pid) + "/ns/net";
     if (mount(src.c_str(), target.c_str(), nullptr, MS_BIND, nullptr) != 0) res = WorkResult::Fail("mount bind " + src + " " + target, errno);
   }
-  close(go[1]);  // releases the helper
+  // Release the helper with a byte, not EOF: a sibling cloned meanwhile may still hold go[1].
+  if (write(go[1], "x", 1) < 0) {
+  }
+  close(go[1]);
   close(ready[0]);
   Reap(static_cast<pid_t>(pid));
   return res;

@@ -40,6 +40,16 @@ export function processStartTime(pid: number): number | undefined {
   return Number.isSafeInteger(v) ? v : undefined;
 }
 
+/** The state letter of /proc/<pid>/stat (R, S, D, Z, ...), or undefined when gone. */
+function processState(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+  } catch {
+    return undefined;
+  }
+}
+
 /** The first line of a process's uid_map as [inside, outside, count]. */
 function uidMapOf(pid: number): [number, number, number] | undefined {
   try {
@@ -123,7 +133,10 @@ export class Holder {
     }
     // Checked again after the pidfd pins the process: the pid cannot be reused from here on.
     const map = uidMapOf(pid);
-    if (processStartTime(pid) !== startTime || !map || map[0] !== 0 || map[1] !== idRange.uidStart || map[2] !== idRange.size) {
+    // A zombie (dead, its reaper not done yet) is as gone as a missing pid.
+    const state = processState(pid);
+    const dead = state === undefined || state === 'Z' || state === 'X';
+    if (dead || processStartTime(pid) !== startTime || !map || map[0] !== 0 || map[1] !== idRange.uidStart || map[2] !== idRange.size) {
       closeSync(pidfd);
       return null;
     }
