@@ -33,5 +33,6 @@ test('a listener sent over SCM_RIGHTS is served: error, CONTINUE, value, ADDFD, 
   const b = l('bench');
   assert.equal(b.answered, b.iterations);
   assert.equal(r.validated, 5 + 2000, 'every notification passed ID_VALID');
+  assert.equal(r.closed, true, 'the listener reports the hang-up once the target is gone');
   t.diagnostic(`round trip with SYNC_WAKE_UP: ${(Number(b.trapped_ns) / 1000).toFixed(1)} us; untrapped getppid ${b.untrapped_ns} ns`);
 });

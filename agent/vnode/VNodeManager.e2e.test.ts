@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { parseConfig, type Config } from '../common/config.js';
 import { configureLogging } from '../common/log.js';
+import { execInVNode } from './execInVNode.js';
 import { locateTree, processStartTime } from './Holder.js';
 import { IdPoolExhaustedError, parseSubIds } from './IdAllocator.js';
 import { mountsBelow, VNodeManager } from './VNodeManager.js';
@@ -49,8 +50,9 @@ const nsexec = (): string => join(locateTree(), 'bin/vnode-nsexec');
 
 /** Runs a busybox shell inside the vNode: its user, pid (with a fresh /proc), uts, ipc, net and
  * cgroup namespaces; the host filesystem stays visible, as it would through a pod's mounts. */
-function inside(v: VNode, script: string): Promise<{ code: number; out: string; err: string }> {
-  return run(nsexec(), [String(v.holder!.pid), 'user,pid,uts,ipc,net,cgroup', '--mount-proc', '--', 'busybox', 'sh', '-c', script]);
+async function inside(v: VNode, script: string): Promise<{ code: number; out: string; err: string }> {
+  const r = await execInVNode(v, ['busybox', 'sh', '-c', script], { mountProc: true });
+  return { code: r.code, out: r.stdout, err: r.stderr };
 }
 
 /** Everything a vNode could leave behind, as seen from the host. */
