@@ -224,7 +224,7 @@ WorkResult SpawnHolderWork(const HolderSpec& s, HolderOut& out) {
   if (n < 0) return killFail("wait for holder exec", errno);
   if (n == sizeof msg) {
     int stage = msg[0] > 0 && msg[0] < 7 ? msg[0] : 0;
-    std::string st = WaitStatusText(static_cast<pid_t>(pid));
+    Reap(static_cast<pid_t>(pid));
     cleanup();
     return WorkResult::Fail(std::string("holder ") + kStages[stage], msg[1]);
   }
