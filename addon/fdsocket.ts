@@ -25,12 +25,12 @@ interface Received {
   truncated: boolean;
 }
 
-export const unixListen = fn<(path: string, backlog: number) => number>('unixListen');
-export const unixConnect = fn<(path: string) => number>('unixConnect');
-export const acceptFd = fn<(fd: number) => number | null>('acceptFd');
-export const recvFds = fn<(fd: number, maxBytes: number, maxFds: number) => Received | null>('recvFds');
-export const sendFds = fn<(fd: number, data: Buffer, fds: number[]) => number>('sendFds');
-export const peerCred = fn<(fd: number) => PeerCred>('peerCred');
+export const fdsocketListen = fn<(path: string, backlog: number) => number>('fdsocketListen');
+export const fdsocketConnect = fn<(path: string) => number>('fdsocketConnect');
+export const fdsocketAccept = fn<(fd: number) => number | null>('fdsocketAccept');
+export const fdsocketRecv = fn<(fd: number, maxBytes: number, maxFds: number) => Received | null>('fdsocketRecv');
+export const fdsocketSend = fn<(fd: number, data: Buffer, fds: number[]) => number>('fdsocketSend');
+export const fdsocketPeerCred = fn<(fd: number) => PeerCred>('fdsocketPeerCred');
 
 export interface FdSocketServerOptions {
   /** File mode of the socket (default 0600: only root may hand us fds). */
@@ -61,7 +61,7 @@ class Connection {
     for (;;) {
       let r: Received | null;
       try {
-        r = recvFds(this.fd, 65536, this.opts.maxFds);
+        r = fdsocketRecv(this.fd, 65536, this.opts.maxFds);
       } catch (e) {
         this.fail(e as Error);
         return;
@@ -133,7 +133,7 @@ export class FdSocketServer {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    const fd = unixListen(path, 512);
+    const fd = fdsocketListen(path, 512);
     try {
       chmodSync(path, o.mode);
     } catch (e) {
@@ -147,7 +147,7 @@ export class FdSocketServer {
     for (;;) {
       let c: number | null;
       try {
-        c = acceptFd(this.fd);
+        c = fdsocketAccept(this.fd);
       } catch (e) {
         // EMFILE and friends: report and keep serving; the peer retries or fails on its side.
         this.onError(e as Error);
@@ -156,7 +156,7 @@ export class FdSocketServer {
       if (c === null) return;
       let peer: PeerCred;
       try {
-        peer = peerCred(c);
+        peer = fdsocketPeerCred(c);
       } catch (e) {
         closeQuietly(c);
         this.onError(e as Error);
@@ -201,13 +201,13 @@ export class FdSocketServer {
 /** Connects to `path`, sends `data` with `fds` in one sendmsg and closes (the peer side of
  * FdSocketServer; runc does the same in C). */
 export function sendMessageWithFds(path: string, data: Buffer, fds: number[]): void {
-  const fd = unixConnect(path);
+  const fd = fdsocketConnect(path);
   try {
     let off = 0;
     let first = true;
     while (off < data.length || first) {
       try {
-        off += sendFds(fd, data.subarray(off), first ? fds : []);
+        off += fdsocketSend(fd, data.subarray(off), first ? fds : []);
         first = false;
       } catch (e) {
         if (isSyscallError(e, 'EAGAIN')) throw new Error(`sendMessageWithFds ${path}: peer is not reading (message of ${data.length} bytes)`);

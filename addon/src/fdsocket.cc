@@ -22,7 +22,7 @@ bool FillAddr(Napi::Env env, const std::string& path, sockaddr_un& sa) {
   return true;
 }
 
-// unixListen(path, backlog) -> fd (non-blocking, close-on-exec)
+// fdsocketListen(path, backlog) -> fd (non-blocking, close-on-exec)
 Napi::Value UnixListen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
@@ -46,7 +46,7 @@ Napi::Value UnixListen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-// unixConnect(path) -> fd (non-blocking, close-on-exec). Unix connects complete at once or fail.
+// fdsocketConnect(path) -> fd (non-blocking, close-on-exec). Unix connects complete at once or fail.
 Napi::Value UnixConnect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
@@ -63,7 +63,7 @@ Napi::Value UnixConnect(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-// acceptFd(listenFd) -> fd | null (null: nothing pending)
+// fdsocketAccept(listenFd) -> fd | null (null: nothing pending)
 Napi::Value AcceptFd(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t lfd;
@@ -77,7 +77,7 @@ Napi::Value AcceptFd(const Napi::CallbackInfo& info) {
   }
 }
 
-// recvFds(fd, maxBytes, maxFds) -> {data: Buffer, fds: number[], truncated: boolean} | null.
+// fdsocketRecv(fd, maxBytes, maxFds) -> {data: Buffer, fds: number[], truncated: boolean} | null.
 // data.length 0 with no fds means the peer closed. Received fds are close-on-exec.
 Napi::Value RecvFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -122,7 +122,7 @@ Napi::Value RecvFds(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// sendFds(fd, data: Buffer, fds: number[]) -> bytes sent (throws EAGAIN when the socket is full)
+// fdsocketSend(fd, data: Buffer, fds: number[]) -> bytes sent (throws EAGAIN when the socket is full)
 Napi::Value SendFds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t fd;
@@ -165,7 +165,7 @@ Napi::Value SendFds(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
-// peerCred(fd) -> {pid, uid, gid} of the connected peer (SO_PEERCRED)
+// fdsocketPeerCred(fd) -> {pid, uid, gid} of the connected peer (SO_PEERCRED)
 Napi::Value PeerCred(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t fd;
@@ -181,12 +181,12 @@ Napi::Value PeerCred(const Napi::CallbackInfo& info) {
 }
 
 void InitFdSocket(Napi::Env env, Napi::Object exports) {
-  exports.Set("unixListen", Napi::Function::New(env, UnixListen, "unixListen"));
-  exports.Set("unixConnect", Napi::Function::New(env, UnixConnect, "unixConnect"));
-  exports.Set("acceptFd", Napi::Function::New(env, AcceptFd, "acceptFd"));
-  exports.Set("recvFds", Napi::Function::New(env, RecvFds, "recvFds"));
-  exports.Set("sendFds", Napi::Function::New(env, SendFds, "sendFds"));
-  exports.Set("peerCred", Napi::Function::New(env, PeerCred, "peerCred"));
+  exports.Set("fdsocketListen", Napi::Function::New(env, UnixListen, "fdsocketListen"));
+  exports.Set("fdsocketConnect", Napi::Function::New(env, UnixConnect, "fdsocketConnect"));
+  exports.Set("fdsocketAccept", Napi::Function::New(env, AcceptFd, "fdsocketAccept"));
+  exports.Set("fdsocketRecv", Napi::Function::New(env, RecvFds, "fdsocketRecv"));
+  exports.Set("fdsocketSend", Napi::Function::New(env, SendFds, "fdsocketSend"));
+  exports.Set("fdsocketPeerCred", Napi::Function::New(env, PeerCred, "fdsocketPeerCred"));
 }
 
 }  // namespace
