@@ -1,0 +1,93 @@
+// The C launcher against the manager's LaunchServer: forwarding of argv/env/cwd/stdin, both answer
+// kinds, the runc fast path, and malformed requests that harm no other call.
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { logger } from '../common/log.js';
+import { TREE_BIN } from './treePaths.js';
+import { encodeLaunchRequest, type LaunchRequest } from './launchProtocol.js';
+import { LaunchServer } from './LaunchServer.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vnode-launch-'));
+const server = new LaunchServer(join(dir, 'launch.sock'), logger('test'));
+const seen: LaunchRequest[] = [];
+const skip = existsSync(join(TREE_BIN, 'vnode')) ? false : 'launcher not built (npm run build)';
+
+before(async () => {
+  server.handle('vnode-cni', async (req) => {
+    seen.push(req);
+    return { kind: 'exit', code: 7, stdout: `out:${req.stdin.toString()}`, stderr: 'err' };
+  });
+  server.handle('vnode-runc', async (req) => ({ kind: 'exec', path: '/bin/sh', argv: ['sh', '-c', 'echo "hooked $0 $X"', req.argv[1]!], env: { X: 'y' } }));
+  await server.listen();
+});
+after(async () => {
+  await server.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// Asynchronous: the server under test runs on this process's event loop.
+function run(name: string, args: string[], env: Record<string, string> = {}, input = ''): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(join(TREE_BIN, name), args, { env: { PATH: process.env.PATH, VNODE_RUN_DIR: dir, ...env }, cwd: dir });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('error', reject);
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
+    p.stdin.end(input);
+  });
+}
+
+test('a forwarded call carries argv, env, cwd and stdin, and returns stdout, stderr and the code', { skip }, async () => {
+  const r = await run('vnode-cni', ['a', 'b c'], { CNI_COMMAND: 'ADD' }, '{"x":1}');
+  assert.equal(r.status, 7);
+  assert.equal(r.stdout, 'out:{"x":1}');
+  assert.equal(r.stderr, 'err');
+  const req = seen.at(-1)!;
+  assert.equal(req.entry, 'vnode-cni');
+  assert.deepEqual(req.argv.slice(1), ['a', 'b c']);
+  assert.equal(req.env.CNI_COMMAND, 'ADD');
+  assert.equal(req.cwd, dir);
+});
+
+test('vnode-runc execs runc directly unless the command is hooked', { skip }, async () => {
+  const direct = await run('vnode-runc', ['--root', '/x', 'state', 'id1'], { VNODE_RUNC: '/bin/echo' });
+  assert.equal(direct.stdout, '--root /x state id1\n');
+  const hooked = await run('vnode-runc', ['--root', '/x', 'create', 'id2'], { VNODE_RUNC: '/bin/echo', VNODE_RUNC_HOOKED: ',create,' });
+  assert.equal(hooked.stdout, 'hooked --root y\n');
+});
+
+test('without a manager the runc step still works and the shim falls back to the JS entry', { skip }, () => {
+  const r = spawnSync(join(TREE_BIN, 'vnode-runc'), ['list', '-q'], { env: { VNODE_RUN_DIR: join(dir, 'none'), VNODE_RUNC: '/bin/echo' }, encoding: 'utf8' });
+  assert.equal(r.stdout, 'list -q\n');
+  const s = spawnSync(join(TREE_BIN, 'containerd-shim-vnode-v2'), ['-v'], { env: { PATH: process.env.PATH, VNODE_RUN_DIR: join(dir, 'none') }, encoding: 'utf8' });
+  assert.equal(s.status, 0, s.stderr);
+  assert.match(s.stdout, /containerd-shim-vnode-v2/);
+});
+
+test('a malformed or oversized request gets exit 70 and the server keeps serving', { skip }, async () => {
+  const send = (bytes: Buffer) =>
+    new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      const s = net.connect(join(dir, 'launch.sock'), () => s.end(bytes));
+      s.on('data', (d) => chunks.push(d));
+      s.on('end', () => resolve(Buffer.concat(chunks)));
+      s.on('error', reject);
+    });
+  const garbage = Buffer.concat([Buffer.from([8, 0, 0, 0]), Buffer.from('XXXXXXXX')]);
+  const a = await send(garbage);
+  assert.match(a.toString('latin1'), /bad magic/);
+  const huge = Buffer.from([0xff, 0xff, 0xff, 0x7f]);
+  assert.match((await send(huge)).toString('latin1'), /exceeds/);
+  const good = encodeLaunchRequest({ entry: 'vnode-cni', cwd: '/', argv: ['vnode-cni'], env: {}, stdin: Buffer.from('z') });
+  const truncated = good.subarray(0, good.length - 3);
+  const t = Buffer.concat([Buffer.from([truncated.length - 4, 0, 0, 0]), truncated.subarray(4)]);
+  assert.match((await send(t)).toString('latin1'), /truncated/);
+  assert.equal((await run('vnode-cni', [], {}, 'still')).stdout, 'out:still');
+});

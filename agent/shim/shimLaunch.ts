@@ -1,0 +1,62 @@
+// containerd-shim-vnode-v2 as the manager serves it for the launcher: flag parsing and the
+// actions containerd runs (`start`, `delete`), plus `-v` and `-info`.
+import type { LaunchAnswer, LaunchRequest } from '../launch/launchProtocol.js';
+
+export interface ShimArgs {
+  namespace: string;
+  address: string;
+  publishBinary: string;
+  id: string;
+  bundle: string;
+  debug: boolean;
+  version: boolean;
+  info: boolean;
+  action: string;
+}
+
+/** Parses the shim v2 command line (Go flag syntax: -flag value, -flag=value, --flag). */
+export function parseShimArgs(argv: string[]): ShimArgs {
+  const out: ShimArgs = { namespace: '', address: '', publishBinary: '', id: '', bundle: '', debug: false, version: false, info: false, action: '' };
+  const valued: Record<string, keyof ShimArgs> = { namespace: 'namespace', address: 'address', 'publish-binary': 'publishBinary', id: 'id', bundle: 'bundle' };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (!a.startsWith('-')) {
+      out.action = a;
+      continue;
+    }
+    const [rawName, inline] = a.replace(/^--?/, '').split(/=(.*)/s, 2) as [string, string | undefined];
+    if (rawName === 'debug') out.debug = true;
+    else if (rawName === 'v') out.version = true;
+    else if (rawName === 'info') out.info = true;
+    else if (valued[rawName]) {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new Error(`flag -${rawName} needs a value`);
+      (out as unknown as Record<string, string>)[valued[rawName]] = v;
+    } else throw new Error(`unknown flag ${a}`);
+  }
+  return out;
+}
+
+export const SHIM_VERSION_TEXT = 'containerd-shim-vnode-v2:\n  Version: vNode runtime\n';
+
+/** Actions the manager implements; the central shim plugs in here. */
+export interface ShimActions {
+  start(args: ShimArgs, req: LaunchRequest): Promise<LaunchAnswer>;
+  delete(args: ShimArgs, req: LaunchRequest): Promise<LaunchAnswer>;
+}
+
+export function shimLaunch(actions: ShimActions | undefined): (req: LaunchRequest) => Promise<LaunchAnswer> {
+  return async (req) => {
+    let args: ShimArgs;
+    try {
+      args = parseShimArgs(req.argv.slice(1));
+    } catch (e) {
+      return { kind: 'exit', code: 2, stderr: `containerd-shim-vnode-v2: ${(e as Error).message}\n` };
+    }
+    if (args.version) return { kind: 'exit', code: 0, stdout: SHIM_VERSION_TEXT };
+    if (!actions) return { kind: 'exit', code: 1, stderr: 'containerd-shim-vnode-v2: the Task service is not enabled in this manager\n' };
+    if (args.action === 'start') return actions.start(args, req);
+    if (args.action === 'delete') return actions.delete(args, req);
+    return { kind: 'exit', code: 2, stderr: `containerd-shim-vnode-v2: unknown action ${JSON.stringify(args.action)}\n` };
+  };
+}

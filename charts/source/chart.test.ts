@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parse, parseAllDocuments } from 'yaml';
+import { parseInstallerConfig } from '../../installer/installerConfig.js';
+import { chartFiles, DEFAULT_NAMESPACE, manifestObjects, manifestsFile, renderTemplate } from './chartFiles.js';
+import { validateObject } from './k8sSchemas.js';
+import { defaultValues, valuesJsonSchema, ValuesSchema } from './values.js';
+
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const chartDir = join(repo, 'charts/vnode-runtime');
+
+test('the committed chart and manifests are exactly what the typed source generates', () => {
+  const files = chartFiles();
+  const onDisk = readdirSync(join(chartDir, 'templates')).map((f) => `templates/${f}`).concat(['Chart.yaml', 'values.yaml', 'values.schema.json']).sort();
+  assert.deepEqual(onDisk, Object.keys(files).sort(), 'no extra or missing chart files');
+  for (const [rel, text] of Object.entries(files)) assert.equal(readFileSync(join(chartDir, rel), 'utf8'), text, `${rel} is stale: run node dist/charts/source/generate.js`);
+  assert.equal(readFileSync(join(repo, 'manifests/vnode-runtime.yaml'), 'utf8'), manifestsFile(), 'manifests/vnode-runtime.yaml is stale');
+});
+
+test('the chart rendered at its default values equals manifests/ (minus the Namespace kubectl needs)', () => {
+  const values = parse(readFileSync(join(chartDir, 'values.yaml'), 'utf8'));
+  assert.deepEqual(values, defaultValues);
+  const ctx = { Values: values, Release: { Namespace: DEFAULT_NAMESPACE, Name: 'vnode-runtime' } };
+  const rendered = Object.entries(chartFiles())
+    .filter(([rel]) => rel.startsWith('templates/') && rel.endsWith('.yaml'))
+    .map(([, text]) => parse(renderTemplate(text, ctx)));
+  const manifests = parseAllDocuments(readFileSync(join(repo, 'manifests/vnode-runtime.yaml'), 'utf8')).map((d) => d.toJSON());
+  assert.equal(manifests[0].kind, 'Namespace');
+  const key = (o: { kind: string }) => o.kind;
+  assert.deepEqual([...rendered].sort((a, b) => key(a).localeCompare(key(b))), manifests.slice(1).sort((a, b) => key(a).localeCompare(key(b))));
+  assert.match(renderTemplate(chartFiles()['templates/NOTES.txt']!, ctx), /runtimeClassName: "vnode"/);
+});
+
+test('the chart follows its values (a non-default value changes the rendered object)', () => {
+  const values = structuredClone(defaultValues);
+  values.image.tag = '9.9.9';
+  values.installer.runtime.handler = 'vnode-canary';
+  const ctx = { Values: values, Release: { Namespace: 'other', Name: 'x' } };
+  const ds = parse(renderTemplate(chartFiles()['templates/daemonset.yaml']!, ctx));
+  assert.equal(ds.spec.template.spec.containers[0].image, 'ghcr.io/vnode-runtime/vnode:9.9.9');
+  assert.equal(ds.metadata.namespace, 'other');
+  const rc = parse(renderTemplate(chartFiles()['templates/runtimeclass.yaml']!, ctx));
+  assert.equal(rc.handler, 'vnode-canary');
+  const cm = parse(renderTemplate(chartFiles()['templates/configmap.yaml']!, ctx));
+  assert.equal(parseInstallerConfig(parse(cm.data['config.yaml'])).runtime.handler, 'vnode-canary', 'RuntimeClass and installer agree on the handler');
+});
+
+test('every object is valid for its kind and API version', () => {
+  for (const o of manifestObjects()) assert.deepEqual(validateObject(o), [], `${o.kind}`);
+  // The schemas can fail: the API's own rules are checked.
+  const ds = structuredClone(manifestObjects().find((o) => o.kind === 'DaemonSet')!) as any;
+  ds.spec.selector.matchLabels.extra = 'x';
+  ds.spec.template.spec.containers[0].volumeMounts.push({ name: 'missing', mountPath: '/x' });
+  const problems = validateObject(ds).join('\n');
+  assert.match(problems, /selector extra=x does not match/);
+  assert.match(problems, /volumeMount missing has no volume/);
+  ds.spec.template.spec.containers[0].imagePullPolicy = 'Sometimes';
+  assert.match(validateObject(ds).join(), /imagePullPolicy/);
+  assert.match(validateObject({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'vnode' }, handler: 'Not_A_Label' }).join(), /handler: a DNS-1123 label/);
+  assert.match(validateObject({ apiVersion: 'node.k8s.io/v1beta1', kind: 'RuntimeClass' }).join(), /no schema for node\.k8s\.io\/v1beta1\/RuntimeClass/);
+});
+
+test('RuntimeClass, DaemonSet and installer config agree: ready label, handler, host root, probes on the manager', () => {
+  const objs = manifestObjects();
+  const rc = objs.find((o) => o.kind === 'RuntimeClass') as any;
+  const ds = objs.find((o) => o.kind === 'DaemonSet') as any;
+  const cm = objs.find((o) => o.kind === 'ConfigMap') as any;
+  const cfg = parseInstallerConfig(parse(cm.data['config.yaml']));
+  assert.deepEqual(rc.scheduling.nodeSelector, { [cfg.node.readyLabel]: cfg.node.readyValue });
+  assert.equal(rc.handler, cfg.runtime.handler);
+  const c = ds.spec.template.spec.containers[0];
+  assert.equal(c.volumeMounts.find((m: any) => m.name === 'host').mountPath, cfg.hostRoot);
+  assert.equal(c.volumeMounts.find((m: any) => m.name === 'host').mountPropagation, 'HostToContainer');
+  assert.equal(c.env.find((e: any) => e.name === 'VNODE_INSTALLER_CONFIG').value, `${c.volumeMounts.find((m: any) => m.name === 'config').mountPath}/config.yaml`);
+  for (const p of ['startupProbe', 'livenessProbe', 'readinessProbe']) assert.deepEqual(c[p].exec.command, ['/opt/vnode-image/bin/vnode', 'health']);
+  assert.ok(ds.spec.template.spec.terminationGracePeriodSeconds >= cfg.drainTimeoutSeconds + cfg.readinessTimeoutSeconds, 'grace covers drain and restart');
+});
+
+test('values: zod accepts the defaults; the JSON schema requires every default key and forbids unknown ones', () => {
+  assert.ok(ValuesSchema.safeParse(defaultValues).success);
+  assert.equal(ValuesSchema.safeParse({ ...defaultValues, runtimeClass: { name: 'Bad Name' } }).success, false);
+  const check = (schema: any, value: any, path: string) => {
+    if (schema.type !== 'object' || !schema.properties) return;
+    for (const k of schema.required ?? []) assert.ok(k in value, `${path}.${k} required by the schema but missing in the defaults`);
+    if (schema.additionalProperties === false) for (const k of Object.keys(value)) assert.ok(k in schema.properties, `${path}.${k} not in the schema`);
+    for (const [k, s] of Object.entries(schema.properties)) if (k in value) check(s, value[k], `${path}.${k}`);
+  };
+  check(valuesJsonSchema, defaultValues, 'values');
+  assert.deepEqual(JSON.parse(readFileSync(join(chartDir, 'values.schema.json'), 'utf8')), valuesJsonSchema);
+});
+
+test('the renderer refuses template constructs outside the subset it proves', () => {
+  const ctx = { Values: { a: 1 }, Release: { Namespace: 'n', Name: 'r' } };
+  assert.throws(() => renderTemplate('{{ .Values.a | quote }}', ctx), /function "quote"/);
+  assert.throws(() => renderTemplate('{{- .Values.a | toJson }}', ctx), /trimming/);
+  assert.throws(() => renderTemplate('{{ if .Values.a }}x{{ end }}', ctx), /outside the supported subset/);
+  assert.throws(() => renderTemplate('{{ .Values.b | toJson }}', ctx), /\.Values\.b is not set/);
+});

@@ -1,0 +1,162 @@
+// zod schemas for the Kubernetes kinds the install uses, covering every field it sets, with the
+// API's own rules (names are DNS labels or subdomains, enums, required fields). Strict objects:
+// a misspelt field is an error here, as `kubectl apply --validate=strict` would make it.
+import { z } from 'zod';
+
+const dnsSubdomain = z.string().max(253).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, 'a DNS-1123 subdomain');
+const dnsLabel = z.string().max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a DNS-1123 label');
+const labelKey = z.string().regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, 'a label key');
+const labelValue = z.string().regex(/^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/, 'a label value');
+const labels = z.record(labelKey, labelValue);
+const quantity = z.string().regex(/^[0-9.]+(m|Ki|Mi|Gi|Ti|k|M|G|T)?$/, 'a resource quantity');
+
+const meta = (namespaced: boolean) =>
+  z
+    .object({
+      name: dnsSubdomain,
+      namespace: namespaced ? dnsLabel : z.undefined(),
+      labels: labels.optional(),
+    })
+    .strict();
+
+const absPath = z.string().startsWith('/');
+const probe = z
+  .object({
+    exec: z.object({ command: z.array(z.string()).min(1) }).strict(),
+    periodSeconds: z.number().int().positive().optional(),
+    timeoutSeconds: z.number().int().positive().optional(),
+    failureThreshold: z.number().int().positive().optional(),
+    initialDelaySeconds: z.number().int().nonnegative().optional(),
+  })
+  .strict();
+
+const envVar = z
+  .object({
+    name: z.string().regex(/^[-._a-zA-Z][-._a-zA-Z0-9]*$/),
+    value: z.string().optional(),
+    valueFrom: z.object({ fieldRef: z.object({ fieldPath: z.enum(['spec.nodeName', 'metadata.namespace', 'metadata.name', 'status.podIP', 'status.hostIP']) }).strict() }).strict().optional(),
+  })
+  .strict()
+  .refine((e) => (e.value === undefined) !== (e.valueFrom === undefined), 'exactly one of value and valueFrom');
+
+const container = z
+  .object({
+    name: dnsLabel,
+    image: z.string().min(1),
+    imagePullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']),
+    command: z.array(z.string()).min(1),
+    args: z.array(z.string()).optional(),
+    env: z.array(envVar),
+    securityContext: z.object({ privileged: z.boolean() }).strict(),
+    resources: z.object({ requests: z.record(quantity).optional(), limits: z.record(quantity).optional() }).strict(),
+    volumeMounts: z.array(
+      z
+        .object({ name: dnsLabel, mountPath: absPath, readOnly: z.boolean().optional(), mountPropagation: z.enum(['None', 'HostToContainer', 'Bidirectional']).optional() })
+        .strict(),
+    ),
+    startupProbe: probe,
+    livenessProbe: probe,
+    readinessProbe: probe,
+  })
+  .strict();
+
+const toleration = z
+  .object({
+    key: z.string().optional(),
+    operator: z.enum(['Exists', 'Equal']).optional(),
+    value: z.string().optional(),
+    effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+    tolerationSeconds: z.number().int().optional(),
+  })
+  .strict();
+
+const volume = z.union([
+  z.object({ name: dnsLabel, hostPath: z.object({ path: absPath, type: z.enum(['', 'DirectoryOrCreate', 'Directory', 'FileOrCreate', 'File', 'Socket', 'CharDevice', 'BlockDevice']).optional() }).strict() }).strict(),
+  z.object({ name: dnsLabel, configMap: z.object({ name: dnsSubdomain }).strict() }).strict(),
+]);
+
+const DaemonSet = z
+  .object({
+    apiVersion: z.literal('apps/v1'),
+    kind: z.literal('DaemonSet'),
+    metadata: meta(true),
+    spec: z
+      .object({
+        selector: z.object({ matchLabels: labels }).strict(),
+        updateStrategy: z.object({ type: z.enum(['RollingUpdate', 'OnDelete']), rollingUpdate: z.object({ maxUnavailable: z.union([z.number().int().positive(), z.string().regex(/^\d+%$/)]) }).strict().optional() }).strict(),
+        template: z
+          .object({
+            metadata: z.object({ labels }).strict(),
+            spec: z
+              .object({
+                serviceAccountName: dnsSubdomain,
+                hostPID: z.boolean(),
+                hostNetwork: z.boolean(),
+                dnsPolicy: z.enum(['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None']),
+                priorityClassName: z.string(),
+                terminationGracePeriodSeconds: z.number().int().nonnegative(),
+                nodeSelector: labels,
+                tolerations: z.array(toleration),
+                containers: z.array(container).min(1),
+                volumes: z.array(volume),
+              })
+              .strict(),
+          })
+          .strict(),
+      })
+      .strict(),
+  })
+  .strict()
+  .superRefine((ds, ctx) => {
+    // The API's own cross-field rules for what this DaemonSet uses.
+    const sel = ds.spec.selector.matchLabels;
+    for (const [k, v] of Object.entries(sel)) if (ds.spec.template.metadata.labels[k] !== v) ctx.addIssue({ code: 'custom', message: `selector ${k}=${v} does not match the template labels` });
+    const vols = new Set(ds.spec.template.spec.volumes.map((v) => v.name));
+    for (const c of ds.spec.template.spec.containers) for (const m of c.volumeMounts) if (!vols.has(m.name)) ctx.addIssue({ code: 'custom', message: `volumeMount ${m.name} has no volume` });
+    if (ds.spec.template.spec.hostNetwork && ds.spec.template.spec.dnsPolicy === 'ClusterFirst') ctx.addIssue({ code: 'custom', message: 'hostNetwork pods need dnsPolicy ClusterFirstWithHostNet to resolve cluster names' });
+  });
+
+const policyRule = z
+  .object({
+    apiGroups: z.array(z.string()),
+    resources: z.array(z.string()).min(1),
+    resourceNames: z.array(z.string()).optional(),
+    verbs: z.array(z.enum(['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection'])).min(1),
+  })
+  .strict();
+
+const subject = z.object({ kind: z.literal('ServiceAccount'), name: dnsSubdomain, namespace: dnsLabel }).strict();
+
+export const kindSchemas: Record<string, z.ZodTypeAny> = {
+  'v1/Namespace': z.object({ apiVersion: z.literal('v1'), kind: z.literal('Namespace'), metadata: meta(false) }).strict(),
+  'v1/ServiceAccount': z.object({ apiVersion: z.literal('v1'), kind: z.literal('ServiceAccount'), metadata: meta(true) }).strict(),
+  'v1/ConfigMap': z.object({ apiVersion: z.literal('v1'), kind: z.literal('ConfigMap'), metadata: meta(true), data: z.record(z.string().regex(/^[-._a-zA-Z0-9]+$/), z.string()) }).strict(),
+  'rbac.authorization.k8s.io/v1/ClusterRole': z.object({ apiVersion: z.literal('rbac.authorization.k8s.io/v1'), kind: z.literal('ClusterRole'), metadata: meta(false), rules: z.array(policyRule) }).strict(),
+  'rbac.authorization.k8s.io/v1/Role': z.object({ apiVersion: z.literal('rbac.authorization.k8s.io/v1'), kind: z.literal('Role'), metadata: meta(true), rules: z.array(policyRule) }).strict(),
+  'rbac.authorization.k8s.io/v1/ClusterRoleBinding': z
+    .object({ apiVersion: z.literal('rbac.authorization.k8s.io/v1'), kind: z.literal('ClusterRoleBinding'), metadata: meta(false), roleRef: z.object({ apiGroup: z.literal('rbac.authorization.k8s.io'), kind: z.literal('ClusterRole'), name: dnsSubdomain }).strict(), subjects: z.array(subject).min(1) })
+    .strict(),
+  'rbac.authorization.k8s.io/v1/RoleBinding': z
+    .object({ apiVersion: z.literal('rbac.authorization.k8s.io/v1'), kind: z.literal('RoleBinding'), metadata: meta(true), roleRef: z.object({ apiGroup: z.literal('rbac.authorization.k8s.io'), kind: z.enum(['Role', 'ClusterRole']), name: dnsSubdomain }).strict(), subjects: z.array(subject).min(1) })
+    .strict(),
+  'apps/v1/DaemonSet': DaemonSet,
+  'node.k8s.io/v1/RuntimeClass': z
+    .object({
+      apiVersion: z.literal('node.k8s.io/v1'),
+      kind: z.literal('RuntimeClass'),
+      metadata: meta(false),
+      // The handler is a DNS label (RuntimeClass validation).
+      handler: dnsLabel,
+      scheduling: z.object({ nodeSelector: labels, tolerations: z.array(toleration).optional() }).strict().optional(),
+    })
+    .strict(),
+};
+
+/** Validates one object for its kind and API version; returns the problems. */
+export function validateObject(o: unknown): string[] {
+  const { apiVersion, kind } = (o ?? {}) as { apiVersion?: string; kind?: string };
+  const schema = kindSchemas[`${apiVersion}/${kind}`];
+  if (!schema) return [`no schema for ${apiVersion}/${kind}`];
+  const r = schema.safeParse(o);
+  return r.success ? [] : r.error.issues.map((i) => `${kind}: ${i.path.join('.') || '(root)'}: ${i.message}`);
+}

@@ -1,0 +1,163 @@
+// The one typed source of every object vNode's install puts into a cluster. `chartObjects(p)`
+// builds them from a ValueProvider: with real values it gives the plain manifests; with the
+// template provider it gives objects whose value-dependent fields are tokens that chartFiles.ts
+// turns into Helm template expressions. So the chart and manifests/ cannot say different things.
+import { goJson } from './goJson.js';
+import type { ChartValues } from './values.js';
+
+export const NAME = 'vnode-runtime';
+export const IMAGE_TREE = '/opt/vnode-image';
+export const READY_LABEL = 'vnode.io/runtime';
+export const READY_VALUE = 'ready';
+
+/** A field's value: the value itself (manifests) or a template token (chart). */
+export interface ValueProvider {
+  /** `.Values.<path>` */
+  value<T>(path: string): T;
+  /** `printf "<fmt>" .Values.a .Values.b` with %s only. */
+  printf(fmt: string, ...paths: string[]): string;
+  /** `.Values.<path> | toJson` as a string (e.g. a ConfigMap value holding JSON). */
+  json(path: string): string;
+  /** `.Release.Namespace` */
+  namespace(): string;
+}
+
+export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } } & Record<string, unknown>;
+
+function get(values: unknown, path: string): unknown {
+  let cur = values;
+  for (const k of path.split('.')) cur = (cur as Record<string, unknown> | undefined)?.[k];
+  if (cur === undefined) throw new Error(`no value at .Values.${path}`);
+  return cur;
+}
+
+export function valuesProvider(values: ChartValues, namespace: string): ValueProvider {
+  return {
+    value: <T>(path: string) => structuredClone(get(values, path)) as T,
+    printf: (fmt, ...paths) => {
+      let i = 0;
+      return fmt.replace(/%s/g, () => String(get(values, paths[i++]!)));
+    },
+    json: (path) => goJson(get(values, path)),
+    namespace: () => namespace,
+  };
+}
+
+const labels = { 'app.kubernetes.io/name': NAME, 'app.kubernetes.io/component': 'installer' };
+
+export function chartObjects(p: ValueProvider): K8sObject[] {
+  const ns = p.namespace();
+  const meta = (name: string, namespaced = true) => ({ name, ...(namespaced ? { namespace: ns } : {}), labels: { ...labels } });
+  const health = {
+    exec: { command: [`${IMAGE_TREE}/bin/vnode`, 'health'] },
+    timeoutSeconds: 5,
+  };
+  return [
+    { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(NAME) },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRole',
+      metadata: meta(NAME, false),
+      rules: [
+        // Label, taint and read its own node (the API cannot narrow this to "own node" by name).
+        { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
+        // Find this node's vNode pods (field selector spec.nodeName) and evict them before uninstall.
+        { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
+        { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
+      ],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'ClusterRoleBinding',
+      metadata: meta(NAME, false),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: NAME },
+      subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: ns }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'Role',
+      metadata: meta(NAME),
+      // Uninstall or upgrade? Only its own DaemonSet tells.
+      rules: [{ apiGroups: ['apps'], resources: ['daemonsets'], resourceNames: [NAME], verbs: ['get'] }],
+    },
+    {
+      apiVersion: 'rbac.authorization.k8s.io/v1',
+      kind: 'RoleBinding',
+      metadata: meta(NAME),
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: NAME },
+      subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: ns }],
+    },
+    {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: meta(NAME),
+      // JSON is YAML: the installer reads this file with its YAML loader.
+      data: { 'config.yaml': p.json('installer') },
+    },
+    {
+      apiVersion: 'apps/v1',
+      kind: 'DaemonSet',
+      metadata: meta(NAME),
+      spec: {
+        selector: { matchLabels: { ...labels } },
+        // One node at a time: a node whose install fails stops the rollout before the next.
+        updateStrategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 1 } },
+        template: {
+          metadata: { labels: { ...labels } },
+          spec: {
+            serviceAccountName: NAME,
+            // nsenter into pid 1 (systemctl restart containerd, the manager in the host's namespaces).
+            hostPID: true,
+            // The installer must reach the API before (and while) the node's pod network works.
+            hostNetwork: true,
+            dnsPolicy: 'ClusterFirstWithHostNet',
+            priorityClassName: p.value<string>('priorityClassName'),
+            terminationGracePeriodSeconds: p.value<number>('terminationGracePeriodSeconds'),
+            nodeSelector: p.value<Record<string, string>>('nodeSelector'),
+            tolerations: p.value<Record<string, unknown>[]>('tolerations'),
+            containers: [
+              {
+                name: 'installer',
+                image: p.printf('%s:%s', 'image.repository', 'image.tag'),
+                imagePullPolicy: p.value<string>('image.pullPolicy'),
+                command: [`${IMAGE_TREE}/lib/node`, '--enable-source-maps', `${IMAGE_TREE}/lib/app/installer/installerEntry.js`, 'run'],
+                env: [
+                  { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+                  { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
+                  { name: 'VNODE_DAEMONSET_NAME', value: NAME },
+                  { name: 'VNODE_INSTALLER_CONFIG', value: '/etc/vnode-installer/config.yaml' },
+                  // The probes' `vnode health` finds the host's manager socket through the host root.
+                  { name: 'VNODE_RUN_DIR', value: '/host/run/vnode' },
+                ],
+                securityContext: { privileged: true },
+                resources: p.value<Record<string, unknown>>('resources'),
+                volumeMounts: [
+                  // The host root: containerd's config location differs by flavor (containerd, k3s,
+                  // RKE2) and by admin choice, and may be a symlink; HostToContainer so mounts the
+                  // host makes later (e.g. /run after a restart) show up here.
+                  { name: 'host', mountPath: '/host', mountPropagation: 'HostToContainer' },
+                  { name: 'config', mountPath: '/etc/vnode-installer', readOnly: true },
+                ],
+                startupProbe: { ...health, periodSeconds: 5, failureThreshold: 120 },
+                livenessProbe: { ...health, periodSeconds: 20, failureThreshold: 3 },
+                readinessProbe: { ...health, periodSeconds: 10, failureThreshold: 1 },
+              },
+            ],
+            volumes: [
+              { name: 'host', hostPath: { path: '/', type: 'Directory' } },
+              { name: 'config', configMap: { name: NAME } },
+            ],
+          },
+        },
+      },
+    },
+    {
+      apiVersion: 'node.k8s.io/v1',
+      kind: 'RuntimeClass',
+      metadata: { name: p.value<string>('runtimeClass.name'), labels: { ...labels } },
+      handler: p.value<string>('installer.runtime.handler'),
+      // Pods of this class go only to nodes where the installer finished.
+      scheduling: { nodeSelector: { [READY_LABEL]: READY_VALUE } },
+    },
+  ];
+}

@@ -1,0 +1,97 @@
+// The chart's values: their TypeScript type, their defaults (values.yaml is written from these)
+// and their JSON schema (values.schema.json). The installer's own settings are passed through as
+// `installer` and checked again by the installer's zod schema when it starts.
+import { z } from 'zod';
+
+export const VERSION = '0.1.0';
+
+export interface ChartValues {
+  image: { repository: string; tag: string; pullPolicy: 'Always' | 'IfNotPresent' | 'Never' };
+  /** Which nodes get vNode (the DaemonSet's nodeSelector). */
+  nodeSelector: Record<string, string>;
+  tolerations: Record<string, unknown>[];
+  priorityClassName: string;
+  resources: { requests: Record<string, string>; limits: Record<string, string> };
+  /** Long enough for an uninstall to drain vNode pods and restart containerd. */
+  terminationGracePeriodSeconds: number;
+  runtimeClass: { name: string };
+  /** The installer's configuration (installer/installerConfig.ts); runtime.handler is the RuntimeClass handler. */
+  installer: {
+    restart: { strategy: 'auto' | 'command' | 'nsenter' | 'none' };
+    runtime: { handler: string; cniConfDir: string; podAnnotations: string[] };
+    node: { taintWhileInstalling: boolean };
+    onTerm: 'auto' | 'uninstall' | 'keep';
+    manager: { mode: 'nsenter' | 'child' | 'none' };
+  };
+}
+
+export const defaultValues: ChartValues = {
+  image: { repository: 'ghcr.io/vnode-runtime/vnode', tag: VERSION, pullPolicy: 'IfNotPresent' },
+  nodeSelector: { 'kubernetes.io/os': 'linux' },
+  tolerations: [{ operator: 'Exists' }],
+  priorityClassName: 'system-node-critical',
+  resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '1Gi' } },
+  terminationGracePeriodSeconds: 300,
+  runtimeClass: { name: 'vnode' },
+  installer: {
+    restart: { strategy: 'auto' },
+    runtime: { handler: 'vnode', cniConfDir: '/etc/cni/vnode.d', podAnnotations: ['vnode.io/*'] },
+    node: { taintWhileInstalling: false },
+    onTerm: 'auto',
+    manager: { mode: 'nsenter' },
+  },
+};
+
+const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+
+export const ValuesSchema: z.ZodType<ChartValues> = z
+  .object({
+    image: z.object({ repository: z.string().min(1), tag: z.string().min(1), pullPolicy: z.enum(['Always', 'IfNotPresent', 'Never']) }).strict(),
+    nodeSelector: z.record(z.string()),
+    tolerations: z.array(z.record(z.unknown())),
+    priorityClassName: z.string(),
+    resources: z.object({ requests: z.record(z.string()), limits: z.record(z.string()) }).strict(),
+    terminationGracePeriodSeconds: z.number().int().min(30),
+    runtimeClass: z.object({ name: dnsLabel }).strict(),
+    installer: z
+      .object({
+        restart: z.object({ strategy: z.enum(['auto', 'command', 'nsenter', 'none']) }).passthrough(),
+        runtime: z.object({ handler: dnsLabel, cniConfDir: z.string().startsWith('/'), podAnnotations: z.array(z.string()) }).passthrough(),
+        node: z.object({ taintWhileInstalling: z.boolean() }).passthrough(),
+        onTerm: z.enum(['auto', 'uninstall', 'keep']),
+        manager: z.object({ mode: z.enum(['nsenter', 'child', 'none']) }).passthrough(),
+      })
+      .passthrough(),
+  })
+  .strict() as z.ZodType<ChartValues>;
+
+const str = { type: 'string' };
+const strMap = { type: 'object', additionalProperties: { type: 'string' } };
+const dns = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' };
+const obj = (properties: Record<string, unknown>, required = Object.keys(properties), additional = false) => ({ type: 'object', properties, required, additionalProperties: additional });
+
+/** values.schema.json: what helm checks before rendering (same rules as ValuesSchema). */
+export const valuesJsonSchema = {
+  $schema: 'https://json-schema.org/draft-07/schema#',
+  title: 'vnode-runtime chart values',
+  ...obj({
+    image: obj({ repository: { type: 'string', minLength: 1 }, tag: { type: 'string', minLength: 1 }, pullPolicy: { enum: ['Always', 'IfNotPresent', 'Never'] } }),
+    nodeSelector: strMap,
+    tolerations: { type: 'array', items: { type: 'object' } },
+    priorityClassName: str,
+    resources: obj({ requests: strMap, limits: strMap }),
+    terminationGracePeriodSeconds: { type: 'integer', minimum: 30 },
+    runtimeClass: obj({ name: dns }),
+    installer: obj(
+      {
+        restart: obj({ strategy: { enum: ['auto', 'command', 'nsenter', 'none'] } }, ['strategy'], true),
+        runtime: obj({ handler: dns, cniConfDir: { type: 'string', pattern: '^/' }, podAnnotations: { type: 'array', items: str } }, ['handler', 'cniConfDir', 'podAnnotations'], true),
+        node: obj({ taintWhileInstalling: { type: 'boolean' } }, ['taintWhileInstalling'], true),
+        onTerm: { enum: ['auto', 'uninstall', 'keep'] },
+        manager: obj({ mode: { enum: ['nsenter', 'child', 'none'] } }, ['mode'], true),
+      },
+      ['restart', 'runtime', 'node', 'onTerm', 'manager'],
+      true,
+    ),
+  }),
+};

@@ -1,0 +1,63 @@
+// A vnode-manager run from the staged install tree for one test bed, with its own run and state
+// dirs, its log in a file, and a clean stop (or a SIGKILL, for restart tests).
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { isAlive, waitFor } from './hostState.js';
+import { TREE_DIR } from './TestBed.js';
+
+export class ManagerProcess {
+  pid = 0;
+  readonly log: string;
+
+  constructor(
+    readonly runDir: string,
+    readonly stateDir: string,
+    readonly extraEnv: Record<string, string> = {},
+  ) {
+    this.log = join(stateDir, '..', 'manager.log');
+  }
+
+  /** The environment containerd must pass on, so the launcher finds this manager. */
+  get clientEnv(): Record<string, string> {
+    return { VNODE_RUN_DIR: this.runDir };
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.stateDir, { recursive: true });
+    mkdirSync(this.runDir, { recursive: true });
+    const fd = openSync(this.log, 'a');
+    const p = spawn(join(TREE_DIR, 'bin/vnode-manager'), [], {
+      env: { PATH: process.env.PATH, VNODE_RUN_DIR: this.runDir, VNODE_STATE_DIR: this.stateDir, VNODE_LOG_LEVEL: 'debug', ...this.extraEnv },
+      stdio: ['ignore', fd, fd],
+      detached: true,
+    });
+    closeSync(fd);
+    p.unref();
+    this.pid = p.pid!;
+    const exited = new Promise<never>((_r, reject) => p.once('exit', (c) => reject(new Error(`vnode-manager exited with ${c}:\n${this.tail()}`))));
+    exited.catch(() => undefined);
+    await Promise.race([waitFor('vnode-manager socket', () => existsSync(join(this.runDir, 'launch.sock')), 15_000), exited]);
+  }
+
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const pid = this.pid;
+    if (!pid || !isAlive(pid)) return;
+    process.kill(pid, signal);
+    try {
+      await waitFor('vnode-manager exit', () => !isAlive(pid), 10_000);
+    } catch {
+      process.kill(pid, 'SIGKILL');
+      await waitFor('vnode-manager exit after SIGKILL', () => !isAlive(pid), 5_000);
+    }
+    this.pid = 0;
+  }
+
+  tail(lines = 60): string {
+    try {
+      return readFileSync(this.log, 'utf8').split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no manager log)';
+    }
+  }
+}

@@ -1,0 +1,104 @@
+// Small readers of host state used by the test bed's teardown and its leftover checks.
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  cmdline: string;
+  exe: string;
+}
+
+/** Every process, with its command line joined by spaces. */
+export function processes(): ProcInfo[] {
+  const out: ProcInfo[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmdline = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      let exe = '';
+      try {
+        exe = readlinkSync(`/proc/${d}/exe`);
+      } catch {
+        // kernel thread or gone
+      }
+      out.push({ pid: Number(d), ppid, cmdline, exe });
+    } catch {
+      // exited while we looked
+    }
+  }
+  return out;
+}
+
+/** Start time of a process in clock ticks since boot (field 22 of /proc/PID/stat), or undefined. */
+export function startTime(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  } catch {
+    return undefined;
+  }
+}
+
+export interface MountInfo {
+  id: number;
+  parent: number;
+  mountPoint: string;
+  fsType: string;
+  source: string;
+}
+
+const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+/** The mount table of this process's mount namespace. */
+export function mounts(): MountInfo[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const f = l.split(' ');
+      const sep = f.indexOf('-');
+      return { id: Number(f[0]), parent: Number(f[1]), mountPoint: unescape(f[4]!), fsType: f[sep + 1]!, source: unescape(f[sep + 2]!) };
+    });
+}
+
+export function linkExists(name: string): boolean {
+  return existsSync(`/sys/class/net/${name}`);
+}
+
+/** Runs a command, returns stdout; throws with stderr in the message. */
+export function sh(cmd: string, args: string[], opts: { allowFail?: boolean; input?: string } = {}): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'], input: opts.input });
+  } catch (e) {
+    if (opts.allowFail) return '';
+    const err = e as { stderr?: string; message: string };
+    throw new Error(`${cmd} ${args.join(' ')}: ${err.stderr?.trim() || err.message}`);
+  }
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}

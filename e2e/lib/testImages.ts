@@ -1,0 +1,63 @@
+// The test images, built once from Debian packages and cached under build/images by content.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildImage, busyboxRoot, cacheKey, pauseRoot } from './ociImage.js';
+
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '../../..');
+const CACHE = join(REPO, 'build/images');
+
+export interface TestImage {
+  name: string;
+  tar: string;
+}
+export interface TestImages {
+  pause: TestImage;
+  busybox: TestImage;
+}
+
+function cached(name: string, key: string, make: (dir: string) => void, config: Parameters<typeof buildImage>[0]['config']): TestImage {
+  mkdirSync(CACHE, { recursive: true });
+  const tar = join(CACHE, `${name.replace(/[/:]/g, '_')}-${key}.tar`);
+  if (!existsSync(tar)) {
+    const dir = mkdtempSync(join(tmpdir(), 'vnode-img-'));
+    try {
+      make(join(dir, 'root'));
+      buildImage({ name, layers: [join(dir, 'root')], config }, `${tar}.tmp`);
+      renameSync(`${tar}.tmp`, tar);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return { name, tar };
+}
+
+let images: TestImages | undefined;
+
+export function ensureTestImages(): TestImages {
+  if (images) return images;
+  const pauseSrc = join(REPO, 'e2e/images/pause.c');
+  const pause = cached('localhost/pause:vnode-test', cacheKey(readFileSync(pauseSrc), 'v1'), (d) => pauseRoot(d, pauseSrc), {
+    Entrypoint: ['/pause'],
+  });
+  const busybox = cached('localhost/busybox:vnode-test', cacheKey(readFileSync('/bin/busybox'), 'v1'), busyboxRoot, {
+    Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+    Cmd: ['sh'],
+  });
+  images = { pause, busybox };
+  return images;
+}
+
+/** An image with `files` small files across many directories, for start-time-vs-size tests. */
+export function manyFilesImage(files: number): TestImage {
+  return cached(`localhost/manyfiles:${files}`, cacheKey(readFileSync('/bin/busybox'), String(files), 'v1'), (d) => {
+    busyboxRoot(d);
+    for (let i = 0; i < files; i++) {
+      const sub = join(d, 'data', String(i % 100));
+      if (i < 100) mkdirSync(sub, { recursive: true });
+      writeFileSync(join(sub, `f${i}`), `file ${i}\n`);
+    }
+  }, { Env: ['PATH=/bin'], Cmd: ['sh'] });
+}
+

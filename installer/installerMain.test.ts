@@ -1,0 +1,55 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HostRoot } from './HostRoot.js';
+import { parseInstallerConfig, resolveFlavor } from './installerConfig.js';
+import { prepareInstaller } from './installerMain.js';
+import { UnsupportedHostError, type HostFacts } from './preflight.js';
+import { parseContainerdVersion } from './containerdVersion.js';
+import { makeFakeHost, snapshotTree } from './testing/fakeHost.js';
+import { FakeContainerd } from './testing/FakeContainerd.js';
+
+const facts: HostFacts = { kernelRelease: '6.1.0', cgroup: 'v2', seccompActions: ['user_notif'], containerd: parseContainerdVersion('containerd x 1.7.2 y'), containerdRootFs: 'ext4' };
+
+test('config: defaults for a real node, errors that name the field', () => {
+  const c = parseInstallerConfig({});
+  assert.equal(c.hostRoot, '/host');
+  assert.equal(c.runtime.handler, 'vnode');
+  assert.equal(c.restart.strategy, 'auto');
+  assert.throws(() => parseInstallerConfig({ restart: { strategy: 'command' } }), /restart\.command: restart\.command is required/);
+  assert.throws(() => parseInstallerConfig({ installDir: 'opt/vnode' }), /installDir: must be an absolute path/);
+  assert.throws(() => parseInstallerConfig({ runtime: { handler: 'Bad_Name' } }), /runtime\.handler/);
+  assert.throws(() => parseInstallerConfig({ bogus: 1 }), /Unrecognized key/);
+});
+
+test('flavor detection: k3s and RKE2 by their rendered config, else plain containerd', (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'vnode-inst-flavor-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  const host = new HostRoot(root);
+  assert.equal(resolveFlavor(host, parseInstallerConfig({}).containerd).flavor, 'containerd');
+  mkdirSync(join(root, 'var/lib/rancher/k3s/agent/etc/containerd'), { recursive: true });
+  writeFileSync(join(root, 'var/lib/rancher/k3s/agent/etc/containerd/config.toml'), 'version = 3\n');
+  const k = resolveFlavor(host, parseInstallerConfig({}).containerd);
+  assert.deepEqual([k.flavor, k.socket], ['k3s', '/run/k3s/containerd/containerd.sock']);
+  assert.equal(resolveFlavor(host, parseInstallerConfig({ containerd: { flavor: 'containerd' } }).containerd).flavor, 'containerd');
+});
+
+test('prepareInstaller refuses an unsupported host before touching it, and builds a working installer otherwise', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'vnode-inst-main-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  makeFakeHost(root);
+  const before = snapshotTree(join(root, 'host'), ['/run']);
+  const cfg = parseInstallerConfig({ hostRoot: join(root, 'host'), stagedTree: join(root, 'staged'), node: { kubernetes: false }, readinessTimeoutSeconds: 2 });
+  const fake = new FakeContainerd(new HostRoot(join(root, 'host')), '/etc/containerd/config.toml');
+  await assert.rejects(prepareInstaller(cfg, { facts: { ...facts, kernelRelease: '5.4.0' }, restarter: fake, cri: fake }), (e: unknown) => e instanceof UnsupportedHostError && /kernel 5\.4\.0 is older than 5\.12/.test(e.message));
+  assert.deepEqual(snapshotTree(join(root, 'host'), ['/run']), before);
+  const { installer } = await prepareInstaller(cfg, { facts, restarter: fake, cri: fake });
+  const r = await installer.install();
+  assert.equal(r.configPlan.mode, 'root');
+  assert.deepEqual(await fake.runtimeHandlers(), ['runc', 'vnode']);
+  await installer.uninstall();
+  fake.forget();
+  assert.deepEqual(snapshotTree(join(root, 'host'), ['/run']), before);
+});

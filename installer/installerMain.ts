@@ -1,0 +1,190 @@
+// The DaemonSet's entrypoint. `run` (the default): preflight, install, keep the vnode CNI dir in
+// step with the host's, run the vnode-manager, and on SIGTERM either uninstall (the DaemonSet is
+// being deleted) or leave the host installed for the next pod (a rolling update or a restart).
+// `install`, `uninstall`, `preflight` run one action and exit (for hosts without Kubernetes).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { posix } from 'node:path';
+import { configureLogging, logger } from '../agent/common/log.js';
+import { CniChainSync } from './cniChain.js';
+import { CriStatusProbe } from './CriStatusProbe.js';
+import { HostRoot } from './HostRoot.js';
+import { Installer, type NodeAccess } from './Installer.js';
+import { isServerNode, loadInstallerConfig, resolveFlavor, type InstallerConfig } from './installerConfig.js';
+import { daemonSetRemoved, defaultKubeConfig, NodeLabeler } from './NodeLabeler.js';
+import { gatherHostFacts, judgeHost, UnsupportedHostError, type HostFacts } from './preflight.js';
+import { CommandRestarter, defaultUnit, NoRestart, NsenterRestarter, type ContainerdRestarter, type CriRuntimeProbe } from './restart.js';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+const log = logger('installer');
+
+/** The tree this program runs from: <tree>/lib/app/installer/installerMain.js. */
+export function ownTree(): string {
+  return fileURLToPath(new URL('../../../', import.meta.url)).replace(/\/$/, '');
+}
+
+export interface InstallerDeps {
+  /** Replace the strategy the config asks for (e.g. the e2e bed's own restart). */
+  restarter?: ContainerdRestarter;
+  cri?: CriRuntimeProbe;
+  /** undefined: from the config (Kubernetes API when node.kubernetes and NODE_NAME are set); null: none. */
+  node?: NodeAccess | null;
+  kubeConfig?: KubeConfig;
+  facts?: HostFacts;
+}
+
+export interface PreparedInstaller {
+  installer: Installer;
+  host: HostRoot;
+  facts: HostFacts;
+  cfg: InstallerConfig;
+  cniSync: CniChainSync | undefined;
+}
+
+/** Checks the host and builds the Installer the config describes. Throws UnsupportedHostError. */
+export async function prepareInstaller(cfg: InstallerConfig, deps: InstallerDeps = {}): Promise<PreparedInstaller> {
+  const host = new HostRoot(cfg.hostRoot);
+  const fl = resolveFlavor(host, cfg.containerd);
+  const facts = deps.facts ?? (await gatherHostFacts(host, { containerdBinary: fl.binary, containerdRoot: fl.root }));
+  if (!cfg.preflight.skip) {
+    const verdict = judgeHost(facts, { allowedCgroups: cfg.preflight.allowedCgroups });
+    for (const w of verdict.warnings) log.warn(w);
+    if (!verdict.ok) throw new UnsupportedHostError(verdict.problems);
+  }
+  let restarter = deps.restarter;
+  if (!restarter) {
+    const s = cfg.restart.strategy === 'auto' ? (cfg.restart.command ? 'command' : 'nsenter') : cfg.restart.strategy;
+    if (s === 'command') restarter = new CommandRestarter(cfg.restart.command!, cfg.restart.timeoutSeconds * 1000);
+    else if (s === 'nsenter') restarter = new NsenterRestarter(cfg.restart.unit ?? defaultUnit(fl.flavor, isServerNode(host, fl.flavor)), cfg.restart.timeoutSeconds * 1000);
+    else restarter = new NoRestart();
+  }
+  let node: NodeAccess | undefined;
+  if (deps.node !== undefined) node = deps.node ?? undefined;
+  else if (cfg.node.kubernetes) {
+    const nodeName = process.env.NODE_NAME;
+    if (!nodeName) throw new Error('NODE_NAME is not set (the DaemonSet passes spec.nodeName); set node.kubernetes: false to run without the API');
+    node = new NodeLabeler(deps.kubeConfig ?? defaultKubeConfig(), { nodeName, readyLabel: cfg.node.readyLabel, readyValue: cfg.node.readyValue, taintKey: cfg.node.taintKey });
+  }
+  const installer = new Installer({
+    host,
+    stagedTree: cfg.stagedTree ?? ownTree(),
+    installDir: cfg.installDir,
+    stateDir: cfg.stateDir,
+    target: { flavor: fl.flavor, configPath: fl.configPath, dropInName: cfg.containerd.dropInName, ...(facts.containerd ? { version: facts.containerd } : {}) },
+    runtime: { ...cfg.runtime, cniMaxConfNum: 1 },
+    ...(cfg.cni.binDir ? { cniBinDir: cfg.cni.binDir } : {}),
+    ...(cfg.cni.hostConfDir ? { hostCniConfDir: cfg.cni.hostConfDir } : {}),
+    keepVersions: cfg.keepVersions,
+    restarter,
+    // The socket is a host path; the pod reaches it through the host root.
+    cri: deps.cri ?? new CriStatusProbe(host.path(fl.socket)),
+    readinessTimeoutMs: cfg.readinessTimeoutSeconds * 1000,
+    drainTimeoutMs: cfg.drainTimeoutSeconds * 1000,
+    ...(node ? { node } : {}),
+    taintWhileInstalling: cfg.node.taintWhileInstalling,
+  });
+  return { installer, host, facts, cfg, cniSync: undefined };
+}
+
+/** The manager as a child process: in the host's namespaces (nsenter) or in this pod. */
+export function startManager(cfg: InstallerConfig, host: HostRoot): ChildProcess | undefined {
+  const bin = posix.join(cfg.installDir, 'current/bin/vnode-manager');
+  if (cfg.manager.mode === 'none') return undefined;
+  const argv = cfg.manager.mode === 'nsenter' ? ['nsenter', '--target', '1', '--mount', '--uts', '--ipc', '--net', '--pid', '--', bin, ...cfg.manager.args] : [host.path(bin), ...cfg.manager.args];
+  log.info('starting vnode-manager', { argv });
+  return spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'] });
+}
+
+async function stopChild(child: ChildProcess | undefined, graceMs = 20_000): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** What SIGTERM means for this pod. */
+async function shouldUninstall(cfg: InstallerConfig, kc: KubeConfig | undefined): Promise<boolean> {
+  if (cfg.onTerm !== 'auto') return cfg.onTerm === 'uninstall';
+  const ns = process.env.POD_NAMESPACE;
+  const ds = process.env.VNODE_DAEMONSET_NAME;
+  if (!cfg.node.kubernetes || !ns || !ds) return true;
+  try {
+    return await daemonSetRemoved(kc ?? defaultKubeConfig(), ns, ds);
+  } catch (e) {
+    // Unsure: keeping the host installed never strands a pod; the next pod or an uninstall run cleans up.
+    log.warn('cannot tell uninstall from upgrade; keeping vNode installed', { error: (e as Error).message });
+    return false;
+  }
+}
+
+export async function installerMain(argv: string[]): Promise<number> {
+  const args = [...argv];
+  let configFile = process.env.VNODE_INSTALLER_CONFIG;
+  const ci = args.indexOf('--config');
+  if (ci >= 0) {
+    configFile = args[ci + 1];
+    args.splice(ci, 2);
+  }
+  const cmd = args[0] ?? 'run';
+  if (!['run', 'install', 'uninstall', 'preflight'].includes(cmd)) {
+    process.stderr.write(`usage: vnode-installer [--config FILE] [run|install|uninstall|preflight]\n`);
+    return 2;
+  }
+  const cfg = loadInstallerConfig(configFile);
+  configureLogging({ level: process.env.VNODE_LOG_LEVEL ?? 'info' });
+  let prepared: PreparedInstaller;
+  try {
+    prepared = await prepareInstaller(cfg, cmd === 'preflight' || cmd === 'uninstall' ? { node: cmd === 'uninstall' ? undefined : null } : {});
+  } catch (e) {
+    if (e instanceof UnsupportedHostError && cmd !== 'uninstall') {
+      log.error(e.message);
+      process.stderr.write(`${e.message}\n`);
+      // A refused node is not an error to restart on: the pod stays, says why, and does nothing.
+      if (cmd === 'run') await new Promise<void>((r) => process.once('SIGTERM', r));
+      return cmd === 'run' ? 0 : 3;
+    }
+    throw e;
+  }
+  const { installer, host } = prepared;
+  switch (cmd) {
+    case 'preflight':
+      process.stdout.write(`${JSON.stringify(prepared.facts, null, 2)}\nhost supported\n`);
+      return 0;
+    case 'install':
+      process.stdout.write(`${JSON.stringify(await installer.install(), null, 2)}\n`);
+      return 0;
+    case 'uninstall':
+      process.stdout.write(`${JSON.stringify(await installer.uninstall(), null, 2)}\n`);
+      return 0;
+    default:
+      break;
+  }
+
+  const report = await installer.install();
+  const sync = new CniChainSync({ host, hostConfDir: report.cni.hostConfDir, vnodeConfDir: report.cni.vnodeConfDir, rescanMs: cfg.cni.rescanSeconds * 1000 });
+  sync.start();
+  const manager = startManager(cfg, host);
+  const term = new Promise<'term' | 'manager-exit'>((resolve) => {
+    process.once('SIGTERM', () => resolve('term'));
+    process.once('SIGINT', () => resolve('term'));
+    manager?.once('exit', () => resolve('manager-exit'));
+  });
+  const why = await term;
+  if (why === 'manager-exit') {
+    log.error('vnode-manager exited; the pod restarts and reinstalls', { code: manager?.exitCode, signal: manager?.signalCode });
+    sync.stop();
+    return 1;
+  }
+  const uninstall = await shouldUninstall(cfg, undefined);
+  log.info(uninstall ? 'SIGTERM: uninstalling' : 'SIGTERM: the DaemonSet stays; leaving vNode installed for the next pod');
+  sync.stop();
+  try {
+    // The manager runs until containerd no longer lists the handler, so no vNode pod loses it early.
+    if (uninstall) await installer.uninstall();
+  } finally {
+    await stopChild(manager);
+  }
+  return 0;
+}

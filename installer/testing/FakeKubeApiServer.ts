@@ -1,0 +1,294 @@
+// A FAKE Kubernetes API server for tests (no real one can run on this machine): plain HTTP on
+// loopback, bearer-token auth, and only the endpoints the installer calls, answering the way
+// kube-apiserver does for them:
+//   GET   /api/v1/nodes/{name}
+//   PATCH /api/v1/nodes/{name}   application/merge-patch+json (RFC 7386),
+//                                application/strategic-merge-patch+json (Node's merge keys:
+//                                spec.taints by `key`, status.conditions and status.addresses by
+//                                `type`; `$patch: delete` list items; null deletes),
+//                                application/json-patch+json (RFC 6902; a failed `test` is 422);
+//                                any other content type 415; a stale metadata.resourceVersion in
+//                                the patch 409; every change bumps resourceVersion
+//   GET   /api/v1/pods?fieldSelector=spec.nodeName=N
+//   POST  /api/v1/namespaces/{ns}/pods/{name}/eviction (policy/v1 Eviction; 201, the pod goes)
+//   GET   /apis/apps/v1/namespaces/{ns}/daemonsets/{name}
+// Errors are metav1.Status objects with the real reasons (NotFound, Conflict, Invalid,
+// UnsupportedMediaType, Unauthorized).
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+type Obj = { [k: string]: Json };
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  contentType?: string;
+  body?: unknown;
+  status: number;
+}
+
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+class HttpError extends Error {
+  constructor(readonly code: number, readonly reason: string, message: string) {
+    super(message);
+  }
+}
+
+/** RFC 7386. */
+export function mergePatch(target: Json, patch: Json): Json {
+  if (!isObj(patch)) return patch;
+  const out: Obj = isObj(target) ? { ...target } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k] ?? null, v);
+  }
+  return out;
+}
+
+// The merge keys kube-apiserver uses for the Node fields a node patch touches (patchStrategy=merge).
+const NODE_MERGE_KEYS: Record<string, string> = { 'spec.taints': 'key', 'status.conditions': 'type', 'status.addresses': 'type', 'status.images': 'names' };
+
+/** Strategic merge patch for a Node: merge-patch semantics plus keyed list merges. */
+export function strategicMergePatch(target: Json, patch: Json, path = ''): Json {
+  if (!isObj(patch)) return patch;
+  const out: Obj = isObj(target) ? { ...target } : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (k.startsWith('$')) continue;
+    const p = path ? `${path}.${k}` : k;
+    if (v === null) {
+      delete out[k];
+      continue;
+    }
+    const mergeKey = NODE_MERGE_KEYS[p];
+    if (Array.isArray(v) && mergeKey) {
+      const list = Array.isArray(out[k]) ? [...(out[k] as Json[])] : [];
+      for (const item of v) {
+        if (!isObj(item) || !(mergeKey in item)) throw new HttpError(422, 'Invalid', `${p}: list item without merge key "${mergeKey}"`);
+        const idx = list.findIndex((e) => isObj(e) && JSON.stringify(e[mergeKey]) === JSON.stringify(item[mergeKey]));
+        if (item.$patch === 'delete') {
+          if (idx >= 0) list.splice(idx, 1);
+          continue;
+        }
+        if (idx >= 0) list[idx] = strategicMergePatch(list[idx]!, item, `${p}[]`);
+        else list.push(Object.fromEntries(Object.entries(item).filter(([ik]) => !ik.startsWith('$'))));
+      }
+      out[k] = list;
+    } else out[k] = strategicMergePatch(out[k] ?? null, v, p);
+  }
+  return out;
+}
+
+function pointer(path: string): string[] {
+  if (path === '') return [];
+  if (!path.startsWith('/')) throw new HttpError(422, 'Invalid', `json patch path "${path}" must start with /`);
+  return path.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+}
+
+/** RFC 6902 (add, remove, replace, test, move, copy). */
+export function jsonPatch(doc: Json, ops: unknown): Json {
+  if (!Array.isArray(ops)) throw new HttpError(400, 'BadRequest', 'json patch must be an array of operations');
+  let root = structuredClone(doc);
+  const parentOf = (segs: string[], op: string): [Json, string] => {
+    let cur: Json = root;
+    for (const s of segs.slice(0, -1)) {
+      const next: Json | undefined = Array.isArray(cur) ? cur[Number(s)] : isObj(cur) ? cur[s] : undefined;
+      if (next === undefined) throw new HttpError(422, 'Invalid', `${op}: path /${segs.join('/')} does not exist`);
+      cur = next;
+    }
+    return [cur, segs[segs.length - 1]!];
+  };
+  const read = (segs: string[], op: string): Json => {
+    if (!segs.length) return root;
+    const [parent, last] = parentOf(segs, op);
+    const v = Array.isArray(parent) ? parent[Number(last)] : isObj(parent) ? parent[last] : undefined;
+    if (v === undefined) throw new HttpError(422, 'Invalid', `${op}: path /${segs.join('/')} does not exist`);
+    return v;
+  };
+  const remove = (segs: string[], op: string): Json => {
+    const v = read(segs, op);
+    const [parent, last] = parentOf(segs, op);
+    if (Array.isArray(parent)) parent.splice(Number(last), 1);
+    else if (isObj(parent)) delete parent[last];
+    return v;
+  };
+  const add = (segs: string[], value: Json, op: string) => {
+    if (!segs.length) {
+      root = value;
+      return;
+    }
+    const [parent, last] = parentOf(segs, op);
+    if (Array.isArray(parent)) {
+      const i = last === '-' ? parent.length : Number(last);
+      if (!(i >= 0 && i <= parent.length)) throw new HttpError(422, 'Invalid', `${op}: index ${last} out of range`);
+      parent.splice(i, 0, value);
+    } else if (isObj(parent)) parent[last] = value;
+    else throw new HttpError(422, 'Invalid', `${op}: parent of /${segs.join('/')} is not a container`);
+  };
+  for (const raw of ops) {
+    if (!isObj(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string') throw new HttpError(400, 'BadRequest', 'json patch operation needs op and path');
+    const segs = pointer(raw.path);
+    switch (raw.op) {
+      case 'add':
+        add(segs, structuredClone(raw.value ?? null), 'add');
+        break;
+      case 'remove':
+        remove(segs, 'remove');
+        break;
+      case 'replace':
+        read(segs, 'replace');
+        remove(segs, 'replace');
+        add(segs, structuredClone(raw.value ?? null), 'replace');
+        break;
+      case 'test':
+        if (JSON.stringify(read(segs, 'test')) !== JSON.stringify(raw.value)) throw new HttpError(422, 'Invalid', `testing value /${segs.join('/')} failed`);
+        break;
+      case 'move':
+      case 'copy': {
+        if (typeof raw.from !== 'string') throw new HttpError(400, 'BadRequest', `${raw.op} needs from`);
+        const from = pointer(raw.from);
+        const v = raw.op === 'move' ? remove(from, 'move') : structuredClone(read(from, 'copy'));
+        add(segs, v, raw.op);
+        break;
+      }
+      default:
+        throw new HttpError(400, 'BadRequest', `unknown json patch op ${String(raw.op)}`);
+    }
+  }
+  return root;
+}
+
+export class FakeKubeApiServer {
+  readonly nodes = new Map<string, Obj>();
+  readonly pods = new Map<string, Obj>();
+  readonly daemonSets = new Map<string, Obj>();
+  readonly requests: RecordedRequest[] = [];
+  private server: Server | undefined;
+  private rv = 1000;
+  url = '';
+
+  constructor(readonly token = 'fake-token') {}
+
+  addNode(name: string, labels: Record<string, string> = {}): void {
+    this.nodes.set(name, { apiVersion: 'v1', kind: 'Node', metadata: { name, uid: `uid-${name}`, labels: { 'kubernetes.io/hostname': name, ...labels }, resourceVersion: String(++this.rv) }, spec: {}, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+  }
+
+  addPod(namespace: string, name: string, nodeName: string, runtimeClassName?: string): void {
+    this.pods.set(`${namespace}/${name}`, { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace, uid: `uid-${name}`, resourceVersion: String(++this.rv) }, spec: { nodeName, containers: [{ name: 'c', image: 'busybox' }], ...(runtimeClassName ? { runtimeClassName } : {}) } });
+  }
+
+  addDaemonSet(namespace: string, name: string, deleting = false): void {
+    this.daemonSets.set(`${namespace}/${name}`, { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name, namespace, resourceVersion: String(++this.rv), ...(deleting ? { deletionTimestamp: new Date().toISOString() } : {}) } });
+  }
+
+  async start(): Promise<string> {
+    this.server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+    return this.url;
+  }
+
+  async stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
+  }
+
+  /** A kubeconfig (as client-node options) pointing at this server. */
+  kubeconfig(): { clusters: object[]; users: object[]; contexts: object[]; currentContext: string } {
+    return {
+      clusters: [{ name: 'fake', server: this.url, skipTLSVerify: true }],
+      users: [{ name: 'installer', token: this.token }],
+      contexts: [{ name: 'fake', cluster: 'fake', user: 'installer' }],
+      currentContext: 'fake',
+    };
+  }
+
+  private send(res: ServerResponse, rec: RecordedRequest, code: number, body: unknown): void {
+    rec.status = code;
+    this.requests.push(rec);
+    res.writeHead(code, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(body));
+  }
+
+  private status(code: number, reason: string, message: string): Obj {
+    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message, reason, code };
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString();
+    const url = new URL(req.url ?? '/', 'http://x');
+    const contentType = req.headers['content-type']?.split(';')[0]?.trim();
+    const rec: RecordedRequest = { method: req.method ?? '', path: url.pathname + url.search, status: 0, ...(contentType ? { contentType } : {}) };
+    try {
+      if (req.headers.authorization !== `Bearer ${this.token}`) throw new HttpError(401, 'Unauthorized', 'Unauthorized');
+      let body: unknown;
+      if (text) {
+        try {
+          body = JSON.parse(text);
+        } catch {
+          throw new HttpError(400, 'BadRequest', 'request body is not JSON');
+        }
+        rec.body = body;
+      }
+      const m = url.pathname;
+      let mm: RegExpExecArray | null;
+      if ((mm = /^\/api\/v1\/nodes\/([^/]+)$/.exec(m))) {
+        const name = decodeURIComponent(mm[1]!);
+        const node = this.nodes.get(name);
+        if (!node) throw new HttpError(404, 'NotFound', `nodes "${name}" not found`);
+        if (req.method === 'GET') return this.send(res, rec, 200, node);
+        if (req.method === 'PATCH') return this.send(res, rec, 200, this.patchNode(name, node, contentType, body));
+      } else if (m === '/api/v1/pods' && req.method === 'GET') {
+        const sel = url.searchParams.get('fieldSelector');
+        const want = sel?.match(/^spec\.nodeName=(.+)$/)?.[1];
+        if (sel && !want) throw new HttpError(400, 'BadRequest', `field selector "${sel}" not supported by the fake`);
+        const items = [...this.pods.values()].filter((p) => !want || (p.spec as Obj).nodeName === want);
+        return this.send(res, rec, 200, { kind: 'PodList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
+      } else if ((mm = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)\/eviction$/.exec(m)) && req.method === 'POST') {
+        const key = `${mm[1]}/${mm[2]}`;
+        if (!isObj(body) || body.kind !== 'Eviction' || body.apiVersion !== 'policy/v1') throw new HttpError(400, 'BadRequest', 'body must be a policy/v1 Eviction');
+        if (!this.pods.has(key)) throw new HttpError(404, 'NotFound', `pods "${mm[2]}" not found`);
+        this.pods.delete(key);
+        return this.send(res, rec, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+      } else if ((mm = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/daemonsets\/([^/]+)$/.exec(m)) && req.method === 'GET') {
+        const ds = this.daemonSets.get(`${mm[1]}/${mm[2]}`);
+        if (!ds) throw new HttpError(404, 'NotFound', `daemonsets.apps "${mm[2]}" not found`);
+        return this.send(res, rec, 200, ds);
+      }
+      throw new HttpError(404, 'NotFound', `the fake API server has no ${req.method} ${m}`);
+    } catch (e) {
+      if (e instanceof HttpError) return this.send(res, rec, e.code, this.status(e.code, e.reason, e.message));
+      return this.send(res, rec, 500, this.status(500, 'InternalError', (e as Error).message));
+    }
+  }
+
+  private patchNode(name: string, node: Obj, contentType: string | undefined, body: unknown): Obj {
+    let next: Json;
+    switch (contentType) {
+      case 'application/merge-patch+json':
+        next = mergePatch(node, body as Json);
+        break;
+      case 'application/strategic-merge-patch+json':
+        next = strategicMergePatch(node, body as Json);
+        break;
+      case 'application/json-patch+json':
+        next = jsonPatch(node, body);
+        break;
+      default:
+        throw new HttpError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`);
+    }
+    if (!isObj(next) || !isObj(next.metadata)) throw new HttpError(422, 'Invalid', 'patch removed metadata');
+    const meta = next.metadata as Obj;
+    const current = (node.metadata as Obj).resourceVersion;
+    if (meta.resourceVersion !== current) {
+      throw new HttpError(409, 'Conflict', `Operation cannot be fulfilled on nodes "${name}": the object has been modified; please apply your changes to the latest version and try again`);
+    }
+    if (meta.name !== name) throw new HttpError(422, 'Invalid', 'metadata.name cannot change');
+    if (JSON.stringify(next) !== JSON.stringify(node)) meta.resourceVersion = String(++this.rv);
+    this.nodes.set(name, next);
+    return next;
+  }
+}
