@@ -12,6 +12,7 @@ import { shimLaunch } from '../shim/shimLaunch.js';
 import { TaskProxy } from '../shim/TaskProxy.js';
 import { TaskRegistry } from '../shim/TaskRegistry.js';
 import { TtrpcServer } from '../shim/ttrpc/TtrpcServer.js';
+import { VNodeManager } from '../vnode/VNodeManager.js';
 
 export async function managerMain(_argv: string[]): Promise<number> {
   const cfg = loadConfig();
@@ -19,6 +20,8 @@ export async function managerMain(_argv: string[]): Promise<number> {
   const log = logger('manager');
   mkdirSync(cfg.runDir, { recursive: true, mode: 0o711 });
   mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
+  // vNodes first: live holders are re-adopted, dead ones cleaned up.
+  const vnodes = await VNodeManager.open(cfg, { log: logger('vnode') });
 
   const registry = new TaskRegistry(cfg.stateDir, logger('tasks'));
   const proxy = new TaskProxy(
@@ -43,7 +46,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
   launch.handle('containerd-shim-vnode-v2', shimLaunch(new ShimBinaryActions(registry, proxy, `unix://${taskSocket}`, logger('shim'))));
   launch.handle('vnode-cni', cniLaunch);
   await launch.listen();
-  log.info('vnode-manager ready', { runDir: cfg.runDir, stateDir: cfg.stateDir, pid: process.pid });
+  log.info('vnode-manager ready', { runDir: cfg.runDir, stateDir: cfg.stateDir, pid: process.pid, vnodes: vnodes.list().length });
 
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
@@ -53,5 +56,6 @@ export async function managerMain(_argv: string[]): Promise<number> {
   await launch.close();
   await ttrpc.close();
   await proxy.close();
+  await vnodes.close(); // holders stay up for the next manager
   return 0;
 }
