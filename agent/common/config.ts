@@ -42,6 +42,8 @@ export const ConfigSchema = z
       .strict()
       .refine((p) => p.start + p.count * ID_RANGE_SIZE <= 0xffffffff, { message: 'start + count * 65536 must stay below 2^32 - 1 (the invalid id)' })
       .default({ start: 1 << 28, count: 1024 }),
+    /** Serve the FUSE /proc and /sys files (vnodefs) and bind them into vNode containers. */
+    vnodefs: z.boolean().default(true),
     /** Which pods share a vNode: all pods of a namespace on this node, or one vNode per pod. */
     vnodeMode: z.enum(['namespace', 'pod']).default('namespace'),
     /** How long a new vNode's holder may take to report ready. */
