@@ -101,7 +101,9 @@ test('a manager killed under running pods: containerd cleans up through the fall
     20_000,
   );
   assert.ok([137, 255].includes(st.exitCode as number), `exit code ${String(st.exitCode)}`);
-  await waitFor('the container process to be gone', () => !isAlive(pid), 10_000);
+  await waitFor('the container process to be gone', () => !isAlive(pid), 10_000).catch((e: Error) => {
+    throw new Error(`${e.message}\ncontainerd:\n${bed.tailLog(30)}`);
+  });
   await waitFor('the rootfs to be unmounted', () => !mounts().some((m) => m.mountPoint === rootfs), 10_000);
   await bed.cri.stopPodSandbox(podId);
   await bed.cri.removePodSandbox(podId);

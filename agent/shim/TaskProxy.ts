@@ -78,34 +78,43 @@ export class TaskProxy {
     private readonly log: Logger,
   ) {}
 
-  /** Re-adopts the runc shims of a previous manager from the registry's state. */
+  /**
+   * Cleans up after a previous manager. containerd never reconnects a dropped shim connection
+   * while it runs, so every task of a manager that died is already dead in containerd's view
+   * (it ran `shim delete` for each and published their exit): whatever of them still runs is
+   * killed and deleted, their runc shims stopped and their pods let go of their vNodes.
+   */
   async restore(): Promise<void> {
     const { pods, tasks } = this.registry.load();
     for (const p of pods) {
+      const own = tasks.filter((t) => t.podId === p.podId);
       const shim = await RuncShim.reconnect(p, this.log);
-      if (!shim) {
-        this.log.warn('runc shim of a previous manager is gone', { podId: p.podId });
-        this.registry.removePod(p.podId);
-        for (const t of tasks.filter((x) => x.podId === p.podId)) this.registry.removeTask(t.id);
-        continue;
-      }
-      this.adopt(shim);
-      // Tasks containerd deleted while no manager ran (it ran `shim delete`, which cleaned up
-      // without us, and removed the bundle): drop them from the runc shim and from our state.
-      for (const t of tasks.filter((x) => x.podId === p.podId && !existsSync(x.bundle))) {
-        try {
-          await shim.client.callRaw(TASK_SERVICE, 'Delete', Buffer.from(this.def.methods.Delete.request.encode({ id: t.id })), { timeoutMs: 3000 });
-        } catch {
-          // already gone from the runc shim too
+      if (shim) {
+        const m = this.def.methods;
+        for (const t of own) {
+          const call = (method: 'Kill' | 'Delete', payload: Uint8Array) =>
+            shim.client.callRaw(TASK_SERVICE, method, Buffer.from(payload), { timeoutMs: 3000 }).catch(() => undefined);
+          await call('Kill', m.Kill.request.encode({ id: t.id, signal: 9, all: true }));
+          await call('Delete', m.Delete.request.encode({ id: t.id }));
         }
-        this.registry.removeTask(t.id);
-      }
-      if (this.registry.tasksOfPod(p.podId).length === 0) {
-        // Its containers were force-deleted behind its back, so it may refuse to shut down.
         await this.shutdownShim(shim);
+        // Containers force-deleted behind its back may keep it from shutting down.
         if (!(await closedWithin(shim, 1000))) killVerified(p.pid, p.dir, this.log);
+        shim.close();
+      } else {
+        // Gone with its containers; a dead daemon cannot remove its socket.
+        rmSync(p.address.replace(/^unix:\/\//, ''), { force: true });
       }
+      for (const t of own) {
+        this.registry.removeTask(t.id);
+        await this.taskGone(t.id, p.podId);
+      }
+      this.registry.removePod(p.podId);
+      rmSync(p.dir, { recursive: true, force: true });
+      await this.opts.hooks?.podGone(p.podId).catch((e: unknown) => this.log.error('pod cleanup failed', { podId: p.podId, error: String(e) }));
+      this.log.warn('cleaned up a pod of a previous manager', { podId: p.podId, tasks: own.length, shimWasAlive: !!shim });
     }
+    for (const t of tasks.filter((x) => !pods.some((p) => p.podId === x.podId))) this.registry.removeTask(t.id);
     // Spares of an earlier manager: shut them down.
     if (existsSync(this.opts.podsDir)) {
       for (const d of readdirSync(this.opts.podsDir)) {
