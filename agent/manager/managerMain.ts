@@ -33,7 +33,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
     vnodefs = new VnodeFs({ mountpoint });
     await vnodefs.mount();
   }
-  const pods = new VNodePods(vnodes, { procBindings: vnodefs ? containerBindings(vnodefs.mountpoint).filter((b) => !b.writable) : undefined, vnodefs }, logger('pods'));
+  const pods = new VNodePods(vnodes, { procBindings: vnodefs ? containerBindings(vnodefs.mountpoint).filter((b) => !b.writable) : undefined, vnodefs, cni: cfg.cni }, logger('pods'));
 
   const registry = new TaskRegistry(cfg.stateDir, logger('tasks'));
   const proxy = new TaskProxy(

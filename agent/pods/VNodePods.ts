@@ -1,10 +1,13 @@
 // Where pods meet their vNode: the central shim's task hooks (spec rewrite and idmapped rootfs on
 // Create, cleanup on Delete, vNode release when the pod's last task is gone) and vnode-cni's
 // ADD/DEL (the pod's network moved into a netns owned by the vNode's user namespace).
-import { closeSync, openSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { bindIdmapped } from '../../addon/mount.js';
+import { cniAdd, cniDel, loadConfList, type CniRun, type ConfList } from '../cni/CniRunner.js';
 import type { Logger } from '../common/log.js';
 import type { Mount } from '../proto/taskApi.js';
 import type { CreateContext, TaskHooks } from '../shim/TaskProxy.js';
@@ -23,9 +26,13 @@ const A = {
 export interface VNodePodsOptions {
   /** vnodefs files to bind over /proc and /sys, when vnodefs runs. */
   procBindings?: { source: string; destination: string }[];
+  /** The vnode handler's CNI config dir and plugin dir, for the vNode's own network. */
+  cni?: { confDir: string; binDir: string };
   /** vnodefs, told when a pod starts (uptime counts from there). */
   vnodefs?: { setStartTime(cgroupPath: string, ms: number): void; clearStartTime(cgroupPath: string): void };
 }
+
+const execFileP = promisify(execFile);
 
 /** Adds search (x) permission for others on dir and every parent that lacks it. */
 async function allowTraverse(dir: string): Promise<void> {
@@ -66,6 +73,7 @@ export class VNodePods implements TaskHooks {
     const vnode = ctx.sandbox ? await this.vnodes.getOrCreate(key, ctx.podId) : this.vnodes.get(key);
     if (!vnode || vnode.state !== 'ready') throw new SpecError(`pod ${ctx.podId}: its vNode (${key}) is ${vnode?.state ?? 'gone'}`);
     const host = ctx.sandbox ? hostNamespacesOf(spec) : { hostNetwork: false, hostPID: false, hostIPC: false };
+    if (host.hostNetwork) await this.ensureVNodeNetwork(vnode);
     const rewritten = rewriteSpec(spec, ctx.sandbox, host, {
       namespaces: vnode.namespaces,
       idRange: vnode.idRange,
@@ -140,10 +148,37 @@ export class VNodePods implements TaskHooks {
     await rm(dir, { recursive: true, force: true });
   }
 
+  /**
+   * The vNode's own network: the host's pod network (the vnode handler's CNI config without
+   * vnode-cni) run into the holder's network namespace, once, for the vNode's hostNetwork pods.
+   */
+  private async ensureVNodeNetwork(v: VNode): Promise<void> {
+    const file = join(v.dir, 'network.json');
+    if (existsSync(file) || !this.opts.cni) return;
+    const { confDir, binDir } = this.opts.cni;
+    const list = loadConfList(confDir, ['vnode-cni']);
+    const run = { containerId: `vnode-${v.name}`, netns: v.namespaces.net, ifname: 'eth0', args: { IgnoreUnknown: '1', K8S_POD_NAMESPACE: 'vnode-system', K8S_POD_NAME: v.name } };
+    const result = await cniAdd(list, binDir, run);
+    // The host's network plugins leave loopback to the runtime.
+    await execFileP('nsenter', [`--net=${v.namespaces.net}`, 'ip', 'link', 'set', 'lo', 'up']);
+    writeFileSync(file, JSON.stringify({ list, run, result }));
+    this.log.info('vNode network attached', { vnode: v.name, network: list.name });
+  }
+
+  private async removeVNodeNetwork(v: VNode): Promise<void> {
+    const file = join(v.dir, 'network.json');
+    if (!existsSync(file) || !this.opts.cni) return;
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { list: ConfList; run: CniRun; result: unknown };
+    await cniDel(saved.list, this.opts.cni.binDir, saved.run, saved.result);
+    rmSync(file, { force: true });
+  }
+
   async podGone(podId: string): Promise<void> {
     const v = this.vnodeOfPod(podId);
     if (!v) return;
     await this.vnodes.removePodNetns(v.key, podId);
+    // The last pod: the vNode's own network goes first, while its netns still exists.
+    if (v.pods.length === 1 && v.pods[0] === podId) await this.removeVNodeNetwork(v).catch((e: unknown) => this.log.error('vNode network removal failed', { vnode: v.name, error: (e as Error).message }));
     const r = await this.vnodes.release(v.key, podId);
     this.log.info('pod left its vNode', { podId, vnode: v.name, destroyed: r.destroyed });
   }

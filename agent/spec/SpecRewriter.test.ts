@@ -55,6 +55,8 @@ test('a privileged container keeps its capabilities but only the safe host devic
   assert.ok(!paths.some((p) => /sd|vd|nvme|mem|kmsg|port/.test(p)));
   assert.deepEqual(r.linux.resources!.devices![0], { allow: false, access: 'rwm' });
   assert.ok(!r.linux.resources!.devices!.some((d) => d.allow && (d.type ?? 'a') === 'a'), 'no allow-all rule');
+  assert.ok(r.linux.resources!.devices!.some((d) => d.allow && d.type === 'c' && d.major === 1 && d.minor === 3), '/dev/null allowed');
+  assert.ok(!r.linux.resources!.devices!.some((d) => d.allow && d.type === 'b'), 'no block device allowed');
   assert.deepEqual(r.process, s.process, 'capabilities and the rest of the process are untouched');
   // the hostPath mount passes through (the user namespace is what protects it)
   assert.ok(r.mounts!.some((m) => m.destination === '/host-etc' && m.source === '/etc'));

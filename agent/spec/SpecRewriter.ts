@@ -138,11 +138,19 @@ export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespac
 
   // Devices: a privileged container gets every host device from CRI; keep only the safe set.
   if (linux.devices) linux.devices = linux.devices.filter((d) => isSafeDevice(d.type, d.major, d.minor));
-  if (linux.resources?.devices) {
-    const rules = linux.resources.devices.filter((r) => !r.allow || isSafeDevice(r.type ?? 'a', r.major, r.minor));
-    // "allow all" is dropped above; deny everything first so only explicit allows remain.
-    if (!rules.length || rules[0]!.allow !== false || (rules[0]!.type ?? 'a') !== 'a') rules.unshift({ allow: false, access: 'rwm' });
-    linux.resources.devices = rules;
+  if (linux.resources) {
+    // Device cgroup: deny all, then allow exactly the safe set and the terminal devices (ptmx,
+    // pts, console) every container needs; CRI's own rules for a privileged pod allow all.
+    const allow = [
+      ...SAFE_DEVICES.map((d) => ({ major: d.major, minor: d.minor as number | null })),
+      { major: 5, minor: 1 },
+      { major: 5, minor: 2 },
+      { major: 136, minor: null },
+    ];
+    linux.resources.devices = [
+      { allow: false, access: 'rwm' },
+      ...allow.map((d) => ({ allow: true, type: 'c', major: d.major, minor: d.minor, access: 'rwm' })),
+    ];
   }
 
   // Bind mounts: in a user namespace the source mount's nosuid/nodev/noexec are locked, and runc's

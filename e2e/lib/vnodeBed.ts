@@ -16,8 +16,12 @@ export interface VNodeBed {
 }
 
 export async function startVNodeBed(opts: Pick<TestBedOptions, 'name' | 'subnetIndex'> & { baseDir: string; managerEnv?: Record<string, string> }): Promise<VNodeBed> {
-  const manager = new ManagerProcess(join(opts.baseDir, 'vnode'), join(opts.baseDir, 'vnode-state'), opts.managerEnv);
   const vnodeConfDir = join(opts.baseDir, 'cni/vnode.d');
+  const manager = new ManagerProcess(join(opts.baseDir, 'vnode'), join(opts.baseDir, 'vnode-state'), {
+    VNODE_CNI_CONF_DIR: vnodeConfDir,
+    VNODE_CNI_BIN_DIR: join(opts.baseDir, 'cni/bin'),
+    ...opts.managerEnv,
+  });
   const bed = await TestBed.start({
     ...opts,
     env: manager.clientEnv,
