@@ -15,22 +15,38 @@ export interface VNodeBed {
   teardown(): Promise<string[]>;
 }
 
-export async function startVNodeBed(opts: Pick<TestBedOptions, 'name' | 'subnetIndex'> & { baseDir: string; managerEnv?: Record<string, string> }): Promise<VNodeBed> {
+type VNodeBedOptions = Pick<TestBedOptions, 'name' | 'subnetIndex'> & { baseDir: string; managerEnv?: Record<string, string> };
+
+function layout(opts: VNodeBedOptions): { manager: ManagerProcess; vnodeConfDir: string; bedOptions: TestBedOptions } {
   const vnodeConfDir = join(opts.baseDir, 'cni/vnode.d');
   const manager = new ManagerProcess(join(opts.baseDir, 'vnode'), join(opts.baseDir, 'vnode-state'), {
     VNODE_CNI_CONF_DIR: vnodeConfDir,
     VNODE_CNI_BIN_DIR: join(opts.baseDir, 'cni/bin'),
     ...opts.managerEnv,
   });
-  const bed = await TestBed.start({
-    ...opts,
+  const bedOptions: TestBedOptions = {
+    name: opts.name,
+    subnetIndex: opts.subnetIndex,
+    baseDir: opts.baseDir,
     env: manager.clientEnv,
     path: [join(TREE_DIR, 'bin')],
     runtimes: {
       vnode: { runtime_type: 'io.containerd.vnode.v2', cni_conf_dir: vnodeConfDir, cni_max_conf_num: 1, pod_annotations: ['vnode.loft.sh/*'] },
     },
     deferStart: true,
-  });
+  };
+  return { manager, vnodeConfDir, bedOptions };
+}
+
+/** A handle on a bed started earlier (by another process), for its teardown. */
+export function attachVNodeBed(opts: VNodeBedOptions): VNodeBed {
+  const { manager, bedOptions } = layout(opts);
+  return handle(TestBed.attach(bedOptions), manager, opts.baseDir);
+}
+
+export async function startVNodeBed(opts: VNodeBedOptions): Promise<VNodeBed> {
+  const { manager, vnodeConfDir, bedOptions } = layout(opts);
+  const bed = await TestBed.start(bedOptions);
   try {
     mkdirSync(vnodeConfDir, { recursive: true });
     const host = bed.hostNetworkConflist();
@@ -46,6 +62,10 @@ export async function startVNodeBed(opts: Pick<TestBedOptions, 'name' | 'subnetI
     await bed.teardown();
     throw e;
   }
+  return handle(bed, manager, opts.baseDir);
+}
+
+function handle(bed: TestBed, manager: ManagerProcess, baseDir: string): VNodeBed {
   return {
     bed,
     manager,
@@ -53,13 +73,16 @@ export async function startVNodeBed(opts: Pick<TestBedOptions, 'name' | 'subnetI
       const left: string[] = [];
       try {
         await bed.removeAllPods();
+      } catch (e) {
+        // containerd already gone (an interrupted run): the bed's teardown cleans up by force
+        if (!/UNAVAILABLE|ECONNREFUSED|ENOENT|No connection/.test((e as Error).message)) throw e;
       } finally {
         await manager.stop();
         // With every pod gone and the manager stopped (it shuts its spare down), no runc shim of
         // this bed may remain, nor a vNode holder.
         for (const p of processes()) {
           if (p.cmdline.includes('containerd-shim-runc-v2') && p.cmdline.includes(bed.socket)) left.push(`runc shim after manager stop: ${p.pid}`);
-          if (p.cmdline.startsWith('vnode-holder') && p.cmdline.includes(`${opts.baseDir}/`)) left.push(`vNode holder after all pods: ${p.pid} ${p.cmdline}`);
+          if (p.cmdline.startsWith('vnode-holder') && p.cmdline.includes(`${baseDir}/`)) left.push(`vNode holder after all pods: ${p.pid} ${p.cmdline}`);
         }
         await bed.teardown();
       }
