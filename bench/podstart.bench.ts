@@ -1,28 +1,20 @@
 // Pod start latency through CRI, the way kubelet starts a pod: RunPodSandbox, CreateContainer,
-// StartContainer, then the first successful ExecSync. The vnode handler against the runc handler,
-// on the same containerd in the same run, alternating, median of 20 pods each.
-import { join } from 'node:path';
-import { ManagerProcess } from '../e2e/lib/ManagerProcess.js';
-import { TestBed, TREE_DIR } from '../e2e/lib/TestBed.js';
+// StartContainer, then the first successful ExecSync.
+// 1. The vnode handler (a pod in a vNode) against the runc handler, on the same containerd in the
+//    same run, alternating, median of 20 pods each.
+// 2. vnode pods of a large image (20,000 files) against a small one: the rootfs is idmapped, not
+//    chowned, so the ratio stays near 1.
+import { startVNodeBed } from '../e2e/lib/vnodeBed.js';
+import { manyFilesImage } from '../e2e/lib/testImages.js';
 import { bench, median } from './lib.js';
 
 const PODS = Number(process.env.BENCH_PODS ?? 20);
-const BASE = '/run/vnt-bpod';
-const manager = new ManagerProcess(join(BASE, 'vnode'), join(BASE, 'vnode-state'), { VNODE_LOG_LEVEL: 'warn' });
-const bed = await TestBed.start({
-  name: 'bpod',
-  subnetIndex: 90,
-  baseDir: BASE,
-  env: manager.clientEnv,
-  path: [join(TREE_DIR, 'bin')],
-  runtimes: { vnode: { runtime_type: 'io.containerd.vnode.v2' } },
-});
+const { bed, teardown } = await startVNodeBed({ name: 'bpod', subnetIndex: 90, baseDir: '/run/vnt-bpod', managerEnv: { VNODE_LOG_LEVEL: 'warn' } });
 try {
-  await manager.start();
-  const times: Record<'runc' | 'vnode', number[]> = { runc: [], vnode: [] };
-  const startOne = async (handler: 'runc' | 'vnode', i: number): Promise<number> => {
+  let seq = 0;
+  const startOne = async (handler: 'runc' | 'vnode', image = bed.images.busybox.name): Promise<number> => {
     const t0 = process.hrtime.bigint();
-    const { podId, containerId } = await bed.runPod({ name: `b-${handler}-${i}`, handler });
+    const { podId, containerId } = await bed.runPod({ name: `b-${handler}-${++seq}`, namespace: 'bench', handler }, { name: 'main', image, command: ['sleep', '3600'] });
     for (;;) {
       const r = await bed.cri.execSync(containerId, ['true']);
       if (r.exitCode === 0) break;
@@ -32,21 +24,29 @@ try {
     await bed.cri.removePodSandbox(podId);
     return ms;
   };
-  // One warm-up of each (image unpack, first shim start) not counted.
-  await startOne('runc', -1);
-  await startOne('vnode', -1);
+  // Warm-ups (image unpack, first vNode) not counted.
+  await startOne('runc');
+  await startOne('vnode');
+  const times: Record<'runc' | 'vnode', number[]> = { runc: [], vnode: [] };
   for (let i = 0; i < PODS; i++) {
-    times.runc.push(await startOne('runc', i));
-    times.vnode.push(await startOne('vnode', i));
+    times.runc.push(await startOne('runc'));
+    times.vnode.push(await startOne('vnode'));
   }
   const v = median(times.vnode);
   const r = median(times.runc);
   bench('pod-start-vnode-vs-runc', { vnode_median_ms: v, runc_median_ms: r, pods: PODS }, v / r);
-} finally {
-  try {
-    await bed.removeAllPods();
-  } finally {
-    await manager.stop();
-    await bed.teardown();
+
+  const big = manyFilesImage(20_000);
+  bed.importImage(big.tar);
+  await startOne('vnode', big.name); // unpack
+  const n = Math.max(5, Math.round(PODS / 4));
+  const small: number[] = [];
+  const large: number[] = [];
+  for (let i = 0; i < n; i++) {
+    small.push(await startOne('vnode'));
+    large.push(await startOne('vnode', big.name));
   }
+  bench('pod-start-large-vs-small-image', { large_20k_files_median_ms: median(large), small_median_ms: median(small), pods: n }, median(large) / median(small));
+} finally {
+  await teardown();
 }

@@ -98,11 +98,14 @@ export class VNodeCni {
     const key = this.vnodes.keyFor({ namespace, uid, name: args.K8S_POD_NAME, annotations });
     const t0 = performance.now();
     const vnode = await this.vnodes.getOrCreate(key, id);
+    const t1 = performance.now();
     let podNetns: string | undefined;
     try {
       podNetns = await this.vnodes.createPodNetns(key, id);
+      const t2 = performance.now();
       const moved = await moveInterface(netns, ifname, podNetns);
-      this.log.info('pod network moved into its vNode', { id, vnode: vnode.name, ...moved, ms: +(performance.now() - t0).toFixed(1) });
+      const ms = (a: number, b: number) => +(b - a).toFixed(1);
+      this.log.info('pod network moved into its vNode', { id, vnode: vnode.name, ...moved, vnodeMs: ms(t0, t1), netnsMs: ms(t1, t2), moveMs: ms(t2, performance.now()) });
     } catch (e) {
       if (podNetns) await this.vnodes.removePodNetns(key, id).catch(() => undefined);
       if (!this.podHasTasks(id)) await this.vnodes.release(key, id).catch(() => undefined);

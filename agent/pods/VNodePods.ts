@@ -65,6 +65,7 @@ export class VNodePods implements TaskHooks {
   }
 
   async prepareCreate(ctx: CreateContext): Promise<{ rootfs?: Mount[] }> {
+    const t0 = performance.now();
     const specPath = join(ctx.bundle, 'config.json');
     const spec = parseSpec(readFileSync(specPath, 'utf8'), specPath);
     const key = this.vnodes.keyFor(VNodePods.podOf(ctx.annotations));
@@ -90,7 +91,7 @@ export class VNodePods implements TaskHooks {
     const rootfs = await this.idmapRootfs(vnode, ctx.id, ctx.rootfs);
     const cgroup = podCgroup(spec);
     if (ctx.sandbox && cgroup) this.opts.vnodefs?.setStartTime(cgroup, Date.now());
-    this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host });
+    this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, ms: +(performance.now() - t0).toFixed(1) });
     return { rootfs };
   }
 
