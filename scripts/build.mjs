@@ -49,7 +49,7 @@ const cflags = ['-O2', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Wno-format
 if (newer(join(root, 'addon/launcher/vnode.c'), launcher)) {
   run('cc', [...cflags, '-o', launcher, 'addon/launcher/vnode.c']);
 }
-for (const link of ['containerd-shim-vnode-v2', 'vnode-cni', 'vnode-runc', 'vnode-manager', 'vnode-holder', 'vnode-nsexec']) {
+for (const link of ['containerd-shim-vnode-v2', 'vnode-cni', 'vnode-runc', 'vnode-manager', 'vnode-holder', 'vnode-nsexec', 'vnode-inject']) {
   const p = join(tree, 'bin', link);
   rmSync(p, { force: true });
   symlinkSync('vnode', p);

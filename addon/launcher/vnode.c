@@ -499,6 +499,68 @@ static int nsexec_main(int argc, char **argv) {
   return 127;
 }
 
+/* ---------- vnode-inject PID SRC=DST... ----------
+ * Binds host files (vnodefs' /proc/sys entries) over paths inside a running container's mount
+ * namespace, which runc refuses to do from config.json: each source is cloned with open_tree in
+ * the host's mount namespace, then we join the container's and move_mount the clones onto their
+ * targets. Single-threaded C, so setns(CLONE_NEWNS) works. A missing target is skipped. */
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+static int inject_main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: vnode-inject PID SRC=DST...\n");
+    return 2;
+  }
+  char *end;
+  long pid = strtol(argv[1], &end, 10);
+  if (*end || pid <= 0) die(2, "bad pid %s", argv[1]);
+  int n = argc - 2;
+  int *trees = calloc((size_t)n, sizeof(int));
+  char **dsts = calloc((size_t)n, sizeof(char *));
+  if (!trees || !dsts) die(70, "out of memory%s", NULL);
+  for (int i = 0; i < n; i++) {
+    char *eq = strchr(argv[i + 2], '=');
+    if (!eq || eq == argv[i + 2] || eq[1] != '/') die(2, "bad binding %s (SRC=/DST)", argv[i + 2]);
+    *eq = 0;
+    dsts[i] = eq + 1;
+    trees[i] = (int)syscall(SYS_open_tree, AT_FDCWD, argv[i + 2], OPEN_TREE_CLONE | O_CLOEXEC);
+    if (trees[i] < 0) {
+      fprintf(stderr, "vnode-inject: open_tree %s: %s\n", argv[i + 2], strerror(errno));
+      return 1;
+    }
+  }
+  /* Both opened before we leave the host's mount namespace (and its /proc). */
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%ld/root", pid);
+  int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  snprintf(path, sizeof path, "/proc/%ld/ns/mnt", pid);
+  int mnt = open(path, O_RDONLY | O_CLOEXEC);
+  if (root < 0 || mnt < 0 || setns(mnt, CLONE_NEWNS) != 0) {
+    fprintf(stderr, "vnode-inject: join %s: %s\n", path, strerror(errno));
+    return 1;
+  }
+  /* Resolve targets against the container's root, not the namespace's. */
+  if (fchdir(root) != 0 || chroot(".") != 0) {
+    fprintf(stderr, "vnode-inject: enter the container's root: %s\n", strerror(errno));
+    return 1;
+  }
+  int done = 0;
+  for (int i = 0; i < n; i++) {
+    if (access(dsts[i], F_OK) != 0) continue;
+    if (syscall(SYS_move_mount, trees[i], "", AT_FDCWD, dsts[i], MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+      fprintf(stderr, "vnode-inject: move_mount onto %s: %s\n", dsts[i], strerror(errno));
+      return 1;
+    }
+    done++;
+  }
+  printf("%d\n", done);
+  return 0;
+}
+
 static const char *base(const char *p) {
   const char *s = strrchr(p, '/');
   return s ? s + 1 : p;
@@ -510,7 +572,7 @@ int main(int argc, char **argv) {
   if (strcmp(name, "vnode") == 0 && argc > 1 &&
       (strcmp(argv[1], "containerd-shim-vnode-v2") == 0 || strcmp(argv[1], "vnode-cni") == 0 ||
        strcmp(argv[1], "vnode-runc") == 0 || strcmp(argv[1], "vnode-holder") == 0 ||
-       strcmp(argv[1], "vnode-nsexec") == 0 || strcmp(argv[1], "vnode-manager") == 0)) {
+       strcmp(argv[1], "vnode-nsexec") == 0 || strcmp(argv[1], "vnode-inject") == 0 || strcmp(argv[1], "vnode-manager") == 0)) {
     name = argv[1];
     argv++;
     argc--;
@@ -520,6 +582,7 @@ int main(int argc, char **argv) {
 
   if (strcmp(name, "vnode-holder") == 0) return holder_main(argc, argv);
   if (strcmp(name, "vnode-nsexec") == 0) return nsexec_main(argc, argv);
+  if (strcmp(name, "vnode-inject") == 0) return inject_main(argc, argv);
   if (strcmp(name, "vnode-runc") == 0) {
     /* Thin step: only commands the manager hooks cross the socket; the rest go straight to
        runc with every fd (console socket, stdio, pid file) intact. */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
 import { configureLogging, logger } from '../common/log.js';
 import { VNodeCni } from '../cni/VNodeCni.js';
+import { runcHook, RUNC_HOOKED } from '../pods/runcHook.js';
 import { VNodePods } from '../pods/VNodePods.js';
 import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
 import { LaunchServer } from '../launch/LaunchServer.js';
@@ -33,7 +34,18 @@ export async function managerMain(_argv: string[]): Promise<number> {
     vnodefs = new VnodeFs({ mountpoint });
     await vnodefs.mount();
   }
-  const pods = new VNodePods(vnodes, { procBindings: vnodefs ? containerBindings(vnodefs.mountpoint).filter((b) => !b.writable) : undefined, vnodefs, cni: cfg.cni }, logger('pods'));
+  const bindings = vnodefs ? containerBindings(vnodefs.mountpoint) : [];
+  const pods = new VNodePods(
+    vnodes,
+    {
+      procBindings: bindings.filter((b) => !b.writable),
+      sysctlBindings: bindings.filter((b) => b.writable),
+      launcher: join(TREE_BIN, 'vnode-inject'),
+      vnodefs,
+      cni: cfg.cni,
+    },
+    logger('pods'),
+  );
 
   const registry = new TaskRegistry(cfg.stateDir, logger('tasks'));
   const proxy = new TaskProxy(
@@ -44,7 +56,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
       runcRoot: join(cfg.runDir, 'runc'),
       podsDir: join(cfg.runDir, 'pods'),
       socketsDir: join(cfg.runDir, 's'),
-      shimEnv: { VNODE_RUN_DIR: cfg.runDir, VNODE_RUNC: join(TREE_BIN, 'runc') },
+      shimEnv: { VNODE_RUN_DIR: cfg.runDir, VNODE_RUNC: join(TREE_BIN, 'runc'), VNODE_RUNC_HOOKED: RUNC_HOOKED },
       hooks: pods,
     },
     logger('task-proxy'),
@@ -57,6 +69,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
 
   const launch = new LaunchServer(join(cfg.runDir, 'launch.sock'), logger('launch'));
   launch.handle('containerd-shim-vnode-v2', shimLaunch(new ShimBinaryActions(registry, proxy, `unix://${taskSocket}`, logger('shim'))));
+  launch.handle('vnode-runc', runcHook(join(TREE_BIN, 'runc'), (pid) => pods.beforeStart(pid), logger('runc-hook')));
   launch.handle('vnode-cni', new VNodeCni(vnodes, pods, (podId) => proxy.podHasTasks(podId), logger('cni')).handle);
   await launch.listen();
   log.info('vnode-manager ready', { runDir: cfg.runDir, stateDir: cfg.stateDir, pid: process.pid, vnodes: vnodes.list().length });

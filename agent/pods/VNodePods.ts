@@ -26,6 +26,10 @@ const A = {
 export interface VNodePodsOptions {
   /** vnodefs files to bind over /proc and /sys, when vnodefs runs. */
   procBindings?: { source: string; destination: string }[];
+  /** vnodefs' writable /proc/sys entries, bound into each container before it starts. */
+  sysctlBindings?: { source: string; destination: string }[];
+  /** The launcher's vnode-inject link, which binds them. */
+  launcher?: string;
   /** The vnode handler's CNI config dir and plugin dir, for the vNode's own network. */
   cni?: { confDir: string; binDir: string };
   /** vnodefs, told when a pod starts (uptime counts from there). */
@@ -139,6 +143,18 @@ export class VNodePods implements TaskHooks {
     } finally {
       closeSync(usernsFd);
     }
+  }
+
+  /**
+   * Between `runc create` and `runc start` (vnode-runc's hook): binds vnodefs' /proc/sys entries
+   * into the container, which runc refuses to do from config.json. Not a vNode task: nothing.
+   */
+  async beforeStart(pid: number): Promise<number> {
+    const b = this.opts.sysctlBindings;
+    if (!b?.length || !this.opts.launcher || !(pid > 0)) return 0;
+    const args = [String(pid), ...b.map((x) => `${x.source}=${x.destination}`)];
+    const { stdout } = await execFileP(this.opts.launcher, args, { env: { PATH: process.env.PATH ?? '' }, timeout: 10_000 });
+    return Number(stdout.trim()) || 0;
   }
 
   async taskGone(id: string, podId: string): Promise<void> {
