@@ -330,6 +330,16 @@ static int holder_main(int argc, char **argv) {
   }
   int ctl = fcntl(3, F_GETFD) != -1 ? 3 : -1;
   prctl(PR_SET_NAME, "vnode-holder", 0, 0, 0); /* comm says what it is, not "vnode" */
+  /* hostPID pods see this process as their pid 1: its command line must not show host paths.
+     The arguments are parsed already; blank them in place (argv strings are contiguous). */
+  if (argc > 1) {
+    char *from = argv[1];
+    char *to = argv[argc - 1] + strlen(argv[argc - 1]);
+    char *h = hostname ? strdup(hostname) : NULL, *r = root ? strdup(root) : NULL;
+    hostname = h;
+    root = r;
+    memset(from, 0, (size_t)(to - from));
+  }
   struct sigaction sa = {.sa_handler = on_term};
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);

@@ -2,7 +2,7 @@
 // handler's own CNI config dir holding the bed's network with vnode-cni chained last, vnode-cni
 // in the CNI bin dir, the launcher's links on containerd's PATH, and a vnode-manager of its own.
 // (The installer itself is tested in e2e/installer.test.ts; here the handler is set up directly.)
-import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { processes } from './hostState.js';
 import { ManagerProcess } from './ManagerProcess.js';
@@ -41,7 +41,7 @@ function layout(opts: VNodeBedOptions): { manager: ManagerProcess; vnodeConfDir:
 /** A handle on a bed started earlier (by another process), for its teardown. */
 export function attachVNodeBed(opts: VNodeBedOptions): VNodeBed {
   const { manager, bedOptions } = layout(opts);
-  return handle(TestBed.attach(bedOptions), manager, opts.baseDir);
+  return handle(TestBed.attach(bedOptions), manager);
 }
 
 export async function startVNodeBed(opts: VNodeBedOptions): Promise<VNodeBed> {
@@ -62,15 +62,26 @@ export async function startVNodeBed(opts: VNodeBedOptions): Promise<VNodeBed> {
     await bed.teardown();
     throw e;
   }
-  return handle(bed, manager, opts.baseDir);
+  return handle(bed, manager);
 }
 
-function handle(bed: TestBed, manager: ManagerProcess, baseDir: string): VNodeBed {
+function handle(bed: TestBed, manager: ManagerProcess): VNodeBed {
   return {
     bed,
     manager,
     async teardown() {
       const left: string[] = [];
+      // The vNodes' holders, from the manager's records, to check they all went with the pods.
+      const holders = new Set<number>();
+      const vdir = join(manager.stateDir, 'vnodes');
+      for (const f of existsSync(vdir) ? readdirSync(vdir) : []) {
+        try {
+          const pid = (JSON.parse(readFileSync(join(vdir, f), 'utf8')) as { holder?: { pid: number } | null }).holder?.pid;
+          if (pid) holders.add(pid);
+        } catch {
+          // a temp file
+        }
+      }
       try {
         await bed.removeAllPods();
       } catch (e) {
@@ -82,7 +93,7 @@ function handle(bed: TestBed, manager: ManagerProcess, baseDir: string): VNodeBe
         // this bed may remain, nor a vNode holder.
         for (const p of processes()) {
           if (p.cmdline.includes('containerd-shim-runc-v2') && p.cmdline.includes(bed.socket)) left.push(`runc shim after manager stop: ${p.pid}`);
-          if (p.cmdline.startsWith('vnode-holder') && p.cmdline.includes(`${baseDir}/`)) left.push(`vNode holder after all pods: ${p.pid} ${p.cmdline}`);
+          if (holders.has(p.pid) && p.cmdline.startsWith('vnode-holder')) left.push(`vNode holder after all pods: ${p.pid}`);
         }
         await bed.teardown();
       }
