@@ -480,9 +480,9 @@ Status Configure(Rtnl& nl, const Link& link, bool up, bool loUp, const std::vect
   if (loUp) {
     Link lo;
     if (!(st = GetLink(nl, "lo", where, lo)).ok) return st;
-    if (!(st = SetLink(nl, lo.index, "set lo up in " + where, IFF_UP, IFF_UP)).ok) return st;
+    if (!(st = SetLink(nl, lo.index, "RTM_NEWLINK set lo up in " + where, IFF_UP, IFF_UP)).ok) return st;
   }
-  if (up && !(st = SetLink(nl, link.index, "set " + ifname + " up in " + where, IFF_UP, IFF_UP)).ok) return st;
+  if (up && !(st = SetLink(nl, link.index, "RTM_NEWLINK set " + ifname + " up in " + where, IFF_UP, IFF_UP)).ok) return st;
   for (const Addr& a : addrs)
     if (!(st = AddAddr(nl, link.index, a, ifname, where)).ok) return st;
   for (bool viaGateway : {false, true})
@@ -498,7 +498,7 @@ Status OpenNetns(const std::string& path, const char* role, Fd& out) {
   if (out.get() < 0) return Status::Fail(std::string("open ") + role + " netns " + path, errno);
   struct statfs sf;
   if (fstatfs(out.get(), &sf) != 0) return Status::Fail(std::string("fstatfs ") + role + " netns " + path, errno);
-  if (static_cast<unsigned long>(sf.f_type) != NSFS_MAGIC) return Status::Fail(std::string(role) + " netns " + path + " is not a namespace file (nsfs)", EINVAL);
+  if (static_cast<unsigned long>(sf.f_type) != NSFS_MAGIC) return Status::Fail(std::string("fstatfs ") + role + " netns " + path + " (not a namespace file)", EINVAL);
   return {};
 }
 
@@ -510,7 +510,7 @@ Status SocketsIn(int self, const std::vector<std::pair<int, std::string>>& targe
   for (size_t i = 0; i < targets.size() && st.ok; i++) {
     if (setns(targets[i].first, CLONE_NEWNET) != 0) {
       int e = errno;
-      st = Status::Fail("setns(CLONE_NEWNET) into " + targets[i].second, e, e == EINVAL ? "not a network namespace" : "");
+      st = Status::Fail("setns(CLONE_NEWNET) into " + targets[i].second + (e == EINVAL ? " (not a network namespace)" : ""), e);
       break;
     }
     moved = true;
@@ -519,7 +519,7 @@ Status SocketsIn(int self, const std::vector<std::pair<int, std::string>>& targe
   if (moved && setns(self, CLONE_NEWNET) != 0) {
     stuck = true;
     int e = errno;
-    return Status::Fail("setns(CLONE_NEWNET) back to the thread's own netns", e, st.ok ? "" : "after " + st.Text());
+    return Status::Fail("setns(CLONE_NEWNET) back to the thread's own netns" + (st.ok ? "" : " after " + st.Text()), e);
   }
   return st;
 }
@@ -555,7 +555,7 @@ void MoveInterface(const std::string& from, const std::string& ifname, const std
   bool same = false;
   if (!(st = SameFile(fromFd.get(), toFd.get(), same)).ok) return;
   if (same) {
-    st = Status::Fail("source and target netns are the same namespace (" + from + ", " + to + ")", EINVAL);
+    st = Status::Fail("fstat netns: source and target are the same namespace (" + from + ", " + to + ")", EINVAL);
     return;
   }
   Rtnl a, b;
@@ -567,7 +567,7 @@ void MoveInterface(const std::string& from, const std::string& ifname, const std
   std::vector<Route> routes;
   if (!(st = DumpAddrs(a, link.index, from, addrs)).ok || !(st = DumpRoutes(a, link.index, from, routes)).ok) return;
 
-  if (!(st = SetLink(a, link.index, "move " + ifname + " from " + from + " into " + to, 0, 0, toFd.get())).ok) return;
+  if (!(st = SetLink(a, link.index, "RTM_NEWLINK move " + ifname + " from " + from + " into " + to, 0, 0, toFd.get())).ok) return;
 
   // From here the link is in `to`: on a failure it goes back to `from` as it was, so that
   // containerd's teardown of its netns still finds (and deletes) it.
@@ -584,7 +584,7 @@ void MoveInterface(const std::string& from, const std::string& ifname, const std
   Link inTo = moved;
   Status rb;
   if (inTo.index <= 0) rb = GetLink(b, ifname, to, inTo);
-  if (rb.ok) rb = SetLink(b, inTo.index, "move " + ifname + " back from " + to + " into " + from, 0, 0, fromFd.get());
+  if (rb.ok) rb = SetLink(b, inTo.index, "RTM_NEWLINK move " + ifname + " back from " + to + " into " + from, 0, 0, fromFd.get());
   if (rb.ok) {
     res.leftInTarget = false;
     Link back;
@@ -614,7 +614,8 @@ int OnOwnThread(const std::function<void()>& fn) {
 }
 
 Napi::Error StatusError(Napi::Env env, const Status& st, const std::string& prefix, const std::string& suffix) {
-  Napi::Error e = vnode::ErrnoError(env, st.step, st.err);
+  // `syscall` is the call (the step's first word: RTM_NEWADDR, setns(CLONE_NEWNET), open...).
+  Napi::Error e = vnode::ErrnoError(env, st.step.substr(0, st.step.find(' ')), st.err);
   e.Set("message", Napi::String::New(env, prefix + st.Text() + suffix));
   e.Set("step", Napi::String::New(env, st.step));
   if (!st.kernel.empty()) e.Set("kernelMessage", Napi::String::New(env, st.kernel));
@@ -705,7 +706,11 @@ Napi::Value LinkIndexJs(const Napi::CallbackInfo& info) {
           if (!st.ok && st.err == ENODEV) st = Status{};
         });
         if (e != 0) return vnode::WorkResult::Fail("pthread_create", e);
-        if (!st.ok) return vnode::WorkResult::Fail(st.step, st.err, st.kernel.empty() ? std::string() : "kernel: " + st.kernel);
+        if (!st.ok) {
+          size_t sp = st.step.find(' ');
+          std::string rest = sp == std::string::npos ? "" : st.step.substr(sp + 1);
+          return vnode::WorkResult::Fail(st.step.substr(0, sp), st.err, st.kernel.empty() ? rest : rest + " (kernel: " + st.kernel + ")");
+        }
         return w;
       },
       [](Napi::Env e, const vnode::WorkResult& r) -> Napi::Value { return r.value < 0 ? e.Null() : Napi::Number::New(e, static_cast<double>(r.value)); });
