@@ -10,6 +10,9 @@ export interface MovedInterface {
   addresses: string[];
   /** How many main-table routes through it were set again in the target netns. */
   routes: number;
+  /** Time of the netns change of the link alone; the kernel spends most of it in rcu_barrier(),
+   * which no caller can avoid. */
+  linkMoveMs: number;
 }
 
 /** A failed move: `step` names the request that failed (e.g. `RTM_NEWADDR 10.0.0.2/24 dev eth0

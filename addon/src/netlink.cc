@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <array>
@@ -538,6 +539,7 @@ struct MoveResult {
   int ifindex = 0;
   std::vector<std::string> addresses;
   size_t routes = 0;
+  double linkMoveMs = 0;  // the RTM_NEWLINK that changes the netns: mostly the kernel's rcu_barrier()
   bool leftInTarget = false;  // the link could not be brought back after a failure past the move
   std::string rollback;      // what happened to the link after a failure past the move
   bool threadStuck = false;
@@ -567,7 +569,11 @@ void MoveInterface(const std::string& from, const std::string& ifname, const std
   std::vector<Route> routes;
   if (!(st = DumpAddrs(a, link.index, from, addrs)).ok || !(st = DumpRoutes(a, link.index, from, routes)).ok) return;
 
+  timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
   if (!(st = SetLink(a, link.index, "RTM_NEWLINK move " + ifname + " from " + from + " into " + to, 0, 0, toFd.get())).ok) return;
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  res.linkMoveMs = static_cast<double>(t1.tv_sec - t0.tv_sec) * 1e3 + static_cast<double>(t1.tv_nsec - t0.tv_nsec) / 1e6;
 
   // From here the link is in `to`: on a failure it goes back to `from` as it was, so that
   // containerd's teardown of its netns still finds (and deletes) it.
@@ -649,6 +655,7 @@ class MoveWorker : public Napi::AsyncWorker {
     for (size_t i = 0; i < res_.addresses.size(); i++) a.Set(static_cast<uint32_t>(i), Napi::String::New(env, res_.addresses[i]));
     o.Set("addresses", a);
     o.Set("routes", Napi::Number::New(env, static_cast<double>(res_.routes)));
+    o.Set("linkMoveMs", Napi::Number::New(env, res_.linkMoveMs));
     deferred_.Resolve(o);
   }
   void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }

@@ -3,7 +3,7 @@
 // they are read first (as the host's CNI plugins left them, whatever plugin that was) and set
 // again. All of it is rtnetlink from the addon, off the event loop, with no process started.
 import { isSyscallError, type SyscallError } from '../../addon/native.js';
-import { linkIndex, moveInterface as moveLink, type MoveInterfaceError } from '../../addon/netlink.js';
+import { linkIndex, moveInterface as moveLink, type MovedInterface, type MoveInterfaceError } from '../../addon/netlink.js';
 
 export class NetnsMoveError extends Error {
   override name = 'NetnsMoveError';
@@ -22,9 +22,9 @@ export class NetnsMoveError extends Error {
 
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
-/** Moves IF with its addresses and routes into toNetns; returns the addresses (and the link's
- * index and how many routes were set, for the logs). */
-export async function moveInterface(fromNetns: string, ifname: string, toNetns: string): Promise<{ ifindex: number; addresses: string[]; routes: number }> {
+/** Moves IF with its addresses and routes into toNetns; returns the addresses (and, for the
+ * logs, the link's index, how many routes were set and how long the kernel took to move it). */
+export async function moveInterface(fromNetns: string, ifname: string, toNetns: string): Promise<MovedInterface> {
   if (!IFNAME.test(ifname)) throw new NetnsMoveError(`bad interface name ${JSON.stringify(ifname)}`);
   try {
     return await moveLink(fromNetns, ifname, toNetns);
