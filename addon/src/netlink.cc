@@ -45,7 +45,7 @@ namespace {
 constexpr size_t kRecvBuf = 64 * 1024;
 constexpr int kMaxDumpMessages = 100000;
 constexpr size_t kMaxItems = 4096;
-constexpr int kTimeoutSec = 5;
+constexpr int kTimeoutSec = 20;  // rtnl_lock can be held long on a busy node (netns teardown)
 constexpr int kDumpRetries = 3;
 
 // What failed: the step (which request, on what), the errno and the kernel's extended-ack text.
@@ -210,7 +210,9 @@ class Rtnl {
       return Status::Fail(step + " (send)", n < 0 ? errno : EIO);
     }
     int messages = 0;
-    for (;;) {
+    for (int datagrams = 0;; datagrams++) {
+      // Stale replies (other sequence numbers) do not count as messages; this bounds them too.
+      if (datagrams > kMaxDumpMessages) return Status::Fail(step + " (no answer after " + std::to_string(kMaxDumpMessages) + " datagrams)", EPROTO);
       iovec iov{buf_.data(), buf_.size() * sizeof(uint64_t)};
       msghdr mh{};
       sockaddr_nl from{};
@@ -252,7 +254,7 @@ class Rtnl {
           if (!st.ok) return st;
         }
       }
-      if (len != 0) return Status::Fail(step + " (malformed reply: " + std::to_string(len) + " trailing bytes)", EBADMSG);
+      if (len >= static_cast<int>(sizeof(nlmsghdr))) return Status::Fail(step + " (malformed reply: bad nlmsg_len with " + std::to_string(len) + " bytes left)", EBADMSG);
     }
   }
 
@@ -542,7 +544,7 @@ struct MoveResult {
   double linkMoveMs = 0;  // the RTM_NEWLINK that changes the netns: mostly the kernel's rcu_barrier()
   bool leftInTarget = false;  // the link could not be brought back after a failure past the move
   std::string rollback;      // what happened to the link after a failure past the move
-  bool threadStuck = false;
+  bool threadStuck = false;  // setns back failed: the call failed before any change, its thread ends
 };
 
 void MoveInterface(const std::string& from, const std::string& ifname, const std::string& to, MoveResult& res) {
@@ -571,14 +573,19 @@ void MoveInterface(const std::string& from, const std::string& ifname, const std
 
   timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
-  if (!(st = SetLink(a, link.index, "RTM_NEWLINK move " + ifname + " from " + from + " into " + to, 0, 0, toFd.get())).ok) return;
+  st = SetLink(a, link.index, "RTM_NEWLINK move " + ifname + " from " + from + " into " + to, 0, 0, toFd.get());
   clock_gettime(CLOCK_MONOTONIC, &t1);
   res.linkMoveMs = static_cast<double>(t1.tv_sec - t0.tv_sec) * 1e3 + static_cast<double>(t1.tv_nsec - t0.tv_nsec) / 1e6;
+  Link moved;
+  if (!st.ok) {
+    // Unless the link moved after all (an ack lost to the receive timeout), nothing changed.
+    Link still;
+    if (GetLink(a, ifname, from, still).ok || !GetLink(b, ifname, to, moved).ok) return;
+  }
 
   // From here the link is in `to`: on a failure it goes back to `from` as it was, so that
   // containerd's teardown of its netns still finds (and deletes) it.
-  Link moved;
-  st = GetLink(b, ifname, to, moved);
+  if (st.ok) st = GetLink(b, ifname, to, moved);
   if (st.ok) st = Configure(b, moved, true, true, addrs, routes, ifname, to);
   if (st.ok) {
     res.ifindex = moved.index;
