@@ -197,6 +197,19 @@ test('a plain netns file works as a target too, and moving back restores the sam
   assert.deepEqual(back.routes, before.routes);
 });
 
+test('pod starts in parallel: each move has its own thread and namespaces', async (t) => {
+  const pairs = await Promise.all([0, 1, 2, 3].map(async () => ({ from: podNetns(t), to: plainNetns(t) })));
+  const before = pairs.map((p) => snapshot(p.from));
+  const threads = threadNetns();
+  const moved = await Promise.all(pairs.map((p) => moveInterface(p.from, 'eth0', p.to)));
+  assert.deepEqual(threadNetns(), threads);
+  pairs.forEach((p, i) => {
+    assert.equal(moved[i]!.routes, 5);
+    assert.deepEqual(snapshot(p.to).routes, before[i]!.routes);
+    assert.throws(() => inNs(p.from, ['ip', 'link', 'show', 'dev', 'eth0']), /does not exist/);
+  });
+});
+
 test('errors name the failed step, keep the errno and leave eth0 where it was', async (t) => {
   const from = podNetns(t);
   const to = plainNetns(t);
