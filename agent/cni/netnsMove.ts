@@ -2,6 +2,9 @@
 // into the pod's namespace owned by its vNode. Moving a link drops its addresses and routes, so
 // they are read first (as the host's CNI plugins left them, whatever plugin that was) and set
 // again. All of it is rtnetlink from the addon, off the event loop, with no process started.
+// IPv6 addresses are set without duplicate address detection (they passed it on this very link),
+// and a failure after the move takes the link back into containerd's netns, whose teardown then
+// removes it, instead of leaving it in the vNode's.
 import { isSyscallError, type SyscallError } from '../../addon/native.js';
 import { linkIndex, moveInterface as moveLink, type MovedInterface, type MoveInterfaceError } from '../../addon/netlink.js';
 
