@@ -1,66 +1,50 @@
 // Moves a pod's interface, with its addresses and routes, from containerd's network namespace
 // into the pod's namespace owned by its vNode. Moving a link drops its addresses and routes, so
 // they are read first (as the host's CNI plugins left them, whatever plugin that was) and set
-// again. Uses iproute2 through nsenter: three short processes per pod.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+// again. All of it is rtnetlink from the addon, off the event loop, with no process started.
+// IPv6 addresses are set without duplicate address detection (they passed it on this very link),
+// and a failure after the move takes the link back into containerd's netns, whose teardown then
+// removes it, instead of leaving it in the vNode's.
+import { isSyscallError, type SyscallError } from '../../addon/native.js';
+import { linkIndex, moveInterface as moveLink, type MovedInterface, type MoveInterfaceError } from '../../addon/netlink.js';
 
 export class NetnsMoveError extends Error {
   override name = 'NetnsMoveError';
-}
-
-async function sh(cmd: string, args: string[], input?: string): Promise<string> {
-  try {
-    const p = run(cmd, args, { encoding: 'utf8', timeout: 10_000 });
-    if (input !== undefined) p.child.stdin?.end(input);
-    return (await p).stdout;
-  } catch (e) {
-    const err = e as { stderr?: string; message: string };
-    throw new NetnsMoveError(`${cmd} ${args.join(' ')}: ${(err.stderr || err.message).trim()}`);
+  /** The errno name of the failed request (e.g. ENODEV), when there was one. */
+  readonly code?: string;
+  readonly errno?: number;
+  /** After a failure past the move: true if the link stayed in the target netns. */
+  readonly leftInTarget: boolean;
+  constructor(message: string, opts: { cause?: unknown; code?: string; errno?: number; leftInTarget?: boolean } = {}) {
+    super(message, { cause: opts.cause });
+    this.code = opts.code;
+    this.errno = opts.errno;
+    this.leftInTarget = opts.leftInTarget ?? false;
   }
 }
 
 const IFNAME = /^[A-Za-z0-9_.-]{1,15}$/;
 
-/*
- * One shell process does it all (its ip/nsenter children fork cheaply; each process the manager
- * forks costs it milliseconds): read IF's global addresses and the routes through IF (`ip route
- * show` lines are re-addable as they are), move IF, then set lo and IF up, the addresses, the
- * routes without a gateway, and the routes via a gateway, in that order.
- */
-const MOVE_SCRIPT = `
-set -eu
-FROM=$1; IF=$2; TO=$3
-addrs=$(nsenter --net="$FROM" ip -o addr show dev "$IF" scope global | awk '{print $4}')
-routes=$( (nsenter --net="$FROM" ip -4 route show dev "$IF"; nsenter --net="$FROM" ip -6 route show dev "$IF") | grep -v 'proto kernel' | grep -v '^fe80::' || true)
-nsenter --net="$FROM" ip link set dev "$IF" netns "$TO"
-{
-  echo "link set lo up"
-  echo "link set dev $IF up"
-  for a in $addrs; do echo "addr add $a dev $IF"; done
-  printf '%s\n' "$routes" | grep -v ' via ' | while read -r r; do [ -n "$r" ] && echo "route replace $r dev $IF"; done
-  printf '%s\n' "$routes" | grep ' via ' | while read -r r; do [ -n "$r" ] && echo "route replace $r dev $IF"; done
-  true
-} | nsenter --net="$TO" ip -batch -
-echo "$addrs"
-`;
-
-/** Moves IF with its addresses and routes into toNetns; returns the addresses. */
-export async function moveInterface(fromNetns: string, ifname: string, toNetns: string): Promise<{ addresses: string[] }> {
+/** Moves IF with its addresses and routes into toNetns; returns the addresses (and, for the
+ * logs, the link's index, how many routes were set and how long the kernel took to move it). */
+export async function moveInterface(fromNetns: string, ifname: string, toNetns: string): Promise<MovedInterface> {
   if (!IFNAME.test(ifname)) throw new NetnsMoveError(`bad interface name ${JSON.stringify(ifname)}`);
-  const out = await sh('sh', ['-c', MOVE_SCRIPT, 'sh', fromNetns, ifname, toNetns]);
-  return { addresses: out.split('\n').filter(Boolean) };
+  try {
+    return await moveLink(fromNetns, ifname, toNetns);
+  } catch (e) {
+    if (!isSyscallError(e)) throw e;
+    const m = e as MoveInterfaceError;
+    throw new NetnsMoveError(m.message, { cause: e, code: m.code, errno: m.errno, leftInTarget: m.leftInTarget });
+  }
 }
 
-/** Whether IF exists in the namespace (CNI CHECK). */
+/** Whether IF exists in the namespace (CNI CHECK); false also when the netns file is gone. */
 export async function interfaceIn(netns: string, ifname: string): Promise<boolean> {
   if (!IFNAME.test(ifname)) return false;
   try {
-    await sh('nsenter', [`--net=${netns}`, 'ip', 'link', 'show', 'dev', ifname]);
-    return true;
-  } catch {
-    return false;
+    return (await linkIndex(netns, ifname)) !== null;
+  } catch (e) {
+    if (isSyscallError(e, 'ENOENT')) return false;
+    throw new NetnsMoveError(`looking up ${ifname} in ${netns}: ${(e as Error).message}`, { cause: e, code: (e as SyscallError).code, errno: (e as SyscallError).errno });
   }
 }
