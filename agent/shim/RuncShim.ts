@@ -10,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { unixListen } from '../../addon/unixListen.js';
 import type { Logger } from '../common/log.js';
 import { TtrpcClient } from './ttrpc/TtrpcClient.js';
+import { isLive } from './ttrpc/TtrpcServer.js';
 
 export const NAMESPACE_METADATA_KEY = 'containerd-namespace-ttrpc';
 
@@ -57,7 +58,7 @@ export class RuncShim extends EventEmitter<{ exit: [reason: string | undefined] 
       this.logPipe?.destroy();
       // A killed shim cannot remove its socket; a live one keeps listening and is left alone.
       const path = address.replace(/^unix:\/\//, '');
-      if (existsSync(path)) void isListening(path).then((live) => live || rmSync(path, { force: true }));
+      if (existsSync(path)) void isLive(path).then((live) => live || rmSync(path, { force: true }));
       this.emit('exit', reason);
     });
   }
@@ -177,13 +178,3 @@ function spawnSyncMkfifo(path: string): string | undefined {
   return r.status === 0 ? undefined : (r.stderr || r.error?.message || `exit ${r.status}`);
 }
 
-function isListening(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const c = net.connect(path);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-}

@@ -294,7 +294,7 @@ const EMPTY = Buffer.alloc(0);
 const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.length));
 
 /** Whether something accepts connections on `path`. */
-function isLive(path: string): Promise<boolean> {
+export function isLive(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect(path);
     s.once('connect', () => {
