@@ -16,8 +16,9 @@ export const InstallerConfigSchema = z
     /** The tree to install (pod path); default: the tree this program runs from. */
     stagedTree: absPath.optional(),
     installDir: absPath.default('/opt/vnode'),
-    /** Host path of the install journal and config backups. */
-    stateDir: absPath.default('/var/lib/vnode-installer'),
+    /** Host path of the install journal and config backups: inside a mounted dir (the DaemonSet
+     * mounts /var/lib/vnode), since uninstall removes it and a mount point cannot be removed. */
+    stateDir: absPath.default('/var/lib/vnode/installer'),
     /** Old versions kept beside `current` for a quick roll back. */
     keepVersions: z.number().int().min(0).default(1),
     containerd: z
@@ -79,6 +80,10 @@ export const InstallerConfigSchema = z
         /** nsenter: run the manager in the host's namespaces (hostPID); child: in this pod; none. */
         mode: z.enum(['nsenter', 'child', 'none']).default('nsenter'),
         args: z.array(z.string()).default([]),
+        /** Host paths the manager is started with (VNODE_RUN_DIR, VNODE_STATE_DIR); the launcher
+         * containerd runs finds the manager's socket in runDir. */
+        runDir: absPath.default('/run/vnode'),
+        stateDir: absPath.default('/var/lib/vnode'),
       })
       .strict()
       .default({}),
@@ -86,6 +91,8 @@ export const InstallerConfigSchema = z
       .object({
         skip: z.boolean().default(false),
         allowedCgroups: z.array(z.enum(['v2', 'hybrid', 'v1'])).default(['v2', 'hybrid', 'v1']),
+        /** Where host facts are read when hostRoot does not reach them: host pid 1's root (hostPID). */
+        factsRoot: absPath.default('/proc/1/root'),
       })
       .strict()
       .default({}),

@@ -9,7 +9,7 @@ import { configureLogging, logger } from '../agent/common/log.js';
 import { CniChainSync } from './cniChain.js';
 import { CriStatusProbe } from './CriStatusProbe.js';
 import { HostRoot } from './HostRoot.js';
-import { Installer, type NodeAccess } from './Installer.js';
+import { HostPathsNotReachable, Installer, type InstallerOptions, type NodeAccess } from './Installer.js';
 import { isServerNode, loadInstallerConfig, resolveFlavor, type InstallerConfig } from './installerConfig.js';
 import { daemonSetRemoved, defaultKubeConfig, NodeLabeler } from './NodeLabeler.js';
 import { gatherHostFacts, judgeHost, UnsupportedHostError, type HostFacts } from './preflight.js';
@@ -31,6 +31,8 @@ export interface InstallerDeps {
   node?: NodeAccess | null;
   kubeConfig?: KubeConfig;
   facts?: HostFacts;
+  /** Test hook passed to the Installer (kill -9 tests pause a real run at a step). */
+  onStep?: InstallerOptions['onStep'];
 }
 
 export interface PreparedInstaller {
@@ -45,7 +47,12 @@ export interface PreparedInstaller {
 export async function prepareInstaller(cfg: InstallerConfig, deps: InstallerDeps = {}): Promise<PreparedInstaller> {
   const host = new HostRoot(cfg.hostRoot);
   const fl = resolveFlavor(host, cfg.containerd);
-  const facts = deps.facts ?? (await gatherHostFacts(host, { containerdBinary: fl.binary, containerdRoot: fl.root }));
+  const missing = host.unreachable([fl.socket]);
+  if (missing.length) throw new HostPathsNotReachable(missing);
+  // Kernel, cgroup and containerd facts need no write access: in a pod that mounts only the
+  // directories it changes, read them through host pid 1's root (hostPID) instead.
+  const factsHost = cfg.hostRoot === '/' || host.unreachable([fl.binary, fl.root, '/sys/fs/cgroup']).length === 0 ? host : new HostRoot(cfg.preflight.factsRoot);
+  const facts = deps.facts ?? (await gatherHostFacts(factsHost, { containerdBinary: fl.binary, containerdRoot: fl.root }));
   if (!cfg.preflight.skip) {
     const verdict = judgeHost(facts, { allowedCgroups: cfg.preflight.allowedCgroups });
     for (const w of verdict.warnings) log.warn(w);
@@ -82,6 +89,7 @@ export async function prepareInstaller(cfg: InstallerConfig, deps: InstallerDeps
     drainTimeoutMs: cfg.drainTimeoutSeconds * 1000,
     ...(node ? { node } : {}),
     taintWhileInstalling: cfg.node.taintWhileInstalling,
+    ...(deps.onStep ? { onStep: deps.onStep } : {}),
   });
   return { installer, host, facts, cfg, cniSync: undefined };
 }
@@ -90,9 +98,14 @@ export async function prepareInstaller(cfg: InstallerConfig, deps: InstallerDeps
 export function startManager(cfg: InstallerConfig, host: HostRoot): ChildProcess | undefined {
   const bin = posix.join(cfg.installDir, 'current/bin/vnode-manager');
   if (cfg.manager.mode === 'none') return undefined;
-  const argv = cfg.manager.mode === 'nsenter' ? ['nsenter', '--target', '1', '--mount', '--uts', '--ipc', '--net', '--pid', '--', bin, ...cfg.manager.args] : [host.path(bin), ...cfg.manager.args];
-  log.info('starting vnode-manager', { argv });
-  return spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'] });
+  const nsenter = cfg.manager.mode === 'nsenter';
+  const argv = nsenter ? ['nsenter', '--target', '1', '--mount', '--uts', '--ipc', '--net', '--pid', '--', bin, ...cfg.manager.args] : [host.path(bin), ...cfg.manager.args];
+  // The pod's VNODE_RUN_DIR is a pod path (for the probes); the manager gets host paths, seen
+  // directly in the host's mount namespace or through the host root in this pod's.
+  const at = (p: string) => (nsenter ? p : host.path(p));
+  const env = { ...process.env, VNODE_RUN_DIR: at(cfg.manager.runDir), VNODE_STATE_DIR: at(cfg.manager.stateDir) };
+  log.info('starting vnode-manager', { argv, runDir: cfg.manager.runDir });
+  return spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], env });
 }
 
 async function stopChild(child: ChildProcess | undefined, graceMs = 20_000): Promise<void> {
