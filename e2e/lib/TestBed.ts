@@ -182,7 +182,8 @@ export class TestBed {
             runtimes: this.runtimeTables(),
           },
         },
-        'io.containerd.internal.v1.opt': { path: join(this.base, 'opt') },
+        // Not <base>/opt under the host layout: that is the node's /opt there.
+        'io.containerd.internal.v1.opt': { path: join(this.base, this.opts.hostLayout ? 'containerd-opt' : 'opt') },
       },
     };
     return `# containerd config of the vNode e2e test bed ${this.opts.name}\n${tomlStringify(cfg)}\n`;
