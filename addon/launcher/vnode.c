@@ -30,6 +30,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -262,37 +264,129 @@ static void forward(const char *entry, int argc, char **argv) {
   die(70, "unknown answer kind from vnode-manager%s", NULL);
 }
 
-/* ---------- vnode-holder: pid 1 of a vNode ---------- */
+/* ---------- vnode-holder: pid 1 of a vNode ----------
+ * vnode-holder [--hostname NAME] [--root DIR] [--commit]
+ * Started by the manager's clone (addon/src/holder.cc) as root of a fresh user namespace, in new
+ * pid, mount, uts, ipc, net and cgroup namespaces, with a control socket on fd 3. It sets the
+ * hostname, makes every mount private, pivots into DIR (an empty directory: nothing of the host
+ * stays visible in the vNode's mount namespace), answers "R" on fd 3 (or "E<message>" and exits),
+ * and with --commit waits for "C": if the manager dies before recording this holder, fd 3 reads
+ * EOF and the holder exits, so no holder outlives a manager that never knew about it. Then it
+ * reaps every process that re-parents to it until SIGTERM/SIGINT (or SIGKILL from the manager). */
 static volatile sig_atomic_t stop;
 static void on_term(int sig) {
   (void)sig;
   stop = 1;
 }
+static void on_chld(int sig) { (void)sig; }
 
-static int holder_main(void) {
+static void holder_fail(int ctl, const char *what, int err) {
+  char msg[512];
+  int n = snprintf(msg, sizeof msg, "E%s: %s", what, strerror(err));
+  if (ctl >= 0 && n > 0 && write(ctl, msg, (size_t)n) < 0) { /* nobody listens: nothing to tell */ }
+  _exit(1);
+}
+
+static int holder_main(int argc, char **argv) {
+  const char *hostname = NULL, *root = NULL;
+  int commit = 0;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--hostname") == 0 && i + 1 < argc) hostname = argv[++i];
+    else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc) root = argv[++i];
+    else if (strcmp(argv[i], "--commit") == 0) commit = 1;
+    else {
+      fprintf(stderr, "usage: vnode-holder [--hostname NAME] [--root DIR] [--commit]\n");
+      return 2;
+    }
+  }
+  int ctl = fcntl(3, F_GETFD) != -1 ? 3 : -1;
+  prctl(PR_SET_NAME, "vnode-holder", 0, 0, 0); /* comm says what it is, not "vnode" */
   struct sigaction sa = {.sa_handler = on_term};
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGINT, &sa, NULL);
-  /* Tell whoever released us that we are up: fd 3 is the ready pipe when present. */
-  if (fcntl(3, F_GETFD) != -1) {
-    if (write(3, "R", 1) < 0) { /* the releaser went away: nothing to tell */ }
-    close(3);
+  struct sigaction sc = {.sa_handler = on_chld, .sa_flags = SA_NOCLDSTOP};
+  sigaction(SIGCHLD, &sc, NULL);
+
+  if (hostname && sethostname(hostname, strlen(hostname)) != 0) holder_fail(ctl, "sethostname", errno);
+  if (root) {
+    /* Private first, so neither the bind below nor anything later propagates to the host. */
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) holder_fail(ctl, "make / private", errno);
+    if (mount(root, root, NULL, MS_BIND, NULL) != 0) holder_fail(ctl, "bind root", errno);
+    if (chdir(root) != 0) holder_fail(ctl, "chdir root", errno);
+    /* pivot_root(".", ".") stacks the old root on the new one; detaching "." drops the host tree. */
+    if (syscall(SYS_pivot_root, ".", ".") != 0) holder_fail(ctl, "pivot_root", errno);
+    if (umount2(".", MNT_DETACH) != 0) holder_fail(ctl, "detach host root", errno);
+    if (chdir("/") != 0) holder_fail(ctl, "chdir /", errno);
   }
+  if (ctl >= 0) {
+    if (write(ctl, "R", 1) < 0) { /* the releaser went away: handled below */ }
+    if (commit) {
+      char c = 0;
+      ssize_t n;
+      do n = read(ctl, &c, 1);
+      while (n < 0 && errno == EINTR && !stop);
+      if (n != 1 || c != 'C') _exit(0); /* the manager never recorded us */
+    }
+    close(ctl);
+  }
+  /* Reap every child that re-parents to us (we are the vNode's pid 1). Signals are blocked
+     except inside sigsuspend, so a SIGCHLD between the reap and the wait is never lost. */
+  sigset_t block, old;
+  sigemptyset(&block);
+  sigaddset(&block, SIGCHLD);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGINT);
+  sigprocmask(SIG_BLOCK, &block, &old);
   while (!stop) {
-    /* Reap every child that re-parents to us (we are the vNode's pid 1). */
     int st;
-    pid_t p = waitpid(-1, &st, 0);
-    if (p < 0 && errno == ECHILD) pause();
+    while (waitpid(-1, &st, WNOHANG) > 0) {
+    }
+    if (stop) break;
+    sigsuspend(&old);
   }
   return 0;
 }
 
-/* ---------- vnode-nsexec PID NS[,NS...] -- CMD ARGS ---------- */
+/* ---------- vnode-nsexec PID NS[,NS...] [--mount-proc] -- CMD ARGS ----------
+ * Joins the namespaces of PID (user first), becomes root when the user ns is joined, and execs
+ * CMD. When mnt is joined the command is opened on the host first and run with execveat, since a
+ * holder's root is empty (a static binary such as busybox still runs there). --mount-proc gives
+ * the command a private mount namespace with a /proc of the joined pid namespace. */
+static int open_command(const char *cmd) {
+  if (strchr(cmd, '/')) return open(cmd, O_PATH | O_CLOEXEC);
+  const char *path = getenv("PATH");
+  if (!path || !*path) path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+  char dir[PATH_MAX];
+  while (*path) {
+    size_t n = strcspn(path, ":");
+    if (n > 0 && n < sizeof dir - 2 - strlen(cmd)) {
+      memcpy(dir, path, n);
+      dir[n] = '/';
+      strcpy(dir + n + 1, cmd);
+      if (access(dir, X_OK) == 0) return open(dir, O_PATH | O_CLOEXEC);
+    }
+    path += n;
+    if (*path == ':') path++;
+  }
+  errno = ENOENT;
+  return -1;
+}
+
 static int nsexec_main(int argc, char **argv) {
-  if (argc < 5 || strcmp(argv[3], "--") != 0) {
-    fprintf(stderr, "usage: vnode-nsexec PID user,mnt,net,ipc,uts,pid,cgroup -- CMD [ARGS...]\n");
+  int dashes = -1, mount_proc = 0;
+  for (int i = 3; i < argc; i++) {
+    if (strcmp(argv[i], "--") == 0) {
+      dashes = i;
+      break;
+    }
+    if (strcmp(argv[i], "--mount-proc") == 0) mount_proc = 1;
+    else dashes = -2;
+  }
+  if (argc < 5 || dashes < 0 || dashes + 1 >= argc) {
+    fprintf(stderr, "usage: vnode-nsexec PID user,mnt,net,ipc,uts,pid,cgroup [--mount-proc] -- CMD [ARGS...]\n");
     return 2;
   }
+  char **cmd = argv + dashes + 1;
   char *end;
   long pid = strtol(argv[1], &end, 10);
   if (*end || pid <= 0) die(2, "bad pid %s", argv[1]);
@@ -316,11 +410,16 @@ static int nsexec_main(int argc, char **argv) {
     fds[k] = open(path, O_RDONLY | O_CLOEXEC);
     if (fds[k] < 0) die(1, "cannot open %s", path);
   }
-  int rootfd = -1;
+  int rootfd = -1, exefd = -1;
   if (fds[6] >= 0) {
     char path[64];
     snprintf(path, sizeof path, "/proc/%ld/root", pid);
     rootfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    exefd = open_command(cmd[0]);
+    if (exefd < 0) {
+      fprintf(stderr, "vnode-nsexec: %s: %s\n", cmd[0], strerror(errno));
+      return 127;
+    }
   }
   for (int k = 0; k < 7; k++) {
     if (fds[k] < 0) continue;
@@ -328,9 +427,10 @@ static int nsexec_main(int argc, char **argv) {
       fprintf(stderr, "vnode-nsexec: setns %s: %s\n", kinds[k].name, strerror(errno));
       return 1;
     }
+    close(fds[k]);
   }
   if (fds[0] >= 0) {
-    if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) {
+    if (setgroups(0, NULL) != 0 || setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0) {
       fprintf(stderr, "vnode-nsexec: become root in the vNode: %s\n", strerror(errno));
       return 1;
     }
@@ -340,6 +440,7 @@ static int nsexec_main(int argc, char **argv) {
       fprintf(stderr, "vnode-nsexec: enter root: %s\n", strerror(errno));
       return 1;
     }
+    close(rootfd);
   }
   if (fds[5] >= 0) {
     /* A new pid namespace applies to children only: fork so the command runs inside it. */
@@ -353,8 +454,19 @@ static int nsexec_main(int argc, char **argv) {
       return 128 + WTERMSIG(st);
     }
   }
-  execvp(argv[4], argv + 4);
-  fprintf(stderr, "vnode-nsexec: exec %s: %s\n", argv[4], strerror(errno));
+  if (mount_proc) {
+    if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0 ||
+        mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) {
+      fprintf(stderr, "vnode-nsexec: mount /proc: %s\n", strerror(errno));
+      return 1;
+    }
+  }
+  if (exefd >= 0) {
+    syscall(SYS_execveat, exefd, "", cmd, environ, AT_EMPTY_PATH);
+  } else {
+    execvp(cmd[0], cmd);
+  }
+  fprintf(stderr, "vnode-nsexec: exec %s: %s\n", cmd[0], strerror(errno));
   return 127;
 }
 
@@ -377,7 +489,7 @@ int main(int argc, char **argv) {
   prog = name;
   find_tree();
 
-  if (strcmp(name, "vnode-holder") == 0) return holder_main();
+  if (strcmp(name, "vnode-holder") == 0) return holder_main(argc, argv);
   if (strcmp(name, "vnode-nsexec") == 0) return nsexec_main(argc, argv);
   if (strcmp(name, "vnode-runc") == 0) {
     /* Thin step: only commands the manager hooks cross the socket; the rest go straight to

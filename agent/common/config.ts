@@ -30,12 +30,22 @@ export const ConfigSchema = z
     idPool: z
       .object({
         start: z.number().int().min(ID_RANGE_SIZE, 'must be >= 65536 so no vNode root maps onto a host system id'),
+        /** Number of 65536-id blocks (one per vNode) in the pool. */
         count: z.number().int().positive(),
+        /** Host users' subordinate ranges: no vNode block may overlap any entry of these. */
+        subuidFile: absPath.default('/etc/subuid'),
+        subgidFile: absPath.default('/etc/subgid'),
+        /** Host users and groups: no vNode block may contain one of their ids. */
+        passwdFile: absPath.default('/etc/passwd'),
+        groupFile: absPath.default('/etc/group'),
       })
       .strict()
+      .refine((p) => p.start + p.count * ID_RANGE_SIZE <= 0xffffffff, { message: 'start + count * 65536 must stay below 2^32 - 1 (the invalid id)' })
       .default({ start: 1 << 28, count: 1024 }),
     /** Which pods share a vNode: all pods of a namespace on this node, or one vNode per pod. */
     vnodeMode: z.enum(['namespace', 'pod']).default('namespace'),
+    /** How long a new vNode's holder may take to report ready. */
+    holderReadyTimeoutMs: z.number().int().positive().default(10_000),
   })
   .strict();
 

@@ -1,28 +1,63 @@
-// vnode-manager: the long-running coordinator. Serves the launcher socket; later parts add the
-// TTRPC Task service, the vNode registry, seccomp and FUSE.
+// vnode-manager: the long-running coordinator. Serves the launcher socket (shim and CNI entries)
+// and the central shim's TTRPC Task service that containerd dials for every vnode task.
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
 import { configureLogging, logger } from '../common/log.js';
 import { cniLaunch } from '../cni/cniLaunch.js';
 import { HEALTH_ENTRY, healthLaunch } from './healthLaunch.js';
 import { LaunchServer } from '../launch/LaunchServer.js';
+import { TREE_BIN } from '../launch/treePaths.js';
+import { ShimBinaryActions } from '../shim/ShimBinaryActions.js';
 import { shimLaunch } from '../shim/shimLaunch.js';
+import { TaskProxy } from '../shim/TaskProxy.js';
+import { TaskRegistry } from '../shim/TaskRegistry.js';
+import { TtrpcServer } from '../shim/ttrpc/TtrpcServer.js';
+import { VNodeManager } from '../vnode/VNodeManager.js';
 
 export async function managerMain(_argv: string[]): Promise<number> {
   const cfg = loadConfig();
   configureLogging({ level: cfg.logLevel });
   const log = logger('manager');
+  mkdirSync(cfg.runDir, { recursive: true, mode: 0o711 });
+  mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
+  // vNodes first: live holders are re-adopted, dead ones cleaned up.
+  const vnodes = await VNodeManager.open(cfg, { log: logger('vnode') });
+
+  const registry = new TaskRegistry(cfg.stateDir, logger('tasks'));
+  const proxy = new TaskProxy(
+    registry,
+    {
+      runcShimBinary: join(TREE_BIN, 'containerd-shim-runc-v2'),
+      runcBinary: join(TREE_BIN, 'vnode-runc'),
+      runcRoot: join(cfg.runDir, 'runc'),
+      podsDir: join(cfg.runDir, 'pods'),
+      socketsDir: join(cfg.runDir, 's'),
+      shimEnv: { VNODE_RUN_DIR: cfg.runDir, VNODE_RUNC: join(TREE_BIN, 'runc') },
+    },
+    logger('task-proxy'),
+  );
+  await proxy.restore();
+  const ttrpc = new TtrpcServer({ log: logger('ttrpc') });
+  proxy.register(ttrpc);
+  const taskSocket = join(cfg.runDir, 'shim.sock');
+  await ttrpc.listen(taskSocket);
+
   const launch = new LaunchServer(join(cfg.runDir, 'launch.sock'), logger('launch'));
-  launch.handle('containerd-shim-vnode-v2', shimLaunch(undefined));
+  launch.handle('containerd-shim-vnode-v2', shimLaunch(new ShimBinaryActions(registry, proxy, `unix://${taskSocket}`, logger('shim'))));
   launch.handle('vnode-cni', cniLaunch);
   launch.handle(HEALTH_ENTRY, healthLaunch());
   await launch.listen();
-  log.info('vnode-manager ready', { runDir: cfg.runDir, stateDir: cfg.stateDir, pid: process.pid });
+  log.info('vnode-manager ready', { runDir: cfg.runDir, stateDir: cfg.stateDir, pid: process.pid, vnodes: vnodes.list().length });
+
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
   log.info('vnode-manager stopping');
   await launch.close();
+  await ttrpc.close();
+  await proxy.close();
+  await vnodes.close(); // holders stay up for the next manager
   return 0;
 }

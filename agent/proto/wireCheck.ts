@@ -12,7 +12,9 @@ const TYPE_MESSAGE = 11;
 const TYPE_ENUM = 14;
 const LABEL_REPEATED = 3;
 
-const camel = (s: string): string => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+// protobufjs's own rule (util.camelCase): first character kept, only "_" + lower-case letter
+// folds. Matching it exactly matters for names like "ipv6_2nd" or "_x", which it leaves alone.
+const camel = (s: string): string => s.slice(0, 1) + s.slice(1).replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
 
 interface Index {
   messages: Map<string, MessageDesc>;
@@ -70,7 +72,8 @@ export function wireCheck(ours: protobuf.Root, upstream: FileDesc[]): string[] {
         problems.push(`${ns.fullName}: no such message upstream`);
       } else {
         for (const f of ns.fieldsArray) {
-          const uf = up.field.find((x) => camel(x.name) === f.name);
+          // Our root may be loaded with keepCase (snake_case) or without (camelCase).
+          const uf = up.field.find((x) => x.name === f.name) ?? up.field.find((x) => camel(x.name) === f.name);
           if (!uf) {
             problems.push(`${ns.fullName}.${f.name}: no such field upstream`);
             continue;

@@ -1,6 +1,11 @@
 // containerd-shim-vnode-v2 as the manager serves it for the launcher: flag parsing and the
 // actions containerd runs (`start`, `delete`), plus `-v` and `-info`.
+import { join } from 'node:path';
 import type { LaunchAnswer, LaunchRequest } from '../launch/launchProtocol.js';
+import { TREE_BIN } from '../launch/treePaths.js';
+import { runtimeInfo } from './runtimeInfo.js';
+
+export const VNODE_VERSION = '0.1.0';
 
 export interface ShimArgs {
   namespace: string;
@@ -37,7 +42,7 @@ export function parseShimArgs(argv: string[]): ShimArgs {
   return out;
 }
 
-export const SHIM_VERSION_TEXT = 'containerd-shim-vnode-v2:\n  Version: vNode runtime\n';
+export const SHIM_VERSION_TEXT = `containerd-shim-vnode-v2:\n  Version: ${VNODE_VERSION}\n  Runtime: io.containerd.vnode.v2\n`;
 
 /** Actions the manager implements; the central shim plugs in here. */
 export interface ShimActions {
@@ -54,6 +59,7 @@ export function shimLaunch(actions: ShimActions | undefined): (req: LaunchReques
       return { kind: 'exit', code: 2, stderr: `containerd-shim-vnode-v2: ${(e as Error).message}\n` };
     }
     if (args.version) return { kind: 'exit', code: 0, stdout: SHIM_VERSION_TEXT };
+    if (args.info) return { kind: 'exit', code: 0, stdout: runtimeInfo(VNODE_VERSION, req.stdin, join(TREE_BIN, 'runc')) };
     if (!actions) return { kind: 'exit', code: 1, stderr: 'containerd-shim-vnode-v2: the Task service is not enabled in this manager\n' };
     if (args.action === 'start') return actions.start(args, req);
     if (args.action === 'delete') return actions.delete(args, req);

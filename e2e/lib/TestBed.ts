@@ -357,13 +357,22 @@ export class TestBed {
       }
       await waitFor('our processes to exit', () => mine.every((p) => !isAlive(p.pid)), 5_000);
     });
-    // 5. Shim sockets of ours in /run/containerd/s (their bundles name them in `address`).
+    // 4b. Whatever still runs in our cgroups (containers whose runc state was lost).
+    await step('kill cgroup tasks', async () => {
+      const pids = CGROUP_V1_CONTROLLERS.flatMap((c) => cgroupProcs(`/sys/fs/cgroup/${c}/${this.cgroupRoot}`));
+      for (const pid of new Set(pids)) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      await waitFor('cgroup tasks to exit', () => [...new Set(pids)].every((p) => !isAlive(p) || isZombie(p)), 5_000);
+    });
+    // 5. Shim sockets of ours in /run/containerd/s: every `address` file under our base names one
+    //    (containerd's bundles, and the private dirs of runc shims a vnode-manager started).
     await step('shim sockets', () => {
-      const tasks = join(this.state, 'io.containerd.runtime.v2.task/k8s.io');
-      if (!existsSync(tasks)) return;
-      for (const id of readdirSync(tasks)) {
-        const addr = join(tasks, id, 'address');
-        if (!existsSync(addr)) continue;
+      for (const addr of findFiles(this.base, 'address', 6)) {
         const path = readFileSync(addr, 'utf8').trim().replace(/^unix:\/\//, '');
         if (path.startsWith('/run/containerd/s/')) rmSync(path, { force: true });
       }
@@ -419,6 +428,46 @@ export class TestBed {
     if (existsSync(this.base)) found.push(`dir ${this.base}`);
     return found;
   }
+}
+
+/** Pids in a cgroup v1 directory and all its children. */
+function cgroupProcs(dir: string): number[] {
+  if (!existsSync(dir)) return [];
+  const out: number[] = [];
+  try {
+    out.push(...readFileSync(join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number));
+  } catch {
+    // not a cgroup dir
+  }
+  for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) out.push(...cgroupProcs(join(dir, e.name)));
+  return out;
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return true;
+  }
+}
+
+/** Files named `name` under `dir`, at most `depth` levels down (symlinks not followed). */
+function findFiles(dir: string, name: string, depth: number): string[] {
+  const out: string[] = [];
+  if (depth < 0 || !existsSync(dir)) return out;
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return out;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...findFiles(p, name, depth - 1));
+    else if (e.isFile() && e.name === name) out.push(p);
+  }
+  return out;
 }
 
 async function withTimeout<T>(what: string, p: Promise<T>, ms: number): Promise<T> {

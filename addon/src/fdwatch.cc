@@ -1,0 +1,114 @@
+// FdWatcher: a uv_poll on any fd (sockets, seccomp listeners, pidfds) that calls back into JS when
+// the fd is ready. The readiness loop stays in libuv, so nothing here ever blocks the event loop;
+// the caller then does the non-blocking call (accept, recvmsg, NOTIF_RECV, waitid) itself.
+#include <uv.h>
+
+#include <memory>
+
+#include "syscall_util.h"
+
+namespace {
+
+class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "FdWatcher",
+                       {InstanceMethod<&FdWatcher::Stop>("stop"), InstanceMethod<&FdWatcher::SetRef>("setRef"),
+                        InstanceAccessor<&FdWatcher::Active>("active")});
+  }
+
+  // new FdWatcher(fd, events, callback(status, events))
+  explicit FdWatcher(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FdWatcher>(info) {
+    Napi::Env env = info.Env();
+    int64_t fd, events;
+    if (!vnode::ArgInt(info, 0, "fd", fd) || !vnode::ArgInt(info, 1, "events", events)) return;
+    if (info.Length() < 3 || !info[2].IsFunction()) {
+      Napi::TypeError::New(env, "callback must be a function").ThrowAsJavaScriptException();
+      return;
+    }
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
+      Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
+      return;
+    }
+    auto h = std::make_unique<uv_poll_t>();
+    int r = uv_poll_init(loop, h.get(), static_cast<int>(fd));
+    if (r != 0) {
+      vnode::ThrowErrno(env, "uv_poll_init", -r);
+      return;
+    }
+    h->data = this;
+    r = uv_poll_start(h.get(), static_cast<int>(events), &FdWatcher::OnPoll);
+    if (r != 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(h.release()), [](uv_handle_t* p) { delete reinterpret_cast<uv_poll_t*>(p); });
+      vnode::ThrowErrno(env, "uv_poll_start", -r);
+      return;
+    }
+    handle_ = h.release();
+    callback_ = Napi::Persistent(info[2].As<Napi::Function>());
+    context_ = std::make_unique<Napi::AsyncContext>(env, "vnode.FdWatcher");
+    Ref();  // an active watcher must outlive its JS references
+  }
+
+  ~FdWatcher() override { Close(); }
+
+ private:
+  static void OnPoll(uv_poll_t* h, int status, int events) {
+    auto* self = static_cast<FdWatcher*>(h->data);
+    if (!self) return;
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    self->callback_.MakeCallback(self->Value(), {Napi::Number::New(env, status), Napi::Number::New(env, events)}, *self->context_);
+    if (env.IsExceptionPending()) {
+      Napi::Error e = env.GetAndClearPendingException();
+      napi_fatal_exception(env, e.Value());
+    }
+  }
+
+  void Close() {
+    if (!handle_) return;
+    uv_poll_stop(handle_);
+    handle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* p) { delete reinterpret_cast<uv_poll_t*>(p); });
+    handle_ = nullptr;
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (handle_) {
+      Close();
+      Unref();
+    }
+    return info.Env().Undefined();
+  }
+
+  // setRef(false): the watcher no longer keeps the process alive (like socket.unref()).
+  Napi::Value SetRef(const Napi::CallbackInfo& info) {
+    if (handle_) {
+      if (info.Length() > 0 && info[0].ToBoolean().Value())
+        uv_ref(reinterpret_cast<uv_handle_t*>(handle_));
+      else
+        uv_unref(reinterpret_cast<uv_handle_t*>(handle_));
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Active(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), handle_ != nullptr); }
+
+  uv_poll_t* handle_ = nullptr;
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> context_;
+};
+
+void InitFdWatch(Napi::Env env, Napi::Object exports) {
+  exports.Set("FdWatcher", FdWatcher::Define(env));
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("UV_READABLE", Napi::Number::New(env, UV_READABLE));
+  c.Set("UV_WRITABLE", Napi::Number::New(env, UV_WRITABLE));
+  c.Set("UV_DISCONNECT", Napi::Number::New(env, UV_DISCONNECT));
+  c.Set("UV_PRIORITIZED", Napi::Number::New(env, UV_PRIORITIZED));
+  exports.Set("fdwatchConstants", c);
+}
+
+}  // namespace
+
+VNODE_REGISTER(InitFdWatch);

@@ -1,0 +1,154 @@
+// FUSE device and mount syscalls Node lacks: open /dev/fuse, clone a device fd onto the same
+// connection (one fd per worker thread), mount(2) of type "fuse" and umount2. Policy (options,
+// when to mount, worker count) lives in addon/fuse.ts and agent/vnodefs/.
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <time.h>
+#include <linux/fuse.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <cstdint>
+
+#include "registry.h"
+
+namespace {
+
+// fuseDevOpen(): fd of a fresh /dev/fuse, close-on-exec.
+Napi::Value FuseDevOpen(const Napi::CallbackInfo& info) {
+  int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return vnode::ThrowErrno(info.Env(), "open(/dev/fuse)", errno);
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// fuseDevClone(sessionFd): a new /dev/fuse fd attached to sessionFd's connection
+// (FUSE_DEV_IOC_CLONE), so each worker reads and answers on its own fd.
+Napi::Value FuseDevClone(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "fuseDevClone(sessionFd: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  uint32_t session = info[0].As<Napi::Number>().Uint32Value();
+  int fd = open("/dev/fuse", O_RDWR | O_CLOEXEC);
+  if (fd < 0) return vnode::ThrowErrno(env, "open(/dev/fuse)", errno);
+  if (ioctl(fd, FUSE_DEV_IOC_CLONE, &session) < 0) {
+    int err = errno;
+    close(fd);
+    return vnode::ThrowErrno(env, "ioctl(FUSE_DEV_IOC_CLONE)", err);
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// fuseMount(source, target, flags, data): mount(2) with filesystem type "fuse".
+Napi::Value FuseMount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber() || !info[3].IsString()) {
+    Napi::TypeError::New(env, "fuseMount(source: string, target: string, flags: number, data: string)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string source = info[0].As<Napi::String>();
+  std::string target = info[1].As<Napi::String>();
+  unsigned long flags = info[2].As<Napi::Number>().Uint32Value();
+  std::string data = info[3].As<Napi::String>();
+  if (mount(source.c_str(), target.c_str(), "fuse", flags, data.c_str()) < 0) {
+    return vnode::ThrowErrno(env, ("mount(fuse, " + target + ")").c_str(), errno);
+  }
+  return env.Undefined();
+}
+
+// fuseUmount(target, flags): umount2(2), e.g. with MNT_DETACH.
+Napi::Value FuseUmount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsNumber()) {
+    Napi::TypeError::New(env, "fuseUmount(target: string, flags: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::string target = info[0].As<Napi::String>();
+  if (umount2(target.c_str(), info[1].As<Napi::Number>().Int32Value()) < 0) {
+    return vnode::ThrowErrno(env, ("umount2(" + target + ")").c_str(), errno);
+  }
+  return env.Undefined();
+}
+
+// fuseDevClose(fd): close(2) for device fds this addon opened (Node warns when its own fs closes
+// an fd it did not open in a worker thread).
+Napi::Value FuseDevClose(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "fuseDevClose(fd: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (close(info[0].As<Napi::Number>().Int32Value()) < 0) return vnode::ThrowErrno(env, "close(/dev/fuse)", errno);
+  return env.Undefined();
+}
+
+static int64_t NowNs() {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
+}
+
+// fuseDevRead(fd, buffer, spinNs): one request from a /dev/fuse fd into buffer; returns its
+// length. Meant for worker threads (it blocks the calling thread). With spinNs > 0 the fd must
+// be O_NONBLOCK: it polls for up to spinNs (yielding the CPU between tries) before sleeping in
+// poll(2), so a request that follows closely on the last one (a reader's OPEN, READ, READ) finds
+// the worker awake instead of paying a cross-CPU wake-up. Throws with errno (ENODEV once the
+// filesystem is gone).
+Napi::Value FuseDevRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsNumber()) {
+    Napi::TypeError::New(env, "fuseDevRead(fd: number, buffer: Buffer, spinNs: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  auto buf = info[1].As<Napi::Buffer<uint8_t>>();
+  int64_t spin = info[2].As<Napi::Number>().Int64Value();
+  int64_t deadline = spin > 0 ? NowNs() + spin : 0;
+  for (;;) {
+    ssize_t n = read(fd, buf.Data(), buf.Length());
+    if (n >= 0) return Napi::Number::New(env, double(n));
+    int err = errno;
+    if (err == EINTR) continue;
+    if (err != EAGAIN) return vnode::ThrowErrno(env, "read(/dev/fuse)", err);
+    if (spin > 0 && NowNs() < deadline) {
+      sched_yield();
+      continue;
+    }
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, -1) < 0 && errno != EINTR) return vnode::ThrowErrno(env, "poll(/dev/fuse)", errno);
+    if (spin > 0) deadline = NowNs() + spin;
+  }
+}
+
+// fuseDevSetNonblock(fd): sets O_NONBLOCK (for fuseDevRead's polling).
+Napi::Value FuseDevSetNonblock(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) {
+    Napi::TypeError::New(env, "fuseDevSetNonblock(fd: number)").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return vnode::ThrowErrno(env, "fcntl(O_NONBLOCK)", errno);
+  return env.Undefined();
+}
+
+void InitFuse(Napi::Env env, Napi::Object exports) {
+  exports.Set("fuseDevOpen", Napi::Function::New(env, FuseDevOpen, "fuseDevOpen"));
+  exports.Set("fuseDevClone", Napi::Function::New(env, FuseDevClone, "fuseDevClone"));
+  exports.Set("fuseDevClose", Napi::Function::New(env, FuseDevClose, "fuseDevClose"));
+  exports.Set("fuseDevRead", Napi::Function::New(env, FuseDevRead, "fuseDevRead"));
+  exports.Set("fuseDevSetNonblock", Napi::Function::New(env, FuseDevSetNonblock, "fuseDevSetNonblock"));
+  exports.Set("fuseMount", Napi::Function::New(env, FuseMount, "fuseMount"));
+  exports.Set("fuseUmount", Napi::Function::New(env, FuseUmount, "fuseUmount"));
+  exports.Set("MS_NOSUID", Napi::Number::New(env, MS_NOSUID));
+  exports.Set("MS_NODEV", Napi::Number::New(env, MS_NODEV));
+  exports.Set("MNT_DETACH", Napi::Number::New(env, MNT_DETACH));
+}
+
+}  // namespace
+
+VNODE_REGISTER(InitFuse);

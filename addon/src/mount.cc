@@ -1,0 +1,121 @@
+// The mount API: mount, umount2, open_tree, move_mount, mount_setattr (incl. MOUNT_ATTR_IDMAP).
+// Each returns a promise and runs on the thread pool: a mount or unmount can wait on a FUSE
+// server or a busy filesystem, and that must not stall the event loop.
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "syscall_util.h"
+
+namespace {
+
+using vnode::SyscallWorker;
+using vnode::WorkResult;
+
+WorkResult Done(long r, const char* call) {
+  if (r < 0) return WorkResult::Fail(call, errno);
+  WorkResult w;
+  w.value = r;
+  return w;
+}
+
+// mount(source|null, target, fstype|null, flags, data|null)
+Napi::Value Mount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::optional<std::string> source, fstype, data;
+  std::string target;
+  int64_t flags;
+  if (!vnode::ArgOptStr(info, 0, "source", source) || !vnode::ArgStr(info, 1, "target", target) || !vnode::ArgOptStr(info, 2, "fstype", fstype) ||
+      !vnode::ArgInt(info, 3, "flags", flags) || !vnode::ArgOptStr(info, 4, "data", data))
+    return env.Undefined();
+  return SyscallWorker::Run(env, "vnode.mount", [=]() {
+    long r = mount(source ? source->c_str() : nullptr, target.c_str(), fstype ? fstype->c_str() : nullptr, static_cast<unsigned long>(flags),
+                   data ? data->c_str() : nullptr);
+    return Done(r, "mount");
+  });
+}
+
+// umount2(target, flags)
+Napi::Value Umount2(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string target;
+  int64_t flags = 0;
+  if (!vnode::ArgStr(info, 0, "target", target)) return env.Undefined();
+  if (info.Length() > 1 && !vnode::ArgInt(info, 1, "flags", flags)) return env.Undefined();
+  return SyscallWorker::Run(env, "vnode.umount2", [=]() { return Done(umount2(target.c_str(), static_cast<int>(flags)), "umount2"); });
+}
+
+// openTree(dirfd, path, flags) -> fd (a detached mount when OPEN_TREE_CLONE)
+Napi::Value OpenTree(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t dfd, flags;
+  std::string path;
+  if (!vnode::ArgInt(info, 0, "dirfd", dfd) || !vnode::ArgStr(info, 1, "path", path) || !vnode::ArgInt(info, 2, "flags", flags)) return env.Undefined();
+  return SyscallWorker::Run(env, "vnode.openTree", [=]() {
+    return Done(syscall(SYS_open_tree, static_cast<int>(dfd), path.c_str(), static_cast<unsigned>(flags)), "open_tree");
+  });
+}
+
+// moveMount(fromDirfd, fromPath, toDirfd, toPath, flags)
+Napi::Value MoveMount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fromDfd, toDfd, flags;
+  std::string fromPath, toPath;
+  if (!vnode::ArgInt(info, 0, "fromDirfd", fromDfd) || !vnode::ArgStr(info, 1, "fromPath", fromPath) || !vnode::ArgInt(info, 2, "toDirfd", toDfd) ||
+      !vnode::ArgStr(info, 3, "toPath", toPath) || !vnode::ArgInt(info, 4, "flags", flags))
+    return env.Undefined();
+  return SyscallWorker::Run(env, "vnode.moveMount", [=]() {
+    return Done(syscall(SYS_move_mount, static_cast<int>(fromDfd), fromPath.c_str(), static_cast<int>(toDfd), toPath.c_str(), static_cast<unsigned>(flags)),
+                "move_mount");
+  });
+}
+
+// mountSetattr(dirfd, path, flags, {attrSet, attrClr, propagation, usernsFd})
+Napi::Value MountSetattr(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t dfd, flags;
+  std::string path;
+  if (!vnode::ArgInt(info, 0, "dirfd", dfd) || !vnode::ArgStr(info, 1, "path", path) || !vnode::ArgInt(info, 2, "flags", flags)) return env.Undefined();
+  if (info.Length() < 4 || !info[3].IsObject()) {
+    Napi::TypeError::New(env, "attr must be an object").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object a = info[3].As<Napi::Object>();
+  auto num = [&](const char* k) -> uint64_t {
+    Napi::Value v = a.Get(k);
+    return v.IsNumber() ? static_cast<uint64_t>(v.As<Napi::Number>().Int64Value()) : 0;
+  };
+  mount_attr attr{};
+  attr.attr_set = num("attrSet");
+  attr.attr_clr = num("attrClr");
+  attr.propagation = num("propagation");
+  attr.userns_fd = num("usernsFd");
+  return SyscallWorker::Run(env, "vnode.mountSetattr", [=]() {
+    mount_attr at = attr;
+    return Done(syscall(SYS_mount_setattr, static_cast<int>(dfd), path.c_str(), static_cast<unsigned>(flags), &at, sizeof at), "mount_setattr");
+  });
+}
+
+void InitMount(Napi::Env env, Napi::Object exports) {
+  exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
+  exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
+  exports.Set("openTree", Napi::Function::New(env, OpenTree, "openTree"));
+  exports.Set("moveMount", Napi::Function::New(env, MoveMount, "moveMount"));
+  exports.Set("mountSetattr", Napi::Function::New(env, MountSetattr, "mountSetattr"));
+  Napi::Object c = Napi::Object::New(env);
+#define C(x) c.Set(#x, Napi::Number::New(env, static_cast<double>(x)))
+  C(MS_RDONLY); C(MS_NOSUID); C(MS_NODEV); C(MS_NOEXEC); C(MS_REMOUNT); C(MS_BIND); C(MS_MOVE); C(MS_REC);
+  C(MS_PRIVATE); C(MS_SLAVE); C(MS_SHARED); C(MS_UNBINDABLE); C(MS_RELATIME); C(MS_NOATIME);
+  C(MNT_FORCE); C(MNT_DETACH); C(MNT_EXPIRE); C(UMOUNT_NOFOLLOW);
+  C(OPEN_TREE_CLONE); C(OPEN_TREE_CLOEXEC); C(AT_RECURSIVE); C(AT_EMPTY_PATH); C(AT_FDCWD); C(AT_SYMLINK_NOFOLLOW);
+  C(MOVE_MOUNT_F_EMPTY_PATH); C(MOVE_MOUNT_T_EMPTY_PATH); C(MOVE_MOUNT_F_SYMLINKS);
+  C(MOUNT_ATTR_RDONLY); C(MOUNT_ATTR_NOSUID); C(MOUNT_ATTR_NODEV); C(MOUNT_ATTR_NOEXEC); C(MOUNT_ATTR_IDMAP); C(MOUNT_ATTR_NOSYMFOLLOW);
+#undef C
+  exports.Set("mountConstants", c);
+}
+
+}  // namespace
+
+VNODE_REGISTER(InitMount);

@@ -1,0 +1,165 @@
+// seccomp user-notification ioctls on a listener fd. RECV is only called when poll says a
+// notification is pending (checked again here with a zero-timeout poll), so it never blocks.
+#include <linux/seccomp.h>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "syscall_util.h"
+
+// Kernel 6.6+; Debian 12's 6.1 headers lack these.
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+
+namespace {
+
+int Ioctl(int fd, unsigned long req, void* arg) {
+  int r;
+  do r = ioctl(fd, req, arg);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
+
+// seccompRecv(fd) -> notification | null (null: nothing pending, or the caller went away)
+Napi::Value Recv(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd;
+  if (!vnode::ArgInt(info, 0, "fd", fd)) return env.Undefined();
+  pollfd p{static_cast<int>(fd), POLLIN, 0};
+  int pr;
+  do pr = poll(&p, 1, 0);
+  while (pr < 0 && errno == EINTR);
+  if (pr < 0) return vnode::ThrowErrno(env, "poll", errno);
+  if (pr == 0) return env.Null();
+  if (p.revents & (POLLHUP | POLLERR | POLLNVAL) && !(p.revents & POLLIN)) return env.Null();
+  seccomp_notif n;
+  memset(&n, 0, sizeof n);  // the kernel insists on a zeroed buffer
+  if (Ioctl(static_cast<int>(fd), SECCOMP_IOCTL_NOTIF_RECV, &n) != 0) {
+    if (errno == ENOENT) return env.Null();
+    return vnode::ThrowErrno(env, "ioctl(SECCOMP_IOCTL_NOTIF_RECV)", errno);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", Napi::BigInt::New(env, static_cast<uint64_t>(n.id)));
+  o.Set("pid", Napi::Number::New(env, n.pid));
+  o.Set("flags", Napi::Number::New(env, n.flags));
+  o.Set("nr", Napi::Number::New(env, n.data.nr));
+  o.Set("arch", Napi::Number::New(env, n.data.arch));
+  o.Set("instructionPointer", Napi::BigInt::New(env, static_cast<uint64_t>(n.data.instruction_pointer)));
+  Napi::Array args = Napi::Array::New(env, 6);
+  for (uint32_t i = 0; i < 6; i++) args.Set(i, Napi::BigInt::New(env, static_cast<uint64_t>(n.data.args[i])));
+  o.Set("args", args);
+  return o;
+}
+
+// seccompSend(fd, id, val, error, flags) -> true, or false when the notification is no longer valid
+Napi::Value Send(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, error, flags;
+  uint64_t id;
+  if (!vnode::ArgInt(info, 0, "fd", fd) || !vnode::ArgU64(info, 1, "id", id)) return env.Undefined();
+  int64_t val = 0;
+  if (info.Length() > 2 && info[2].IsBigInt()) {
+    bool lossless;
+    val = info[2].As<Napi::BigInt>().Int64Value(&lossless);
+  } else if (!vnode::ArgInt(info, 2, "val", val)) {
+    return env.Undefined();
+  }
+  if (!vnode::ArgInt(info, 3, "error", error) || !vnode::ArgInt(info, 4, "flags", flags)) return env.Undefined();
+  seccomp_notif_resp r;
+  memset(&r, 0, sizeof r);
+  r.id = id;
+  r.val = val;
+  r.error = static_cast<__s32>(error);
+  r.flags = static_cast<__u32>(flags);
+  if (Ioctl(static_cast<int>(fd), SECCOMP_IOCTL_NOTIF_SEND, &r) != 0) {
+    if (errno == ENOENT) return Napi::Boolean::New(env, false);
+    return vnode::ThrowErrno(env, "ioctl(SECCOMP_IOCTL_NOTIF_SEND)", errno);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// seccompIdValid(fd, id) -> boolean
+Napi::Value IdValid(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd;
+  uint64_t id;
+  if (!vnode::ArgInt(info, 0, "fd", fd) || !vnode::ArgU64(info, 1, "id", id)) return env.Undefined();
+  __u64 v = id;
+  if (Ioctl(static_cast<int>(fd), SECCOMP_IOCTL_NOTIF_ID_VALID, &v) != 0) {
+    if (errno == ENOENT) return Napi::Boolean::New(env, false);
+    return vnode::ThrowErrno(env, "ioctl(SECCOMP_IOCTL_NOTIF_ID_VALID)", errno);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
+// seccompAddFd(fd, id, srcFd, newFd, newFdFlags, flags) -> the fd number in the target
+Napi::Value AddFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, srcfd, newfd, newfdFlags, flags;
+  uint64_t id;
+  if (!vnode::ArgInt(info, 0, "fd", fd) || !vnode::ArgU64(info, 1, "id", id) || !vnode::ArgInt(info, 2, "srcFd", srcfd) ||
+      !vnode::ArgInt(info, 3, "newFd", newfd) || !vnode::ArgInt(info, 4, "newFdFlags", newfdFlags) || !vnode::ArgInt(info, 5, "flags", flags))
+    return env.Undefined();
+  seccomp_notif_addfd a;
+  memset(&a, 0, sizeof a);
+  a.id = id;
+  a.flags = static_cast<__u32>(flags);
+  a.srcfd = static_cast<__u32>(srcfd);
+  a.newfd = static_cast<__u32>(newfd);
+  a.newfd_flags = static_cast<__u32>(newfdFlags);
+  int r = Ioctl(static_cast<int>(fd), SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+  if (r < 0) return vnode::ThrowErrno(env, "ioctl(SECCOMP_IOCTL_NOTIF_ADDFD)", errno);
+  return Napi::Number::New(env, r);
+}
+
+// seccompSetFlags(fd, flags): throws EINVAL on kernels without the flag.
+Napi::Value SetFlags(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, flags;
+  if (!vnode::ArgInt(info, 0, "fd", fd) || !vnode::ArgInt(info, 1, "flags", flags)) return env.Undefined();
+  // The flags travel as the ioctl argument itself, not through a pointer.
+  int r;
+  do r = ioctl(static_cast<int>(fd), SECCOMP_IOCTL_NOTIF_SET_FLAGS, static_cast<unsigned long>(flags));
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return vnode::ThrowErrno(env, "ioctl(SECCOMP_IOCTL_NOTIF_SET_FLAGS)", errno);
+  return env.Undefined();
+}
+
+// seccompNotifSizes() -> the kernel's struct sizes, to check this build matches the kernel.
+Napi::Value NotifSizes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  seccomp_notif_sizes s{};
+  if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &s) != 0) return vnode::ThrowErrno(env, "seccomp(SECCOMP_GET_NOTIF_SIZES)", errno);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("notif", Napi::Number::New(env, s.seccomp_notif));
+  o.Set("resp", Napi::Number::New(env, s.seccomp_notif_resp));
+  o.Set("data", Napi::Number::New(env, s.seccomp_data));
+  o.Set("builtNotif", Napi::Number::New(env, sizeof(seccomp_notif)));
+  o.Set("builtResp", Napi::Number::New(env, sizeof(seccomp_notif_resp)));
+  o.Set("builtData", Napi::Number::New(env, sizeof(seccomp_data)));
+  return o;
+}
+
+void InitSeccomp(Napi::Env env, Napi::Object exports) {
+  exports.Set("seccompRecv", Napi::Function::New(env, Recv, "seccompRecv"));
+  exports.Set("seccompSend", Napi::Function::New(env, Send, "seccompSend"));
+  exports.Set("seccompIdValid", Napi::Function::New(env, IdValid, "seccompIdValid"));
+  exports.Set("seccompAddFd", Napi::Function::New(env, AddFd, "seccompAddFd"));
+  exports.Set("seccompSetFlags", Napi::Function::New(env, SetFlags, "seccompSetFlags"));
+  exports.Set("seccompNotifSizes", Napi::Function::New(env, NotifSizes, "seccompNotifSizes"));
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("SECCOMP_USER_NOTIF_FLAG_CONTINUE", Napi::Number::New(env, SECCOMP_USER_NOTIF_FLAG_CONTINUE));
+  c.Set("SECCOMP_ADDFD_FLAG_SETFD", Napi::Number::New(env, SECCOMP_ADDFD_FLAG_SETFD));
+  c.Set("SECCOMP_ADDFD_FLAG_SEND", Napi::Number::New(env, SECCOMP_ADDFD_FLAG_SEND));
+  c.Set("SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP", Napi::Number::New(env, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP));
+  exports.Set("seccompConstants", c);
+}
+
+}  // namespace
+
+VNODE_REGISTER(InitSeccomp);

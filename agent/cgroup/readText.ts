@@ -1,0 +1,96 @@
+// Small-file reads for /proc and cgroupfs on hot paths: one open/read/close with a reused
+// buffer (readFileSync stats first and allocates per call, which costs more than the read).
+import { closeSync, openSync, readSync } from 'node:fs';
+
+let buf = Buffer.allocUnsafe(64 * 1024);
+
+/** The whole file as latin1 text, or undefined when it does not exist (ENOENT/ENOTDIR/ESRCH). */
+export function readText(path: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (e) {
+    if (isMissing(e)) return undefined;
+    throw e;
+  }
+  try {
+    let n = 0;
+    for (;;) {
+      if (n === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, n);
+        buf = bigger;
+      }
+      const r = readSync(fd, buf, n, buf.length - n, null);
+      if (r === 0) break;
+      n += r;
+    }
+    return buf.toString('latin1', 0, n);
+  } catch (e) {
+    // A process that exits between open and read gives ESRCH; treat it as gone.
+    if (isMissing(e)) return undefined;
+    throw e;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function isMissing(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'ESRCH' || code === 'ENODEV';
+}
+
+/**
+ * Reads files that are read again and again (cgroup limits and counters) through descriptors
+ * kept open: a pread at offset 0 makes cgroupfs and procfs generate the text afresh, and saves
+ * the path walk of open(2), which costs more than the read. A removed cgroup's descriptor fails
+ * (ENODEV) and is dropped. At most `max` descriptors are kept (least recently opened go first).
+ */
+export class OpenFileCache {
+  private readonly fds = new Map<string, number>();
+
+  constructor(private readonly max = 256) {}
+
+  read(path: string): string | undefined {
+    let fd = this.fds.get(path);
+    if (fd === undefined) {
+      try {
+        fd = openSync(path, 'r');
+      } catch (e) {
+        if (isMissing(e)) return undefined;
+        throw e;
+      }
+      if (this.fds.size >= this.max) {
+        const [oldPath, oldFd] = this.fds.entries().next().value as [string, number];
+        this.fds.delete(oldPath);
+        closeSync(oldFd);
+      }
+      this.fds.set(path, fd);
+    }
+    try {
+      let n = 0;
+      for (;;) {
+        if (n === buf.length) {
+          const bigger = Buffer.allocUnsafe(buf.length * 2);
+          buf.copy(bigger, 0, 0, n);
+          buf = bigger;
+        }
+        const r = readSync(fd, buf, n, buf.length - n, n);
+        if (r === 0) break;
+        n += r;
+      }
+      return buf.toString('latin1', 0, n);
+    } catch (e) {
+      this.fds.delete(path);
+      closeSync(fd);
+      // The cgroup went away under the open descriptor: look again by path.
+      if (isMissing(e)) return readText(path);
+      throw e;
+    }
+  }
+
+  close(): void {
+    for (const fd of this.fds.values()) closeSync(fd);
+    this.fds.clear();
+  }
+}

@@ -1,0 +1,160 @@
+// What the central shim knows about containerd's tasks: which pod (and so which runc shim) each
+// task id belongs to, the containerd that started it, and short-lived tombstones of deleted tasks
+// so that containerd's `shim delete` after every Task.Delete is answered at once. Persisted under
+// <stateDir>/shim so a restarted manager finds its runc shims again.
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { z } from 'zod';
+import type { Logger } from '../common/log.js';
+
+/** What `containerd-shim-vnode-v2 start` told us about a task before its Create. */
+export const StartInfoSchema = z.object({
+  id: z.string().min(1),
+  namespace: z.string().min(1),
+  bundle: z.string().startsWith('/'),
+  containerdAddress: z.string().min(1),
+  ttrpcAddress: z.string().min(1),
+  publishBinary: z.string(),
+});
+export type StartInfo = z.infer<typeof StartInfoSchema>;
+
+export const TaskRecordSchema = StartInfoSchema.extend({
+  podId: z.string().min(1),
+  /** True for the pod's sandbox (pause) container. */
+  sandbox: z.boolean(),
+  createdAt: z.number(),
+});
+export type TaskRecord = z.infer<typeof TaskRecordSchema>;
+
+export const PodShimRecordSchema = z.object({
+  podId: z.string().min(1),
+  namespace: z.string().min(1),
+  address: z.string().min(1),
+  dir: z.string().startsWith('/'),
+  pid: z.number().int().nonnegative(),
+});
+export type PodShimRecord = z.infer<typeof PodShimRecordSchema>;
+
+export interface Tombstone {
+  /** The pod the task belonged to: Shutdown(id) after Delete still reaches its runc shim. */
+  podId: string | undefined;
+  pid: number;
+  exitStatus: number;
+  exitedAt: { seconds: number; nanos: number } | null;
+  at: number;
+}
+
+const TOMBSTONE_TTL_MS = 5 * 60_000;
+
+export class TaskRegistry {
+  private readonly starts = new Map<string, StartInfo>();
+  private readonly tasks = new Map<string, TaskRecord>();
+  private readonly pods = new Map<string, PodShimRecord>();
+  private readonly tombstones = new Map<string, Tombstone>();
+  private readonly taskDir: string;
+  private readonly podDir: string;
+
+  constructor(
+    stateDir: string,
+    private readonly log: Logger,
+  ) {
+    this.taskDir = join(stateDir, 'shim/tasks');
+    this.podDir = join(stateDir, 'shim/pods');
+    mkdirSync(this.taskDir, { recursive: true, mode: 0o700 });
+    mkdirSync(this.podDir, { recursive: true, mode: 0o700 });
+  }
+
+  /** Loads persisted tasks and pod shims; unreadable entries are logged and dropped. */
+  load(): { tasks: TaskRecord[]; pods: PodShimRecord[] } {
+    const read = <T>(dir: string, schema: z.ZodType<T>): T[] => {
+      const out: T[] = [];
+      for (const f of readdirSync(dir)) {
+        if (!f.endsWith('.json')) continue;
+        try {
+          out.push(schema.parse(JSON.parse(readFileSync(join(dir, f), 'utf8'))));
+        } catch (e) {
+          this.log.warn('dropping unreadable shim state', { file: join(dir, f), error: (e as Error).message });
+          rmSync(join(dir, f), { force: true });
+        }
+      }
+      return out;
+    };
+    const tasks = read(this.taskDir, TaskRecordSchema);
+    const pods = read(this.podDir, PodShimRecordSchema);
+    for (const t of tasks) this.tasks.set(t.id, t);
+    for (const p of pods) this.pods.set(p.podId, p);
+    return { tasks, pods };
+  }
+
+  noteStart(info: StartInfo): void {
+    this.starts.set(info.id, info);
+    this.tombstones.delete(info.id);
+  }
+
+  startInfo(id: string): StartInfo | undefined {
+    return this.starts.get(id);
+  }
+
+  addTask(rec: TaskRecord): void {
+    this.tasks.set(rec.id, rec);
+    this.starts.delete(rec.id);
+    writeAtomic(join(this.taskDir, `${safeName(rec.id)}.json`), rec);
+  }
+
+  task(id: string): TaskRecord | undefined {
+    return this.tasks.get(id);
+  }
+
+  tasksOfPod(podId: string): TaskRecord[] {
+    return [...this.tasks.values()].filter((t) => t.podId === podId);
+  }
+
+  /** The task is gone from containerd's view; keep its exit for `shim delete`. */
+  removeTask(id: string, tomb?: Omit<Tombstone, 'at' | 'podId'>): void {
+    const podId = this.tasks.get(id)?.podId;
+    this.tasks.delete(id);
+    this.starts.delete(id);
+    rmSync(join(this.taskDir, `${safeName(id)}.json`), { force: true });
+    if (tomb) this.tombstones.set(id, { ...tomb, podId, at: Date.now() });
+    this.pruneTombstones();
+  }
+
+  tombstone(id: string): Tombstone | undefined {
+    return this.tombstones.get(id);
+  }
+
+  setPod(rec: PodShimRecord): void {
+    this.pods.set(rec.podId, rec);
+    writeAtomic(join(this.podDir, `${safeName(rec.podId)}.json`), rec);
+  }
+
+  pod(podId: string): PodShimRecord | undefined {
+    return this.pods.get(podId);
+  }
+
+  removePod(podId: string): void {
+    this.pods.delete(podId);
+    rmSync(join(this.podDir, `${safeName(podId)}.json`), { force: true });
+  }
+
+  get taskCount(): number {
+    return this.tasks.size;
+  }
+
+  private pruneTombstones(): void {
+    const old = Date.now() - TOMBSTONE_TTL_MS;
+    for (const [id, t] of this.tombstones) if (t.at < old) this.tombstones.delete(id);
+  }
+}
+
+/** containerd ids are [A-Za-z0-9_.-]; anything else is refused before it can name a file. */
+export function safeName(id: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id)) throw new Error(`invalid task id ${JSON.stringify(id)}`);
+  return id;
+}
+
+function writeAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
+  renameSync(tmp, path);
+}

@@ -1,0 +1,99 @@
+// Small JSON state files under Config.stateDir, written atomically (temp file, fsync, rename,
+// fsync of the directory) so a crash leaves either the old or the new content, never a torn file.
+import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { z } from 'zod';
+
+export class StateError extends Error {
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
+    super(`state file ${file}: ${message}`);
+    this.name = 'StateError';
+  }
+}
+
+let tmpCounter = 0;
+
+export class StateStore {
+  constructor(readonly dir: string) {}
+
+  path(name: string): string {
+    if (name.includes('..') || name.startsWith('/')) throw new StateError(name, 'name must stay inside the state directory');
+    return join(this.dir, name);
+  }
+
+  async writeJson(name: string, value: unknown): Promise<void> {
+    const file = this.path(name);
+    const dir = dirname(file);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const tmp = `${file}.tmp-${process.pid}-${++tmpCounter}`;
+    const fh = await open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(JSON.stringify(value, null, 2) + '\n');
+      await fh.sync();
+    } catch (e) {
+      await fh.close();
+      await unlink(tmp).catch(() => undefined);
+      throw e;
+    }
+    await fh.close();
+    await rename(tmp, file);
+    await syncDir(dir);
+  }
+
+  /** undefined when the file does not exist; StateError when it is not valid. */
+  async readJson<S extends z.ZodTypeAny>(name: string, schema: S): Promise<z.infer<S> | undefined> {
+    const file = this.path(name);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw e;
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      throw new StateError(file, `not JSON: ${(e as Error).message}`);
+    }
+    const r = schema.safeParse(raw);
+    if (!r.success) throw new StateError(file, r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '));
+    return r.data as z.infer<S>;
+  }
+
+  async remove(name: string): Promise<void> {
+    const file = this.path(name);
+    await rm(file, { force: true });
+    await syncDir(dirname(file));
+  }
+
+  /** Names of the JSON files in a subdirectory; leftovers of interrupted writes are deleted. */
+  async list(subdir: string): Promise<string[]> {
+    const dir = this.path(subdir);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    const out: string[] = [];
+    for (const n of names) {
+      if (n.includes('.tmp-')) await rm(join(dir, n), { force: true });
+      else if (n.endsWith('.json')) out.push(join(subdir, n));
+    }
+    return out.sort();
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}

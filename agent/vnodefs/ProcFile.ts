@@ -1,0 +1,26 @@
+// One emulated file: where it sits in the mount and how its text is made.
+import type { SnapshotParts } from '../cgroup/CgroupReader.js';
+import type { HostFacts, ViewInput } from './render/ViewInput.js';
+import type { SysctlEntry } from './sysctl/sysctlEntries.js';
+
+/** A file rendered from the caller's container view. */
+export interface ViewFile {
+  kind: 'view';
+  /** path inside the mount, e.g. proc/meminfo (the same path under / in the container) */
+  path: string;
+  /** what the view must contain: cgroup parts, host files, load */
+  needs: SnapshotParts & { host: readonly (keyof HostFacts)[]; load?: boolean; start?: boolean };
+  render(v: ViewInput): string;
+  /** st_size reported; /proc reports 0, sysfs 4096 */
+  size: number;
+}
+
+/** A per-vNode /proc/sys entry: read and written in the caller's vNode only. */
+export interface SysctlFile {
+  kind: 'sysctl';
+  path: string;
+  sysctl: SysctlEntry;
+  size: number;
+}
+
+export type ProcFile = ViewFile | SysctlFile;

@@ -1,0 +1,183 @@
+// A small string key/value table in a SharedArrayBuffer, shared by the FUSE worker threads, the
+// load sampler and the main thread: per-vNode /proc/sys values, pod start times and load
+// averages live here, so a worker never needs a message from another thread (a worker blocked in
+// read(/dev/fuse) could not receive one) and never waits on the main loop.
+// Open addressing with tombstones; one lock word, held only for a copy of a slot or two.
+
+const KEY_MAX = 192;
+const VAL_MAX = 248;
+const SLOT = 8 + KEY_MAX + VAL_MAX; // state:i32 keyLen:u16 valLen:u16 key value
+const HDR_INTS = 4; // lock, used, tombstones, spare
+
+const EMPTY = 0;
+const USED = 1;
+const DEAD = 2;
+
+export class SharedKvError extends Error {}
+
+function fnv1a(b: Buffer, len: number): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < len; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+export class SharedKv {
+  readonly sab: SharedArrayBuffer;
+  private readonly i32: Int32Array;
+  private readonly buf: Buffer;
+  private readonly cap: number;
+  private readonly base = HDR_INTS * 4;
+  private readonly keyBuf = Buffer.alloc(KEY_MAX);
+
+  constructor(capacityOrSab: number | SharedArrayBuffer) {
+    this.sab = typeof capacityOrSab === 'number' ? new SharedArrayBuffer(HDR_INTS * 4 + capacityOrSab * SLOT) : capacityOrSab;
+    this.cap = Math.floor((this.sab.byteLength - HDR_INTS * 4) / SLOT);
+    this.i32 = new Int32Array(this.sab);
+    this.buf = Buffer.from(this.sab);
+  }
+
+  private lock(): void {
+    for (let spins = 0; Atomics.compareExchange(this.i32, 0, 0, 1) !== 0; spins++) {
+      if (spins > 100) Atomics.wait(this.i32, 0, 1, 1);
+    }
+  }
+
+  private unlock(): void {
+    Atomics.store(this.i32, 0, 0);
+    Atomics.notify(this.i32, 0, 1);
+  }
+
+  private encodeKey(key: string): number {
+    const n = this.keyBuf.write(key, 'utf8');
+    if (Buffer.byteLength(key) > KEY_MAX) throw new SharedKvError(`key longer than ${KEY_MAX} bytes: ${key.slice(0, 40)}...`);
+    return n;
+  }
+
+  private slotOff(i: number): number {
+    return this.base + i * SLOT;
+  }
+
+  private state(i: number): number {
+    return this.buf.readInt32LE(this.slotOff(i));
+  }
+
+  private keyEquals(i: number, klen: number): boolean {
+    const o = this.slotOff(i);
+    if (this.buf.readUInt16LE(o + 4) !== klen) return false;
+    return this.buf.compare(this.keyBuf, 0, klen, o + 8, o + 8 + klen) === 0;
+  }
+
+  /** Slot holding the key, or -1. Caller holds the lock. */
+  private find(klen: number): number {
+    let i = fnv1a(this.keyBuf, klen) % this.cap;
+    for (let n = 0; n < this.cap; n++, i = (i + 1) % this.cap) {
+      const s = this.state(i);
+      if (s === EMPTY) return -1;
+      if (s === USED && this.keyEquals(i, klen)) return i;
+    }
+    return -1;
+  }
+
+  get(key: string): string | undefined {
+    const klen = this.encodeKey(key);
+    this.lock();
+    try {
+      const i = this.find(klen);
+      if (i < 0) return undefined;
+      const o = this.slotOff(i);
+      const vlen = this.buf.readUInt16LE(o + 6);
+      return this.buf.toString('utf8', o + 8 + KEY_MAX, o + 8 + KEY_MAX + vlen);
+    } finally {
+      this.unlock();
+    }
+  }
+
+  set(key: string, value: string): void {
+    const klen = this.encodeKey(key);
+    const v = Buffer.from(value, 'utf8');
+    if (v.length > VAL_MAX) throw new SharedKvError(`value for ${key} longer than ${VAL_MAX} bytes`);
+    this.lock();
+    try {
+      let i = this.find(klen);
+      if (i < 0) {
+        // First empty or dead slot on the probe path.
+        i = fnv1a(this.keyBuf, klen) % this.cap;
+        let n = 0;
+        for (; n < this.cap && this.state(i) === USED; n++) i = (i + 1) % this.cap;
+        if (n === this.cap) throw new SharedKvError(`shared table full (${this.cap} entries)`);
+        if (this.state(i) === DEAD) Atomics.sub(this.i32, 2, 1);
+        Atomics.add(this.i32, 1, 1);
+        const o = this.slotOff(i);
+        this.buf.writeUInt16LE(klen, o + 4);
+        this.keyBuf.copy(this.buf, o + 8, 0, klen);
+        this.buf.writeInt32LE(USED, o);
+      }
+      const o = this.slotOff(i);
+      this.buf.writeUInt16LE(v.length, o + 6);
+      v.copy(this.buf, o + 8 + KEY_MAX);
+    } finally {
+      this.unlock();
+    }
+  }
+
+  delete(key: string): boolean {
+    const klen = this.encodeKey(key);
+    this.lock();
+    try {
+      const i = this.find(klen);
+      if (i < 0) return false;
+      this.kill(i);
+      return true;
+    } finally {
+      this.unlock();
+    }
+  }
+
+  private kill(i: number): void {
+    this.buf.writeInt32LE(DEAD, this.slotOff(i));
+    Atomics.sub(this.i32, 1, 1);
+    Atomics.add(this.i32, 2, 1);
+  }
+
+  /** Every entry whose key starts with prefix. */
+  entries(prefix = ''): [string, string][] {
+    const out: [string, string][] = [];
+    this.lock();
+    try {
+      for (let i = 0; i < this.cap; i++) {
+        if (this.state(i) !== USED) continue;
+        const o = this.slotOff(i);
+        const k = this.buf.toString('utf8', o + 8, o + 8 + this.buf.readUInt16LE(o + 4));
+        if (!k.startsWith(prefix)) continue;
+        out.push([k, this.buf.toString('utf8', o + 8 + KEY_MAX, o + 8 + KEY_MAX + this.buf.readUInt16LE(o + 6))]);
+      }
+    } finally {
+      this.unlock();
+    }
+    return out;
+  }
+
+  /** Removes every entry whose key starts with prefix; returns how many. */
+  deletePrefix(prefix: string): number {
+    let n = 0;
+    this.lock();
+    try {
+      for (let i = 0; i < this.cap; i++) {
+        if (this.state(i) !== USED) continue;
+        const o = this.slotOff(i);
+        const k = this.buf.toString('utf8', o + 8, o + 8 + this.buf.readUInt16LE(o + 4));
+        if (k.startsWith(prefix)) {
+          this.kill(i);
+          n++;
+        }
+      }
+    } finally {
+      this.unlock();
+    }
+    return n;
+  }
+
+  get size(): number {
+    return Atomics.load(this.i32, 1);
+  }
+}

@@ -1,0 +1,255 @@
+// vnodefs: the FUSE filesystem that shows each container its own /proc and /sys figures.
+// The main thread only mounts, starts the worker threads and writes shared tables (pod start
+// times, sysctl resets); every request is answered on the workers, so a blocked or collecting
+// main loop never delays a reader.
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+
+import { fuseDevClose, fuseDevOpen, fuseMount, fuseUmount, MNT_DETACH, MS_NODEV, MS_NOSUID } from '../../addon/fuse.js';
+import { logger } from '../common/log.js';
+import { HandleArena } from './HandleArena.js';
+import { LOAD_INTERVAL_MS } from './render/loadAverage.js';
+import { procFiles } from './procFiles.js';
+import { SharedKv } from './SharedKv.js';
+import { SysctlStore } from './SysctlStore.js';
+import { startKey } from './ViewBuilder.js';
+import { Ctl, type FuseWorkerData, type SamplerWorkerData } from './workerProtocol.js';
+
+const log = logger('vnodefs');
+
+// Atomics.waitAsync is in Node 20 but not in the ES2023 lib typings.
+type WaitAsync = (a: Int32Array, index: number, value: number, timeoutMs?: number) => { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
+const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+
+export interface VnodeFsOptions {
+  /** where to mount (must exist) */
+  mountpoint: string;
+  /** FUSE worker threads; default max(2, min(4, cpus)) */
+  workers?: number;
+  /** one cloned /dev/fuse fd per worker (FUSE_DEV_IOC_CLONE) instead of all sharing one */
+  cloneFds?: boolean;
+  cgroupRoot?: string;
+  procRoot?: string;
+  sysRoot?: string;
+  /** load average sampling interval; the kernel's is 5 s */
+  loadIntervalMs?: number;
+  /** shared table entries (sysctl values, start times, loads) */
+  kvCapacity?: number;
+  /** how long an idle worker polls for the next request before sleeping, ns */
+  spinNs?: number;
+}
+
+export interface VnodeFsStats {
+  requests: number;
+  malformed: number;
+  failed: number;
+  openHandles: number;
+}
+
+const ARENA_SLOTS = 256;
+const ARENA_SLOT_SIZE = 32 * 1024;
+const MAX_WRITE = 32 * 1024;
+
+/** The files a container should get, as (path in the mount, path in the container). */
+export function containerBindings(mountpoint: string): { source: string; destination: string; writable: boolean }[] {
+  return procFiles.map((f) => ({ source: join(mountpoint, f.path), destination: `/${f.path}`, writable: f.kind === 'sysctl' }));
+}
+
+export class VnodeFs {
+  readonly mountpoint: string;
+  private readonly opts: Required<Omit<VnodeFsOptions, 'mountpoint'>>;
+  private readonly kv: SharedKv;
+  private readonly ctl = new Int32Array(new SharedArrayBuffer(Ctl.SIZE * 4));
+  private arena: HandleArena | null = null;
+  private readonly workers: Worker[] = [];
+  private sampler: Worker | null = null;
+  private sessionFd = -1;
+  private mounted = false;
+  private connection: number | null = null;
+  private readonly sysctls: SysctlStore;
+
+  constructor(o: VnodeFsOptions) {
+    this.mountpoint = o.mountpoint;
+    this.opts = {
+      workers: o.workers ?? Math.max(2, Math.min(4, cpus().length)),
+      cloneFds: o.cloneFds ?? true,
+      cgroupRoot: o.cgroupRoot ?? '/sys/fs/cgroup',
+      procRoot: o.procRoot ?? '/proc',
+      sysRoot: o.sysRoot ?? '/sys',
+      loadIntervalMs: o.loadIntervalMs ?? LOAD_INTERVAL_MS,
+      kvCapacity: o.kvCapacity ?? 8192,
+      spinNs: o.spinNs ?? Number(process.env.VNODEFS_SPIN_NS ?? 50_000),
+    };
+    this.kv = new SharedKv(this.opts.kvCapacity);
+    this.sysctls = new SysctlStore(this.kv, this.opts.procRoot);
+  }
+
+  /** Mounts and starts the workers; resolves once the kernel's INIT has been answered. */
+  async mount(timeoutMs = 5000): Promise<void> {
+    if (this.mounted) throw new Error(`vnodefs already mounted on ${this.mountpoint}`);
+    this.sessionFd = fuseDevOpen();
+    const data = `fd=${this.sessionFd},rootmode=40000,user_id=0,group_id=0,allow_other,subtype=vnodefs`;
+    try {
+      fuseMount('vnodefs', this.mountpoint, MS_NOSUID | MS_NODEV, data);
+    } catch (e) {
+      fuseDevClose(this.sessionFd);
+      this.sessionFd = -1;
+      throw e;
+    }
+    this.mounted = true;
+    const mountedAt = Math.floor(Date.now() / 1000);
+    this.arena = new HandleArena({ workers: this.opts.workers, slotsPerWorker: ARENA_SLOTS, slotSize: ARENA_SLOT_SIZE });
+    for (let i = 0; i < this.opts.workers; i++) {
+      const wd: FuseWorkerData = {
+        index: i,
+        sessionFd: this.sessionFd,
+        clone: this.opts.cloneFds && i > 0,
+        kvSab: this.kv.sab,
+        arenaSab: this.arena.sab,
+        arenaSlots: ARENA_SLOTS,
+        arenaSlotSize: ARENA_SLOT_SIZE,
+        ctlSab: this.ctl.buffer as SharedArrayBuffer,
+        cgroupRoot: this.opts.cgroupRoot,
+        procRoot: this.opts.procRoot,
+        sysRoot: this.opts.sysRoot,
+        maxWrite: MAX_WRITE,
+        mountedAt,
+        spinNs: this.opts.spinNs,
+      };
+      const w = new Worker(new URL('./fuseWorker.js', import.meta.url), { workerData: wd, name: `vnodefs-${i}` });
+      w.on('error', (e) => log.error('vnodefs worker died', { worker: i, error: e.stack }));
+      this.workers.push(w);
+    }
+    const sd: SamplerWorkerData = { kvSab: this.kv.sab, ctlSab: this.ctl.buffer as SharedArrayBuffer, cgroupRoot: this.opts.cgroupRoot, procRoot: this.opts.procRoot, intervalMs: this.opts.loadIntervalMs };
+    this.sampler = new Worker(new URL('./samplerWorker.js', import.meta.url), { workerData: sd, name: 'vnodefs-sampler' });
+    this.sampler.on('error', (e) => log.error('vnodefs sampler died', { error: e.stack }));
+    const r = waitAsync(this.ctl, Ctl.INIT_DONE, 0, timeoutMs);
+    const res = r.async ? await r.value : r.value;
+    if (res === 'timed-out') {
+      await this.unmount().catch(() => undefined);
+      throw new Error(`vnodefs on ${this.mountpoint}: no FUSE INIT within ${timeoutMs} ms`);
+    }
+    // Workers hold the process alive only until the mount is up (waitAsync does not); after that
+    // the owner decides the process's life and calls unmount().
+    for (const w of this.workers) w.unref();
+    this.sampler.unref();
+    this.connection = connectionId(this.mountpoint);
+    log.info('vnodefs mounted', { mountpoint: this.mountpoint, workers: this.opts.workers, protocol: `7.${Atomics.load(this.ctl, Ctl.MINOR)}` });
+  }
+
+  /** The pod's start time for every container under cgroupPath (e.g. the pod cgroup). */
+  setStartTime(cgroupPath: string, startedAtMs: number): void {
+    this.kv.set(startKey(cgroupPath), String(startedAtMs));
+  }
+
+  clearStartTime(cgroupPath: string): void {
+    this.kv.delete(startKey(cgroupPath));
+  }
+
+  /** Values a vNode wrote to its emulated /proc/sys entries. */
+  sysctlValues(vnodeId: string): Record<string, string> {
+    return this.sysctls.written(vnodeId);
+  }
+
+  /** Forgets a vNode's /proc/sys values (when the vNode is deleted). */
+  dropVnode(vnodeId: string): void {
+    this.sysctls.drop(vnodeId);
+  }
+
+  stats(): VnodeFsStats {
+    return {
+      requests: Atomics.load(this.ctl, Ctl.REQUESTS),
+      malformed: Atomics.load(this.ctl, Ctl.MALFORMED),
+      failed: Atomics.load(this.ctl, Ctl.FAILED),
+      openHandles: this.arena?.inUse() ?? 0,
+    };
+  }
+
+  /**
+   * Detaches the mount and stops the threads. Workers end when the kernel ends the connection
+   * (no bind mount or open file left); if something still holds it after `graceMs`, the
+   * connection is aborted through fusectl so nothing hangs.
+   */
+  async unmount(graceMs = 2000): Promise<void> {
+    if (!this.mounted) return;
+    this.mounted = false;
+    Atomics.store(this.ctl, Ctl.STOP_SAMPLER, 1);
+    Atomics.notify(this.ctl, Ctl.STOP_SAMPLER);
+    try {
+      fuseUmount(this.mountpoint, MNT_DETACH);
+    } catch (e) {
+      log.warn('vnodefs umount failed', { mountpoint: this.mountpoint, error: String(e) });
+    }
+    if (!(await this.waitWorkersExit(graceMs)) && this.connection !== null) {
+      abortConnection(this.connection);
+      await this.waitWorkersExit(graceMs);
+    }
+    await Promise.all([...this.workers, ...(this.sampler ? [this.sampler] : [])].map((w) => w.terminate().catch(() => 0)));
+    this.workers.length = 0;
+    this.sampler = null;
+    if (this.sessionFd >= 0) fuseDevClose(this.sessionFd);
+    this.sessionFd = -1;
+  }
+
+  private async waitWorkersExit(ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    // waitAsync alone does not keep the event loop alive.
+    const keepAlive = setInterval(() => undefined, 1000);
+    try {
+      for (;;) {
+        const exited = Atomics.load(this.ctl, Ctl.EXITED);
+        if (exited >= this.workers.length) return true;
+        const left = deadline - Date.now();
+        if (left <= 0) return false;
+        const r = waitAsync(this.ctl, Ctl.EXITED, exited, left);
+        if (r.async) await r.value;
+      }
+    } finally {
+      clearInterval(keepAlive);
+    }
+  }
+}
+
+/** The FUSE connection number: the minor of the mount's anonymous device. */
+function connectionId(mountpoint: string): number | null {
+  try {
+    const dev = statSync(mountpoint).dev;
+    return (dev & 0xff) | ((dev >>> 12) & ~0xff);
+  } catch {
+    return null;
+  }
+}
+
+/** Writes to fusectl's abort file, mounting fusectl on a private directory if needed. */
+function abortConnection(conn: number): void {
+  const std = '/sys/fs/fuse/connections';
+  if (existsSync(join(std, String(conn), 'abort'))) {
+    writeFileSync(join(std, String(conn), 'abort'), '1');
+    return;
+  }
+  let dir: string | null = null;
+  try {
+    mkdirSync('/run', { recursive: true });
+    dir = mkdtempSync('/run/vnodefs-fusectl-');
+    fuseMountCtl(dir);
+    writeFileSync(join(dir, String(conn), 'abort'), '1');
+  } catch (e) {
+    log.warn('vnodefs could not abort its FUSE connection', { connection: conn, error: String(e) });
+  } finally {
+    if (dir) {
+      try {
+        fuseUmount(dir, MNT_DETACH);
+      } catch {
+        /* not mounted */
+      }
+      rmdirSync(dir);
+    }
+  }
+}
+
+function fuseMountCtl(dir: string): void {
+  execFileSync('mount', ['-t', 'fusectl', 'fusectl', dir]);
+}

@@ -1,0 +1,168 @@
+// The whole request path without the kernel: dispatcher + operations over a fixture cgroup tree
+// and a fake /proc, as two containers in two vNodes would drive it.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+
+import { CgroupReader } from '../cgroup/CgroupReader.js';
+import { fakeProc, fakeSys, MiB, v1Fixture } from '../cgroup/testFixtures.js';
+import { HandleArena } from './HandleArena.js';
+import { HostFactsReader } from './HostFactsReader.js';
+import { InodeTable } from './InodeTable.js';
+import { procFiles } from './procFiles.js';
+import * as abi from './protocol/fuseAbi.js';
+import { FuseDispatcher } from './protocol/FuseDispatcher.js';
+import { SharedKv } from './SharedKv.js';
+import { SysctlStore } from './SysctlStore.js';
+import { startKey, ViewBuilder } from './ViewBuilder.js';
+import { ViewResolver } from './ViewResolver.js';
+import { VnodeFsOps } from './VnodeFsOps.js';
+
+const cg = v1Fixture({ memory: 256 * MiB, cpu: { quota: 50000, period: 100000 } });
+const cgText = (p: string): string => `4:memory:${p}\n3:cpuset:${p}\n2:cpuacct:${p}\n1:cpu:${p}\n0::/\n`;
+// pid 101: container in vNode A (userns 1001, root = host uid 100000); pid 102: same container,
+// uid 101000 (not root); pid 201: a container of vNode B (userns 2002, root = 200000).
+const proc = fakeProc([
+  { pid: 101, cgroup: cgText(cg.path), userns: 1001, rootUid: 100000 },
+  { pid: 102, cgroup: cgText(cg.path), userns: 1001, rootUid: 100000 },
+  { pid: 201, cgroup: cgText('/kubepods/pod1/c1'), userns: 2002, rootUid: 200000 },
+]);
+const sys = fakeSys('0-3');
+after(() => {
+  cg.cleanup();
+  proc.cleanup();
+  sys.cleanup();
+});
+
+const NOW = 1_800_000_000_000;
+const kv = new SharedKv(256);
+const table = new InodeTable(procFiles);
+function server(arena = new HandleArena({ workers: 1, slotsPerWorker: 8, slotSize: 8192 })): FuseDispatcher {
+  const ops = new VnodeFsOps({
+    table,
+    arena,
+    worker: 0,
+    resolver: new ViewResolver(proc.root),
+    builder: new ViewBuilder(new CgroupReader({ root: cg.root }), new HostFactsReader(proc.root, sys.root), kv, proc.root),
+    sysctl: new SysctlStore(kv, proc.root),
+    mountedAt: 1,
+    now: () => NOW,
+  });
+  return new FuseDispatcher(ops, { maxWrite: 4096, entryValid: 60, attrValid: 60 });
+}
+
+function call(s: FuseDispatcher, opcode: number, nodeid: number, who: { pid: number; uid: number }, body: Buffer = Buffer.alloc(0)): { error: number; body: Buffer } {
+  const b = Buffer.alloc(40 + body.length);
+  b.writeUInt32LE(b.length, 0);
+  b.writeUInt32LE(opcode, 4);
+  b.writeBigUInt64LE(1n, 8);
+  b.writeUInt32LE(nodeid, 16);
+  b.writeUInt32LE(who.uid, 24);
+  b.writeUInt32LE(who.pid, 32);
+  body.copy(b, 40);
+  const r = s.handle(b, b.length)!;
+  return { error: r.readInt32LE(4), body: r.subarray(16) };
+}
+
+const ino = (path: string): number => table.byPath(path)!.ino;
+const openIn = (flags: number): Buffer => Buffer.from(new Uint32Array([flags, 0]).buffer);
+function readIn(fh: number, offset: number, size: number): Buffer {
+  const b = Buffer.alloc(40);
+  b.writeUInt32LE(fh % 2 ** 32, 0);
+  b.writeUInt32LE(Math.floor(fh / 2 ** 32), 4);
+  b.writeUInt32LE(offset, 8);
+  b.writeUInt32LE(size, 16);
+  return b;
+}
+
+/** open + read until EOF + release, as cat does. */
+function cat(s: FuseDispatcher, path: string, who: { pid: number; uid: number }): string {
+  const o = call(s, abi.Op.OPEN, ino(path), who, openIn(0));
+  assert.equal(o.error, 0, `open ${path}`);
+  const fh = o.body.readUInt32LE(0) + o.body.readUInt32LE(4) * 2 ** 32;
+  let text = '';
+  for (;;) {
+    const r = call(s, abi.Op.READ, ino(path), who, readIn(fh, text.length, 1000));
+    assert.equal(r.error, 0);
+    if (r.body.length === 0) break;
+    text += r.body.toString('latin1');
+  }
+  call(s, abi.Op.RELEASE, ino(path), who, readIn(fh, 0, 0).subarray(0, 24));
+  return text;
+}
+
+function write(s: FuseDispatcher, path: string, who: { pid: number; uid: number }, value: string): number {
+  const o = call(s, abi.Op.OPEN, ino(path), who, openIn(1 /* O_WRONLY */ | 0o1000 /* O_TRUNC */));
+  if (o.error) return o.error;
+  const w = Buffer.alloc(40 + value.length);
+  w.writeUInt32LE(value.length, 16);
+  w.write(value, 40);
+  return call(s, abi.Op.WRITE, ino(path), who, w).error;
+}
+
+const A_ROOT = { pid: 101, uid: 100000 };
+const A_USER = { pid: 102, uid: 101000 };
+const B_ROOT = { pid: 201, uid: 200000 };
+
+test('LOOKUP walks proc/meminfo; files are 0444, sysctl entries 0644', () => {
+  const s = server();
+  const procDir = call(s, abi.Op.LOOKUP, abi.FUSE_ROOT_ID, A_ROOT, Buffer.from('proc\0'));
+  assert.equal(procDir.error, 0);
+  const dirIno = procDir.body.readUInt32LE(0);
+  const mem = call(s, abi.Op.LOOKUP, dirIno, A_ROOT, Buffer.from('meminfo\0'));
+  assert.equal(mem.body.readUInt32LE(0), ino('proc/meminfo'));
+  assert.equal(mem.body.readUInt32LE(40 + 60), abi.S_IFREG | 0o444);
+  const attr = call(s, abi.Op.GETATTR, ino('proc/sys/kernel/pid_max'), A_ROOT, Buffer.alloc(16));
+  assert.equal(attr.body.readUInt32LE(16 + 60), abi.S_IFREG | 0o644);
+});
+
+test('a container reads its own meminfo, cpu list and uptime through the request path', () => {
+  const s = server();
+  assert.match(cat(s, 'proc/meminfo', A_ROOT), /^MemTotal:\s+262144 kB$/m);
+  assert.equal(cat(s, 'sys/devices/system/cpu/online', A_ROOT), '0\n');
+  kv.set(startKey('/kubepods/pod1'), String(NOW - 3000));
+  assert.match(cat(s, 'proc/uptime', A_ROOT), /^3\.00 /);
+  kv.delete(startKey('/kubepods/pod1'));
+});
+
+test('a vanished or unknown pid reads the host view', () => {
+  const s = server();
+  assert.match(cat(s, 'proc/meminfo', { pid: 999, uid: 0 }), /^MemTotal:\s+16384000 kB$/m);
+});
+
+test('/proc/sys writes are kept per vNode: A writes, A reads it back, B still sees the host value', () => {
+  const s = server();
+  assert.equal(cat(s, 'proc/sys/kernel/pid_max', A_ROOT), '4194304\n');
+  assert.equal(write(s, 'proc/sys/kernel/pid_max', A_ROOT, '65536\n'), 0);
+  assert.equal(cat(s, 'proc/sys/kernel/pid_max', A_ROOT), '65536\n');
+  assert.equal(cat(s, 'proc/sys/kernel/pid_max', B_ROOT), '4194304\n');
+  assert.equal(write(s, 'proc/sys/vm/overcommit_memory', B_ROOT, '1'), 0);
+  assert.equal(cat(s, 'proc/sys/vm/overcommit_memory', B_ROOT), '1\n');
+  assert.equal(cat(s, 'proc/sys/vm/overcommit_memory', A_ROOT), '0\n');
+  assert.equal(readFileSync(join(proc.root, 'sys/kernel/pid_max'), 'utf8'), '4194304\n', 'the host file is untouched');
+  assert.deepEqual(new SysctlStore(kv).written('userns:1001'), { 'kernel.pid_max': '65536' });
+});
+
+test('/proc/sys: a non-root user of the vNode may not write; bad values are EINVAL; read-only files refuse writes', () => {
+  const s = server();
+  assert.equal(write(s, 'proc/sys/kernel/pid_max', A_USER, '1000'), -abi.EACCES);
+  assert.equal(write(s, 'proc/sys/vm/overcommit_memory', A_ROOT, '7'), -abi.EINVAL);
+  assert.equal(write(s, 'proc/sys/vm/overcommit_memory', A_ROOT, 'x'), -abi.EINVAL);
+  assert.equal(write(s, 'proc/meminfo', A_ROOT, '1'), -abi.EACCES);
+  assert.equal(call(s, abi.Op.ACCESS, ino('proc/sys/kernel/pid_max'), A_USER, Buffer.from(new Uint32Array([2, 0]).buffer)).error, -abi.EACCES);
+  assert.equal(call(s, abi.Op.ACCESS, ino('proc/sys/kernel/pid_max'), A_ROOT, Buffer.from(new Uint32Array([2, 0]).buffer)).error, 0);
+});
+
+test('a full handle arena falls back to rendering per read, with the same content', () => {
+  const tiny = new HandleArena({ workers: 1, slotsPerWorker: 1, slotSize: 64 });
+  const s = server(tiny);
+  const text = cat(s, 'proc/meminfo', A_ROOT);
+  assert.match(text, /^MemTotal:\s+262144 kB$/m);
+  assert.equal(tiny.inUse(), 0);
+});
+
+test('a READ with a forged or released handle is EBADF', () => {
+  const s = server();
+  assert.equal(call(s, abi.Op.READ, ino('proc/meminfo'), A_ROOT, readIn(12345678, 0, 100)).error, -abi.EBADF);
+});

@@ -1,0 +1,181 @@
+// The vnodefs filesystem operations over the inode table: files are rendered for the caller's
+// container at OPEN into the shared handle arena, /proc/sys entries read and written in the
+// caller's vNode. Runs on each FUSE worker thread.
+import type { FuseAttr, DirEntry } from './protocol/FuseCodec.js';
+import { fail, FuseErrno, type FuseOps, type RequestContext } from './protocol/FuseDispatcher.js';
+import * as abi from './protocol/fuseAbi.js';
+import type { HandleArena } from './HandleArena.js';
+import type { Inode, InodeTable } from './InodeTable.js';
+import type { ProcFile } from './ProcFile.js';
+import { SysctlValueError } from './sysctl/sysctlEntries.js';
+import type { SysctlStore } from './SysctlStore.js';
+import type { ViewBuilder } from './ViewBuilder.js';
+import type { ViewResolver } from './ViewResolver.js';
+
+const O_ACCMODE = 3;
+const O_RDONLY = 0;
+const W_OK = 2;
+const X_OK = 1;
+
+export interface VnodeFsOpsDeps {
+  table: InodeTable;
+  arena: HandleArena;
+  worker: number;
+  resolver: ViewResolver;
+  builder: ViewBuilder;
+  sysctl: SysctlStore;
+  /** mount time, seconds since the epoch, for file times */
+  mountedAt: number;
+  now?: () => number;
+}
+
+export class VnodeFsOps implements FuseOps {
+  private readonly now: () => number;
+
+  constructor(private readonly d: VnodeFsOpsDeps) {
+    this.now = d.now ?? Date.now;
+  }
+
+  private attr(n: Inode): FuseAttr {
+    const f = n.file;
+    if (!f) return { ino: n.ino, size: 0, mode: abi.S_IFDIR | 0o555, nlink: 2 + [...n.children!.values()].filter((c) => c.children).length, uid: 0, gid: 0, time: this.d.mountedAt };
+    const writable = f.kind === 'sysctl' && !f.sysctl.readOnly;
+    return { ino: n.ino, size: f.size, mode: abi.S_IFREG | (writable ? 0o644 : 0o444), nlink: 1, uid: 0, gid: 0, time: this.d.mountedAt };
+  }
+
+  private node(ctx: RequestContext): Inode | FuseErrno {
+    return this.d.table.get(ctx.nodeid) ?? fail(abi.ENOENT);
+  }
+
+  /** Writes to /proc/sys entries are for root of the caller's user namespace, like the kernel's. */
+  private mayWrite(ctx: RequestContext, f: ProcFile): boolean {
+    if (f.kind !== 'sysctl' || f.sysctl.readOnly) return false;
+    const v = this.d.resolver.vnode(ctx.pid, this.now());
+    return v !== null && v.rootUid >= 0 && ctx.uid === v.rootUid;
+  }
+
+  /** The file's text for this caller. */
+  private render(ctx: RequestContext, f: ProcFile): string | FuseErrno {
+    const now = this.now();
+    if (f.kind === 'sysctl') {
+      const v = this.d.resolver.vnode(ctx.pid, now);
+      if (!v) return fail(abi.ENOENT);
+      return `${this.d.sysctl.read(v.vnodeId, f.sysctl, now)}\n`;
+    }
+    const caller = this.d.resolver.view(ctx.pid, now);
+    return f.render(this.d.builder.build(f, caller, now));
+  }
+
+  lookup(ctx: RequestContext, name: string): { nodeid: number; attr: FuseAttr } | FuseErrno {
+    const dir = this.d.table.get(ctx.nodeid);
+    if (!dir) return fail(abi.ENOENT);
+    if (!dir.children) return fail(abi.ENOTDIR);
+    const n = name === '.' ? dir : name === '..' ? this.d.table.get(dir.parent) : dir.children.get(name);
+    if (!n) return fail(abi.ENOENT);
+    n.lookups++;
+    return { nodeid: n.ino, attr: this.attr(n) };
+  }
+
+  forget(nodeid: number, nlookup: number): void {
+    this.d.table.forget(nodeid, nlookup);
+  }
+
+  getattr(ctx: RequestContext): FuseAttr | FuseErrno {
+    const n = this.node(ctx);
+    return n instanceof FuseErrno ? n : this.attr(n);
+  }
+
+  setattr(ctx: RequestContext, valid: number, _size: number): FuseAttr | FuseErrno {
+    const n = this.node(ctx);
+    if (n instanceof FuseErrno) return n;
+    // Only truncation (as in `echo 1 > file` without atomic O_TRUNC) is accepted, and ignored.
+    if (valid & (abi.FATTR_MODE | abi.FATTR_UID | abi.FATTR_GID)) return fail(abi.EPERM);
+    if (valid & abi.FATTR_SIZE) {
+      if (!n.file) return fail(abi.EISDIR);
+      if (!this.mayWrite(ctx, n.file)) return fail(abi.EACCES);
+    }
+    return this.attr(n);
+  }
+
+  open(ctx: RequestContext, flags: number): { fh: number; openFlags: number } | FuseErrno {
+    const n = this.node(ctx);
+    if (n instanceof FuseErrno) return n;
+    const f = n.file;
+    if (!f) return fail(abi.EISDIR);
+    if ((flags & O_ACCMODE) !== O_RDONLY && !this.mayWrite(ctx, f)) return fail(abi.EACCES);
+    const text = this.render(ctx, f);
+    if (text instanceof FuseErrno) return text;
+    const fh = this.d.arena.put(this.d.worker, text);
+    // direct_io: every read reaches us (no page cache shared between containers);
+    // noflush: close() needs no FLUSH round trip for a file that holds no written data.
+    return { fh, openFlags: abi.FOPEN_DIRECT_IO | (f.kind === 'view' ? abi.FOPEN_NOFLUSH : 0) };
+  }
+
+  read(ctx: RequestContext, fh: number, offset: number, size: number): Buffer | FuseErrno {
+    if (fh !== 0) return this.d.arena.read(fh, offset, size) ?? fail(abi.EBADF);
+    // No arena slot (file too big or arena full): render again for this read.
+    const n = this.node(ctx);
+    if (n instanceof FuseErrno) return n;
+    if (!n.file) return fail(abi.EISDIR);
+    const text = this.render(ctx, n.file);
+    if (text instanceof FuseErrno) return text;
+    const b = Buffer.from(text, 'latin1');
+    return b.subarray(Math.min(offset, b.length), Math.min(b.length, offset + size));
+  }
+
+  write(ctx: RequestContext, _fh: number, offset: number, data: Buffer): number | FuseErrno {
+    const n = this.node(ctx);
+    if (n instanceof FuseErrno) return n;
+    const f = n.file;
+    if (!f || f.kind !== 'sysctl' || f.sysctl.readOnly) return fail(abi.EACCES);
+    // Like the kernel's strict sysctl writes: only a write at offset 0 sets the value.
+    if (offset !== 0) return data.length;
+    const v = this.d.resolver.vnode(ctx.pid, this.now());
+    if (!v) return fail(abi.ENOENT);
+    try {
+      this.d.sysctl.write(v.vnodeId, f.sysctl, data.toString('latin1'));
+    } catch (e) {
+      if (e instanceof SysctlValueError) return fail(abi.EINVAL);
+      throw e;
+    }
+    return data.length;
+  }
+
+  release(_ctx: RequestContext, fh: number): void {
+    if (fh !== 0) this.d.arena.free(fh);
+  }
+
+  opendir(ctx: RequestContext): { fh: number; openFlags: number } | FuseErrno {
+    const n = this.node(ctx);
+    if (n instanceof FuseErrno) return n;
+    return n.children ? { fh: 0, openFlags: 0 } : fail(abi.ENOTDIR);
+  }
+
+  readdir(ctx: RequestContext): DirEntry[] | FuseErrno {
+    const n = this.node(ctx);
+    if (n instanceof FuseErrno) return n;
+    if (!n.children) return fail(abi.ENOTDIR);
+    const parent = this.d.table.get(n.parent)!;
+    const out: DirEntry[] = [
+      { ino: n.ino, name: '.', type: abi.DT_DIR, attr: null },
+      { ino: parent.ino, name: '..', type: abi.DT_DIR, attr: null },
+    ];
+    for (const c of [...n.children.values()].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      out.push({ ino: c.ino, name: c.name, type: c.children ? abi.DT_DIR : abi.DT_REG, attr: this.attr(c) });
+    }
+    return out;
+  }
+
+  access(ctx: RequestContext, mask: number): FuseErrno | null {
+    const n = this.node(ctx);
+    if (n instanceof FuseErrno) return n;
+    if (!n.file) return mask & W_OK ? fail(abi.EACCES) : null;
+    if (mask & X_OK) return fail(abi.EACCES);
+    if (mask & W_OK && !this.mayWrite(ctx, n.file)) return fail(abi.EACCES);
+    return null;
+  }
+
+  statfsFiles(): number {
+    return this.d.table.size;
+  }
+}

@@ -1,0 +1,99 @@
+// A vnodefs worker thread: reads requests from /dev/fuse with a blocking read and answers them,
+// never waiting on the main thread. Several run side by side, each on its own cloned fd.
+import { writeSync } from 'node:fs';
+import { workerData } from 'node:worker_threads';
+
+import { fuseDevClone, fuseDevClose, fuseDevRead, fuseDevSetNonblock } from '../../addon/fuse.js';
+import { CgroupReader } from '../cgroup/CgroupReader.js';
+import { logger } from '../common/log.js';
+import { HandleArena } from './HandleArena.js';
+import { HostFactsReader } from './HostFactsReader.js';
+import { InodeTable } from './InodeTable.js';
+import { procFiles } from './procFiles.js';
+import { FuseDispatcher } from './protocol/FuseDispatcher.js';
+import { IN_HEADER_SIZE, WRITE_IN_SIZE } from './protocol/fuseAbi.js';
+import { SharedKv } from './SharedKv.js';
+import { SysctlStore } from './SysctlStore.js';
+import { ViewBuilder } from './ViewBuilder.js';
+import { ViewResolver } from './ViewResolver.js';
+import { VnodeFsOps } from './VnodeFsOps.js';
+import { Ctl, type FuseWorkerData } from './workerProtocol.js';
+
+const d = workerData as FuseWorkerData;
+const log = logger('vnodefs');
+const ctl = new Int32Array(d.ctlSab);
+const fd = d.clone ? fuseDevClone(d.sessionFd) : d.sessionFd;
+if (d.spinNs > 0) fuseDevSetNonblock(fd);
+const kv = new SharedKv(d.kvSab);
+const ops = new VnodeFsOps({
+  table: new InodeTable(procFiles),
+  arena: new HandleArena({ sab: d.arenaSab, slotsPerWorker: d.arenaSlots, slotSize: d.arenaSlotSize }),
+  worker: d.index,
+  resolver: new ViewResolver(d.procRoot),
+  builder: new ViewBuilder(new CgroupReader({ root: d.cgroupRoot, limitTtlMs: 1000, openFiles: 512 }), new HostFactsReader(d.procRoot, d.sysRoot), kv, d.procRoot),
+  sysctl: new SysctlStore(kv, d.procRoot),
+  mountedAt: d.mountedAt,
+});
+let errors = 0;
+const dispatcher = new FuseDispatcher(ops, {
+  maxWrite: d.maxWrite,
+  entryValid: 60,
+  attrValid: 60,
+  onError: (e, h) => {
+    // A bug, not a caller's mistake: log the first few, never flood.
+    if (errors++ < 20) log.error('vnodefs request failed', { opcode: h.opcode, nodeid: h.nodeid, pid: h.pid, error: e instanceof Error ? e.stack : String(e) });
+  },
+});
+
+const buf = Buffer.allocUnsafe(IN_HEADER_SIZE + WRITE_IN_SIZE + d.maxWrite + 4096);
+let lastStats = { requests: 0, malformed: 0, failed: 0 };
+
+function flushStats(): void {
+  const s = dispatcher.stats;
+  Atomics.add(ctl, Ctl.REQUESTS, s.requests - lastStats.requests);
+  Atomics.add(ctl, Ctl.MALFORMED, s.malformed - lastStats.malformed);
+  Atomics.add(ctl, Ctl.FAILED, s.failed - lastStats.failed);
+  lastStats = { requests: s.requests, malformed: s.malformed, failed: s.failed };
+}
+
+function code(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+try {
+  for (;;) {
+    let n: number;
+    try {
+      n = fuseDevRead(fd, buf, d.spinNs);
+    } catch (e) {
+      const c = code(e);
+      if (c === 'EINTR' || c === 'EAGAIN' || c === 'ENOENT') continue;
+      // ENODEV: the filesystem was unmounted and the connection ended; ECONNABORTED: aborted.
+      if (c !== 'ENODEV' && c !== 'ECONNABORTED') log.error('vnodefs read(/dev/fuse) failed', { worker: d.index, error: String(e) });
+      break;
+    }
+    const out = dispatcher.handle(buf, n);
+    if (dispatcher.negotiatedMinor && Atomics.load(ctl, Ctl.INIT_DONE) === 0) {
+      Atomics.store(ctl, Ctl.MINOR, dispatcher.negotiatedMinor);
+      Atomics.store(ctl, Ctl.INIT_DONE, 1);
+      Atomics.notify(ctl, Ctl.INIT_DONE);
+    }
+    if (out) {
+      try {
+        writeSync(fd, out);
+      } catch (e) {
+        // ENOENT: the request was interrupted or aborted before we answered; nothing to do.
+        const c = code(e);
+        if (c === 'ENODEV') break;
+        if (c !== 'ENOENT') log.error('vnodefs write(/dev/fuse) failed', { worker: d.index, error: String(e) });
+      }
+    }
+    if ((dispatcher.stats.requests & 63) === 0) flushStats();
+    if (dispatcher.destroyed) break;
+  }
+} finally {
+  flushStats();
+  if (d.clone) fuseDevClose(fd);
+  Atomics.add(ctl, Ctl.EXITED, 1);
+  Atomics.notify(ctl, Ctl.EXITED);
+}

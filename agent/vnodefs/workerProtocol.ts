@@ -1,0 +1,40 @@
+// What the main thread hands each vnodefs worker thread (all state is shared memory or fds).
+
+export interface FuseWorkerData {
+  index: number;
+  sessionFd: number;
+  /** clone the session fd (FUSE_DEV_IOC_CLONE) so this worker reads and answers on its own fd */
+  clone: boolean;
+  kvSab: SharedArrayBuffer;
+  arenaSab: SharedArrayBuffer;
+  arenaSlots: number;
+  arenaSlotSize: number;
+  ctlSab: SharedArrayBuffer;
+  cgroupRoot: string;
+  procRoot: string;
+  sysRoot: string;
+  maxWrite: number;
+  mountedAt: number;
+  /** poll this long for the next request before sleeping (0 = plain blocking read) */
+  spinNs: number;
+}
+
+export interface SamplerWorkerData {
+  kvSab: SharedArrayBuffer;
+  ctlSab: SharedArrayBuffer;
+  cgroupRoot: string;
+  procRoot: string;
+  intervalMs: number;
+}
+
+/** Int32 slots of the control buffer. */
+export const enum Ctl {
+  INIT_DONE = 0,
+  MINOR = 1,
+  EXITED = 2,
+  REQUESTS = 3,
+  MALFORMED = 4,
+  FAILED = 5,
+  STOP_SAMPLER = 6,
+  SIZE = 8,
+}
