@@ -13,6 +13,12 @@ export const InstallerConfigSchema = z
   .object({
     /** Where the host's / is mounted in the pod. */
     hostRoot: absPath.default('/host'),
+    /**
+     * A process in the host's namespaces (hostPID): nsenter's target for the restart and the
+     * manager, and /proc/<pid>/root for read-only host facts the mounts do not reach. pid 1 on a
+     * node; a test whose pid 1 refuses ptrace access names another host process.
+     */
+    hostPid: z.number().int().positive().default(1),
     /** The tree to install (pod path); default: the tree this program runs from. */
     stagedTree: absPath.optional(),
     installDir: absPath.default('/opt/vnode'),
@@ -91,8 +97,6 @@ export const InstallerConfigSchema = z
       .object({
         skip: z.boolean().default(false),
         allowedCgroups: z.array(z.enum(['v2', 'hybrid', 'v1'])).default(['v2', 'hybrid', 'v1']),
-        /** Where host facts are read when hostRoot does not reach them: host pid 1's root (hostPID). */
-        factsRoot: absPath.default('/proc/1/root'),
       })
       .strict()
       .default({}),

@@ -50,8 +50,8 @@ export async function prepareInstaller(cfg: InstallerConfig, deps: InstallerDeps
   const missing = host.unreachable([fl.socket]);
   if (missing.length) throw new HostPathsNotReachable(missing);
   // Kernel, cgroup and containerd facts need no write access: in a pod that mounts only the
-  // directories it changes, read them through host pid 1's root (hostPID) instead.
-  const factsHost = cfg.hostRoot === '/' || host.unreachable([fl.binary, fl.root, '/sys/fs/cgroup']).length === 0 ? host : new HostRoot(cfg.preflight.factsRoot);
+  // directories it changes, read them through a host process's root (hostPID) instead.
+  const factsHost = cfg.hostRoot === '/' || host.unreachable([fl.binary, fl.root, '/sys/fs/cgroup']).length === 0 ? host : new HostRoot(`/proc/${cfg.hostPid}/root`);
   const facts = deps.facts ?? (await gatherHostFacts(factsHost, { containerdBinary: fl.binary, containerdRoot: fl.root }));
   if (!cfg.preflight.skip) {
     const verdict = judgeHost(facts, { allowedCgroups: cfg.preflight.allowedCgroups });
@@ -62,7 +62,7 @@ export async function prepareInstaller(cfg: InstallerConfig, deps: InstallerDeps
   if (!restarter) {
     const s = cfg.restart.strategy === 'auto' ? (cfg.restart.command ? 'command' : 'nsenter') : cfg.restart.strategy;
     if (s === 'command') restarter = new CommandRestarter(cfg.restart.command!, cfg.restart.timeoutSeconds * 1000);
-    else if (s === 'nsenter') restarter = new NsenterRestarter(cfg.restart.unit ?? defaultUnit(fl.flavor, isServerNode(host, fl.flavor)), cfg.restart.timeoutSeconds * 1000);
+    else if (s === 'nsenter') restarter = new NsenterRestarter(cfg.restart.unit ?? defaultUnit(fl.flavor, isServerNode(host, fl.flavor)), cfg.restart.timeoutSeconds * 1000, 'nsenter', cfg.hostPid);
     else restarter = new NoRestart();
   }
   let node: NodeAccess | undefined;
@@ -99,7 +99,7 @@ export function startManager(cfg: InstallerConfig, host: HostRoot): ChildProcess
   const bin = posix.join(cfg.installDir, 'current/bin/vnode-manager');
   if (cfg.manager.mode === 'none') return undefined;
   const nsenter = cfg.manager.mode === 'nsenter';
-  const argv = nsenter ? ['nsenter', '--target', '1', '--mount', '--uts', '--ipc', '--net', '--pid', '--', bin, ...cfg.manager.args] : [host.path(bin), ...cfg.manager.args];
+  const argv = nsenter ? ['nsenter', '--target', String(cfg.hostPid), '--mount', '--uts', '--ipc', '--net', '--pid', '--', bin, ...cfg.manager.args] : [host.path(bin), ...cfg.manager.args];
   // The pod's VNODE_RUN_DIR is a pod path (for the probes); the manager gets host paths, seen
   // directly in the host's mount namespace or through the host root in this pod's.
   const at = (p: string) => (nsenter ? p : host.path(p));
@@ -193,11 +193,33 @@ export async function installerMain(argv: string[]): Promise<number> {
   const uninstall = await shouldUninstall(cfg, undefined);
   log.info(uninstall ? 'SIGTERM: uninstalling' : 'SIGTERM: the DaemonSet stays; leaving vNode installed for the next pod');
   sync.stop();
+  let removed = false;
   try {
     // The manager runs until containerd no longer lists the handler, so no vNode pod loses it early.
-    if (uninstall) await installer.uninstall();
+    if (uninstall) {
+      await installer.uninstall();
+      removed = true;
+    }
   } finally {
     await stopChild(manager);
   }
+  // With vNode gone and no vNode pod left, the manager's own state has nobody to serve.
+  if (removed && manager) for (const d of [cfg.manager.stateDir, cfg.manager.runDir]) purgeDir(host, d);
   return 0;
+}
+
+/** Removes what is inside a host dir, then the dir unless it is a mount point (a hostPath volume). */
+function purgeDir(host: HostRoot, dir: string): void {
+  for (const name of host.list(dir)) {
+    try {
+      host.remove(posix.join(dir, name));
+    } catch (e) {
+      log.warn('cannot remove the manager state', { path: posix.join(dir, name), error: (e as Error).message });
+    }
+  }
+  try {
+    host.remove(dir);
+  } catch {
+    // a mount point: kubelet made it and keeps it
+  }
 }

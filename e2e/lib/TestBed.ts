@@ -52,6 +52,11 @@ export interface TestBedOptions {
    * exactly the directories an installer touches on a real node.
    */
   hostLayout?: boolean;
+  /**
+   * Make the base a shared mount (a bind mount of itself), as / is on a systemd node, so CRI
+   * accepts HostToContainer / Bidirectional propagation for host paths under it.
+   */
+  sharedMount?: boolean;
 }
 
 export class TestBed {
@@ -190,6 +195,11 @@ export class TestBed {
   }
 
   private prepare(): void {
+    if (this.opts.sharedMount) {
+      mkdirSync(this.base, { recursive: true });
+      sh('mount', ['--bind', this.base, this.base]);
+      sh('mount', ['--make-rshared', this.base]);
+    }
     for (const d of [this.base, this.root, this.state, this.runcRoot, this.cniConfDir, this.cniBinDir, this.logDir, join(this.base, 'ipam'), dirname(this.configPath), dirname(this.socket)]) {
       mkdirSync(d, { recursive: true });
     }
