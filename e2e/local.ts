@@ -1,24 +1,26 @@
 // `npm run local`: brings vNode up on this machine — a private containerd whose CRI socket is
-// /run/vnode-local/containerd.sock, with runtime handlers `runc` and `vnode` — runs a demo pod and
-// leaves the node up. `npm run local -- down` removes all of it. `npm run local -- status` shows it.
-import { TestBed } from './lib/TestBed.js';
+// /run/vnode-local/containerd.sock, with runtime handlers `runc` and `vnode`, the vnode-manager
+// running — runs a demo pod in a vNode and leaves the node up. `npm run local -- down` removes
+// all of it.
+import { readFileSync } from 'node:fs';
+import { attachVNodeBed, startVNodeBed } from './lib/vnodeBed.js';
 
-const NAME = 'local';
-const BASE = '/run/vnode-local';
+const OPTS = { name: 'local', subnetIndex: 200, baseDir: '/run/vnode-local' };
 
 async function up(): Promise<void> {
-  const bed = await TestBed.start({ name: NAME, subnetIndex: 200, baseDir: BASE });
+  const { bed, manager } = await startVNodeBed(OPTS);
   const { podId, containerId } = await bed.runPod(
-    { name: 'demo', namespace: 'default', handler: 'runc' },
-    { name: 'demo', command: ['sh', '-c', 'echo vNode demo pod up; exec sleep infinity'] },
+    { name: 'demo', namespace: 'default', handler: 'vnode', privileged: true },
+    { name: 'demo', command: ['sh', '-c', 'echo vNode demo pod up; exec sleep infinity'], privileged: true },
   );
-  const r = await bed.cri.execSync(containerId, ['sh', '-c', 'echo "hello from $(hostname): uid $(id -u)"']);
+  const r = await bed.cri.execSync(containerId, ['sh', '-c', 'echo "$(hostname): uid $(id -u), uid_map: $(cat /proc/self/uid_map | tr -s " ")"']);
   bed.cri.close();
   process.stdout.write(
     [
-      `containerd is up: CRI socket ${bed.socket} (log ${bed.containerdLog})`,
-      `demo pod ${podId} (handler runc), container ${containerId}`,
-      `exec: ${r.stdout.trim()}`,
+      `vNode is up: containerd CRI socket ${bed.socket} (handlers runc, vnode; log ${bed.containerdLog})`,
+      `vnode-manager pid ${readFileSync(manager.pidFile, 'utf8').trim()} (log ${manager.log})`,
+      `demo pod ${podId.slice(0, 12)} (handler vnode, privileged), container ${containerId.slice(0, 12)}`,
+      `exec in the demo pod: ${r.stdout.trim()}`,
       `remove everything with: npm run local -- down`,
       '',
     ].join('\n'),
@@ -26,9 +28,7 @@ async function up(): Promise<void> {
 }
 
 async function down(): Promise<void> {
-  const bed = TestBed.attach({ name: NAME, subnetIndex: 200, baseDir: BASE });
-  await bed.teardown();
-  const left = bed.leftovers();
+  const left = await attachVNodeBed(OPTS).teardown();
   if (left.length) throw new Error(`left behind: ${left.join(', ')}`);
   process.stdout.write('vNode local node removed\n');
 }

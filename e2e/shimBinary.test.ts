@@ -9,7 +9,8 @@ import { after, before, test } from 'node:test';
 import { loadProtos } from '../agent/proto/load.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { isAlive, mounts, waitFor } from './lib/hostState.js';
-import { ManagerProcess } from './lib/ManagerProcess.js';
+import type { ManagerProcess } from './lib/ManagerProcess.js';
+import { startVNodeBed, type VNodeBed } from './lib/vnodeBed.js';
 import { TestBed, TREE_DIR } from './lib/TestBed.js';
 
 const skip = e2eSkipReason();
@@ -17,31 +18,20 @@ const BASE = '/run/vnt-shimbin';
 const SHIM = join(TREE_DIR, 'bin/containerd-shim-vnode-v2');
 let bed: TestBed;
 let manager: ManagerProcess;
+let vb: VNodeBed;
 
 before(async () => {
   if (skip) return;
-  manager = new ManagerProcess(join(BASE, 'vnode'), join(BASE, 'vnode-state'));
-  bed = await TestBed.start({
-    name: 'shimbin',
-    subnetIndex: 3,
-    baseDir: BASE,
-    env: manager.clientEnv,
-    path: [join(TREE_DIR, 'bin')],
-    runtimes: { vnode: { runtime_type: 'io.containerd.vnode.v2' } },
-  });
-  await manager.start();
+  vb = await startVNodeBed({ name: 'shimbin', subnetIndex: 3, baseDir: BASE });
+  bed = vb.bed;
+  manager = vb.manager;
 });
 
 after(async () => {
-  if (!bed) return;
-  try {
-    await bed.removeAllPods();
-  } finally {
-    await manager.stop();
-    await bed.teardown();
-  }
-  assert.deepEqual(bed.leftovers(), []);
+  if (!vb) return;
+  assert.deepEqual(await vb.teardown(), [], 'nothing left behind');
 });
+
 
 function shim(args: string[], opts: { cwd?: string; input?: Buffer; env?: Record<string, string> } = {}) {
   const t0 = performance.now();
@@ -111,7 +101,9 @@ test('a manager killed under running pods: containerd cleans up through the fall
     20_000,
   );
   assert.ok([137, 255].includes(st.exitCode as number), `exit code ${String(st.exitCode)}`);
-  await waitFor('the container process to be gone', () => !isAlive(pid), 10_000);
+  await waitFor('the container process to be gone', () => !isAlive(pid), 10_000).catch((e: Error) => {
+    throw new Error(`${e.message}\ncontainerd:\n${bed.tailLog(30)}`);
+  });
   await waitFor('the rootfs to be unmounted', () => !mounts().some((m) => m.mountPoint === rootfs), 10_000);
   await bed.cri.stopPodSandbox(podId);
   await bed.cri.removePodSandbox(podId);

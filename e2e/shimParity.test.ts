@@ -10,41 +10,28 @@ import { after, before, describe, test } from 'node:test';
 import type { CriMessage } from '../agent/cri/CriClient.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { isAlive, processes, waitFor } from './lib/hostState.js';
-import { ManagerProcess } from './lib/ManagerProcess.js';
+import type { ManagerProcess } from './lib/ManagerProcess.js';
+import { startVNodeBed, type VNodeBed } from './lib/vnodeBed.js';
 import { TestBed, TREE_DIR } from './lib/TestBed.js';
 
 const skip = e2eSkipReason();
 const BASE = '/run/vnt-parity';
 let bed: TestBed;
 let manager: ManagerProcess;
+let vb: VNodeBed;
 
 before(async () => {
   if (skip) return;
-  manager = new ManagerProcess(join(BASE, 'vnode'), join(BASE, 'vnode-state'));
-  bed = await TestBed.start({
-    name: 'parity',
-    subnetIndex: 2,
-    baseDir: BASE,
-    env: manager.clientEnv,
-    path: [join(TREE_DIR, 'bin')],
-    runtimes: { vnode: { runtime_type: 'io.containerd.vnode.v2' } },
-  });
-  await manager.start();
+  vb = await startVNodeBed({ name: 'parity', subnetIndex: 2, baseDir: BASE });
+  bed = vb.bed;
+  manager = vb.manager;
 });
 
 after(async () => {
-  if (!bed) return;
-  try {
-    await bed.removeAllPods();
-  } finally {
-    await manager.stop();
-    // The manager's stop shuts its spare runc shim down: no runc shim of ours remains.
-    const shims = processes().filter((x) => x.cmdline.includes('containerd-shim-runc-v2') && x.cmdline.includes(bed.socket));
-    await bed.teardown();
-    assert.deepEqual(shims.map((x) => x.cmdline), []);
-  }
-  assert.deepEqual(bed.leftovers(), []);
+  if (!vb) return;
+  assert.deepEqual(await vb.teardown(), [], 'nothing left behind');
 });
+
 
 type Handler = 'runc' | 'vnode';
 

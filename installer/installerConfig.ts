@@ -43,7 +43,7 @@ export const InstallerConfigSchema = z
         handler: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a DNS label').default('vnode'),
         runtimeType: z.string().default('io.containerd.vnode.v2'),
         cniConfDir: absPath.default('/etc/cni/vnode.d'),
-        podAnnotations: z.array(z.string()).default(['vnode.io/*']),
+        podAnnotations: z.array(z.string()).default(['vnode.loft.sh/*']),
         containerAnnotations: z.array(z.string()).default([]),
       })
       .strict()

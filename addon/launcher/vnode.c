@@ -204,7 +204,31 @@ static int want_stdin(const char *entry) {
   return strcmp(entry, "vnode-cni") == 0 || strcmp(entry, "containerd-shim-vnode-v2") == 0;
 }
 
-/* Returns only when the manager cannot be reached. */
+/* Calls that are safe to run again when the manager died in the middle of one: containerd's
+   `shim delete` and CNI DEL are idempotent by contract. */
+static int idempotent(const char *entry, int argc, char **argv) {
+  if (strcmp(entry, "vnode-cni") == 0) {
+    const char *cmd = getenv("CNI_COMMAND");
+    return cmd && (strcmp(cmd, "DEL") == 0 || strcmp(cmd, "VERSION") == 0);
+  }
+  if (strcmp(entry, "containerd-shim-vnode-v2") == 0) return argc > 1 && strcmp(argv[argc - 1], "delete") == 0;
+  return 0;
+}
+
+/* Stdin already read for the manager, handed to the fallback through a pipe. */
+static struct buf saved_stdin;
+
+static void restore_stdin(void) {
+  int p[2];
+  if (pipe(p) != 0) return;
+  /* Small (a CNI config, a shim's options): fits the pipe buffer, so no writer process needed. */
+  if (saved_stdin.len <= 65536) write_all(p[1], saved_stdin.p ? saved_stdin.p : "", saved_stdin.len);
+  close(p[1]);
+  dup2(p[0], 0);
+  close(p[0]);
+}
+
+/* Returns only when the manager cannot be reached (or died during an idempotent call). */
 static void forward(const char *entry, int argc, char **argv) {
   int fd = connect_manager();
   if (fd < 0) return;
@@ -223,6 +247,7 @@ static void forward(const char *entry, int argc, char **argv) {
   for (char **e = environ; *e; e++) buf_str(&req, *e, strlen(*e));
   struct buf in = {0};
   if (want_stdin(entry)) read_fd_all(0, &in);
+  saved_stdin = in;
   buf_str(&req, in.p ? in.p : "", in.len);
 
   struct buf framed = {0};
@@ -234,6 +259,10 @@ static void forward(const char *entry, int argc, char **argv) {
   struct buf ans = {0};
   read_fd_all(fd, &ans);
   close(fd);
+  if (ans.len < 8 && idempotent(entry, argc, argv)) {
+    restore_stdin();
+    return; /* the manager went away mid-call: the fallback does it instead */
+  }
   struct rd r = {ans.p, ans.len, 0};
   uint32_t total = rd_u32(&r);
   if (total != ans.len - 4) die(70, "malformed answer from vnode-manager (length)%s", NULL);

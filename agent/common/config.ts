@@ -42,6 +42,17 @@ export const ConfigSchema = z
       .strict()
       .refine((p) => p.start + p.count * ID_RANGE_SIZE <= 0xffffffff, { message: 'start + count * 65536 must stay below 2^32 - 1 (the invalid id)' })
       .default({ start: 1 << 28, count: 1024 }),
+    /** The vnode handler's CNI config (the host network with vnode-cni chained last) and plugins:
+     * the manager runs the host network for a vNode's own netns, which hostNetwork pods share. */
+    cni: z
+      .object({
+        confDir: absPath.default('/etc/cni/vnode.d'),
+        binDir: absPath.default('/opt/cni/bin'),
+      })
+      .strict()
+      .default({}),
+    /** Serve the FUSE /proc and /sys files (vnodefs) and bind them into vNode containers. */
+    vnodefs: z.boolean().default(true),
     /** Which pods share a vNode: all pods of a namespace on this node, or one vNode per pod. */
     vnodeMode: z.enum(['namespace', 'pod']).default('namespace'),
     /** How long a new vNode's holder may take to report ready. */
@@ -90,5 +101,9 @@ export function loadConfig(file = process.env.VNODE_CONFIG, env: NodeJS.ProcessE
   if (env.VNODE_RUN_DIR) raw = { ...raw, runDir: env.VNODE_RUN_DIR };
   if (env.VNODE_STATE_DIR) raw = { ...raw, stateDir: env.VNODE_STATE_DIR };
   if (env.VNODE_LOG_LEVEL) raw = { ...raw, logLevel: env.VNODE_LOG_LEVEL };
+  if (env.VNODE_CNI_CONF_DIR || env.VNODE_CNI_BIN_DIR) {
+    const cni = (raw.cni ?? {}) as Record<string, unknown>;
+    raw = { ...raw, cni: { ...cni, ...(env.VNODE_CNI_CONF_DIR ? { confDir: env.VNODE_CNI_CONF_DIR } : {}), ...(env.VNODE_CNI_BIN_DIR ? { binDir: env.VNODE_CNI_BIN_DIR } : {}) } };
+  }
   return parseConfig(raw, file ?? 'defaults');
 }

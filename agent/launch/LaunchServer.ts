@@ -18,7 +18,8 @@ export class LaunchServer {
     readonly path: string,
     private readonly log: Logger,
   ) {
-    this.server = net.createServer((s) => this.serve(s));
+    // allowHalfOpen: the launcher shuts its write side after the request; the answer still goes back.
+    this.server = net.createServer({ allowHalfOpen: true }, (s) => this.serve(s));
   }
 
   handle(entry: string, h: LaunchHandler): void {

@@ -40,6 +40,8 @@ function run(name: string, args: string[], env: Record<string, string> = {}, inp
     p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     p.on('error', reject);
     p.on('close', (status) => resolve({ status, stdout, stderr }));
+    // A program that never reads stdin (vnode-runc execs runc) may be gone before we write.
+    p.stdin.on('error', () => undefined);
     p.stdin.end(input);
   });
 }

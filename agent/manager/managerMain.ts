@@ -1,11 +1,13 @@
 // vnode-manager: the long-running coordinator. Serves the launcher socket (shim and CNI entries)
 // and the central shim's TTRPC Task service that containerd dials for every vnode task.
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
 import { configureLogging, logger } from '../common/log.js';
-import { cniLaunch } from '../cni/cniLaunch.js';
+import { VNodeCni } from '../cni/VNodeCni.js';
 import { HEALTH_ENTRY, healthLaunch } from './healthLaunch.js';
+import { VNodePods } from '../pods/VNodePods.js';
+import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
 import { LaunchServer } from '../launch/LaunchServer.js';
 import { TREE_BIN } from '../launch/treePaths.js';
 import { ShimBinaryActions } from '../shim/ShimBinaryActions.js';
@@ -24,6 +26,16 @@ export async function managerMain(_argv: string[]): Promise<number> {
   // vNodes first: live holders are re-adopted, dead ones cleaned up.
   const vnodes = await VNodeManager.open(cfg, { log: logger('vnode') });
 
+  // vnodefs: the per-container /proc and /sys files, bound into every vNode container.
+  let vnodefs: VnodeFs | undefined;
+  if (cfg.vnodefs && existsSync('/dev/fuse')) {
+    const mountpoint = join(cfg.runDir, 'vnodefs');
+    mkdirSync(mountpoint, { recursive: true, mode: 0o755 });
+    vnodefs = new VnodeFs({ mountpoint });
+    await vnodefs.mount();
+  }
+  const pods = new VNodePods(vnodes, { procBindings: vnodefs ? containerBindings(vnodefs.mountpoint).filter((b) => !b.writable) : undefined, vnodefs, cni: cfg.cni }, logger('pods'));
+
   const registry = new TaskRegistry(cfg.stateDir, logger('tasks'));
   const proxy = new TaskProxy(
     registry,
@@ -34,6 +46,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
       podsDir: join(cfg.runDir, 'pods'),
       socketsDir: join(cfg.runDir, 's'),
       shimEnv: { VNODE_RUN_DIR: cfg.runDir, VNODE_RUNC: join(TREE_BIN, 'runc') },
+      hooks: pods,
     },
     logger('task-proxy'),
   );
@@ -45,7 +58,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
 
   const launch = new LaunchServer(join(cfg.runDir, 'launch.sock'), logger('launch'));
   launch.handle('containerd-shim-vnode-v2', shimLaunch(new ShimBinaryActions(registry, proxy, `unix://${taskSocket}`, logger('shim'))));
-  launch.handle('vnode-cni', cniLaunch);
+  launch.handle('vnode-cni', new VNodeCni(vnodes, pods, (podId) => proxy.podHasTasks(podId), logger('cni')).handle);
   launch.handle(HEALTH_ENTRY, healthLaunch());
   await launch.listen();
   log.info('vnode-manager ready', { runDir: cfg.runDir, stateDir: cfg.stateDir, pid: process.pid, vnodes: vnodes.list().length });
@@ -59,5 +72,6 @@ export async function managerMain(_argv: string[]): Promise<number> {
   await ttrpc.close();
   await proxy.close();
   await vnodes.close(); // holders stay up for the next manager
+  await vnodefs?.unmount();
   return 0;
 }

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../common/log.js';
-import { shimProtos, TASK_SERVICE, type CreateTaskRequest, type DeleteResponse, type RuncOptions, type TaskApi } from '../proto/taskApi.js';
+import { shimProtos, TASK_SERVICE, type CreateTaskRequest, type DeleteResponse, type Mount, type RuncOptions, type TaskApi } from '../proto/taskApi.js';
 import { RuncShim, RuncShimError } from './RuncShim.js';
 import { safeName, type TaskRecord, type TaskRegistry } from './TaskRegistry.js';
 import { Code, TtrpcError } from './ttrpc/TtrpcError.js';
@@ -34,6 +34,18 @@ export interface CreateContext {
   bundle: string;
   namespace: string;
   annotations: Record<string, string>;
+  /** The rootfs mounts containerd asked for (the snapshot). */
+  rootfs: Mount[];
+}
+
+/** How the vNode layer takes part in a task's life. */
+export interface TaskHooks {
+  /** Before Create is forwarded: may rewrite config.json and return other rootfs mounts. */
+  prepareCreate(ctx: CreateContext): Promise<{ rootfs?: Mount[] }>;
+  /** After a task's Delete succeeded, or its Create failed. */
+  taskGone(id: string, podId: string): Promise<void>;
+  /** After the last task of a pod is gone (its runc shim exited). */
+  podGone(podId: string): Promise<void>;
 }
 
 export interface TaskProxyOptions {
@@ -49,10 +61,8 @@ export interface TaskProxyOptions {
   socketsDir: string;
   /** Environment for the runc shims (and so for vnode-runc). */
   shimEnv: Record<string, string>;
-  /** Called before Create is forwarded; may rewrite the bundle's config.json. */
-  prepareCreate?: (ctx: CreateContext) => Promise<void>;
-  /** Called after the last task of a pod is gone. */
-  podGone?: (podId: string) => Promise<void>;
+  /** The vNode layer; absent: plain runc containers through the manager. */
+  hooks?: TaskHooks;
 }
 
 export class TaskProxy {
@@ -68,34 +78,43 @@ export class TaskProxy {
     private readonly log: Logger,
   ) {}
 
-  /** Re-adopts the runc shims of a previous manager from the registry's state. */
+  /**
+   * Cleans up after a previous manager. containerd never reconnects a dropped shim connection
+   * while it runs, so every task of a manager that died is already dead in containerd's view
+   * (it ran `shim delete` for each and published their exit): whatever of them still runs is
+   * killed and deleted, their runc shims stopped and their pods let go of their vNodes.
+   */
   async restore(): Promise<void> {
     const { pods, tasks } = this.registry.load();
     for (const p of pods) {
+      const own = tasks.filter((t) => t.podId === p.podId);
       const shim = await RuncShim.reconnect(p, this.log);
-      if (!shim) {
-        this.log.warn('runc shim of a previous manager is gone', { podId: p.podId });
-        this.registry.removePod(p.podId);
-        for (const t of tasks.filter((x) => x.podId === p.podId)) this.registry.removeTask(t.id);
-        continue;
-      }
-      this.adopt(shim);
-      // Tasks containerd deleted while no manager ran (it ran `shim delete`, which cleaned up
-      // without us, and removed the bundle): drop them from the runc shim and from our state.
-      for (const t of tasks.filter((x) => x.podId === p.podId && !existsSync(x.bundle))) {
-        try {
-          await shim.client.callRaw(TASK_SERVICE, 'Delete', Buffer.from(this.def.methods.Delete.request.encode({ id: t.id })), { timeoutMs: 3000 });
-        } catch {
-          // already gone from the runc shim too
+      if (shim) {
+        const m = this.def.methods;
+        for (const t of own) {
+          const call = (method: 'Kill' | 'Delete', payload: Uint8Array) =>
+            shim.client.callRaw(TASK_SERVICE, method, Buffer.from(payload), { timeoutMs: 3000 }).catch(() => undefined);
+          await call('Kill', m.Kill.request.encode({ id: t.id, signal: 9, all: true }));
+          await call('Delete', m.Delete.request.encode({ id: t.id }));
         }
-        this.registry.removeTask(t.id);
-      }
-      if (this.registry.tasksOfPod(p.podId).length === 0) {
-        // Its containers were force-deleted behind its back, so it may refuse to shut down.
         await this.shutdownShim(shim);
+        // Containers force-deleted behind its back may keep it from shutting down.
         if (!(await closedWithin(shim, 1000))) killVerified(p.pid, p.dir, this.log);
+        shim.close();
+      } else {
+        // Gone with its containers; a dead daemon cannot remove its socket.
+        rmSync(p.address.replace(/^unix:\/\//, ''), { force: true });
       }
+      for (const t of own) {
+        this.registry.removeTask(t.id);
+        await this.taskGone(t.id, p.podId);
+      }
+      this.registry.removePod(p.podId);
+      rmSync(p.dir, { recursive: true, force: true });
+      await this.opts.hooks?.podGone(p.podId).catch((e: unknown) => this.log.error('pod cleanup failed', { podId: p.podId, error: String(e) }));
+      this.log.warn('cleaned up a pod of a previous manager', { podId: p.podId, tasks: own.length, shimWasAlive: !!shim });
     }
+    for (const t of tasks.filter((x) => !pods.some((p) => p.podId === x.podId))) this.registry.removeTask(t.id);
     // Spares of an earlier manager: shut them down.
     if (existsSync(this.opts.podsDir)) {
       for (const d of readdirSync(this.opts.podsDir)) {
@@ -127,7 +146,9 @@ export class TaskProxy {
           const res = await this.forward('Delete', req.id, payload, ctx);
           if (!req.execId) {
             const r = m.Delete.response.decode(res);
+            const podId = this.registry.task(req.id)?.podId;
             this.registry.removeTask(req.id, { pid: r.pid, exitStatus: r.exitStatus, exitedAt: r.exitedAt ?? null });
+            if (podId) await this.taskGone(req.id, podId);
           }
           return res;
         },
@@ -165,7 +186,15 @@ export class TaskProxy {
     const podId = annotations[SANDBOX_ID_ANNOTATION] ?? req.id;
     safeName(podId);
     const sandbox = (annotations[CONTAINER_TYPE_ANNOTATION] ?? 'sandbox') === 'sandbox';
-    await this.opts.prepareCreate?.({ id: req.id, podId, sandbox, bundle: req.bundle, namespace: start.namespace, annotations });
+    let rootfs = req.rootfs;
+    if (this.opts.hooks) {
+      try {
+        rootfs = (await this.opts.hooks.prepareCreate({ id: req.id, podId, sandbox, bundle: req.bundle, namespace: start.namespace, annotations, rootfs })).rootfs ?? rootfs;
+      } catch (e) {
+        await this.taskGone(req.id, podId);
+        throw e instanceof TtrpcError ? e : new TtrpcError(Code.FAILED_PRECONDITION, `task ${req.id}: ${(e as Error).message}`);
+      }
+    }
 
     const t0 = performance.now();
     const shim = await this.shimFor(podId, req.id, start);
@@ -175,6 +204,7 @@ export class TaskProxy {
     const options: Partial<RuncOptions> = { binaryName: this.opts.runcBinary, root: this.opts.runcRoot };
     const forwarded = this.def.methods.Create.request.encode({
       ...req,
+      rootfs,
       options: { type_url: 'containerd.runc.v1.Options', value: this.runcOptionsType.encode(this.runcOptionsType.fromObject(options)).finish() },
     });
     const rec: TaskRecord = { ...start, podId, sandbox, createdAt: Date.now() };
@@ -185,6 +215,9 @@ export class TaskProxy {
       return res;
     } catch (e) {
       this.registry.removeTask(req.id);
+      await this.taskGone(req.id, podId);
+      // containerd will not Shutdown a task it never got: a pod shim left with nothing must go.
+      if (this.registry.tasksOfPod(podId).length === 0) await this.shutdownShim(shim);
       this.log.warn('create failed in the runc shim', { id: req.id, podId, error: (e as Error).message });
       throw e;
     }
@@ -296,7 +329,7 @@ export class TaskProxy {
       if (left.length === 0) {
         this.registry.removePod(shim.podId);
         shim.removeDir();
-        void this.opts.podGone?.(shim.podId).catch((e: unknown) => this.log.error('pod cleanup failed', { podId: shim.podId, error: String(e) }));
+        void this.opts.hooks?.podGone(shim.podId).catch((e: unknown) => this.log.error('pod cleanup failed', { podId: shim.podId, error: String(e) }));
       }
     });
   }
@@ -323,8 +356,23 @@ export class TaskProxy {
       // already stopped
     }
     const res = m.Delete.response.decode(await shim.client.callRaw(TASK_SERVICE, 'Delete', Buffer.from(m.Delete.request.encode({ id })), { timeoutMs: 5000 }));
+    const podId = this.registry.task(id)?.podId;
     this.registry.removeTask(id, { pid: res.pid, exitStatus: res.exitStatus, exitedAt: res.exitedAt ?? null });
+    if (podId) await this.taskGone(id, podId);
     return res;
+  }
+
+  private async taskGone(id: string, podId: string): Promise<void> {
+    try {
+      await this.opts.hooks?.taskGone(id, podId);
+    } catch (e) {
+      this.log.error('task cleanup failed', { id, podId, error: (e as Error).message });
+    }
+  }
+
+  /** Whether any task of the pod is known (vnode-cni DEL releases a pod's vNode only if not). */
+  podHasTasks(podId: string): boolean {
+    return this.registry.tasksOfPod(podId).length > 0 || this.starting.has(podId);
   }
 
   hasTask(id: string): boolean {

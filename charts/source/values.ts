@@ -66,7 +66,7 @@ export const defaultValues: ChartValues = {
   },
   installer: {
     restart: { strategy: 'auto' },
-    runtime: { handler: 'vnode', cniConfDir: '/etc/cni/vnode.d', podAnnotations: ['vnode.io/*'] },
+    runtime: { handler: 'vnode', cniConfDir: '/etc/cni/vnode.d', podAnnotations: ['vnode.loft.sh/*'] },
     node: { taintWhileInstalling: false },
     onTerm: 'auto',
     manager: { mode: 'nsenter', runDir: '/run/vnode' },

@@ -1,9 +1,9 @@
 // A vnode-manager run from the staged install tree for one test bed, with its own run and state
 // dirs, its log in a file, and a clean stop (or a SIGKILL, for restart tests).
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isAlive, waitFor } from './hostState.js';
+import { isAlive, processes, waitFor } from './hostState.js';
 import { TREE_DIR } from './TestBed.js';
 
 export class ManagerProcess {
@@ -37,12 +37,23 @@ export class ManagerProcess {
     closeSync(fd);
     p.unref();
     this.pid = p.pid!;
+    writeFileSync(this.pidFile, String(this.pid));
     const exited = new Promise<never>((_r, reject) => p.once('exit', (c) => reject(new Error(`vnode-manager exited with ${c}:\n${this.tail()}`))));
     exited.catch(() => undefined);
     await Promise.race([waitFor('vnode-manager socket', () => existsSync(join(this.runDir, 'launch.sock')), 15_000), exited]);
   }
 
+  /** Where the pid is kept, so another process (npm run local -- down) can stop this manager. */
+  get pidFile(): string {
+    return join(this.stateDir, '..', 'manager.pid');
+  }
+
   async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (!this.pid && existsSync(this.pidFile)) {
+      const pid = Number(readFileSync(this.pidFile, 'utf8'));
+      // Only if it still is a vnode-manager (pids are reused).
+      if (pid && processes().some((p) => p.pid === pid && p.cmdline.includes('agent/main.js'))) this.pid = pid;
+    }
     const pid = this.pid;
     if (!pid || !isAlive(pid)) return;
     process.kill(pid, signal);

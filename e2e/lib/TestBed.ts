@@ -21,6 +21,7 @@ export interface RuntimeHandler {
   runtime_type: string;
   runtime_path?: string;
   cni_conf_dir?: string;
+  cni_max_conf_num?: number;
   pod_annotations?: string[];
   container_annotations?: string[];
   privileged_without_host_devices?: boolean;

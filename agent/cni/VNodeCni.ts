@@ -1,0 +1,135 @@
+// vnode-cni, chained last after the host's network in the vnode handler's CNI config. ADD: the
+// pod joins its vNode (created on first use) and its interface, addresses and routes move into a
+// network namespace owned by the vNode's user namespace. DEL: idempotent (containerd calls it
+// twice, the second time without a netns). CHECK and VERSION. Errors in the CNI error format.
+import { z } from 'zod';
+import { describeIssues } from '../common/config.js';
+import type { Logger } from '../common/log.js';
+import type { LaunchAnswer, LaunchRequest } from '../launch/launchProtocol.js';
+import type { VNodePods } from '../pods/VNodePods.js';
+import type { VNodeManager } from '../vnode/VNodeManager.js';
+import { CNI_SUPPORTED_VERSIONS, cniError } from './cniLaunch.js';
+import { interfaceIn, moveInterface } from './netnsMove.js';
+
+/** CNI error codes (spec): 4 invalid network config, 7 invalid env vars, 11 try again later. */
+const E = { INCOMPATIBLE: 1, BAD_CONFIG: 4, BAD_ENV: 7, IO: 5, TRY_LATER: 11, INTERNAL: 999 };
+
+const NetConfSchema = z
+  .object({
+    cniVersion: z.string().refine((v) => CNI_SUPPORTED_VERSIONS.includes(v), { message: `must be one of ${CNI_SUPPORTED_VERSIONS.join(', ')}` }),
+    name: z.string().min(1),
+    type: z.string(),
+    prevResult: z.object({ interfaces: z.array(z.object({ name: z.string(), sandbox: z.string().optional() }).passthrough()).optional() }).passthrough().optional(),
+    runtimeConfig: z.object({ 'io.kubernetes.cri.pod-annotations': z.record(z.string(), z.string()).optional() }).passthrough().optional(),
+  })
+  .passthrough();
+
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+export interface CniPodArgs {
+  namespace: string;
+  name: string;
+  uid: string;
+}
+
+/** CNI_ARGS: "K=V;K=V" (containerd sends IgnoreUnknown, K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID, ...). */
+export function parseCniArgs(s: string | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const kv of (s ?? '').split(';')) {
+    const i = kv.indexOf('=');
+    if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  return out;
+}
+
+export class VNodeCni {
+  constructor(
+    private readonly vnodes: VNodeManager,
+    private readonly pods: VNodePods,
+    /** Whether the central shim still holds tasks of the pod (then the pod keeps its vNode). */
+    private readonly podHasTasks: (podId: string) => boolean,
+    private readonly log: Logger,
+  ) {}
+
+  handle = async (req: LaunchRequest): Promise<LaunchAnswer> => {
+    const env = req.env;
+    const cmd = env.CNI_COMMAND;
+    if (cmd === 'VERSION') return { kind: 'exit', code: 0, stdout: `${JSON.stringify({ cniVersion: '1.0.0', supportedVersions: CNI_SUPPORTED_VERSIONS })}\n` };
+    let conf: z.infer<typeof NetConfSchema>;
+    try {
+      const raw: unknown = JSON.parse(req.stdin.toString('utf8'));
+      const r = NetConfSchema.safeParse(raw);
+      if (!r.success) return cniError(E.BAD_CONFIG, 'invalid network configuration', describeIssues(r.error).join('; '));
+      conf = r.data;
+    } catch (e) {
+      return cniError(E.BAD_CONFIG, 'network configuration on stdin is not JSON', (e as Error).message);
+    }
+    const v = conf.cniVersion;
+    const id = env.CNI_CONTAINERID ?? '';
+    if (!ID.test(id)) return cniError(E.BAD_ENV, 'CNI_CONTAINERID is missing or malformed', JSON.stringify(id), v);
+    const ifname = env.CNI_IFNAME || 'eth0';
+    try {
+      switch (cmd) {
+        case 'ADD':
+          return await this.add(conf, id, ifname, env);
+        case 'DEL':
+          return await this.del(conf, id);
+        case 'CHECK':
+          return await this.check(conf, id, ifname);
+        default:
+          return cniError(E.BAD_ENV, `unknown CNI_COMMAND ${JSON.stringify(cmd ?? '')}`, '', v);
+      }
+    } catch (e) {
+      this.log.error('vnode-cni failed', { command: cmd, id, error: (e as Error).message });
+      return cniError(E.INTERNAL, `vnode-cni ${cmd}: ${(e as Error).message}`, '', v);
+    }
+  };
+
+  private async add(conf: z.infer<typeof NetConfSchema>, id: string, ifname: string, env: Record<string, string>): Promise<LaunchAnswer> {
+    const v = conf.cniVersion;
+    if (!conf.prevResult) return cniError(E.BAD_CONFIG, 'vnode-cni must be chained after the host network (no prevResult)', '', v);
+    const netns = env.CNI_NETNS;
+    if (!netns?.startsWith('/')) return cniError(E.BAD_ENV, 'CNI_NETNS is missing', '', v);
+    const args = parseCniArgs(env.CNI_ARGS);
+    const namespace = args.K8S_POD_NAMESPACE;
+    const uid = args.K8S_POD_UID || args.K8S_POD_INFRA_CONTAINER_ID || id;
+    if (!namespace) return cniError(E.BAD_ENV, 'CNI_ARGS lacks K8S_POD_NAMESPACE (vnode-cni serves Kubernetes pods only)', '', v);
+    const annotations = conf.runtimeConfig?.['io.kubernetes.cri.pod-annotations'] ?? {};
+    const key = this.vnodes.keyFor({ namespace, uid, name: args.K8S_POD_NAME, annotations });
+    const t0 = performance.now();
+    const vnode = await this.vnodes.getOrCreate(key, id);
+    let podNetns: string | undefined;
+    try {
+      podNetns = await this.vnodes.createPodNetns(key, id);
+      const moved = await moveInterface(netns, ifname, podNetns);
+      this.log.info('pod network moved into its vNode', { id, vnode: vnode.name, ...moved, ms: +(performance.now() - t0).toFixed(1) });
+    } catch (e) {
+      if (podNetns) await this.vnodes.removePodNetns(key, id).catch(() => undefined);
+      if (!this.podHasTasks(id)) await this.vnodes.release(key, id).catch(() => undefined);
+      throw e;
+    }
+    // The result is the host network's, with our interface now in the pod's vNode netns.
+    const result = structuredClone(conf.prevResult);
+    for (const i of result.interfaces ?? []) if (i.name === ifname && i.sandbox) i.sandbox = podNetns;
+    return { kind: 'exit', code: 0, stdout: `${JSON.stringify({ ...result, cniVersion: v })}\n` };
+  }
+
+  private async del(_conf: z.infer<typeof NetConfSchema>, id: string): Promise<LaunchAnswer> {
+    const vnode = this.pods.vnodeOfPod(id);
+    if (vnode) {
+      // Destroying the netns destroys the pod's end of the veth, and so the pair.
+      await this.vnodes.removePodNetns(vnode.key, id);
+      // A pod whose sandbox never started (a failed RunPodSandbox) would otherwise hold its vNode.
+      if (!this.podHasTasks(id)) await this.vnodes.release(vnode.key, id);
+    }
+    return { kind: 'exit', code: 0, stdout: '' };
+  }
+
+  private async check(conf: z.infer<typeof NetConfSchema>, id: string, ifname: string): Promise<LaunchAnswer> {
+    const vnode = this.pods.vnodeOfPod(id);
+    const path = vnode?.netns[id];
+    if (!path) return cniError(E.TRY_LATER, `pod ${id} has no vNode network namespace`, '', conf.cniVersion);
+    if (!(await interfaceIn(path, ifname))) return cniError(E.TRY_LATER, `interface ${ifname} is missing from the pod's vNode network namespace`, path, conf.cniVersion);
+    return { kind: 'exit', code: 0, stdout: '' };
+  }
+}

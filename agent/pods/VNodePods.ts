@@ -1,0 +1,189 @@
+// Where pods meet their vNode: the central shim's task hooks (spec rewrite and idmapped rootfs on
+// Create, cleanup on Delete, vNode release when the pod's last task is gone) and vnode-cni's
+// ADD/DEL (the pod's network moved into a netns owned by the vNode's user namespace).
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { bindIdmapped } from '../../addon/mount.js';
+import { cniAdd, cniDel, loadConfList, type CniRun, type ConfList } from '../cni/CniRunner.js';
+import type { Logger } from '../common/log.js';
+import type { Mount } from '../proto/taskApi.js';
+import type { CreateContext, TaskHooks } from '../shim/TaskProxy.js';
+import { lockedFlagsResolver } from '../spec/lockedFlags.js';
+import { hostNamespacesOf, parseSpec, rewriteSpec, SpecError } from '../spec/SpecRewriter.js';
+import type { VNode } from '../vnode/VNodeRecord.js';
+import { unmountBelow, type VNodeManager } from '../vnode/VNodeManager.js';
+import type { PodIdentity } from '../vnode/vnodeKey.js';
+
+const A = {
+  namespace: 'io.kubernetes.cri.sandbox-namespace',
+  uid: 'io.kubernetes.cri.sandbox-uid',
+  name: 'io.kubernetes.cri.sandbox-name',
+};
+
+export interface VNodePodsOptions {
+  /** vnodefs files to bind over /proc and /sys, when vnodefs runs. */
+  procBindings?: { source: string; destination: string }[];
+  /** The vnode handler's CNI config dir and plugin dir, for the vNode's own network. */
+  cni?: { confDir: string; binDir: string };
+  /** vnodefs, told when a pod starts (uptime counts from there). */
+  vnodefs?: { setStartTime(cgroupPath: string, ms: number): void; clearStartTime(cgroupPath: string): void };
+}
+
+const execFileP = promisify(execFile);
+
+/** Adds search (x) permission for others on dir and every parent that lacks it. */
+async function allowTraverse(dir: string): Promise<void> {
+  for (let d = dir; d !== '/' && d !== '.'; d = dirname(d)) {
+    const st = await stat(d);
+    if ((st.mode & 0o001) === 0) await chmod(d, (st.mode & 0o7777) | 0o011);
+  }
+}
+
+/** The pod's cgroup: the parent of the sandbox's own (cgroupfs paths "/parent/<id>"). */
+function podCgroup(spec: { linux: Record<string, unknown> }): string | undefined {
+  const p = spec.linux.cgroupsPath;
+  if (typeof p !== 'string' || !p.startsWith('/')) return undefined;
+  return p.slice(0, p.lastIndexOf('/')) || undefined;
+}
+
+export class VNodePods implements TaskHooks {
+  constructor(
+    private readonly vnodes: VNodeManager,
+    private readonly opts: VNodePodsOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** The pod a spec belongs to, from the CRI annotations containerd puts on every spec. */
+  static podOf(annotations: Record<string, string>): PodIdentity {
+    const namespace = annotations[A.namespace];
+    const uid = annotations[A.uid];
+    if (!namespace || !uid) throw new SpecError(`not a CRI pod: annotations ${A.namespace} and ${A.uid} are required`);
+    return { namespace, uid, name: annotations[A.name], annotations };
+  }
+
+  async prepareCreate(ctx: CreateContext): Promise<{ rootfs?: Mount[] }> {
+    const specPath = join(ctx.bundle, 'config.json');
+    const spec = parseSpec(readFileSync(specPath, 'utf8'), specPath);
+    const key = this.vnodes.keyFor(VNodePods.podOf(ctx.annotations));
+    // The sandbox brings the pod into its vNode (hostNetwork pods have no CNI ADD to do it);
+    // containers find it there.
+    const vnode = ctx.sandbox ? await this.vnodes.getOrCreate(key, ctx.podId) : this.vnodes.get(key);
+    if (!vnode || vnode.state !== 'ready') throw new SpecError(`pod ${ctx.podId}: its vNode (${key}) is ${vnode?.state ?? 'gone'}`);
+    const host = ctx.sandbox ? hostNamespacesOf(spec) : { hostNetwork: false, hostPID: false, hostIPC: false };
+    if (host.hostNetwork) await this.ensureVNodeNetwork(vnode);
+    const rewritten = rewriteSpec(spec, ctx.sandbox, host, {
+      namespaces: vnode.namespaces,
+      idRange: vnode.idRange,
+      podNetns: vnode.netns[ctx.podId],
+      procBindings: this.opts.procBindings,
+      lockedFlagsOf: lockedFlagsResolver(),
+    });
+    // The container's processes run as the vNode's ids: they must be able to pass through the
+    // bundle (0700, root's) to their rootfs.
+    await allowTraverse(ctx.bundle);
+    const tmp = `${specPath}.vnode.tmp`;
+    writeFileSync(tmp, JSON.stringify(rewritten));
+    renameSync(tmp, specPath);
+    const rootfs = await this.idmapRootfs(vnode, ctx.id, ctx.rootfs);
+    const cgroup = podCgroup(spec);
+    if (ctx.sandbox && cgroup) this.opts.vnodefs?.setStartTime(cgroup, Date.now());
+    this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host });
+    return { rootfs };
+  }
+
+  /**
+   * The container's rootfs owned by the vNode's root without a recursive chown: each read-only
+   * lower layer is bound through an idmapped mount (disk uid 0 shows as the vNode's root), and the
+   * fresh, empty upper and work dirs are chowned. O(layers), whatever the image size.
+   */
+  private async idmapRootfs(vnode: VNode, id: string, rootfs: Mount[]): Promise<Mount[]> {
+    if (rootfs.length === 0) return rootfs; // the bundle's rootfs was prepared by the caller
+    if (rootfs.length !== 1) throw new SpecError(`task ${id}: ${rootfs.length} rootfs mounts, expected one snapshot mount`);
+    const m = rootfs[0]!;
+    const dir = join(vnode.dir, 'rootfs', id);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const usernsFd = openSync(vnode.namespaces.user, 'r');
+    try {
+      if (m.type === 'overlay') {
+        const opt = (k: string): string | undefined => m.options.find((o) => o.startsWith(`${k}=`))?.slice(k.length + 1);
+        const lowers = opt('lowerdir')?.split(':') ?? [];
+        const upper = opt('upperdir');
+        const work = opt('workdir');
+        if (!lowers.length) throw new SpecError(`task ${id}: overlay rootfs without lowerdir`);
+        const mapped: string[] = [];
+        for (const [i, l] of lowers.entries()) {
+          const target = join(dir, `l${i}`);
+          await mkdir(target);
+          await bindIdmapped(l, target, usernsFd);
+          mapped.push(target);
+        }
+        for (const d of [upper, work]) if (d) await chown(d, vnode.idRange.uidStart, vnode.idRange.gidStart);
+        const options = m.options.map((o) => (o.startsWith('lowerdir=') ? `lowerdir=${mapped.join(':')}` : o));
+        return [{ ...m, options }];
+      }
+      if (m.type === 'bind') {
+        const target = join(dir, 'root');
+        await mkdir(target);
+        await bindIdmapped(m.source, target, usernsFd, { recursive: true });
+        return [{ ...m, source: target }];
+      }
+      throw new SpecError(`task ${id}: rootfs mount type ${m.type} is not supported in a vNode`);
+    } catch (e) {
+      await unmountBelow(dir).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    } finally {
+      closeSync(usernsFd);
+    }
+  }
+
+  async taskGone(id: string, podId: string): Promise<void> {
+    const v = this.vnodeOfPod(podId);
+    if (!v) return;
+    const dir = join(v.dir, 'rootfs', id);
+    await unmountBelow(dir);
+    await rm(dir, { recursive: true, force: true });
+  }
+
+  /**
+   * The vNode's own network: the host's pod network (the vnode handler's CNI config without
+   * vnode-cni) run into the holder's network namespace, once, for the vNode's hostNetwork pods.
+   */
+  private async ensureVNodeNetwork(v: VNode): Promise<void> {
+    const file = join(v.dir, 'network.json');
+    if (existsSync(file) || !this.opts.cni) return;
+    const { confDir, binDir } = this.opts.cni;
+    const list = loadConfList(confDir, ['vnode-cni']);
+    const run = { containerId: `vnode-${v.name}`, netns: v.namespaces.net, ifname: 'eth0', args: { IgnoreUnknown: '1', K8S_POD_NAMESPACE: 'vnode-system', K8S_POD_NAME: v.name } };
+    const result = await cniAdd(list, binDir, run);
+    // The host's network plugins leave loopback to the runtime.
+    await execFileP('nsenter', [`--net=${v.namespaces.net}`, 'ip', 'link', 'set', 'lo', 'up']);
+    writeFileSync(file, JSON.stringify({ list, run, result }));
+    this.log.info('vNode network attached', { vnode: v.name, network: list.name });
+  }
+
+  private async removeVNodeNetwork(v: VNode): Promise<void> {
+    const file = join(v.dir, 'network.json');
+    if (!existsSync(file) || !this.opts.cni) return;
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { list: ConfList; run: CniRun; result: unknown };
+    await cniDel(saved.list, this.opts.cni.binDir, saved.run, saved.result);
+    rmSync(file, { force: true });
+  }
+
+  async podGone(podId: string): Promise<void> {
+    const v = this.vnodeOfPod(podId);
+    if (!v) return;
+    await this.vnodes.removePodNetns(v.key, podId);
+    // The last pod: the vNode's own network goes first, while its netns still exists.
+    if (v.pods.length === 1 && v.pods[0] === podId) await this.removeVNodeNetwork(v).catch((e: unknown) => this.log.error('vNode network removal failed', { vnode: v.name, error: (e as Error).message }));
+    const r = await this.vnodes.release(v.key, podId);
+    this.log.info('pod left its vNode', { podId, vnode: v.name, destroyed: r.destroyed });
+  }
+
+  vnodeOfPod(podId: string): VNode | undefined {
+    return this.vnodes.list().find((v) => v.pods.includes(podId) || v.netns[podId] !== undefined);
+  }
+}

@@ -1,0 +1,69 @@
+// The spec rewrite on real specs written by containerd 1.6's CRI (fixtures captured from the e2e
+// test bed): a plain pod and a privileged hostNetwork + hostPID pod with a hostPath mount.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { hostNamespacesOf, parseSpec, rewriteSpec, SpecError, type VNodeTarget } from './SpecRewriter.js';
+
+const fixture = (name: string) => parseSpec(readFileSync(new URL(`../../../agent/spec/fixtures/${name}.json`, import.meta.url), 'utf8'), name);
+const target: VNodeTarget = {
+  namespaces: { user: '/proc/42/ns/user', net: '/proc/42/ns/net', ipc: '/proc/42/ns/ipc', uts: '/proc/42/ns/uts', pid: '/proc/42/ns/pid' },
+  idRange: { uidStart: 268435456, gidStart: 268435456, size: 65536 },
+  podNetns: '/run/vnode/vnodes/vn-x/netns/abc',
+  procBindings: [{ source: '/run/vnode/vnodefs/proc/meminfo', destination: '/proc/meminfo' }],
+};
+const nsMap = (s: ReturnType<typeof fixture>) => Object.fromEntries((s.linux.namespaces ?? []).map((n) => [n.type, n.path ?? '(new)']));
+
+test('a plain sandbox joins the vNode user namespace and its own vNode-owned netns', () => {
+  const s = fixture('sandbox-plain');
+  const host = hostNamespacesOf(s);
+  assert.deepEqual(host, { hostNetwork: false, hostPID: false, hostIPC: false });
+  const r = rewriteSpec(s, true, host, target);
+  assert.deepEqual(nsMap(r), { user: '/proc/42/ns/user', pid: '(new)', ipc: '(new)', uts: '(new)', mount: '(new)', network: target.podNetns });
+  assert.equal(r.linux.namespaces![0]!.type, 'user', 'user first: runc joins it before the others');
+  assert.deepEqual(r.linux.uidMappings, [{ containerID: 0, hostID: 268435456, size: 65536 }]);
+  assert.deepEqual(r.linux.gidMappings, [{ containerID: 0, hostID: 268435456, size: 65536 }]);
+  assert.ok(r.mounts!.some((m) => m.destination === '/proc/meminfo' && m.source === '/run/vnode/vnodefs/proc/meminfo' && m.options!.includes('ro')));
+  // the input is untouched
+  assert.ok(!(s.linux.namespaces ?? []).some((n) => n.type === 'user'));
+});
+
+test('a plain container keeps the sandbox namespaces and gets the maps', () => {
+  const s = fixture('container-plain');
+  const r = rewriteSpec(s, false, { hostNetwork: false, hostPID: false, hostIPC: false }, target);
+  const before = nsMap(s);
+  assert.deepEqual(nsMap(r), { user: '/proc/42/ns/user', ...before });
+  assert.equal(r.linux.uidMappings![0]!.hostID, 268435456);
+});
+
+test('hostNetwork + hostPID sandbox gets the vNode network, uts and pid, not the host ones', () => {
+  const s = fixture('sandbox-privileged-hostnet-hostpid');
+  const host = hostNamespacesOf(s);
+  assert.deepEqual(host, { hostNetwork: true, hostPID: true, hostIPC: false });
+  const r = rewriteSpec(s, true, host, { ...target, podNetns: undefined });
+  assert.deepEqual(nsMap(r), { user: '/proc/42/ns/user', ipc: '(new)', mount: '(new)', network: '/proc/42/ns/net', uts: '/proc/42/ns/uts', pid: '/proc/42/ns/pid' });
+  // Every namespace that CRI left to the host is now the vNode's: none is missing.
+  for (const t of ['network', 'uts', 'pid', 'ipc', 'mount', 'user']) assert.ok(nsMap(r)[t], t);
+});
+
+test('a privileged container keeps its capabilities but only the safe host devices', () => {
+  const s = fixture('container-privileged-hostnet-hostpid');
+  assert.ok(s.linux.devices!.length > 50, 'CRI hands a privileged container every host device');
+  const r = rewriteSpec(s, false, { hostNetwork: true, hostPID: true, hostIPC: false }, target);
+  const paths = r.linux.devices!.map((d) => d.path).sort();
+  for (const p of paths) assert.ok(['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/fuse', '/dev/net/tun'].includes(p), p);
+  assert.ok(!paths.some((p) => /sd|vd|nvme|mem|kmsg|port/.test(p)));
+  assert.deepEqual(r.linux.resources!.devices![0], { allow: false, access: 'rwm' });
+  assert.ok(!r.linux.resources!.devices!.some((d) => d.allow && (d.type ?? 'a') === 'a'), 'no allow-all rule');
+  assert.ok(r.linux.resources!.devices!.some((d) => d.allow && d.type === 'c' && d.major === 1 && d.minor === 3), '/dev/null allowed');
+  assert.ok(!r.linux.resources!.devices!.some((d) => d.allow && d.type === 'b'), 'no block device allowed');
+  assert.deepEqual(r.process, s.process, 'capabilities and the rest of the process are untouched');
+  // the hostPath mount passes through (the user namespace is what protects it)
+  assert.ok(r.mounts!.some((m) => m.destination === '/host-etc' && m.source === '/etc'));
+});
+
+test('a pod without its vNode netns is refused, and a malformed spec names the bad field', () => {
+  assert.throws(() => rewriteSpec(fixture('sandbox-plain'), true, { hostNetwork: false, hostPID: false, hostIPC: false }, { ...target, podNetns: undefined }), SpecError);
+  assert.throws(() => parseSpec('{"ociVersion":"1","linux":{"namespaces":[{"path":"/x"}]}}', 'b/config.json'), /b\/config\.json: linux\.namespaces\.0\.type: Required/);
+  assert.throws(() => parseSpec('{', 'c'), /c: not JSON/);
+});

@@ -1,0 +1,178 @@
+// The OCI spec rewrite that puts a pod's containers into their vNode. A pure function from the
+// spec containerd wrote (config.json) plus what the vNode layer knows, to the spec runc runs:
+// - the vNode's user namespace (joined by path) with its uid/gid maps on every container;
+// - the pod's own network namespace owned by that user namespace (made by vnode-cni), or the
+//   vNode's network for hostNetwork pods, the vNode's pid/ipc/uts for hostPID/hostIPC/hostNetwork;
+// - privileged stays privileged, but only inside the user namespace: host devices are cut down to
+//   a safe set, and nothing else of the host is granted;
+// - the FUSE /proc and /sys files of vnodefs bound over the real ones, where it runs.
+// Host-path mounts pass through unchanged: the user namespace makes them owned by unmapped ids,
+// so a root-owned host file stays unwritable (docs/pods.md).
+import { z } from 'zod';
+
+const NamespaceSchema = z.object({ type: z.string(), path: z.string().optional() }).passthrough();
+const IdMapSchema = z.object({ containerID: z.number(), hostID: z.number(), size: z.number() });
+const MountSchema = z.object({ destination: z.string(), type: z.string().optional(), source: z.string().optional(), options: z.array(z.string()).optional() }).passthrough();
+const DeviceSchema = z.object({ path: z.string(), type: z.string(), major: z.number().optional(), minor: z.number().optional() }).passthrough();
+const DeviceRuleSchema = z.object({ allow: z.boolean(), type: z.string().optional(), major: z.number().nullable().optional(), minor: z.number().nullable().optional(), access: z.string().optional() }).passthrough();
+
+/** The parts of an OCI runtime spec the rewrite reads or writes; everything else passes through. */
+export const OciSpecSchema = z
+  .object({
+    ociVersion: z.string(),
+    process: z.object({}).passthrough().optional(),
+    root: z.object({ path: z.string(), readonly: z.boolean().optional() }).passthrough().optional(),
+    hostname: z.string().optional(),
+    mounts: z.array(MountSchema).optional(),
+    annotations: z.record(z.string(), z.string()).optional(),
+    linux: z
+      .object({
+        namespaces: z.array(NamespaceSchema).optional(),
+        uidMappings: z.array(IdMapSchema).optional(),
+        gidMappings: z.array(IdMapSchema).optional(),
+        devices: z.array(DeviceSchema).optional(),
+        resources: z.object({ devices: z.array(DeviceRuleSchema).optional() }).passthrough().optional(),
+        seccomp: z.object({}).passthrough().optional(),
+        maskedPaths: z.array(z.string()).optional(),
+        readonlyPaths: z.array(z.string()).optional(),
+      })
+      .passthrough(),
+  })
+  .passthrough();
+export type OciSpec = z.infer<typeof OciSpecSchema>;
+export type OciMount = z.infer<typeof MountSchema>;
+
+export class SpecError extends Error {
+  override name = 'SpecError';
+}
+
+/** Parses config.json text; a malformed spec is an error naming the bad field. */
+export function parseSpec(text: string, where: string): OciSpec {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new SpecError(`${where}: not JSON: ${(e as Error).message}`);
+  }
+  const r = OciSpecSchema.safeParse(raw);
+  if (!r.success) throw new SpecError(`${where}: ${r.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
+  return r.data;
+}
+
+/** What the rewrite needs to know about the vNode and the pod. */
+export interface VNodeTarget {
+  /** /proc/<holder>/ns/<kind> of the vNode's holder. */
+  namespaces: { user: string; net: string; ipc: string; uts: string; pid: string };
+  idRange: { uidStart: number; gidStart: number; size: number };
+  /** The pod's own network namespace (owned by the vNode's user namespace), unless hostNetwork. */
+  podNetns?: string;
+  /** Files of vnodefs to bind over /proc and /sys (absent when vnodefs does not run). */
+  procBindings?: { source: string; destination: string }[];
+  /** The nosuid/nodev/noexec flags of the mount a host path lives on (see lockedFlags.ts). */
+  lockedFlagsOf?: (source: string) => string[];
+}
+
+export interface HostNamespaces {
+  hostNetwork: boolean;
+  hostPID: boolean;
+  hostIPC: boolean;
+}
+
+/** Host-namespace flags can only be read from the sandbox spec (CRI gives containers paths). */
+export function hostNamespacesOf(sandboxSpec: OciSpec): HostNamespaces {
+  const has = (t: string): boolean => (sandboxSpec.linux.namespaces ?? []).some((n) => n.type === t);
+  return { hostNetwork: !has('network'), hostPID: !has('pid'), hostIPC: !has('ipc') };
+}
+
+/**
+ * Character devices a vNode container may have from the host (by bind mount, as runc does in a
+ * user namespace): the ones every container gets, plus fuse and tun for builders and VPNs inside
+ * a vNode. Each is safe: it reaches no host state beyond what its namespace already scopes.
+ */
+export const SAFE_DEVICES: readonly { path: string; major: number; minor: number }[] = [
+  { path: '/dev/null', major: 1, minor: 3 },
+  { path: '/dev/zero', major: 1, minor: 5 },
+  { path: '/dev/full', major: 1, minor: 7 },
+  { path: '/dev/random', major: 1, minor: 8 },
+  { path: '/dev/urandom', major: 1, minor: 9 },
+  { path: '/dev/tty', major: 5, minor: 0 },
+  { path: '/dev/fuse', major: 10, minor: 229 },
+  { path: '/dev/net/tun', major: 10, minor: 200 },
+];
+
+const isSafeDevice = (type: string, major?: number | null, minor?: number | null): boolean =>
+  type === 'c' && SAFE_DEVICES.some((d) => d.major === major && d.minor === minor);
+
+/**
+ * Rewrites a sandbox's or container's spec for its vNode. `sandbox` says which it is; `host` are
+ * the pod's host-namespace flags (from the sandbox spec).
+ */
+export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespaces, v: VNodeTarget): OciSpec {
+  const spec: OciSpec = structuredClone(input);
+  const linux = spec.linux;
+
+  // Namespaces. runc joins the user namespace first, so every other namespace joined by path must
+  // be owned by it (the holder's are; containerd's own netns is not, hence the pod netns).
+  const ns = (linux.namespaces ?? []).filter((n) => n.type !== 'user');
+  const join = (type: string, path: string): void => {
+    const i = ns.findIndex((n) => n.type === type);
+    if (i >= 0) ns[i] = { ...ns[i], type, path };
+    else ns.push({ type, path });
+  };
+  if (sandbox) {
+    if (host.hostNetwork) {
+      join('network', v.namespaces.net);
+      join('uts', v.namespaces.uts);
+    } else {
+      if (!v.podNetns) throw new SpecError('the pod has no network namespace of its vNode (did vnode-cni run for it?)');
+      join('network', v.podNetns);
+    }
+    if (host.hostPID) join('pid', v.namespaces.pid);
+    if (host.hostIPC) join('ipc', v.namespaces.ipc);
+  }
+  // Containers keep CRI's /proc/<sandbox>/ns/* paths: the sandbox's namespaces are the vNode's now.
+  linux.namespaces = [{ type: 'user', path: v.namespaces.user }, ...ns];
+  // runc wants the maps even when it joins the user namespace; they must be the holder's.
+  linux.uidMappings = [{ containerID: 0, hostID: v.idRange.uidStart, size: v.idRange.size }];
+  linux.gidMappings = [{ containerID: 0, hostID: v.idRange.gidStart, size: v.idRange.size }];
+
+  // Devices: a privileged container gets every host device from CRI; keep only the safe set.
+  if (linux.devices) linux.devices = linux.devices.filter((d) => isSafeDevice(d.type, d.major, d.minor));
+  if (linux.resources) {
+    // Device cgroup: deny all, then allow exactly the safe set and the terminal devices (ptmx,
+    // pts, console) every container needs; CRI's own rules for a privileged pod allow all.
+    const allow = [
+      ...SAFE_DEVICES.map((d) => ({ major: d.major, minor: d.minor as number | null })),
+      { major: 5, minor: 1 },
+      { major: 5, minor: 2 },
+      { major: 136, minor: null },
+    ];
+    linux.resources.devices = [
+      { allow: false, access: 'rwm' },
+      ...allow.map((d) => ({ allow: true, type: 'c', major: d.major, minor: d.minor, access: 'rwm' })),
+    ];
+  }
+
+  // Bind mounts: in a user namespace the source mount's nosuid/nodev/noexec are locked, and runc's
+  // read-only remount fails with EPERM unless it repeats them.
+  if (v.lockedFlagsOf && spec.mounts) {
+    for (const m of spec.mounts) {
+      const opts = m.options ?? [];
+      if (!m.source?.startsWith('/') || !(m.type === 'bind' || opts.includes('bind') || opts.includes('rbind'))) continue;
+      const add = v.lockedFlagsOf(m.source).filter((f) => !opts.includes(f));
+      if (add.length) m.options = [...opts, ...add];
+    }
+  }
+
+  // vnodefs: the emulated /proc and /sys files over the real ones (read-only binds; runc accepts
+  // these /proc destinations). Writable /proc/sys entries are not bind targets runc allows.
+  if (v.procBindings?.length) {
+    const mounts = spec.mounts ?? [];
+    for (const b of v.procBindings) {
+      if (mounts.some((m) => m.destination === b.destination)) continue;
+      mounts.push({ destination: b.destination, type: 'bind', source: b.source, options: ['bind', 'ro', 'nosuid', 'nodev'] });
+    }
+    spec.mounts = mounts;
+  }
+  return spec;
+}

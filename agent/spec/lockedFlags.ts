@@ -1,0 +1,42 @@
+// The flags of the mount a path lives on that a user namespace cannot drop (nosuid, nodev,
+// noexec): runc must repeat them when it remounts a bind read-only inside the vNode.
+import { readFileSync, realpathSync } from 'node:fs';
+
+const LOCKABLE = ['nosuid', 'nodev', 'noexec'];
+
+interface MountEntry {
+  mountPoint: string;
+  options: string[];
+}
+
+const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+export function readMounts(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): MountEntry[] {
+  return mountinfo
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      const f = l.split(' ');
+      return { mountPoint: unescape(f[4]!), options: f[5]!.split(',') };
+    });
+}
+
+/** A function answering, for a host path, the lockable flags of the mount it is on. */
+export function lockedFlagsResolver(mounts: MountEntry[] = readMounts()): (source: string) => string[] {
+  return (source) => {
+    let path = source;
+    try {
+      path = realpathSync(source);
+    } catch {
+      // not there (runc will say so); use the path as given
+    }
+    let best: MountEntry | undefined;
+    for (const m of mounts) {
+      const mp = m.mountPoint;
+      const under = path === mp || path.startsWith(mp.endsWith('/') ? mp : `${mp}/`);
+      // The last matching entry with the longest mount point is the one on top.
+      if (under && (!best || mp.length >= best.mountPoint.length)) best = m;
+    }
+    return best ? best.options.filter((o) => LOCKABLE.includes(o)) : [];
+  };
+}

@@ -1,0 +1,92 @@
+// A test bed with the `vnode` runtime handler wired the way the installer wires a node: the
+// handler's own CNI config dir holding the bed's network with vnode-cni chained last, vnode-cni
+// in the CNI bin dir, the launcher's links on containerd's PATH, and a vnode-manager of its own.
+// (The installer itself is tested in e2e/installer.test.ts; here the handler is set up directly.)
+import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { processes } from './hostState.js';
+import { ManagerProcess } from './ManagerProcess.js';
+import { TestBed, TREE_DIR, type TestBedOptions } from './TestBed.js';
+
+export interface VNodeBed {
+  bed: TestBed;
+  manager: ManagerProcess;
+  /** Stops pods, the manager and the bed; returns what was left behind. */
+  teardown(): Promise<string[]>;
+}
+
+type VNodeBedOptions = Pick<TestBedOptions, 'name' | 'subnetIndex'> & { baseDir: string; managerEnv?: Record<string, string> };
+
+function layout(opts: VNodeBedOptions): { manager: ManagerProcess; vnodeConfDir: string; bedOptions: TestBedOptions } {
+  const vnodeConfDir = join(opts.baseDir, 'cni/vnode.d');
+  const manager = new ManagerProcess(join(opts.baseDir, 'vnode'), join(opts.baseDir, 'vnode-state'), {
+    VNODE_CNI_CONF_DIR: vnodeConfDir,
+    VNODE_CNI_BIN_DIR: join(opts.baseDir, 'cni/bin'),
+    ...opts.managerEnv,
+  });
+  const bedOptions: TestBedOptions = {
+    name: opts.name,
+    subnetIndex: opts.subnetIndex,
+    baseDir: opts.baseDir,
+    env: manager.clientEnv,
+    path: [join(TREE_DIR, 'bin')],
+    runtimes: {
+      vnode: { runtime_type: 'io.containerd.vnode.v2', cni_conf_dir: vnodeConfDir, cni_max_conf_num: 1, pod_annotations: ['vnode.loft.sh/*'] },
+    },
+    deferStart: true,
+  };
+  return { manager, vnodeConfDir, bedOptions };
+}
+
+/** A handle on a bed started earlier (by another process), for its teardown. */
+export function attachVNodeBed(opts: VNodeBedOptions): VNodeBed {
+  const { manager, bedOptions } = layout(opts);
+  return handle(TestBed.attach(bedOptions), manager, opts.baseDir);
+}
+
+export async function startVNodeBed(opts: VNodeBedOptions): Promise<VNodeBed> {
+  const { manager, vnodeConfDir, bedOptions } = layout(opts);
+  const bed = await TestBed.start(bedOptions);
+  try {
+    mkdirSync(vnodeConfDir, { recursive: true });
+    const host = bed.hostNetworkConflist();
+    const plugins = [...(host.plugins as object[]), { type: 'vnode-cni', capabilities: { 'io.kubernetes.cri.pod-annotations': true } }];
+    writeFileSync(join(vnodeConfDir, `10-${bed.network}-vnode.conflist`), JSON.stringify({ ...host, plugins }, null, 2));
+    rmSync(join(bed.cniBinDir, 'vnode-cni'), { force: true });
+    symlinkSync(join(TREE_DIR, 'bin/vnode-cni'), join(bed.cniBinDir, 'vnode-cni'));
+    await manager.start();
+    await bed.startContainerd();
+    await bed.importImages();
+  } catch (e) {
+    await manager.stop();
+    await bed.teardown();
+    throw e;
+  }
+  return handle(bed, manager, opts.baseDir);
+}
+
+function handle(bed: TestBed, manager: ManagerProcess, baseDir: string): VNodeBed {
+  return {
+    bed,
+    manager,
+    async teardown() {
+      const left: string[] = [];
+      try {
+        await bed.removeAllPods();
+      } catch (e) {
+        // containerd already gone (an interrupted run): the bed's teardown cleans up by force
+        if (!/UNAVAILABLE|ECONNREFUSED|ENOENT|No connection/.test((e as Error).message)) throw e;
+      } finally {
+        await manager.stop();
+        // With every pod gone and the manager stopped (it shuts its spare down), no runc shim of
+        // this bed may remain, nor a vNode holder.
+        for (const p of processes()) {
+          if (p.cmdline.includes('containerd-shim-runc-v2') && p.cmdline.includes(bed.socket)) left.push(`runc shim after manager stop: ${p.pid}`);
+          if (p.cmdline.startsWith('vnode-holder') && p.cmdline.includes(`${baseDir}/`)) left.push(`vNode holder after all pods: ${p.pid} ${p.cmdline}`);
+        }
+        await bed.teardown();
+      }
+      return [...left, ...bed.leftovers()];
+    },
+  };
+}
