@@ -3,6 +3,7 @@
 // being deleted) or leave the host installed for the next pod (a rolling update or a restart).
 // `install`, `uninstall`, `preflight` run one action and exit (for hosts without Kubernetes).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { posix } from 'node:path';
 import { configureLogging, logger } from '../agent/common/log.js';
@@ -13,7 +14,7 @@ import { HostPathsNotReachable, Installer, type InstallerOptions, type NodeAcces
 import { isServerNode, loadInstallerConfig, resolveFlavor, type InstallerConfig } from './installerConfig.js';
 import { daemonSetRemoved, defaultKubeConfig, NodeLabeler } from './NodeLabeler.js';
 import { gatherHostFacts, judgeHost, UnsupportedHostError, type HostFacts } from './preflight.js';
-import { CommandRestarter, defaultUnit, NoRestart, NsenterRestarter, type ContainerdRestarter, type CriRuntimeProbe } from './restart.js';
+import { CommandRestarter, defaultUnit, NoRestart, NsenterRestarter, runArgv, type ContainerdRestarter, type CriRuntimeProbe } from './restart.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 
 const log = logger('installer');
@@ -204,8 +205,35 @@ export async function installerMain(argv: string[]): Promise<number> {
     await stopChild(manager);
   }
   // With vNode gone and no vNode pod left, the manager's own state has nobody to serve.
-  if (removed && manager) for (const d of [cfg.manager.stateDir, cfg.manager.runDir]) purgeDir(host, d);
+  if (removed && manager) {
+    // Its FUSE mount (vnodefs) outlives it by design, for a restart; after an uninstall it goes too.
+    if (cfg.manager.mode === 'nsenter') await unmountInHost(cfg.hostPid, [cfg.manager.runDir, cfg.manager.stateDir]);
+    for (const d of [cfg.manager.stateDir, cfg.manager.runDir]) purgeDir(host, d);
+  }
   return 0;
+}
+
+/** Lazily unmounts, in the host's mount namespace, every mount below the given host dirs. */
+async function unmountInHost(hostPid: number, dirs: string[]): Promise<void> {
+  let table: string;
+  try {
+    table = readFileSync(`/proc/${hostPid}/mountinfo`, 'utf8');
+  } catch (e) {
+    log.warn('cannot read the host mount table', { error: (e as Error).message });
+    return;
+  }
+  const points = table
+    .split('\n')
+    .map((l) => (l.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((m) => dirs.some((d) => m.startsWith(`${d}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const m of points) {
+    try {
+      await runArgv(['nsenter', '--target', String(hostPid), '--mount', '--', 'umount', '-l', m], 10_000);
+    } catch (e) {
+      log.warn('cannot unmount the manager mount', { path: m, error: (e as Error).message });
+    }
+  }
 }
 
 /** Removes what is inside a host dir, then the dir unless it is a mount point (a hostPath volume). */

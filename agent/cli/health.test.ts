@@ -2,7 +2,8 @@
 // then against every way the manager can be missing.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,6 +26,16 @@ function run(bin: string, args: string[], env: Record<string, string>): Promise<
   });
 }
 
+/** Lazily unmounts what a SIGKILLed manager left under dir (its vnodefs FUSE mount), deepest first. */
+function unmountUnder(dir: string): void {
+  const points = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((m) => m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of points) execFileSync('umount', ['-l', m]);
+}
+
 async function until(what: string, fn: () => boolean, ms = 15_000): Promise<void> {
   const t0 = Date.now();
   while (!fn()) {
@@ -35,7 +46,10 @@ async function until(what: string, fn: () => boolean, ms = 15_000): Promise<void
 
 test('vnode health: 0 while the real manager answers, 1 with a reason once it is gone', { skip, timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vnode-health-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  t.after(() => {
+    unmountUnder(dir);
+    rmSync(dir, { recursive: true, force: true });
+  });
   const runDir = join(dir, 'run');
   const mgr = spawn(join(TREE_BIN, 'vnode-manager'), [], { env: { PATH: process.env.PATH, VNODE_RUN_DIR: runDir, VNODE_STATE_DIR: join(dir, 'state'), VNODE_LOG_LEVEL: 'error' }, stdio: 'ignore' });
   t.after(() => mgr.kill('SIGKILL'));
