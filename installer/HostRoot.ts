@@ -16,8 +16,30 @@ export class HostPathError extends Error {
 const errCode = (e: unknown): string | undefined => (e as NodeJS.ErrnoException | undefined)?.code;
 
 export class HostRoot {
-  constructor(readonly root: string) {
+  constructor(
+    readonly root: string,
+    /** Mount points of this process (default: /proc/self/mountinfo); for tests. */
+    private readonly mountPoints: () => string[] = readMountPoints,
+  ) {
     if (!isAbsolute(root)) throw new Error(`host root must be absolute: ${root}`);
+  }
+
+  /**
+   * Host paths that this root does not reach: in a pod that mounts only some host directories
+   * (hostPath volumes at <root><dir>), a path outside them would land in the container's own file
+   * system, and an install there would "succeed" without touching the host. A root with no mount
+   * at or below it (the host itself, a temp dir in tests) reaches everything.
+   */
+  unreachable(hostPaths: string[]): string[] {
+    if (this.root === '/') return [];
+    const inside = (m: string) => m === this.root || m.startsWith(`${this.root}/`);
+    const points = this.mountPoints();
+    if (!points.some(inside)) return [];
+    return hostPaths.filter((hp) => {
+      const p = this.path(hp);
+      const owner = points.filter((m) => p === m || p.startsWith(m === '/' ? '/' : `${m}/`)).sort((a, b) => b.length - a.length)[0];
+      return owner === undefined || !inside(owner);
+    });
   }
 
   /** The pod path of a host path, following symlinks inside the host (at most 40, like the kernel). */
@@ -160,6 +182,15 @@ export class HostRoot {
     }
     return current.sort();
   }
+}
+
+const unescapeMount = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+export function readMountPoints(): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => unescapeMount(l.split(' ')[4]!));
 }
 
 /** One path component's glob as a RegExp (Go's filepath.Match: `*` and `?` never match "/"). */

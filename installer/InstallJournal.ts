@@ -27,6 +27,8 @@ const JournalSchema = z.object({
   pendingRestart: z.enum(['present', 'absent']).optional(),
   /** Tree version that is installed (for the report and upgrades). */
   version: z.string().optional(),
+  /** Ancestors of the state dir the first save created (deepest last); clear() removes them when empty. */
+  createdDirs: z.array(z.string()).optional(),
 });
 export type JournalState = z.infer<typeof JournalSchema>;
 
@@ -74,6 +76,11 @@ export class InstallJournal {
   }
 
   private save(): void {
+    if (this.state.createdDirs === undefined && !this.host.exists(this.file)) {
+      const created: string[] = [];
+      for (let d = posix.dirname(this.file); d !== '/' && !this.host.exists(d); d = posix.dirname(d)) created.unshift(d);
+      this.state.createdDirs = created;
+    }
     this.host.writeAtomic(this.file, `${JSON.stringify(this.state, null, 2)}\n`, 0o600);
   }
 
@@ -124,9 +131,17 @@ export class InstallJournal {
 
   /** After a complete uninstall: no record left, and the state dir removed when empty. */
   clear(): void {
+    const created = this.state.createdDirs ?? [];
     this.host.remove(this.file);
     this.state = { format: 1, steps: {} };
     const dir = posix.dirname(this.file);
-    if (this.host.exists(dir) && this.host.list(dir).length === 0) this.host.remove(dir);
+    for (const d of [...new Set([dir, ...created.slice().reverse()])]) {
+      if (!this.host.exists(d) || this.host.list(d).length !== 0) continue;
+      try {
+        this.host.remove(d);
+      } catch {
+        // A mount point (a hostPath volume) stays; kubelet made it and owns it.
+      }
+    }
   }
 }

@@ -90,6 +90,13 @@ export class InstallRolledBack extends Error {
   }
 }
 
+export class HostPathsNotReachable extends Error {
+  constructor(readonly paths: string[]) {
+    super(`host paths not mounted into this pod: ${paths.join(', ')} (add their directories to the chart's hostPaths, or point the installer's config at mounted ones); nothing was changed`);
+    this.name = 'HostPathsNotReachable';
+  }
+}
+
 export class DrainTimeout extends Error {
   constructor(readonly handler: string, readonly remaining: number) {
     super(`${remaining} pod sandbox(es) of handler "${handler}" are still on this node; vNode stays installed so they keep their manager`);
@@ -129,9 +136,18 @@ export class Installer {
     }
   }
 
+  private assertReachable(paths: string[]): void {
+    const missing = this.o.host.unreachable([...new Set(paths)]);
+    if (missing.length) throw new HostPathsNotReachable(missing);
+  }
+
   async install(): Promise<InstallReport> {
     const o = this.o;
     const j = this.journal;
+    {
+      const p = planInstall(o.host, o.target, this.spec);
+      this.assertReachable([o.installDir, o.stateDir, p.file, ...p.edits.map((e) => e.path), o.cniBinDir ?? p.cni.binDir, o.hostCniConfDir ?? p.cni.confDir, o.runtime.cniConfDir]);
+    }
     const interrupted = j.beginOp('install');
     if (interrupted) this.log.warn('finishing an interrupted run', interrupted);
     const changed: StepName[] = [];
@@ -250,6 +266,7 @@ export class Installer {
   async uninstall(): Promise<UninstallReport> {
     const o = this.o;
     const j = this.journal;
+    this.assertReachable([o.installDir, o.stateDir, o.runtime.cniConfDir, o.target.configPath, ...((j.step('config')?.data.files as string[] | undefined) ?? [])]);
     const interrupted = j.beginOp('uninstall');
     if (interrupted) this.log.warn('undoing after an interrupted run', interrupted);
     const changed: StepName[] = [];
@@ -319,6 +336,7 @@ export class Installer {
       j.forget('tree');
       await this.hook('tree', 'after', 'uninstall');
     }
+    o.host.remove(posix.join(o.stateDir, 'backups'));
     j.clear();
     o.host.remove(o.stateDir);
     const report = { changed, restarted, evicted };

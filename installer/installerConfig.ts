@@ -13,11 +13,18 @@ export const InstallerConfigSchema = z
   .object({
     /** Where the host's / is mounted in the pod. */
     hostRoot: absPath.default('/host'),
+    /**
+     * A process in the host's namespaces (hostPID): nsenter's target for the restart and the
+     * manager, and /proc/<pid>/root for read-only host facts the mounts do not reach. pid 1 on a
+     * node; a test whose pid 1 refuses ptrace access names another host process.
+     */
+    hostPid: z.number().int().positive().default(1),
     /** The tree to install (pod path); default: the tree this program runs from. */
     stagedTree: absPath.optional(),
     installDir: absPath.default('/opt/vnode'),
-    /** Host path of the install journal and config backups. */
-    stateDir: absPath.default('/var/lib/vnode-installer'),
+    /** Host path of the install journal and config backups: inside a mounted dir (the DaemonSet
+     * mounts /var/lib/vnode), since uninstall removes it and a mount point cannot be removed. */
+    stateDir: absPath.default('/var/lib/vnode/installer'),
     /** Old versions kept beside `current` for a quick roll back. */
     keepVersions: z.number().int().min(0).default(1),
     containerd: z
@@ -79,6 +86,10 @@ export const InstallerConfigSchema = z
         /** nsenter: run the manager in the host's namespaces (hostPID); child: in this pod; none. */
         mode: z.enum(['nsenter', 'child', 'none']).default('nsenter'),
         args: z.array(z.string()).default([]),
+        /** Host paths the manager is started with (VNODE_RUN_DIR, VNODE_STATE_DIR); the launcher
+         * containerd runs finds the manager's socket in runDir. */
+        runDir: absPath.default('/run/vnode'),
+        stateDir: absPath.default('/var/lib/vnode'),
       })
       .strict()
       .default({}),

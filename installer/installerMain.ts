@@ -3,17 +3,18 @@
 // being deleted) or leave the host installed for the next pod (a rolling update or a restart).
 // `install`, `uninstall`, `preflight` run one action and exit (for hosts without Kubernetes).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { posix } from 'node:path';
 import { configureLogging, logger } from '../agent/common/log.js';
 import { CniChainSync } from './cniChain.js';
 import { CriStatusProbe } from './CriStatusProbe.js';
 import { HostRoot } from './HostRoot.js';
-import { Installer, type NodeAccess } from './Installer.js';
+import { HostPathsNotReachable, Installer, type InstallerOptions, type NodeAccess } from './Installer.js';
 import { isServerNode, loadInstallerConfig, resolveFlavor, type InstallerConfig } from './installerConfig.js';
 import { daemonSetRemoved, defaultKubeConfig, NodeLabeler } from './NodeLabeler.js';
 import { gatherHostFacts, judgeHost, UnsupportedHostError, type HostFacts } from './preflight.js';
-import { CommandRestarter, defaultUnit, NoRestart, NsenterRestarter, type ContainerdRestarter, type CriRuntimeProbe } from './restart.js';
+import { CommandRestarter, defaultUnit, NoRestart, NsenterRestarter, runArgv, type ContainerdRestarter, type CriRuntimeProbe } from './restart.js';
 import type { KubeConfig } from '@kubernetes/client-node';
 
 const log = logger('installer');
@@ -31,6 +32,8 @@ export interface InstallerDeps {
   node?: NodeAccess | null;
   kubeConfig?: KubeConfig;
   facts?: HostFacts;
+  /** Test hook passed to the Installer (kill -9 tests pause a real run at a step). */
+  onStep?: InstallerOptions['onStep'];
 }
 
 export interface PreparedInstaller {
@@ -45,7 +48,12 @@ export interface PreparedInstaller {
 export async function prepareInstaller(cfg: InstallerConfig, deps: InstallerDeps = {}): Promise<PreparedInstaller> {
   const host = new HostRoot(cfg.hostRoot);
   const fl = resolveFlavor(host, cfg.containerd);
-  const facts = deps.facts ?? (await gatherHostFacts(host, { containerdBinary: fl.binary, containerdRoot: fl.root }));
+  const missing = host.unreachable([fl.socket]);
+  if (missing.length) throw new HostPathsNotReachable(missing);
+  // Kernel, cgroup and containerd facts need no write access: in a pod that mounts only the
+  // directories it changes, read them through a host process's root (hostPID) instead.
+  const factsHost = cfg.hostRoot === '/' || host.unreachable([fl.binary, fl.root, '/sys/fs/cgroup']).length === 0 ? host : new HostRoot(`/proc/${cfg.hostPid}/root`);
+  const facts = deps.facts ?? (await gatherHostFacts(factsHost, { containerdBinary: fl.binary, containerdRoot: fl.root }));
   if (!cfg.preflight.skip) {
     const verdict = judgeHost(facts, { allowedCgroups: cfg.preflight.allowedCgroups });
     for (const w of verdict.warnings) log.warn(w);
@@ -55,7 +63,7 @@ export async function prepareInstaller(cfg: InstallerConfig, deps: InstallerDeps
   if (!restarter) {
     const s = cfg.restart.strategy === 'auto' ? (cfg.restart.command ? 'command' : 'nsenter') : cfg.restart.strategy;
     if (s === 'command') restarter = new CommandRestarter(cfg.restart.command!, cfg.restart.timeoutSeconds * 1000);
-    else if (s === 'nsenter') restarter = new NsenterRestarter(cfg.restart.unit ?? defaultUnit(fl.flavor, isServerNode(host, fl.flavor)), cfg.restart.timeoutSeconds * 1000);
+    else if (s === 'nsenter') restarter = new NsenterRestarter(cfg.restart.unit ?? defaultUnit(fl.flavor, isServerNode(host, fl.flavor)), cfg.restart.timeoutSeconds * 1000, 'nsenter', cfg.hostPid);
     else restarter = new NoRestart();
   }
   let node: NodeAccess | undefined;
@@ -82,6 +90,7 @@ export async function prepareInstaller(cfg: InstallerConfig, deps: InstallerDeps
     drainTimeoutMs: cfg.drainTimeoutSeconds * 1000,
     ...(node ? { node } : {}),
     taintWhileInstalling: cfg.node.taintWhileInstalling,
+    ...(deps.onStep ? { onStep: deps.onStep } : {}),
   });
   return { installer, host, facts, cfg, cniSync: undefined };
 }
@@ -90,9 +99,14 @@ export async function prepareInstaller(cfg: InstallerConfig, deps: InstallerDeps
 export function startManager(cfg: InstallerConfig, host: HostRoot): ChildProcess | undefined {
   const bin = posix.join(cfg.installDir, 'current/bin/vnode-manager');
   if (cfg.manager.mode === 'none') return undefined;
-  const argv = cfg.manager.mode === 'nsenter' ? ['nsenter', '--target', '1', '--mount', '--uts', '--ipc', '--net', '--pid', '--', bin, ...cfg.manager.args] : [host.path(bin), ...cfg.manager.args];
-  log.info('starting vnode-manager', { argv });
-  return spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'] });
+  const nsenter = cfg.manager.mode === 'nsenter';
+  const argv = nsenter ? ['nsenter', '--target', String(cfg.hostPid), '--mount', '--uts', '--ipc', '--net', '--pid', '--', bin, ...cfg.manager.args] : [host.path(bin), ...cfg.manager.args];
+  // The pod's VNODE_RUN_DIR is a pod path (for the probes); the manager gets host paths, seen
+  // directly in the host's mount namespace or through the host root in this pod's.
+  const at = (p: string) => (nsenter ? p : host.path(p));
+  const env = { ...process.env, VNODE_RUN_DIR: at(cfg.manager.runDir), VNODE_STATE_DIR: at(cfg.manager.stateDir) };
+  log.info('starting vnode-manager', { argv, runDir: cfg.manager.runDir });
+  return spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], env });
 }
 
 async function stopChild(child: ChildProcess | undefined, graceMs = 20_000): Promise<void> {
@@ -180,11 +194,60 @@ export async function installerMain(argv: string[]): Promise<number> {
   const uninstall = await shouldUninstall(cfg, undefined);
   log.info(uninstall ? 'SIGTERM: uninstalling' : 'SIGTERM: the DaemonSet stays; leaving vNode installed for the next pod');
   sync.stop();
+  let removed = false;
   try {
     // The manager runs until containerd no longer lists the handler, so no vNode pod loses it early.
-    if (uninstall) await installer.uninstall();
+    if (uninstall) {
+      await installer.uninstall();
+      removed = true;
+    }
   } finally {
     await stopChild(manager);
   }
+  // With vNode gone and no vNode pod left, the manager's own state has nobody to serve.
+  if (removed && manager) {
+    // Its FUSE mount (vnodefs) outlives it by design, for a restart; after an uninstall it goes too.
+    if (cfg.manager.mode === 'nsenter') await unmountInHost(cfg.hostPid, [cfg.manager.runDir, cfg.manager.stateDir]);
+    for (const d of [cfg.manager.stateDir, cfg.manager.runDir]) purgeDir(host, d);
+  }
   return 0;
+}
+
+/** Lazily unmounts, in the host's mount namespace, every mount below the given host dirs. */
+async function unmountInHost(hostPid: number, dirs: string[]): Promise<void> {
+  let table: string;
+  try {
+    table = readFileSync(`/proc/${hostPid}/mountinfo`, 'utf8');
+  } catch (e) {
+    log.warn('cannot read the host mount table', { error: (e as Error).message });
+    return;
+  }
+  const points = table
+    .split('\n')
+    .map((l) => (l.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((m) => dirs.some((d) => m.startsWith(`${d}/`)))
+    .sort((a, b) => b.length - a.length);
+  for (const m of points) {
+    try {
+      await runArgv(['nsenter', '--target', String(hostPid), '--mount', '--', 'umount', '-l', m], 10_000);
+    } catch (e) {
+      log.warn('cannot unmount the manager mount', { path: m, error: (e as Error).message });
+    }
+  }
+}
+
+/** Removes what is inside a host dir, then the dir unless it is a mount point (a hostPath volume). */
+function purgeDir(host: HostRoot, dir: string): void {
+  for (const name of host.list(dir)) {
+    try {
+      host.remove(posix.join(dir, name));
+    } catch (e) {
+      log.warn('cannot remove the manager state', { path: posix.join(dir, name), error: (e as Error).message });
+    }
+  }
+  try {
+    host.remove(dir);
+  } catch {
+    // a mount point: kubelet made it and keeps it
+  }
 }

@@ -69,12 +69,12 @@ export function defaultUnit(flavor: ContainerdFlavor, isServer: boolean): string
 
 export class NsenterRestarter implements ContainerdRestarter {
   readonly strategy = 'nsenter' as const;
-  constructor(readonly unit: string, private readonly timeoutMs = 180_000, private readonly nsenter = 'nsenter') {}
+  constructor(readonly unit: string, private readonly timeoutMs = 180_000, private readonly nsenter = 'nsenter', readonly targetPid = 1) {}
   argv(): string[] {
-    return [this.nsenter, '--target', '1', '--mount', '--uts', '--ipc', '--net', '--pid', '--', 'systemctl', 'restart', this.unit];
+    return [this.nsenter, '--target', String(this.targetPid), '--mount', '--uts', '--ipc', '--net', '--pid', '--', 'systemctl', 'restart', this.unit];
   }
   describe(): string {
-    return `nsenter into host pid 1: systemctl restart ${this.unit}`;
+    return `nsenter into host pid ${this.targetPid}: systemctl restart ${this.unit}`;
   }
   async restart(): Promise<void> {
     await runArgv(this.argv(), this.timeoutMs);

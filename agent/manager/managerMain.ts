@@ -6,6 +6,7 @@ import { loadConfig } from '../common/config.js';
 import { configureLogging, logger } from '../common/log.js';
 import { VNodeCni } from '../cni/VNodeCni.js';
 import { runcHook, RUNC_HOOKED } from '../pods/runcHook.js';
+import { HEALTH_ENTRY, healthLaunch } from './healthLaunch.js';
 import { VNodePods } from '../pods/VNodePods.js';
 import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
 import { LaunchServer } from '../launch/LaunchServer.js';
@@ -71,6 +72,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
   launch.handle('containerd-shim-vnode-v2', shimLaunch(new ShimBinaryActions(registry, proxy, `unix://${taskSocket}`, logger('shim'))));
   launch.handle('vnode-runc', runcHook(join(TREE_BIN, 'runc'), (pid) => pods.beforeStart(pid), logger('runc-hook')));
   launch.handle('vnode-cni', new VNodeCni(vnodes, pods, (podId) => proxy.podHasTasks(podId), logger('cni')).handle);
+  launch.handle(HEALTH_ENTRY, healthLaunch());
   await launch.listen();
   log.info('vnode-manager ready', { runDir: cfg.runDir, stateDir: cfg.stateDir, pid: process.pid, vnodes: vnodes.list().length });
 

@@ -63,7 +63,7 @@ test('every object is valid for its kind and API version', () => {
   assert.match(validateObject({ apiVersion: 'node.k8s.io/v1beta1', kind: 'RuntimeClass' }).join(), /no schema for node\.k8s\.io\/v1beta1\/RuntimeClass/);
 });
 
-test('RuntimeClass, DaemonSet and installer config agree: ready label, handler, host root, probes on the manager', () => {
+test('RuntimeClass, DaemonSet and installer config agree: ready label, handler, narrow host mounts, probes on the manager', () => {
   const objs = manifestObjects();
   const rc = objs.find((o) => o.kind === 'RuntimeClass') as any;
   const ds = objs.find((o) => o.kind === 'DaemonSet') as any;
@@ -72,8 +72,23 @@ test('RuntimeClass, DaemonSet and installer config agree: ready label, handler, 
   assert.deepEqual(rc.scheduling.nodeSelector, { [cfg.node.readyLabel]: cfg.node.readyValue });
   assert.equal(rc.handler, cfg.runtime.handler);
   const c = ds.spec.template.spec.containers[0];
-  assert.equal(c.volumeMounts.find((m: any) => m.name === 'host').mountPath, cfg.hostRoot);
-  assert.equal(c.volumeMounts.find((m: any) => m.name === 'host').mountPropagation, 'HostToContainer');
+  // Only the host directories the installer touches, each at <hostRoot><dir>; never the host's root.
+  const vols = ds.spec.template.spec.volumes as any[];
+  const hostVols = vols.filter((v) => v.hostPath);
+  assert.ok(hostVols.every((v) => v.hostPath.path !== '/'), 'the host root is not mounted');
+  const mounted = hostVols.map((v) => {
+    const m = c.volumeMounts.find((x: any) => x.name === v.name);
+    assert.equal(m.mountPath, `${cfg.hostRoot}${v.hostPath.path}`, `${v.name} is mounted at the host root + its host path`);
+    return { dir: v.hostPath.path as string, propagation: m.mountPropagation as string | undefined };
+  });
+  const under = (p: string) => mounted.find((m) => p.startsWith(`${m.dir}/`));
+  // Paths the installer creates and removes are inside a mount, not the mount point itself.
+  for (const p of [cfg.installDir, cfg.stateDir, cfg.runtime.cniConfDir, '/etc/containerd/config.toml', '/etc/cni/net.d', '/opt/cni/bin/vnode-cni', '/run/containerd/containerd.sock', `${cfg.manager.runDir}/launch.sock`]) {
+    assert.ok(under(p), `${p} is inside a mounted host dir`);
+  }
+  assert.equal(under('/run/containerd/containerd.sock')!.propagation, 'HostToContainer', 'the CRI socket is re-created by every restart');
+  assert.equal(under(`${cfg.manager.runDir}/launch.sock`)!.propagation, 'HostToContainer', "the manager's mounts are not pinned by this pod");
+  assert.equal(c.env.find((e: any) => e.name === 'VNODE_RUN_DIR').value, `${cfg.hostRoot}${cfg.manager.runDir}`, 'probes look where the manager listens');
   assert.equal(c.env.find((e: any) => e.name === 'VNODE_INSTALLER_CONFIG').value, `${c.volumeMounts.find((m: any) => m.name === 'config').mountPath}/config.yaml`);
   for (const p of ['startupProbe', 'livenessProbe', 'readinessProbe']) assert.deepEqual(c[p].exec.command, ['/opt/vnode-image/bin/vnode', 'health']);
   assert.ok(ds.spec.template.spec.terminationGracePeriodSeconds >= cfg.drainTimeoutSeconds + cfg.readinessTimeoutSeconds, 'grace covers drain and restart');

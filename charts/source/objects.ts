@@ -43,6 +43,26 @@ export function valuesProvider(values: ChartValues, namespace: string): ValuePro
   };
 }
 
+/** Where the pod sees host paths (the installer's hostRoot default). */
+export const HOST_ROOT = '/host';
+
+/**
+ * The host directories the DaemonSet mounts, each at /host<dir>, and nothing else of the host.
+ * Parents rather than the dirs themselves where the installer creates and removes the dir
+ * (vnode.d, /opt/vnode, its journal): a mount point cannot be removed. HostToContainer where the
+ * host changes what is inside by mounting or re-creating (the CRI socket on every restart, the
+ * manager's mounts under its run dir, which a private copy in this pod would pin).
+ */
+const HOST_VOLUMES: { name: string; key: keyof ChartValues['hostPaths']; type: 'Directory' | 'DirectoryOrCreate'; propagation?: 'HostToContainer' }[] = [
+  { name: 'containerd-config', key: 'containerdConfigDir', type: 'DirectoryOrCreate' },
+  { name: 'containerd-run', key: 'containerdRunDir', type: 'Directory', propagation: 'HostToContainer' },
+  { name: 'cni-config', key: 'cniConfigDir', type: 'DirectoryOrCreate' },
+  { name: 'install-parent', key: 'installParentDir', type: 'Directory' },
+  { name: 'cni-bin', key: 'cniBinDir', type: 'DirectoryOrCreate' },
+  { name: 'vnode-run', key: 'runDir', type: 'DirectoryOrCreate', propagation: 'HostToContainer' },
+  { name: 'vnode-state', key: 'stateDir', type: 'DirectoryOrCreate' },
+];
+
 const labels = { 'app.kubernetes.io/name': NAME, 'app.kubernetes.io/component': 'installer' };
 
 export function chartObjects(p: ValueProvider): K8sObject[] {
@@ -106,7 +126,8 @@ export function chartObjects(p: ValueProvider): K8sObject[] {
           metadata: { labels: { ...labels } },
           spec: {
             serviceAccountName: NAME,
-            // nsenter into pid 1 (systemctl restart containerd, the manager in the host's namespaces).
+            // nsenter into pid 1 (systemctl restart containerd, the manager in the host's namespaces);
+            // read-only host facts (kernel, cgroups, containerd --version) through /proc/1/root.
             hostPID: true,
             // The installer must reach the API before (and while) the node's pod network works.
             hostNetwork: true,
@@ -127,15 +148,16 @@ export function chartObjects(p: ValueProvider): K8sObject[] {
                   { name: 'VNODE_DAEMONSET_NAME', value: NAME },
                   { name: 'VNODE_INSTALLER_CONFIG', value: '/etc/vnode-installer/config.yaml' },
                   // The probes' `vnode health` finds the host's manager socket through the host root.
-                  { name: 'VNODE_RUN_DIR', value: '/host/run/vnode' },
+                  { name: 'VNODE_RUN_DIR', value: p.printf(`${HOST_ROOT}%s`, 'hostPaths.runDir') },
                 ],
                 securityContext: { privileged: true },
                 resources: p.value<Record<string, unknown>>('resources'),
                 volumeMounts: [
-                  // The host root: containerd's config location differs by flavor (containerd, k3s,
-                  // RKE2) and by admin choice, and may be a symlink; HostToContainer so mounts the
-                  // host makes later (e.g. /run after a restart) show up here.
-                  { name: 'host', mountPath: '/host', mountPropagation: 'HostToContainer' },
+                  ...HOST_VOLUMES.map((v) => ({
+                    name: v.name,
+                    mountPath: p.printf(`${HOST_ROOT}%s`, `hostPaths.${v.key}`),
+                    ...(v.propagation ? { mountPropagation: v.propagation } : {}),
+                  })),
                   { name: 'config', mountPath: '/etc/vnode-installer', readOnly: true },
                 ],
                 startupProbe: { ...health, periodSeconds: 5, failureThreshold: 120 },
@@ -144,7 +166,7 @@ export function chartObjects(p: ValueProvider): K8sObject[] {
               },
             ],
             volumes: [
-              { name: 'host', hostPath: { path: '/', type: 'Directory' } },
+              ...HOST_VOLUMES.map((v) => ({ name: v.name, hostPath: { path: p.value<string>(`hostPaths.${v.key}`), type: v.type } })),
               { name: 'config', configMap: { name: NAME } },
             ],
           },

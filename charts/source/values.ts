@@ -15,14 +15,36 @@ export interface ChartValues {
   /** Long enough for an uninstall to drain vNode pods and restart containerd. */
   terminationGracePeriodSeconds: number;
   runtimeClass: { name: string };
+  /**
+   * The only host directories the DaemonSet mounts, each at /host<dir>. They must hold every path
+   * of installer.* (the installer refuses to start otherwise, naming the missing path).
+   */
+  hostPaths: HostPaths;
   /** The installer's configuration (installer/installerConfig.ts); runtime.handler is the RuntimeClass handler. */
   installer: {
     restart: { strategy: 'auto' | 'command' | 'nsenter' | 'none' };
     runtime: { handler: string; cniConfDir: string; podAnnotations: string[] };
     node: { taintWhileInstalling: boolean };
     onTerm: 'auto' | 'uninstall' | 'keep';
-    manager: { mode: 'nsenter' | 'child' | 'none' };
+    manager: { mode: 'nsenter' | 'child' | 'none'; runDir: string };
   };
+}
+
+export interface HostPaths {
+  /** containerd's config.toml (and a conf.d it imports). */
+  containerdConfigDir: string;
+  /** containerd's CRI socket (HostToContainer: the socket is made anew on every restart). */
+  containerdRunDir: string;
+  /** The parent of the host's CNI conf dir and of runtime.cniConfDir (the installer creates and removes vnode.d). */
+  cniConfigDir: string;
+  /** containerd's CNI bin_dir, where vnode-cni is linked. */
+  cniBinDir: string;
+  /** The parent of installDir (/opt/vnode is created and removed, so /opt is mounted). */
+  installParentDir: string;
+  /** The manager's run dir (launch socket for the probes; HostToContainer for its mounts). */
+  runDir: string;
+  /** The manager's state dir; the installer's journal lives in <stateDir>/installer. */
+  stateDir: string;
 }
 
 export const defaultValues: ChartValues = {
@@ -33,16 +55,27 @@ export const defaultValues: ChartValues = {
   resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '1Gi' } },
   terminationGracePeriodSeconds: 300,
   runtimeClass: { name: 'vnode' },
+  hostPaths: {
+    containerdConfigDir: '/etc/containerd',
+    containerdRunDir: '/run/containerd',
+    cniConfigDir: '/etc/cni',
+    cniBinDir: '/opt/cni/bin',
+    installParentDir: '/opt',
+    runDir: '/run/vnode',
+    stateDir: '/var/lib/vnode',
+  },
   installer: {
     restart: { strategy: 'auto' },
     runtime: { handler: 'vnode', cniConfDir: '/etc/cni/vnode.d', podAnnotations: ['vnode.loft.sh/*'] },
     node: { taintWhileInstalling: false },
     onTerm: 'auto',
-    manager: { mode: 'nsenter' },
+    manager: { mode: 'nsenter', runDir: '/run/vnode' },
   },
 };
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+// Absolute, not "/" itself: the point is to mount less than the host's root.
+const hostDir = z.string().regex(/^\/[^/]/, 'an absolute directory other than /');
 
 export const ValuesSchema: z.ZodType<ChartValues> = z
   .object({
@@ -53,13 +86,14 @@ export const ValuesSchema: z.ZodType<ChartValues> = z
     resources: z.object({ requests: z.record(z.string()), limits: z.record(z.string()) }).strict(),
     terminationGracePeriodSeconds: z.number().int().min(30),
     runtimeClass: z.object({ name: dnsLabel }).strict(),
+    hostPaths: z.object({ containerdConfigDir: hostDir, containerdRunDir: hostDir, cniConfigDir: hostDir, cniBinDir: hostDir, installParentDir: hostDir, runDir: hostDir, stateDir: hostDir }).strict(),
     installer: z
       .object({
         restart: z.object({ strategy: z.enum(['auto', 'command', 'nsenter', 'none']) }).passthrough(),
         runtime: z.object({ handler: dnsLabel, cniConfDir: z.string().startsWith('/'), podAnnotations: z.array(z.string()) }).passthrough(),
         node: z.object({ taintWhileInstalling: z.boolean() }).passthrough(),
         onTerm: z.enum(['auto', 'uninstall', 'keep']),
-        manager: z.object({ mode: z.enum(['nsenter', 'child', 'none']) }).passthrough(),
+        manager: z.object({ mode: z.enum(['nsenter', 'child', 'none']), runDir: hostDir }).passthrough(),
       })
       .passthrough(),
   })
@@ -68,6 +102,7 @@ export const ValuesSchema: z.ZodType<ChartValues> = z
 const str = { type: 'string' };
 const strMap = { type: 'object', additionalProperties: { type: 'string' } };
 const dns = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' };
+const dir = { type: 'string', pattern: '^/[^/]' };
 const obj = (properties: Record<string, unknown>, required = Object.keys(properties), additional = false) => ({ type: 'object', properties, required, additionalProperties: additional });
 
 /** values.schema.json: what helm checks before rendering (same rules as ValuesSchema). */
@@ -82,13 +117,14 @@ export const valuesJsonSchema = {
     resources: obj({ requests: strMap, limits: strMap }),
     terminationGracePeriodSeconds: { type: 'integer', minimum: 30 },
     runtimeClass: obj({ name: dns }),
+    hostPaths: obj({ containerdConfigDir: dir, containerdRunDir: dir, cniConfigDir: dir, cniBinDir: dir, installParentDir: dir, runDir: dir, stateDir: dir }),
     installer: obj(
       {
         restart: obj({ strategy: { enum: ['auto', 'command', 'nsenter', 'none'] } }, ['strategy'], true),
         runtime: obj({ handler: dns, cniConfDir: { type: 'string', pattern: '^/' }, podAnnotations: { type: 'array', items: str } }, ['handler', 'cniConfDir', 'podAnnotations'], true),
         node: obj({ taintWhileInstalling: { type: 'boolean' } }, ['taintWhileInstalling'], true),
         onTerm: { enum: ['auto', 'uninstall', 'keep'] },
-        manager: obj({ mode: { enum: ['nsenter', 'child', 'none'] } }, ['mode'], true),
+        manager: obj({ mode: { enum: ['nsenter', 'child', 'none'] }, runDir: dir }, ['mode', 'runDir'], true),
       },
       ['restart', 'runtime', 'node', 'onTerm', 'manager'],
       true,

@@ -14,6 +14,8 @@ export class ManagerProcess {
     readonly runDir: string,
     readonly stateDir: string,
     readonly extraEnv: Record<string, string> = {},
+    /** The vnode-manager to run; default: the staged tree's (an installer test runs the installed one). */
+    readonly binary = join(TREE_DIR, 'bin/vnode-manager'),
   ) {
     this.log = join(stateDir, '..', 'manager.log');
   }
@@ -27,7 +29,7 @@ export class ManagerProcess {
     mkdirSync(this.stateDir, { recursive: true });
     mkdirSync(this.runDir, { recursive: true });
     const fd = openSync(this.log, 'a');
-    const p = spawn(join(TREE_DIR, 'bin/vnode-manager'), [], {
+    const p = spawn(this.binary, [], {
       env: { PATH: process.env.PATH, VNODE_RUN_DIR: this.runDir, VNODE_STATE_DIR: this.stateDir, VNODE_LOG_LEVEL: 'debug', ...this.extraEnv },
       stdio: ['ignore', fd, fd],
       detached: true,

@@ -45,6 +45,19 @@ export interface TestBedOptions {
   path?: string[];
   /** Write the config but let the caller (e.g. the installer under test) edit it before start. */
   deferStart?: boolean;
+  /** Link build/opt/vnode/bin/vnode-cni into the bed's CNI bin dir. Off by default: the installer owns that link. */
+  linkVnodeCni?: boolean;
+  /**
+   * Lay the bed out like a node under its base (etc/containerd/config.toml, etc/cni/net.d,
+   * opt/cni/bin, run/containerd/containerd.sock), so a DaemonSet's hostPath volumes can name
+   * exactly the directories an installer touches on a real node.
+   */
+  hostLayout?: boolean;
+  /**
+   * Make the base a shared mount (a bind mount of itself), as / is on a systemd node, so CRI
+   * accepts HostToContainer / Bidirectional propagation for host paths under it.
+   */
+  sharedMount?: boolean;
 }
 
 export class TestBed {
@@ -76,14 +89,15 @@ export class TestBed {
   private constructor(readonly opts: TestBedOptions) {
     if (!/^[a-z0-9]{1,8}$/.test(opts.name)) throw new Error(`test bed name ${opts.name}: 1-8 of [a-z0-9]`);
     this.base = opts.baseDir ?? `/run/vnt-${opts.name}`;
-    this.socket = opts.socket ?? join(this.base, 'containerd.sock');
+    const host = !!opts.hostLayout;
+    this.socket = opts.socket ?? join(this.base, host ? 'run/containerd/containerd.sock' : 'containerd.sock');
     this.ttrpcSocket = `${this.socket}.ttrpc`;
-    this.configPath = join(this.base, 'config.toml');
+    this.configPath = join(this.base, host ? 'etc/containerd/config.toml' : 'config.toml');
     this.root = join(this.base, 'root');
     this.state = join(this.base, 'state');
     this.runcRoot = join(this.base, 'runc');
-    this.cniConfDir = join(this.base, 'cni/net.d');
-    this.cniBinDir = join(this.base, 'cni/bin');
+    this.cniConfDir = join(this.base, host ? 'etc/cni/net.d' : 'cni/net.d');
+    this.cniBinDir = join(this.base, host ? 'opt/cni/bin' : 'cni/bin');
     this.network = `vnt-${opts.name}`;
     this.bridge = `vnt-${opts.name}`.slice(0, 15);
     this.subnet = `10.210.${opts.subnetIndex}.0/24`;
@@ -174,19 +188,25 @@ export class TestBed {
             runtimes: this.runtimeTables(),
           },
         },
-        'io.containerd.internal.v1.opt': { path: join(this.base, 'opt') },
+        // Not <base>/opt under the host layout: that is the node's /opt there.
+        'io.containerd.internal.v1.opt': { path: join(this.base, this.opts.hostLayout ? 'containerd-opt' : 'opt') },
       },
     };
     return `# containerd config of the vNode e2e test bed ${this.opts.name}\n${tomlStringify(cfg)}\n`;
   }
 
   private prepare(): void {
-    for (const d of [this.base, this.root, this.state, this.runcRoot, this.cniConfDir, this.cniBinDir, this.logDir, join(this.base, 'ipam')]) {
+    if (this.opts.sharedMount) {
+      mkdirSync(this.base, { recursive: true });
+      sh('mount', ['--bind', this.base, this.base]);
+      sh('mount', ['--make-rshared', this.base]);
+    }
+    for (const d of [this.base, this.root, this.state, this.runcRoot, this.cniConfDir, this.cniBinDir, this.logDir, join(this.base, 'ipam'), dirname(this.configPath), dirname(this.socket)]) {
       mkdirSync(d, { recursive: true });
     }
-    // CNI plugins: Debian's, plus vNode's (when built) in one private dir.
+    // CNI plugins: Debian's, plus vNode's (when asked for) in one private dir.
     for (const p of readdirSync('/usr/lib/cni')) sh('ln', ['-sf', join('/usr/lib/cni', p), join(this.cniBinDir, p)]);
-    if (existsSync(join(TREE_DIR, 'bin/vnode-cni'))) sh('ln', ['-sf', join(TREE_DIR, 'bin/vnode-cni'), join(this.cniBinDir, 'vnode-cni')]);
+    if (this.opts.linkVnodeCni && existsSync(join(TREE_DIR, 'bin/vnode-cni'))) sh('ln', ['-sf', join(TREE_DIR, 'bin/vnode-cni'), join(this.cniBinDir, 'vnode-cni')]);
     writeFileSync(join(this.cniConfDir, `10-${this.network}.conflist`), JSON.stringify(this.hostNetworkConflist(), null, 2));
     this.images = ensureTestImages();
     writeFileSync(this.configPath, this.configToml());

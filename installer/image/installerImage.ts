@@ -71,6 +71,8 @@ export interface InstallerImage {
 
 /** Builds `name` from the staged tree as an OCI layout tar at `out`. */
 export function buildInstallerImage(treeDir: string, out: string, name = 'localhost/vnode-installer:test'): InstallerImage {
+  if (!existsSync(join(treeDir, 'lib/app/installer/installerEntry.js'))) throw new Error(`${treeDir} is not a staged tree with the installer (run node scripts/build.mjs)`);
+  mkdirSync(dirname(out), { recursive: true });
   const work = mkdtempSync(join(tmpdir(), 'vnode-inst-image-'));
   try {
     installerRootfs(treeDir, work);

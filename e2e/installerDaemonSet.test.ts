@@ -1,0 +1,209 @@
+// The DaemonSet itself: the chart's pod template (the same source as manifests/), rendered with
+// values that point its host paths at the bed, run through CRI the way kubelet runs it (image
+// built from the staged tree and imported with ctr, hostPath volumes with their propagation,
+// the ConfigMap as files, privileged + hostPID + hostNetwork, exec probes as ExecSync). The pod
+// installs vNode onto the very containerd it runs under, keeps running through the restart it
+// causes with its manager answering, and uninstalls when kubelet stops it.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { parse } from 'yaml';
+import { checkHealth } from '../agent/cli/health.js';
+import { chartFiles, renderTemplate } from '../charts/source/chartFiles.js';
+import { defaultValues, ValuesSchema, type ChartValues } from '../charts/source/values.js';
+import { CriStatusProbe } from '../installer/CriStatusProbe.js';
+import { buildInstallerImage } from '../installer/image/installerImage.js';
+import { parseInstallerConfig } from '../installer/installerConfig.js';
+import { ContainerdUnit } from './lib/ContainerdUnit.js';
+import { e2eSkipReason } from './lib/e2eGate.js';
+import { diffSnapshots, snapshotFiles, type Snapshot } from './lib/fileSnapshot.js';
+import { snapshotNodePaths } from './lib/hostGuard.js';
+import { waitFor } from './lib/hostState.js';
+import { KubeletPod } from './lib/KubeletPod.js';
+import { TestBed, TREE_DIR } from './lib/TestBed.js';
+import { translatePod } from './lib/translatePod.js';
+
+const skip = e2eSkipReason(['/usr/bin/containerd', '/usr/sbin/runc', '/usr/lib/cni/bridge', '/usr/bin/nsenter']);
+const BASE = '/run/vnt-instds';
+const IMAGE = { repository: 'localhost/vnode-installer', tag: 'inst-e2e' };
+const at = (p: string) => join(BASE, p);
+
+let bed: TestBed;
+let unit: ContainerdUnit;
+let nodeBefore: Snapshot;
+
+const watched = () => snapshotFiles([at('etc'), at('opt'), at('var')]);
+
+before(async () => {
+  if (skip) return;
+  nodeBefore = snapshotNodePaths();
+  bed = await TestBed.start({ name: 'instds', subnetIndex: 21, baseDir: BASE, hostLayout: true, sharedMount: true, env: { VNODE_RUN_DIR: at('run/vnode') } });
+  unit = new ContainerdUnit(bed, at('run/unit/containerd.sock'));
+  // The unit socket's dir is not one the pod mounts: the restart command reaches it from the host's mount namespace.
+  mkdirSync(at('run/unit'), { recursive: true });
+  await unit.listen();
+});
+
+after(async () => {
+  if (!bed) return;
+  try {
+    await unit.close();
+  } finally {
+    await bed.teardown();
+  }
+  assert.deepEqual(bed.leftovers(), [], 'the bed left nothing behind');
+  assert.deepEqual(diffSnapshots(nodeBefore, snapshotNodePaths()), [], "the node's own vNode paths were never touched");
+});
+
+/** Chart values for this bed: every host path of the DaemonSet and of the installer's config points into it. */
+function bedValues(): ChartValues {
+  const v = structuredClone(defaultValues);
+  v.image = { ...IMAGE, pullPolicy: 'Never' };
+  v.hostPaths = {
+    containerdConfigDir: at('etc/containerd'),
+    containerdRunDir: at('run/containerd'),
+    cniConfigDir: at('etc/cni'),
+    cniBinDir: at('opt/cni/bin'),
+    installParentDir: at('opt'),
+    runDir: at('run/vnode'),
+    stateDir: at('var/lib/vnode'),
+  };
+  const installer = {
+    ...v.installer,
+    installDir: at('opt/vnode'),
+    stateDir: at('var/lib/vnode/installer'),
+    containerd: { flavor: 'containerd', configPath: bed.configPath, socket: bed.socket, binary: '/usr/bin/containerd', root: bed.root },
+    runtime: { ...v.installer.runtime, cniConfDir: at('etc/cni/vnode.d') },
+    // systemctl's stand-in, run in the host's mount namespace as the nsenter strategy runs systemctl.
+    restart: { strategy: 'command' as const, command: ['nsenter', '--target', String(process.pid), '--mount', '--', ...unit.restartArgv()], timeoutSeconds: 60 },
+    // This VM's pid 1 refuses ptrace access even to root (no /proc/1/root, no nsenter -t 1): the
+    // test process, in the host's namespaces for the whole run, stands in for it.
+    hostPid: process.pid,
+    node: { ...v.installer.node, kubernetes: false },
+    manager: { mode: 'nsenter' as const, runDir: at('run/vnode'), stateDir: at('var/lib/vnode') },
+    readinessTimeoutSeconds: 30,
+    drainTimeoutSeconds: 10,
+  };
+  v.installer = installer as ChartValues['installer'];
+  return ValuesSchema.parse(v);
+}
+
+test('the DaemonSet pod installs vNode on its own containerd, survives the restart, uninstalls on stop', { skip, timeout: 300_000 }, async (t) => {
+  // The chart's templates rendered as helm would, with this bed's values.
+  const values = bedValues();
+  const ctx = { Values: values, Release: { Namespace: 'vnode-system', Name: 'vnode-runtime' } };
+  const ds = parse(renderTemplate(chartFiles()['templates/daemonset.yaml']!, ctx)) as { spec: { template: { spec: unknown } } };
+  const cm = parse(renderTemplate(chartFiles()['templates/configmap.yaml']!, ctx)) as { metadata: { name: string }; data: Record<string, string> };
+  const cfg = parseInstallerConfig(parse(cm.data['config.yaml']!));
+  assert.equal(cfg.installDir, at('opt/vnode'), 'the ConfigMap carries the installer config');
+
+  // The image from the staged tree, imported as kubelet's node would have pulled it.
+  const t0 = Date.now();
+  const img = buildInstallerImage(TREE_DIR, at('images/installer.tar'), `${IMAGE.repository}:${IMAGE.tag}`);
+  bed.importImage(img.tar);
+  t.diagnostic(`image built and imported in ${Date.now() - t0} ms`);
+
+  const before = watched();
+  const configBytes = readFileSync(bed.configPath);
+  const uid = 'inst-ds-uid-1';
+  const translated = translatePod(ds.spec.template.spec, {
+    pod: { name: 'vnode-runtime-inst', namespace: 'vnode-system', uid, nodeName: 'inst-node', hostIP: '127.0.0.1' },
+    podDir: at(`kubelet/pods/${uid}`),
+    logDirectory: at(`logs/vnode-system_vnode-runtime-inst_${uid}`),
+    cgroupParent: `/${bed.cgroupRoot}/ds`,
+    configMaps: { [cm.metadata.name]: cm.data },
+  });
+  const c0 = translated.containers[0]!;
+  assert.deepEqual(
+    (c0.config.mounts as { containerPath: string; hostPath: string; propagation: string }[]).filter((m) => m.containerPath.startsWith('/host')).map((m) => [m.containerPath, m.propagation]),
+    [
+      [`/host${at('etc/containerd')}`, 'PROPAGATION_PRIVATE'],
+      [`/host${at('run/containerd')}`, 'PROPAGATION_HOST_TO_CONTAINER'],
+      [`/host${at('etc/cni')}`, 'PROPAGATION_PRIVATE'],
+      [`/host${at('opt')}`, 'PROPAGATION_PRIVATE'],
+      [`/host${at('opt/cni/bin')}`, 'PROPAGATION_PRIVATE'],
+      [`/host${at('run/vnode')}`, 'PROPAGATION_HOST_TO_CONTAINER'],
+      [`/host${at('var/lib/vnode')}`, 'PROPAGATION_PRIVATE'],
+    ],
+    'only the host dirs the installer touches, each with its propagation',
+  );
+
+  const pod = new KubeletPod(bed, translated);
+  const logFile = () => {
+    const dir = translated.sandbox.logDirectory as string;
+    try {
+      return readFileSync(join(dir, 'installer/0.log'), 'utf8').split('\n').slice(-30).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  };
+  let stoppedCleanly = false;
+  try {
+    const started = Date.now();
+    await pod.run();
+    const id = pod.containerIds.get('installer')!;
+    const pid0 = JSON.parse((await bed.cri.containerStatus(id, true)).info.info!).pid as number;
+
+    // Ready = the startup probe passed and the readiness probe (vnode health) answers.
+    await waitFor('the pod to become ready', () => pod.isReady('installer') || undefined, 120_000, 200).catch((e: Error) => {
+      throw new Error(`${e.message}\nprobes: ${JSON.stringify(pod.results.slice(-5))}\npod log:\n${logFile()}`);
+    });
+    t.diagnostic(`pod ready ${Date.now() - started} ms after RunPodSandbox`);
+    assert.equal(unit.restarts, 1, 'the install restarted containerd once');
+    const { info } = await bed.cri.status(true);
+    const vn = (JSON.parse(info.config!) as { containerd: { runtimes: Record<string, { cniConfDir: string; runtimePath: string }> } }).containerd.runtimes.vnode;
+    assert.ok(vn, 'CRI lists the vnode handler');
+    assert.equal(vn.cniConfDir, at('etc/cni/vnode.d'));
+    assert.equal(vn.runtimePath, at('opt/vnode/current/bin/containerd-shim-vnode-v2'));
+
+    // The pod lived through the restart it caused: same container process, still running, and
+    // its manager answers on the host's socket (from the host, and as the probe from the pod).
+    const st = await bed.cri.containerStatus(id, true);
+    assert.equal(st.status.state, 'CONTAINER_RUNNING');
+    assert.equal(JSON.parse(st.info.info!).pid, pid0, 'the installer container was not restarted');
+    const health = await checkHealth(at('run/vnode'));
+    assert.ok(health.ok, health.message);
+    const probe = await bed.cri.execSync(id, c0.probes.readiness!.exec.command, 5);
+    assert.equal(probe.exitCode, 0, probe.stderr);
+    assert.match(probe.stdout, /vnode-manager ok/);
+    assert.deepEqual(pod.livenessKills, [], 'no liveness or startup probe reached its failure threshold');
+    // The manager runs in the host's namespaces (nsenter), from the installed tree.
+    const mgrPid = Number(/pid (\d+)/.exec(health.message)?.[1]);
+    const mgrExe = readlinkSync(`/proc/${mgrPid}/exe`);
+    assert.ok(mgrExe.startsWith(at('opt/vnode/versions/')), `manager runs the installed node: ${mgrExe}`);
+    assert.equal(readlinkSync(`/proc/${mgrPid}/ns/mnt`), readlinkSync('/proc/self/ns/mnt'), "in the host's mount namespace");
+    assert.notEqual(readlinkSync(`/proc/${pid0}/ns/mnt`), readlinkSync('/proc/self/ns/mnt'), 'while the installer has its own');
+    // A runc pod beside it still runs on the reconfigured containerd.
+    const r = await bed.runPod({ name: 'beside', handler: 'runc' });
+    assert.equal((await bed.cri.execSync(r.containerId, ['echo', 'ok'])).stdout, 'ok\n');
+    await bed.cri.stopPodSandbox(r.podId);
+    await bed.cri.removePodSandbox(r.podId);
+
+    // kubelet deletes the pod: SIGTERM with the grace period; the installer uninstalls.
+    const stopMs = await pod.stop();
+    stoppedCleanly = true;
+    t.diagnostic(`pod stopped (uninstall included) in ${stopMs} ms`);
+    assert.equal(unit.restarts, 2, 'the uninstall restarted containerd once');
+    assert.ok(readFileSync(bed.configPath).equals(configBytes), "containerd's config has its original bytes");
+    assert.ok(!(await new CriStatusProbe(bed.socket).runtimeHandlers()).includes('vnode'));
+    // Only the hostPath dirs kubelet made for the pod remain, empty (kubelet owns them).
+    const created = translated.createdHostDirs.filter((d) => d.startsWith(at('var')) || d.startsWith(at('etc')) || d.startsWith(at('opt')));
+    for (const d of created) assert.deepEqual(readdirSync(d), [], `${d} is empty`);
+    const diff = diffSnapshots(before, watched());
+    assert.deepEqual(
+      diff.map((l) => l.split(':')[0]).sort(),
+      [at('var'), at('var/lib'), at('var/lib/vnode')].map((p) => `+ ${p}`),
+      `only kubelet's DirectoryOrCreate dirs differ: ${diff.join('\n')}`,
+    );
+    assert.ok(!existsSync(at('opt/vnode')) && !existsSync(at('etc/cni/vnode.d')) && !existsSync(join(bed.cniBinDir, 'vnode-cni')));
+    const mountsLeft = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(at('run/vnode')));
+    assert.deepEqual([readdirSync(at('run/vnode')), mountsLeft], [[], []], "the manager's run dir is emptied after it stopped");
+    rmdirSync(at('run/vnode'));
+  } finally {
+    if (!stoppedCleanly) {
+      pod.stopProbes();
+      t.diagnostic(`pod log:\n${logFile()}`);
+    }
+  }
+});
