@@ -14,8 +14,6 @@ export interface NsActionRequest {
   id?: bigint;
   /** Join the caller's user namespace and act as its root (the kernel's user-namespace rules apply). */
   joinUser?: boolean;
-  /** Join the caller's network namespace too (sysfs shows the mounter's network devices). */
-  joinNet?: boolean;
   /** target path (mount target, umount target, mknod path) */
   path: string;
   /** source path (bind, move) */

@@ -7,7 +7,8 @@
 //   2. it checks the notification is still pending (ID_VALID): from then on every fd refers to
 //      the process that made the call, whatever happens to the pid;
 //   3. a child cloned with CLONE_VM|CLONE_VFORK (no page-table copy; the worker thread waits)
-//      joins user (optional), mnt, net (optional) and pid namespaces and becomes root there;
+//      closes every descriptor it does not need, joins the caller's user (optional), mnt, net,
+//      ipc, uts, cgroup and pid namespaces and becomes root there;
 //   4. a grandchild, cloned the same way so it lives in the target's pid namespace, chroots to the
 //      target's root, enters its cwd and performs the action on file descriptors: paths are
 //      resolved once with openat2(RESOLVE_NO_MAGICLINKS) and the mount is made with
@@ -56,7 +57,7 @@ enum Stage {
   kStPrepare,
   kStSetnsUser,
   kStSetnsMnt,
-  kStSetnsNet,
+  kStSetnsNet,  // net, ipc, uts, cgroup
   kStSetnsPid,
   kStCreds,
   kStClone,
@@ -71,7 +72,7 @@ enum Stage {
   kStOverlay,
   kStAct,
 };
-const char* const kStageNames[] = {"",        "open target",     "caller gone", "prepare",  "setns(user)", "setns(mnt)", "setns(net)",
+const char* const kStageNames[] = {"",        "open target",     "caller gone", "prepare",  "setns(user)", "setns(mnt)", "setns(net/ipc/uts/cgroup)",
                                    "setns(pid)", "credentials", "clone",       "chroot",   "resolve target", "resolve source",
                                    "check",   "fsopen",          "fsconfig",    "fsmount",  "attach",      "overlay",    "act"};
 
@@ -87,8 +88,7 @@ struct Ctx {
   // request
   int op = 0;
   bool joinUser = false;
-  bool joinNet = false;
-  int userns = -1, mntns = -1, netns = -1, pidns = -1, root = -1, cwd = -1;
+  int userns = -1, mntns = -1, netns = -1, pidns = -1, ipcns = -1, utsns = -1, cgroupns = -1, root = -1, cwd = -1;
   int dirfd = AT_FDCWD;  // our copy of the caller's dirfd (mknodat), or AT_FDCWD = its cwd
   const char* path = nullptr;
   const char* path2 = nullptr;
@@ -203,7 +203,9 @@ long DoMountFs(Ctx* c) {
 // A bind mount, recursive whatever was asked when the source is procfs or sysfs (a plain bind
 // would leave the emulated files behind and show the real ones). value: 1 if made recursive.
 long DoBind(Ctx* c) {
-  int sfd = Openat2(AT_FDCWD, c->path2, O_PATH, RESOLVE_NO_MAGICLINKS);
+  // Magic links are allowed in a bind source (`ip netns add` binds /proc/self/ns/net): resolved by
+  // the caller's root in the caller's namespaces, and the helper holds no descriptor of ours.
+  int sfd = Openat2(AT_FDCWD, c->path2, O_PATH, 0);
   if (sfd < 0) return Fail(c, kStResolveSource, errno);
   struct statfs sf;
   if (fstatfs(sfd, &sf) < 0) return Fail(c, kStCheck, errno);
@@ -352,11 +354,42 @@ int Grandchild(void* arg) {
   return 0;
 }
 
+// Closes every inherited descriptor but the ones the action uses: the children start with a copy
+// of the manager's table, and /proc/self/fd/N of the helper must not reach a manager file.
+void CloseAllBut(const Ctx* c) {
+  int keep[kMaxOverlays + 16];
+  size_t n = 0;
+  auto add = [&](int fd) {
+    if (fd >= 0 && n < sizeof keep / sizeof keep[0]) keep[n++] = fd;
+  };
+  add(c->userns), add(c->mntns), add(c->netns), add(c->pidns), add(c->ipcns), add(c->utsns), add(c->cgroupns);
+  add(c->root), add(c->cwd), add(c->dirfd), add(c->devfd);
+  for (size_t i = 0; i < c->nOverlays; i++) add(c->overlays[i].fd);
+  for (size_t i = 1; i < n; i++)
+    for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+      int t = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = t;
+    }
+  unsigned lo = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned k = static_cast<unsigned>(keep[i]);
+    if (k > lo) syscall(SYS_close_range, lo, k - 1, 0u);
+    lo = k + 1;
+  }
+  syscall(SYS_close_range, lo, ~0u, 0u);
+}
+
 int Child(void* arg) {
   Ctx* c = static_cast<Ctx*>(arg);
+  CloseAllBut(c);
   if (c->joinUser && syscall(SYS_setns, c->userns, CLONE_NEWUSER) < 0) return Fail(c, kStSetnsUser, errno), 0;
   if (syscall(SYS_setns, c->mntns, CLONE_NEWNS) < 0) return Fail(c, kStSetnsMnt, errno), 0;
-  if (c->joinNet && syscall(SYS_setns, c->netns, CLONE_NEWNET) < 0) return Fail(c, kStSetnsNet, errno), 0;
+  // All of the caller's namespaces, so that /proc/self/ns/* of the helper are the caller's.
+  if (syscall(SYS_setns, c->netns, CLONE_NEWNET) < 0) return Fail(c, kStSetnsNet, errno), 0;
+  if (syscall(SYS_setns, c->ipcns, CLONE_NEWIPC) < 0) return Fail(c, kStSetnsNet, errno), 0;
+  if (syscall(SYS_setns, c->utsns, CLONE_NEWUTS) < 0) return Fail(c, kStSetnsNet, errno), 0;
+  if (c->cgroupns >= 0 && syscall(SYS_setns, c->cgroupns, CLONE_NEWCGROUP) < 0) return Fail(c, kStSetnsNet, errno), 0;
   if (syscall(SYS_setns, c->pidns, CLONE_NEWPID) < 0) return Fail(c, kStSetnsPid, errno), 0;
   if (c->joinUser) {
     // Root of the caller's namespace, as runc's init is: files we create belong to it.
@@ -376,7 +409,7 @@ struct Request {
   int64_t pid = 0;
   int64_t listener = -1;
   uint64_t id = 0;
-  bool joinUser = false, joinNet = false;
+  bool joinUser = false;
   std::string path, path2, fstype, source, data;
   bool hasPath = false, hasPath2 = false, hasFstype = false, hasSource = false, hasData = false;
   uint64_t flags = 0;
@@ -391,7 +424,6 @@ WorkResult Run(Request& q) {
   Ctx c;
   c.op = q.op;
   c.joinUser = q.joinUser;
-  c.joinNet = q.joinNet;
   c.flags = q.flags;
   c.mode = static_cast<uint32_t>(q.mode);
   c.umask = static_cast<uint32_t>(q.umask) & 0777;
@@ -433,7 +465,10 @@ WorkResult Run(Request& q) {
   if (keep(c.mntns = open((proc + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
   if (keep(c.pidns = open((proc + "/ns/pid").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
   if (q.joinUser && keep(c.userns = open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
-  if (q.joinNet && keep(c.netns = open((proc + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
+  if (keep(c.netns = open((proc + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
+  if (keep(c.ipcns = open((proc + "/ns/ipc").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
+  if (keep(c.utsns = open((proc + "/ns/uts").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
+  keep(c.cgroupns = open((proc + "/ns/cgroup").c_str(), O_RDONLY | O_CLOEXEC));  // absent without cgroup namespaces
   if (keep(c.root = open((proc + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
   if (keep(c.cwd = open((proc + "/cwd").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
   if (q.targetDirfd >= 0) {
@@ -521,7 +556,7 @@ bool GetNum(Napi::Object o, const char* key, int64_t& out) {
   return true;
 }
 
-// nsAction({ op, pid, listener?, id?, joinUser?, joinNet?, path?, path2?, fstype?, source?, data?,
+// nsAction({ op, pid, listener?, id?, joinUser?, path?, path2?, fstype?, source?, data?,
 //            flags?, mode?, umask?, dirfd?, device?, protect?: [major, minor], overlays?: [[src, rel]] })
 Napi::Value NsAction(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -543,7 +578,6 @@ Napi::Value NsAction(const Napi::CallbackInfo& info) {
     q->id = id.As<Napi::BigInt>().Uint64Value(&lossless);
   }
   q->joinUser = o.Get("joinUser").ToBoolean();
-  q->joinNet = o.Get("joinNet").ToBoolean();
   bool hasDevice = false;
   if (!GetStr(o, "path", q->path, q->hasPath) || !GetStr(o, "path2", q->path2, q->hasPath2) || !GetStr(o, "fstype", q->fstype, q->hasFstype) ||
       !GetStr(o, "source", q->source, q->hasSource) || !GetStr(o, "data", q->data, q->hasData) || !GetStr(o, "device", q->device, hasDevice))

@@ -12,7 +12,9 @@ export function parseStatus(text: string): CallerStatus {
     return text.slice(i + k.length + 2, end < 0 ? undefined : end).trim();
   };
   const ns = (field('NSpid') ?? '').split(/\s+/).filter(Boolean);
+  const tg = (field('NStgid') ?? '').split(/\s+/).filter(Boolean);
   return {
+    nsTgid: Number(tg[tg.length - 1] ?? 0),
     capEff: BigInt(`0x${field('CapEff') ?? '0'}`),
     umask: parseInt(field('Umask') ?? '022', 8),
     nsTid: Number(ns[ns.length - 1] ?? 0),

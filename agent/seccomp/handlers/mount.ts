@@ -41,6 +41,15 @@ export function readMountArgs(env: HandlerEnv): MountArgs {
   return { source, target, fstype, flags, data: dataText };
 }
 
+/** /proc/self and /proc/thread-self name the helper where the caller meant itself (`ip netns add`
+ * binds /proc/self/ns/net): point them at the caller's own entry in its pid namespace. */
+export function selfToCaller(path: string, caller: { nsTid: number; nsTgid: number }): string {
+  const m = /^\/+proc\/+(self|thread-self)(?=\/|$)/.exec(path);
+  if (!m) return path;
+  const to = m[1] === 'self' ? `/proc/${caller.nsTgid}` : `/proc/${caller.nsTgid}/task/${caller.nsTid}`;
+  return to + path.slice(m[0].length);
+}
+
 export function answerOf(r: NsActionResult): Answer {
   return r.errno ? fail(r.errno) : ok(0);
 }
@@ -61,7 +70,8 @@ export const mount: SyscallHandler = {
     if (!hasCap(env.status(), CAP_SYS_ADMIN)) return fail(Errno.EPERM);
     if (isBind) {
       if (a.source === null) return fail(Errno.EFAULT);
-      const r = await env.nsAction({ op: NsOp.bind, joinUser: true, path: a.target, path2: a.source, flags: Number(flags & 0xffffffffn) });
+      const source = selfToCaller(a.source, env.status());
+      const r = await env.nsAction({ op: NsOp.bind, joinUser: true, path: a.target, path2: source, flags: Number(flags & 0xffffffffn) });
       if (!r.errno && r.value === 1) env.log.debug('mount: bind of procfs/sysfs made recursive', { source: a.source, target: a.target });
       return answerOf(r);
     }
@@ -73,7 +83,6 @@ export const mount: SyscallHandler = {
     const r = await env.nsAction({
       op: NsOp.mountFs,
       joinUser: true,
-      joinNet: newKind === 'sysfs',
       path: a.target,
       fstype: newKind!,
       source: a.source ?? newKind!,

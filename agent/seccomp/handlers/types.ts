@@ -27,8 +27,9 @@ export interface TrappedCall {
 export interface CallerStatus {
   capEff: bigint;
   umask: number;
-  /** The caller's tid in its own pid namespace (last NSpid field). */
+  /** The caller's tid and process id in its own pid namespace (last NSpid, NStgid fields). */
   nsTid: number;
+  nsTgid: number;
 }
 
 export const CAP_SYS_ADMIN = 21;
