@@ -383,13 +383,16 @@ void CloseAllBut(const Ctx* c) {
 int Child(void* arg) {
   Ctx* c = static_cast<Ctx*>(arg);
   CloseAllBut(c);
+  // The caller's net, ipc, uts and cgroup namespaces (those that differ from ours), while we are
+  // still privileged everywhere: a container may share one owned by the host (no cgroup
+  // namespace of its own, say), which its user namespace could not join. Together with the rest
+  // they make the helper's /proc/self/ns/* the caller's.
+  if (c->netns >= 0 && syscall(SYS_setns, c->netns, CLONE_NEWNET) < 0) return Fail(c, kStSetnsNet, errno), 0;
+  if (c->ipcns >= 0 && syscall(SYS_setns, c->ipcns, CLONE_NEWIPC) < 0) return Fail(c, kStSetnsNet, errno), 0;
+  if (c->utsns >= 0 && syscall(SYS_setns, c->utsns, CLONE_NEWUTS) < 0) return Fail(c, kStSetnsNet, errno), 0;
+  if (c->cgroupns >= 0 && syscall(SYS_setns, c->cgroupns, CLONE_NEWCGROUP) < 0) return Fail(c, kStSetnsNet, errno), 0;
   if (c->joinUser && syscall(SYS_setns, c->userns, CLONE_NEWUSER) < 0) return Fail(c, kStSetnsUser, errno), 0;
   if (syscall(SYS_setns, c->mntns, CLONE_NEWNS) < 0) return Fail(c, kStSetnsMnt, errno), 0;
-  // All of the caller's namespaces, so that /proc/self/ns/* of the helper are the caller's.
-  if (syscall(SYS_setns, c->netns, CLONE_NEWNET) < 0) return Fail(c, kStSetnsNet, errno), 0;
-  if (syscall(SYS_setns, c->ipcns, CLONE_NEWIPC) < 0) return Fail(c, kStSetnsNet, errno), 0;
-  if (syscall(SYS_setns, c->utsns, CLONE_NEWUTS) < 0) return Fail(c, kStSetnsNet, errno), 0;
-  if (c->cgroupns >= 0 && syscall(SYS_setns, c->cgroupns, CLONE_NEWCGROUP) < 0) return Fail(c, kStSetnsNet, errno), 0;
   if (syscall(SYS_setns, c->pidns, CLONE_NEWPID) < 0) return Fail(c, kStSetnsPid, errno), 0;
   if (c->joinUser) {
     // Root of the caller's namespace, as runc's init is: files we create belong to it.
@@ -402,6 +405,21 @@ int Child(void* arg) {
   while (waitpid(static_cast<pid_t>(pid), &st, __WALL) < 0 && errno == EINTR) {
   }
   return 0;
+}
+
+// The caller's namespace of `kind` if it is not ours (-1: already there, nothing to join).
+int OtherNs(const std::string& proc, const char* kind, int& err) {
+  err = 0;
+  std::string mine = std::string("/proc/self/ns/") + kind;
+  struct stat a, b;
+  if (stat((proc + "/ns/" + kind).c_str(), &a) != 0) {
+    err = errno;
+    return -1;
+  }
+  if (stat(mine.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) return -1;
+  int fd = open((proc + "/ns/" + kind).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) err = errno;
+  return fd;
 }
 
 struct Request {
@@ -465,10 +483,11 @@ WorkResult Run(Request& q) {
   if (keep(c.mntns = open((proc + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
   if (keep(c.pidns = open((proc + "/ns/pid").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
   if (q.joinUser && keep(c.userns = open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
-  if (keep(c.netns = open((proc + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
-  if (keep(c.ipcns = open((proc + "/ns/ipc").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
-  if (keep(c.utsns = open((proc + "/ns/uts").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
-  keep(c.cgroupns = open((proc + "/ns/cgroup").c_str(), O_RDONLY | O_CLOEXEC));  // absent without cgroup namespaces
+  int nsErr;
+  if (keep(c.netns = OtherNs(proc, "net", nsErr)) < 0 && nsErr) return fail(kStOpenTarget, nsErr);
+  if (keep(c.ipcns = OtherNs(proc, "ipc", nsErr)) < 0 && nsErr) return fail(kStOpenTarget, nsErr);
+  if (keep(c.utsns = OtherNs(proc, "uts", nsErr)) < 0 && nsErr) return fail(kStOpenTarget, nsErr);
+  if (keep(c.cgroupns = OtherNs(proc, "cgroup", nsErr)) < 0 && nsErr && nsErr != ENOENT) return fail(kStOpenTarget, nsErr);
   if (keep(c.root = open((proc + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
   if (keep(c.cwd = open((proc + "/cwd").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
   if (q.targetDirfd >= 0) {

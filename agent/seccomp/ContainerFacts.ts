@@ -66,10 +66,15 @@ export class ContainerFacts {
     return figures && cg.memory ? { figures, shmem: Math.min(cg.memory.stat.shmem, figures.total) } : null;
   }
 
-  /** The CPUs /sys/devices/system/cpu/online shows this container. */
-  visibleCpus(): number[] {
+  private cpus: { at: number; list: number[] } | undefined;
+
+  /** The CPUs /sys/devices/system/cpu/online shows this container (quota and cpuset change
+   * rarely: re-read at most every second, like vnodefs's limit cache). */
+  visibleCpus(now = Date.now()): number[] {
+    if (this.cpus && now - this.cpus.at < 1000) return this.cpus.list;
     const cg = this.snapshot({ cpu: true });
-    return visibleCpus(cg.cpu, this.src.host.read(['onlineCpus']).onlineCpus);
+    this.cpus = { at: now, list: visibleCpus(cg.cpu, this.src.host.read(['onlineCpus']).onlineCpus) };
+    return this.cpus.list;
   }
 
   /** Seconds the container has been up, given the host's uptime. */
@@ -79,8 +84,17 @@ export class ContainerFacts {
     return Math.max(0, Math.floor(hostUptime - this.initStart / USER_HZ));
   }
 
-  /** Tasks in the container (pids.current), or undefined without a pids controller. */
-  tasks(): number | undefined {
+  private taskCount: { at: number; n: number | undefined } | undefined;
+
+  /** Tasks in the container (pids.current, re-read at most every second), or undefined without
+   * a pids controller. */
+  tasks(now = Date.now()): number | undefined {
+    if (this.taskCount && now - this.taskCount.at < 1000) return this.taskCount.n;
+    this.taskCount = { at: now, n: this.readTasks() };
+    return this.taskCount.n;
+  }
+
+  private readTasks(): number | undefined {
     const m = this.membership();
     const dir = this.src.cgroups.v1Dir(m, 'pids') ?? this.src.cgroups.v2Dir(m);
     const v = dir ? Number(readText(`${dir}/pids.current`)?.trim()) : NaN;

@@ -99,7 +99,7 @@ class Env implements HandlerEnv {
   }
 
   memory(): TargetMemory {
-    this.mem ??= new TargetMemory(this.call.tid).pin();
+    this.mem ??= new TargetMemory(this.call.tid);
     return this.mem;
   }
 
@@ -114,9 +114,11 @@ class Env implements HandlerEnv {
 
   nsAction(req: Omit<NsActionRequest, 'pid' | 'listener' | 'id'>): Promise<NsActionResult> {
     const serial = mountNamespaceOf(this.call.tid);
-    return this.loop.scheduler.run(this.conn.target.vnodeId, serial, () =>
-      nsAction({ ...req, pid: this.call.tid, listener: this.conn.fd, id: this.call.id }),
-    );
+    return this.loop.scheduler.run(this.conn.target.vnodeId, serial, async () => {
+      const r = await nsAction({ ...req, pid: this.call.tid, listener: this.conn.fd, id: this.call.id });
+      if (r.errno) this.log.debug('seccomp: namespace action refused', { syscall: this.call.name, path: req.path, stage: r.stage, code: r.code });
+      return r;
+    });
   }
 
   close(): void {

@@ -27,12 +27,6 @@ export class TargetMemory {
     return this.fd;
   }
 
-  /** Opens the descriptor now (before ID_VALID), so every later access reaches this caller. */
-  pin(): this {
-    this.open();
-    return this;
-  }
-
   private static check(addr: bigint, len: number, what: string): number {
     if (addr === 0n || addr + BigInt(len) > USER_MAX) throw new SyscallFault(Errno.EFAULT, `${what}: bad address 0x${addr.toString(16)}`);
     return Number(addr);

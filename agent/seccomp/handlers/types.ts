@@ -54,7 +54,8 @@ export interface HandlerEnv {
   readonly facts: ContainerFacts;
   readonly emulation: Emulation | undefined;
   readonly log: Logger;
-  /** The caller's memory, its descriptor opened on first use. */
+  /** The caller's memory: /proc/<tid>/mem opened at the first read, so reads made before
+   * ensureValid() are known to come from the caller. */
   memory(): TargetMemory;
   /** Throws CallerGone when the notification is no longer pending (read before you act). */
   ensureValid(): void;

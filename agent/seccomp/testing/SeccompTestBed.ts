@@ -48,8 +48,10 @@ export interface ContainerOptions {
   memoryBytes?: number;
   cpuQuotaUs?: number;
   cpuPeriodUs?: number;
-  /** without: a container with no seccomp profile at all (the runc-handler peer) */
+  /** false: a container with no seccomp profile at all (the runc-handler peer) */
   seccomp?: boolean;
+  /** a profile used as is instead of the vNode one (no listener) */
+  profile?: OciSeccomp;
   /** bind the vnodefs files over /proc and /sys (default true) */
   emulate?: boolean;
   /** files copied into the rootfs: path inside -> host path */
@@ -161,7 +163,7 @@ export class SeccompTestBed {
     if (opts.memoryBytes) resources.memory = { limit: opts.memoryBytes };
     if (opts.cpuQuotaUs) resources.cpu = { quota: opts.cpuQuotaUs, period: opts.cpuPeriodUs ?? 100_000 };
     const seccomp: OciSeccomp | undefined =
-      opts.seccomp === false ? undefined : layerVNodeProfile(undefined, { listenerPath: this.agent.socketPath, listenerMetadata: `${opts.vnode}/${id}` });
+      opts.seccomp === false ? undefined : opts.profile ?? layerVNodeProfile(undefined, { listenerPath: this.agent.socketPath, listenerMetadata: `${opts.vnode}/${id}` });
     const ns = vnode.namespaces;
     const config = {
       ociVersion: '1.0.2',
