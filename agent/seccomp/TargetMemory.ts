@@ -1,10 +1,11 @@
-// Reads and writes a trapped caller's memory through /proc/<tid>/mem. A descriptor stays bound to
-// the address space it was opened for: opened before the ID_VALID check, it cannot be redirected
-// to another process by pid reuse (process_vm_readv by pid could). Reads are bounded; an address
-// the caller cannot access answers EFAULT, as the kernel would.
-import { closeSync, openSync, readSync } from 'node:fs';
+// Reads and writes a trapped caller's memory with process_vm_readv/writev, which honour page
+// protections exactly as the kernel's copy_from_user/copy_to_user would (a /proc/<tid>/mem
+// descriptor would read PROT_NONE pages and write read-only ones). The pid names the caller as
+// long as its notification is pending, which is why every handler checks ID_VALID after reading
+// and before acting or writing (the protocol of seccomp_unotify(2)). Reads are bounded; an
+// address the caller cannot access answers EFAULT, as the kernel would.
 import { isSyscallError } from '../../addon/native.js';
-import { writeMemory } from '../../addon/procmem.js';
+import { readMemory, writeMemory } from '../../addon/procmem.js';
 import { Errno, SyscallFault } from './SyscallFault.js';
 
 const PAGE = 4096;
@@ -12,43 +13,22 @@ const PAGE = 4096;
 const USER_MAX = 0x7fff_ffff_f000n;
 
 export class TargetMemory {
-  private fd = -1;
-
   constructor(readonly tid: number) {}
-
-  private open(): number {
-    if (this.fd < 0) {
-      try {
-        this.fd = openSync(`/proc/${this.tid}/mem`, 'r');
-      } catch (e) {
-        throw new SyscallFault(Errno.ESRCH, `caller ${this.tid} is gone: ${(e as Error).message}`);
-      }
-    }
-    return this.fd;
-  }
 
   private static check(addr: bigint, len: number, what: string): number {
     if (addr === 0n || addr + BigInt(len) > USER_MAX) throw new SyscallFault(Errno.EFAULT, `${what}: bad address 0x${addr.toString(16)}`);
     return Number(addr);
   }
 
-  /** Up to `len` bytes at addr; stops early at the first inaccessible page. */
+  /** Up to `len` bytes at addr; stops early at the first inaccessible byte. */
   private readSome(addr: bigint, len: number, what: string): Buffer {
-    const at = TargetMemory.check(addr, len, what);
-    const out = Buffer.allocUnsafe(len);
-    let got = 0;
-    while (got < len) {
-      let n: number;
-      try {
-        n = readSync(this.open(), out, got, len - got, at + got);
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code === 'EIO' || (e as NodeJS.ErrnoException).code === 'EFAULT') break;
-        throw new SyscallFault(Errno.ESRCH, `${what}: reading caller ${this.tid}: ${(e as Error).message}`);
-      }
-      if (n === 0) break;
-      got += n;
+    TargetMemory.check(addr, len, what);
+    try {
+      return readMemory(this.tid, addr, len);
+    } catch (e) {
+      if (isSyscallError(e, 'EFAULT')) return Buffer.alloc(0);
+      throw new SyscallFault(Errno.ESRCH, `${what}: reading caller ${this.tid}: ${(e as Error).message}`);
     }
-    return out.subarray(0, got);
   }
 
   /** Exactly len bytes, or EFAULT. */
@@ -105,13 +85,6 @@ export class TargetMemory {
   }
 
   close(): void {
-    if (this.fd >= 0) {
-      try {
-        closeSync(this.fd);
-      } catch {
-        // already gone
-      }
-      this.fd = -1;
-    }
+    // nothing held: process_vm_readv/writev need no descriptor
   }
 }

@@ -54,8 +54,7 @@ export interface HandlerEnv {
   readonly facts: ContainerFacts;
   readonly emulation: Emulation | undefined;
   readonly log: Logger;
-  /** The caller's memory: /proc/<tid>/mem opened at the first read, so reads made before
-   * ensureValid() are known to come from the caller. */
+  /** The caller's memory (process_vm_readv/writev): read, then ensureValid(), then act or write. */
   memory(): TargetMemory;
   /** Throws CallerGone when the notification is no longer pending (read before you act). */
   ensureValid(): void;
