@@ -464,7 +464,9 @@ WorkResult Run(Request& q) {
     return fd;
   };
   auto cleanup = [&fds]() {
+    // Idempotent: a second close of a number another thread has reused would close its file.
     for (int fd : fds) close(fd);
+    fds.clear();
   };
   WorkResult res;
   auto fail = [&](int stage, int err) {

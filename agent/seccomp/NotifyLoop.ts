@@ -238,7 +238,7 @@ export class NotifyLoop {
     // A bug of ours: the caller gets EIO (never CONTINUE: that would skip the check that failed).
     this.stats.internalErrors++;
     this.log.error('seccomp: handler failed', { syscall: call.name, tid: call.tid, container: conn.target.containerId, error: (e as Error)?.stack ?? String(e) });
-    this.answer(conn, call.id, { kind: 'errno', errno: isSyscallError(e) ? e.errno : Errno.EIO });
+    this.answer(conn, call.id, { kind: 'errno', errno: isSyscallError(e) && e.errno !== 0 ? Math.abs(e.errno) : Errno.EIO });
   }
 
   private answer(conn: Connection, id: bigint, a: Answer): void {
