@@ -17,7 +17,7 @@ import { median } from './lib.js';
 import { DENIED_SYSCALLS } from '../agent/seccomp/interceptedSyscalls.js';
 import { buildStatic, SeccompTestBed, type TestContainer } from '../agent/seccomp/testing/SeccompTestBed.js';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 11);
 const LOOP = 5_000_000;
 const source = fileURLToPath(new URL('../../agent/seccomp/fixtures/notifyload.c', import.meta.url));
 const tmp = mkdtempSync('/tmp/vnode-sec-bench-');
