@@ -1,0 +1,656 @@
+// One mount-family action performed for a trapped caller, inside its namespaces and with its view
+// of the filesystem (the seccomp mount/umount2/mknod handlers of agent/seccomp decide which).
+//
+// nsAction(req) -> Promise<{ errno, value, stage }>, on the thread pool:
+//   1. the worker thread opens the target's /proc/<tid>/ns/*, root and cwd, copies a dirfd out of
+//      it (pidfd_getfd) and prepares detached clones of host mounts (open_tree) the action needs;
+//   2. it checks the notification is still pending (ID_VALID): from then on every fd refers to
+//      the process that made the call, whatever happens to the pid;
+//   3. a child cloned with CLONE_VM|CLONE_VFORK (no page-table copy; the worker thread waits)
+//      closes every descriptor it does not need, joins the caller's user (optional), mnt, net,
+//      ipc, uts, cgroup and pid namespaces and becomes root there;
+//   4. a grandchild, cloned the same way so it lives in the target's pid namespace, chroots to the
+//      target's root, enters its cwd and performs the action on file descriptors: paths are
+//      resolved once with openat2(RESOLVE_NO_MAGICLINKS) and the mount is made with
+//      move_mount/fsmount on those fds, so a rename racing with us cannot redirect it.
+// The children run in the manager's address space: raw syscalls and stack memory only, every
+// signal blocked, results written to a struct the worker reads after they exit.
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "syscall_util.h"
+
+#ifndef STATX_ATTR_MOUNT_ROOT
+#define STATX_ATTR_MOUNT_ROOT 0x00002000
+#endif
+
+namespace {
+
+using vnode::SyscallWorker;
+using vnode::WorkResult;
+
+enum Op { kMountFs = 1, kBind = 2, kMove = 3, kUmount = 4, kMkdev = 5, kProbe = 6 };
+
+// Where a failure happened, reported as `stage` so the handler's log says which step failed.
+enum Stage {
+  kStNone = 0,
+  kStOpenTarget,
+  kStGone,
+  kStPrepare,
+  kStSetnsUser,
+  kStSetnsMnt,
+  kStSetnsNet,  // net, ipc, uts, cgroup
+  kStSetnsPid,
+  kStCreds,
+  kStClone,
+  kStRoot,
+  kStResolve,
+  kStResolveSource,
+  kStCheck,
+  kStFsopen,
+  kStFsconfig,
+  kStFsmount,
+  kStAttach,
+  kStOverlay,
+  kStAct,
+};
+const char* const kStageNames[] = {"",        "open target",     "caller gone", "prepare",  "setns(user)", "setns(mnt)", "setns(net/ipc/uts/cgroup)",
+                                   "setns(pid)", "credentials", "clone",       "chroot",   "resolve target", "resolve source",
+                                   "check",   "fsopen",          "fsconfig",    "fsmount",  "attach",      "overlay",    "act"};
+
+constexpr size_t kMaxOverlays = 64;
+constexpr size_t kStack = 256 * 1024;
+
+struct Overlay {
+  int fd;
+  const char* rel;
+};
+
+struct Ctx {
+  // request
+  int op = 0;
+  bool joinUser = false;
+  int userns = -1, mntns = -1, netns = -1, pidns = -1, ipcns = -1, utsns = -1, cgroupns = -1, root = -1, cwd = -1;
+  int dirfd = AT_FDCWD;  // our copy of the caller's dirfd (mknodat), or AT_FDCWD = its cwd
+  const char* path = nullptr;
+  const char* path2 = nullptr;
+  const char* fstype = nullptr;
+  const char* source = nullptr;
+  const char* data = nullptr;  // mutable copy: split in place
+  char* dataBuf = nullptr;
+  uint64_t flags = 0;
+  uint32_t mode = 0;
+  uint32_t umask = 022;
+  int devfd = -1;
+  bool hasProtect = false;
+  uint32_t protMajor = 0, protMinor = 0;
+  Overlay overlays[kMaxOverlays];
+  size_t nOverlays = 0;
+  char* stack2 = nullptr;
+  // result, written by the children
+  int err = 0;
+  int stage = 0;
+  int64_t value = 0;
+};
+
+inline long Fail(Ctx* c, int stage, int err) {
+  c->stage = stage;
+  c->err = err;
+  return -1;
+}
+
+int Openat2(int dirfd, const char* path, int flags, uint64_t resolve, uint32_t mode = 0) {
+  open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = static_cast<uint64_t>(flags) | O_CLOEXEC;
+  how.mode = mode;
+  how.resolve = resolve;
+  long r;
+  do r = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+  while (r < 0 && (errno == EINTR || errno == EAGAIN));  // EAGAIN: a rename raced the lookup
+  return static_cast<int>(r);
+}
+
+int Statx(int dirfd, const char* path, int flags, struct statx* st) {
+  return static_cast<int>(syscall(SYS_statx, dirfd, path, flags | AT_STATX_SYNC_AS_STAT, STATX_BASIC_STATS | STATX_MNT_ID, st));
+}
+
+bool IsProtected(const Ctx* c, const struct statx& st) {
+  return c->hasProtect && st.stx_dev_major == c->protMajor && st.stx_dev_minor == c->protMinor;
+}
+
+int MoveFd(int from, int to) {
+  return static_cast<int>(syscall(SYS_move_mount, from, "", to, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH));
+}
+
+unsigned MountAttrs(uint64_t f) {
+  unsigned a = 0;
+  if (f & MS_RDONLY) a |= MOUNT_ATTR_RDONLY;
+  if (f & MS_NOSUID) a |= MOUNT_ATTR_NOSUID;
+  if (f & MS_NODEV) a |= MOUNT_ATTR_NODEV;
+  if (f & MS_NOEXEC) a |= MOUNT_ATTR_NOEXEC;
+  if (f & MS_NOATIME) a |= MOUNT_ATTR_NOATIME;
+  else if (f & MS_STRICTATIME) a |= MOUNT_ATTR_STRICTATIME;
+  if (f & MS_NODIRATIME) a |= MOUNT_ATTR_NODIRATIME;
+  return a;
+}
+
+// A new proc or sysfs mount with the emulated files bound on top before anyone can read it.
+long DoMountFs(Ctx* c) {
+  int tfd = Openat2(AT_FDCWD, c->path, O_PATH, RESOLVE_NO_MAGICLINKS);
+  if (tfd < 0) return Fail(c, kStResolve, errno);
+  int fs = static_cast<int>(syscall(SYS_fsopen, c->fstype, FSOPEN_CLOEXEC));
+  if (fs < 0) return Fail(c, kStFsopen, errno);
+  if (c->source && *c->source && syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, "source", c->source, 0) < 0) return Fail(c, kStFsconfig, errno);
+  if (c->flags & MS_RDONLY && syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, "ro", nullptr, 0) < 0) return Fail(c, kStFsconfig, errno);
+  if (c->dataBuf) {
+    char* p = c->dataBuf;
+    while (p && *p) {
+      char* comma = strchr(p, ',');
+      if (comma) *comma = 0;
+      if (*p) {
+        char* eq = strchr(p, '=');
+        long r;
+        if (eq) {
+          *eq = 0;
+          r = syscall(SYS_fsconfig, fs, FSCONFIG_SET_STRING, p, eq + 1, 0);
+        } else {
+          r = syscall(SYS_fsconfig, fs, FSCONFIG_SET_FLAG, p, nullptr, 0);
+        }
+        if (r < 0) return Fail(c, kStFsconfig, errno);
+      }
+      p = comma ? comma + 1 : nullptr;
+    }
+  }
+  if (syscall(SYS_fsconfig, fs, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) return Fail(c, kStFsconfig, errno);
+  int mfd = static_cast<int>(syscall(SYS_fsmount, fs, FSMOUNT_CLOEXEC, MountAttrs(c->flags)));
+  if (mfd < 0) return Fail(c, kStFsmount, errno);
+  if (MoveFd(mfd, tfd) < 0) return Fail(c, kStAttach, errno);
+  int bound = 0;
+  for (size_t i = 0; i < c->nOverlays; i++) {
+    int ofd = Openat2(mfd, c->overlays[i].rel, O_PATH, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS);
+    if (ofd < 0 && errno == ENOENT) continue;  // this kernel has no such file: nothing to hide
+    if (ofd < 0 || MoveFd(c->overlays[i].fd, ofd) < 0) {
+      int e = errno;
+      // Take the half-dressed mount away again: nobody may see it without its emulated files.
+      if (fchdir(mfd) == 0) umount2(".", MNT_DETACH);
+      return Fail(c, kStOverlay, e);
+    }
+    bound++;
+  }
+  c->value = bound;
+  return 0;
+}
+
+// A bind mount, recursive whatever was asked when the source is procfs or sysfs (a plain bind
+// would leave the emulated files behind and show the real ones). value: 1 if made recursive.
+long DoBind(Ctx* c) {
+  // Magic links are allowed in a bind source (`ip netns add` binds /proc/self/ns/net): resolved by
+  // the caller's root in the caller's namespaces, and the helper holds no descriptor of ours.
+  int sfd = Openat2(AT_FDCWD, c->path2, O_PATH, 0);
+  if (sfd < 0) return Fail(c, kStResolveSource, errno);
+  struct statfs sf;
+  if (fstatfs(sfd, &sf) < 0) return Fail(c, kStCheck, errno);
+  bool rec = (c->flags & MS_REC) != 0;
+  bool forced = false;
+  if (!rec && (sf.f_type == 0x9fa0 /* PROC_SUPER_MAGIC */ || sf.f_type == 0x62656572 /* SYSFS_MAGIC */)) rec = forced = true;
+  int tree = static_cast<int>(syscall(SYS_open_tree, sfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (rec ? AT_RECURSIVE : 0)));
+  if (tree < 0) return Fail(c, kStAct, errno);
+  int tfd = Openat2(AT_FDCWD, c->path, O_PATH, RESOLVE_NO_MAGICLINKS);
+  if (tfd < 0) return Fail(c, kStResolve, errno);
+  if (MoveFd(tree, tfd) < 0) return Fail(c, kStAttach, errno);
+  c->value = forced ? 1 : 0;
+  return 0;
+}
+
+// MS_MOVE: refused for an emulated file's own mount (moving it away would uncover the real file).
+long DoMove(Ctx* c) {
+  int sfd = Openat2(AT_FDCWD, c->path2, O_PATH, RESOLVE_NO_MAGICLINKS);
+  if (sfd < 0) return Fail(c, kStResolveSource, errno);
+  struct statx st;
+  if (Statx(sfd, "", AT_EMPTY_PATH, &st) < 0) return Fail(c, kStCheck, errno);
+  if (!(st.stx_attributes & STATX_ATTR_MOUNT_ROOT)) return Fail(c, kStCheck, EINVAL);
+  if (IsProtected(c, st)) return Fail(c, kStCheck, EPERM);
+  int tfd = Openat2(AT_FDCWD, c->path, O_PATH, RESOLVE_NO_MAGICLINKS);
+  if (tfd < 0) return Fail(c, kStResolve, errno);
+  if (MoveFd(sfd, tfd) < 0) return Fail(c, kStAct, errno);
+  return 0;
+}
+
+// Splits path into (parent fd, last name) the way umount2 would find it: symlinks in the last
+// component are followed unless nofollow. name points into buf.
+int ParentAndName(int base, const char* path, bool nofollow, char* buf, size_t bufLen, const char** name) {
+  size_t n = strnlen(path, bufLen);
+  if (n == 0) {
+    errno = ENOENT;
+    return -1;
+  }
+  if (n >= bufLen) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(buf, path, n + 1);
+  int cur = base;
+  for (int hops = 0; hops < 40; hops++) {
+    size_t len = strlen(buf);
+    while (len > 1 && buf[len - 1] == '/') buf[--len] = 0;
+    char* slash = strrchr(buf, '/');
+    const char* last = slash ? slash + 1 : buf;
+    if (!*last || !strcmp(last, ".") || !strcmp(last, "..")) {
+      errno = EXDEV;  // no (parent, name) pair: the caller acts on the path itself
+      return -1;
+    }
+    int pfd;
+    if (slash == buf) pfd = Openat2(cur, "/", O_PATH | O_DIRECTORY, RESOLVE_NO_MAGICLINKS);
+    else if (slash) {
+      *slash = 0;
+      pfd = Openat2(cur, buf, O_PATH | O_DIRECTORY, RESOLVE_NO_MAGICLINKS);
+      *slash = '/';
+    } else {
+      pfd = Openat2(cur, ".", O_PATH | O_DIRECTORY, RESOLVE_NO_MAGICLINKS);
+    }
+    if (pfd < 0) return -1;
+    if (!nofollow) {
+      struct statx st;
+      if (Statx(pfd, last, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, &st) == 0 && S_ISLNK(st.stx_mode)) {
+        char link[4096];
+        ssize_t l = readlinkat(pfd, last, link, sizeof link - 1);
+        if (l < 0) return -1;
+        link[l] = 0;
+        memcpy(buf, link, static_cast<size_t>(l) + 1);
+        cur = pfd;  // a relative link is relative to its directory
+        continue;
+      }
+    }
+    memmove(buf, last, strlen(last) + 1);
+    *name = buf;
+    return pfd;
+  }
+  errno = ELOOP;
+  return -1;
+}
+
+// umount2 that refuses the emulated files: the mount found at (parent fd, name) is checked and
+// then unmounted through the same parent fd and name, so the checked mount is the one removed.
+long DoUmount(Ctx* c) {
+  bool nofollow = (c->flags & UMOUNT_NOFOLLOW) != 0;
+  char buf[4096];
+  const char* name = nullptr;
+  int pfd = ParentAndName(AT_FDCWD, c->path, nofollow, buf, sizeof buf, &name);
+  struct statx st;
+  if (pfd < 0) {
+    if (errno != EXDEV) return Fail(c, kStResolve, errno);
+    // "/", "." or "..": no name to pin; check what the path is now and let the kernel decide.
+    if (Statx(AT_FDCWD, c->path, nofollow ? AT_SYMLINK_NOFOLLOW : 0, &st) < 0) return Fail(c, kStResolve, errno);
+    if (IsProtected(c, st)) return Fail(c, kStCheck, EPERM);
+    if (umount2(c->path, static_cast<int>(c->flags)) < 0) return Fail(c, kStAct, errno);
+    return 0;
+  }
+  if (Statx(pfd, name, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, &st) < 0) return Fail(c, kStResolve, errno);
+  if (!(st.stx_attributes & STATX_ATTR_MOUNT_ROOT)) return Fail(c, kStCheck, EINVAL);
+  if (IsProtected(c, st)) return Fail(c, kStCheck, EPERM);
+  if (fchdir(pfd) < 0) return Fail(c, kStAct, errno);
+  if (umount2(name, static_cast<int>(c->flags | UMOUNT_NOFOLLOW)) < 0) return Fail(c, kStAct, errno);
+  return 0;
+}
+
+// mknod of a safe character device: an empty file made the way mknod would (O_EXCL, the
+// caller's umask), with the host's device bound on it (a user namespace cannot create nodes).
+long DoMkdev(Ctx* c) {
+  umask(c->umask);
+  int fd = Openat2(c->dirfd, c->path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW, RESOLVE_NO_MAGICLINKS, c->mode & 07777);
+  if (fd < 0) return Fail(c, kStResolve, errno);
+  if (MoveFd(c->devfd, fd) < 0) {
+    int e = errno;
+    unlinkat(c->dirfd, c->path, 0);
+    return Fail(c, kStAttach, e);
+  }
+  return 0;
+}
+
+// Resolves path and reports its device and whether it is a mount root (tests and diagnostics).
+long DoProbe(Ctx* c) {
+  int fd = Openat2(AT_FDCWD, c->path, O_PATH, RESOLVE_NO_MAGICLINKS);
+  if (fd < 0) return Fail(c, kStResolve, errno);
+  struct statx st;
+  if (Statx(fd, "", AT_EMPTY_PATH, &st) < 0) return Fail(c, kStCheck, errno);
+  c->value = (st.stx_attributes & STATX_ATTR_MOUNT_ROOT ? 1 : 0) | (IsProtected(c, st) ? 2 : 0);
+  return 0;
+}
+
+int Grandchild(void* arg) {
+  Ctx* c = static_cast<Ctx*>(arg);
+  if (fchdir(c->root) < 0 || chroot(".") < 0 || fchdir(c->cwd) < 0) {
+    Fail(c, kStRoot, errno);
+    return 0;
+  }
+  switch (c->op) {
+    case kMountFs: DoMountFs(c); break;
+    case kBind: DoBind(c); break;
+    case kMove: DoMove(c); break;
+    case kUmount: DoUmount(c); break;
+    case kMkdev: DoMkdev(c); break;
+    case kProbe: DoProbe(c); break;
+    default: Fail(c, kStPrepare, EINVAL);
+  }
+  return 0;
+}
+
+// Closes every inherited descriptor but the ones the action uses: the children start with a copy
+// of the manager's table, and /proc/self/fd/N of the helper must not reach a manager file.
+void CloseAllBut(const Ctx* c) {
+  int keep[kMaxOverlays + 16];
+  size_t n = 0;
+  auto add = [&](int fd) {
+    if (fd >= 0 && n < sizeof keep / sizeof keep[0]) keep[n++] = fd;
+  };
+  add(c->userns), add(c->mntns), add(c->netns), add(c->pidns), add(c->ipcns), add(c->utsns), add(c->cgroupns);
+  add(c->root), add(c->cwd), add(c->dirfd), add(c->devfd);
+  for (size_t i = 0; i < c->nOverlays; i++) add(c->overlays[i].fd);
+  for (size_t i = 1; i < n; i++)
+    for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+      int t = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = t;
+    }
+  unsigned lo = 0;
+  for (size_t i = 0; i < n; i++) {
+    unsigned k = static_cast<unsigned>(keep[i]);
+    if (k > lo) syscall(SYS_close_range, lo, k - 1, 0u);
+    lo = k + 1;
+  }
+  syscall(SYS_close_range, lo, ~0u, 0u);
+}
+
+int Child(void* arg) {
+  Ctx* c = static_cast<Ctx*>(arg);
+  CloseAllBut(c);
+  // The caller's net, ipc, uts and cgroup namespaces (those that differ from ours), while we are
+  // still privileged everywhere: a container may share one owned by the host (no cgroup
+  // namespace of its own, say), which its user namespace could not join. Together with the rest
+  // they make the helper's /proc/self/ns/* the caller's.
+  if (c->netns >= 0 && syscall(SYS_setns, c->netns, CLONE_NEWNET) < 0) return Fail(c, kStSetnsNet, errno), 0;
+  if (c->ipcns >= 0 && syscall(SYS_setns, c->ipcns, CLONE_NEWIPC) < 0) return Fail(c, kStSetnsNet, errno), 0;
+  if (c->utsns >= 0 && syscall(SYS_setns, c->utsns, CLONE_NEWUTS) < 0) return Fail(c, kStSetnsNet, errno), 0;
+  if (c->cgroupns >= 0 && syscall(SYS_setns, c->cgroupns, CLONE_NEWCGROUP) < 0) return Fail(c, kStSetnsNet, errno), 0;
+  if (c->joinUser && syscall(SYS_setns, c->userns, CLONE_NEWUSER) < 0) return Fail(c, kStSetnsUser, errno), 0;
+  if (syscall(SYS_setns, c->mntns, CLONE_NEWNS) < 0) return Fail(c, kStSetnsMnt, errno), 0;
+  if (syscall(SYS_setns, c->pidns, CLONE_NEWPID) < 0) return Fail(c, kStSetnsPid, errno), 0;
+  if (c->joinUser) {
+    // Root of the caller's namespace, as runc's init is: files we create belong to it.
+    if (syscall(SYS_setgroups, 0, nullptr) < 0 && errno != EPERM) return Fail(c, kStCreds, errno), 0;
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0) return Fail(c, kStCreds, errno), 0;
+  }
+  long pid = clone(Grandchild, c->stack2 + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, c);
+  if (pid < 0) return Fail(c, kStClone, errno), 0;
+  int st;
+  while (waitpid(static_cast<pid_t>(pid), &st, __WALL) < 0 && errno == EINTR) {
+  }
+  return 0;
+}
+
+// The caller's namespace of `kind` if it is not ours (-1: already there, nothing to join).
+int OtherNs(const std::string& proc, const char* kind, int& err) {
+  err = 0;
+  std::string mine = std::string("/proc/self/ns/") + kind;
+  struct stat a, b;
+  if (stat((proc + "/ns/" + kind).c_str(), &a) != 0) {
+    err = errno;
+    return -1;
+  }
+  if (stat(mine.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) return -1;
+  int fd = open((proc + "/ns/" + kind).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) err = errno;
+  return fd;
+}
+
+struct Request {
+  int op = 0;
+  int64_t pid = 0;
+  int64_t listener = -1;
+  uint64_t id = 0;
+  bool joinUser = false;
+  std::string path, path2, fstype, source, data;
+  bool hasPath = false, hasPath2 = false, hasFstype = false, hasSource = false, hasData = false;
+  uint64_t flags = 0;
+  int64_t mode = 0, umask = 022, targetDirfd = -1;
+  std::string device;
+  bool hasProtect = false;
+  uint32_t protMajor = 0, protMinor = 0;
+  std::vector<std::pair<std::string, std::string>> overlays;  // (host source, path inside the new mount)
+};
+
+WorkResult Run(Request& q) {
+  Ctx c;
+  c.op = q.op;
+  c.joinUser = q.joinUser;
+  c.flags = q.flags;
+  c.mode = static_cast<uint32_t>(q.mode);
+  c.umask = static_cast<uint32_t>(q.umask) & 0777;
+  c.hasProtect = q.hasProtect;
+  c.protMajor = q.protMajor;
+  c.protMinor = q.protMinor;
+  c.path = q.hasPath ? q.path.c_str() : nullptr;
+  c.path2 = q.hasPath2 ? q.path2.c_str() : nullptr;
+  c.fstype = q.hasFstype ? q.fstype.c_str() : nullptr;
+  c.source = q.hasSource ? q.source.c_str() : nullptr;
+  std::vector<char> dataCopy;
+  if (q.hasData) {
+    dataCopy.assign(q.data.begin(), q.data.end());
+    dataCopy.push_back(0);
+    c.dataBuf = dataCopy.data();
+  }
+  std::vector<int> fds;
+  auto keep = [&fds](int fd) {
+    if (fd >= 0) fds.push_back(fd);
+    return fd;
+  };
+  auto cleanup = [&fds]() {
+    // Idempotent: a second close of a number another thread has reused would close its file.
+    for (int fd : fds) close(fd);
+    fds.clear();
+  };
+  WorkResult res;
+  auto fail = [&](int stage, int err) {
+    cleanup();
+    res.value = 0;
+    res.err = 0;
+    res.call = "";
+    res.message = "";
+    // Reported as data, not a rejection: the handler answers the caller with this errno.
+    res.value = (static_cast<int64_t>(stage) << 16) | (err & 0xffff);
+    res.call = "fail";
+    return res;
+  };
+
+  std::string proc = "/proc/" + std::to_string(q.pid);
+  if (keep(c.mntns = open((proc + "/ns/mnt").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
+  if (keep(c.pidns = open((proc + "/ns/pid").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
+  if (q.joinUser && keep(c.userns = open((proc + "/ns/user").c_str(), O_RDONLY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
+  int nsErr;
+  if (keep(c.netns = OtherNs(proc, "net", nsErr)) < 0 && nsErr) return fail(kStOpenTarget, nsErr);
+  if (keep(c.ipcns = OtherNs(proc, "ipc", nsErr)) < 0 && nsErr) return fail(kStOpenTarget, nsErr);
+  if (keep(c.utsns = OtherNs(proc, "uts", nsErr)) < 0 && nsErr) return fail(kStOpenTarget, nsErr);
+  if (keep(c.cgroupns = OtherNs(proc, "cgroup", nsErr)) < 0 && nsErr && nsErr != ENOENT) return fail(kStOpenTarget, nsErr);
+  if (keep(c.root = open((proc + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
+  if (keep(c.cwd = open((proc + "/cwd").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
+  if (q.targetDirfd >= 0) {
+    int pfd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(q.pid), 0u));
+    if (keep(pfd) < 0) return fail(kStOpenTarget, errno);
+    int d = static_cast<int>(syscall(SYS_pidfd_getfd, pfd, static_cast<int>(q.targetDirfd), 0u));
+    if (keep(d) < 0) return fail(kStOpenTarget, errno == ESRCH ? ESRCH : EBADF);
+    c.dirfd = d;
+  }
+  // Everything above names the caller's process only if its call is still pending now.
+  if (q.listener >= 0) {
+    __u64 id = q.id;
+    if (ioctl(static_cast<int>(q.listener), SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0) return fail(kStGone, ENOENT);
+  }
+  if (q.op == kMkdev) {
+    int d = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, q.device.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    if (keep(d) < 0) return fail(kStPrepare, errno);
+    mount_attr a;
+    memset(&a, 0, sizeof a);
+    a.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
+    if (syscall(SYS_mount_setattr, d, "", AT_EMPTY_PATH, &a, sizeof a) < 0) return fail(kStPrepare, errno);
+    c.devfd = d;
+  }
+  for (auto& o : q.overlays) {
+    if (c.nOverlays >= kMaxOverlays) break;
+    int d = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, o.first.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+    if (d < 0 && errno == ENOENT) continue;
+    if (keep(d) < 0) return fail(kStPrepare, errno);
+    c.overlays[c.nOverlays++] = Overlay{d, o.second.c_str()};
+  }
+
+  void* stacks = mmap(nullptr, 2 * kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stacks == MAP_FAILED) return fail(kStClone, errno);
+  char* stack1 = static_cast<char*>(stacks);
+  c.stack2 = stack1 + kStack;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);  // the children inherit it: no handler of ours runs in them
+  long pid = clone(Child, stack1 + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+  int cloneErr = errno;
+  if (pid > 0) {
+    int st;
+    while (waitpid(static_cast<pid_t>(pid), &st, __WALL) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  munmap(stacks, 2 * kStack);
+  if (pid < 0) return fail(kStClone, cloneErr);
+  cleanup();
+  if (c.err) return fail(c.stage, c.err);
+  res.value = c.value;
+  res.call = "ok";
+  return res;
+}
+
+bool GetStr(Napi::Object o, const char* key, std::string& out, bool& has) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return true;
+  if (!v.IsString()) {
+    Napi::TypeError::New(o.Env(), std::string("nsAction: ") + key + " must be a string").ThrowAsJavaScriptException();
+    return false;
+  }
+  out = v.As<Napi::String>().Utf8Value();
+  if (out.find('\0') != std::string::npos) {
+    Napi::TypeError::New(o.Env(), std::string("nsAction: ") + key + " contains NUL").ThrowAsJavaScriptException();
+    return false;
+  }
+  has = true;
+  return true;
+}
+
+bool GetNum(Napi::Object o, const char* key, int64_t& out) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined() || v.IsNull()) return true;
+  if (v.IsBigInt()) {
+    bool lossless;
+    out = v.As<Napi::BigInt>().Int64Value(&lossless);
+    return true;
+  }
+  if (!v.IsNumber()) {
+    Napi::TypeError::New(o.Env(), std::string("nsAction: ") + key + " must be a number").ThrowAsJavaScriptException();
+    return false;
+  }
+  out = v.As<Napi::Number>().Int64Value();
+  return true;
+}
+
+// nsAction({ op, pid, listener?, id?, joinUser?, path?, path2?, fstype?, source?, data?,
+//            flags?, mode?, umask?, dirfd?, device?, protect?: [major, minor], overlays?: [[src, rel]] })
+Napi::Value NsAction(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsObject()) {
+    Napi::TypeError::New(env, "nsAction: request must be an object").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  auto q = std::make_shared<Request>();
+  int64_t op = 0, flags = 0;
+  if (!GetNum(o, "op", op) || !GetNum(o, "pid", q->pid) || !GetNum(o, "listener", q->listener) || !GetNum(o, "flags", flags) ||
+      !GetNum(o, "mode", q->mode) || !GetNum(o, "umask", q->umask) || !GetNum(o, "dirfd", q->targetDirfd))
+    return env.Undefined();
+  q->op = static_cast<int>(op);
+  q->flags = static_cast<uint64_t>(flags);
+  Napi::Value id = o.Get("id");
+  if (id.IsBigInt()) {
+    bool lossless;
+    q->id = id.As<Napi::BigInt>().Uint64Value(&lossless);
+  }
+  q->joinUser = o.Get("joinUser").ToBoolean();
+  bool hasDevice = false;
+  if (!GetStr(o, "path", q->path, q->hasPath) || !GetStr(o, "path2", q->path2, q->hasPath2) || !GetStr(o, "fstype", q->fstype, q->hasFstype) ||
+      !GetStr(o, "source", q->source, q->hasSource) || !GetStr(o, "data", q->data, q->hasData) || !GetStr(o, "device", q->device, hasDevice))
+    return env.Undefined();
+  Napi::Value prot = o.Get("protect");
+  if (prot.IsArray() && prot.As<Napi::Array>().Length() == 2) {
+    q->hasProtect = true;
+    q->protMajor = prot.As<Napi::Array>().Get(0u).ToNumber().Uint32Value();
+    q->protMinor = prot.As<Napi::Array>().Get(1u).ToNumber().Uint32Value();
+  }
+  Napi::Value ov = o.Get("overlays");
+  if (ov.IsArray()) {
+    Napi::Array a = ov.As<Napi::Array>();
+    for (uint32_t i = 0; i < a.Length() && i < kMaxOverlays; i++) {
+      Napi::Value e = a.Get(i);
+      if (!e.IsArray() || e.As<Napi::Array>().Length() != 2) continue;
+      q->overlays.emplace_back(e.As<Napi::Array>().Get(0u).ToString().Utf8Value(), e.As<Napi::Array>().Get(1u).ToString().Utf8Value());
+    }
+  }
+  bool needPath = q->op != 0;
+  if (q->op < kMountFs || q->op > kProbe || (needPath && !q->hasPath) || ((q->op == kBind || q->op == kMove) && !q->hasPath2) ||
+      (q->op == kMountFs && !q->hasFstype) || (q->op == kMkdev && !hasDevice) || q->pid <= 0) {
+    Napi::TypeError::New(env, "nsAction: incomplete request for op " + std::to_string(q->op)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return SyscallWorker::Run(
+      env, "vnode.nsAction", [q]() { return Run(*q); },
+      [](Napi::Env env, const WorkResult& r) -> Napi::Value {
+        Napi::Object out = Napi::Object::New(env);
+        bool failed = r.call == "fail";
+        int err = failed ? static_cast<int>(r.value & 0xffff) : 0;
+        int stage = failed ? static_cast<int>(r.value >> 16) : 0;
+        out.Set("errno", Napi::Number::New(env, err));
+        out.Set("code", Napi::String::New(env, err ? vnode::ErrnoName(err) : ""));
+        out.Set("stage", Napi::String::New(env, stage > 0 && stage <= kStAct ? kStageNames[stage] : ""));
+        out.Set("value", Napi::Number::New(env, failed ? 0 : static_cast<double>(r.value)));
+        return out;
+      });
+}
+
+void InitNsAction(Napi::Env env, Napi::Object exports) {
+  exports.Set("nsAction", Napi::Function::New(env, NsAction, "nsAction"));
+  Napi::Object ops = Napi::Object::New(env);
+  ops.Set("mountFs", Napi::Number::New(env, kMountFs));
+  ops.Set("bind", Napi::Number::New(env, kBind));
+  ops.Set("move", Napi::Number::New(env, kMove));
+  ops.Set("umount", Napi::Number::New(env, kUmount));
+  ops.Set("mkdev", Napi::Number::New(env, kMkdev));
+  ops.Set("probe", Napi::Number::New(env, kProbe));
+  exports.Set("nsActionOps", ops);
+}
+
+}  // namespace
+
+VNODE_REGISTER(InitNsAction);

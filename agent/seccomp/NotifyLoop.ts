@@ -1,0 +1,279 @@
+// The notification loop of one worker thread: one listener fd per container process tree (runc
+// hands one over on create and one on every exec), each watched on this thread's event loop.
+//
+// Fairness: a ready listener is served at most `burst` notifications per turn, then the loop
+// moves on (uv_poll is level-triggered, so the rest waits for the next turn): a flood from one
+// container delays another by at most a few cheap answers. Handlers that need a namespace helper
+// go through the FairScheduler, which takes turns between vNodes.
+//
+// Safety: every handler reads the caller's memory, then checks ID_VALID, then acts; the
+// namespace helper checks ID_VALID again once it has opened the caller's fds. A listener that
+// hangs up (every filtered process gone) is released once its in-flight answers have settled.
+import { statSync } from 'node:fs';
+import { rawCloseQuietly } from '../../addon/rawfd.js';
+import { join } from 'node:path';
+import { FdWatcher, Readiness } from '../../addon/fdwatch.js';
+import { isSyscallError } from '../../addon/native.js';
+import { nsAction, type NsActionRequest, type NsActionResult } from '../../addon/nsaction.js';
+import { enableSyncWakeUp, notificationValid, recvNotification, respond, respondContinue, type SeccompNotification } from '../../addon/seccomp.js';
+import { logger, type Logger } from '../common/log.js';
+import { procFiles } from '../vnodefs/procFiles.js';
+import { callerStatus, mountNamespaceOf } from './CallerProc.js';
+import { ContainerFacts, FactsSources } from './ContainerFacts.js';
+import { FairScheduler } from './FairScheduler.js';
+import { handlers } from './handlers/registry.js';
+import { CallerGone, type Answer, type CallerStatus, type Emulation, type HandlerEnv, type TrappedCall } from './handlers/types.js';
+import type { SeccompTarget } from './SeccompTarget.js';
+import { Errno, SyscallFault } from './SyscallFault.js';
+import { syscallOf } from './syscallTable.js';
+import { TargetMemory } from './TargetMemory.js';
+
+export interface LoopOptions {
+  /** Notifications taken from one listener per turn (default 4). */
+  burst?: number;
+  /** Namespace helpers running at once in this worker (default 2). */
+  helperConcurrency?: number;
+  cgroupRoot?: string;
+}
+
+export interface LoopStats {
+  connections: number;
+  received: number;
+  answered: number;
+  continued: number;
+  failed: number;
+  gone: number;
+  internalErrors: number;
+  byName: Record<string, number>;
+}
+
+/** The emulated files of a vnodefs mount, as seen from the host. */
+export function emulationFor(mountpoint: string): Emulation {
+  const st = statSync(mountpoint, { bigint: true });
+  const dev = st.dev;
+  const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
+  const minor = Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
+  const procOverlays: [string, string][] = [];
+  const sysOverlays: [string, string][] = [];
+  for (const f of procFiles) {
+    if (f.path.startsWith('proc/')) procOverlays.push([join(mountpoint, f.path), f.path.slice('proc/'.length)]);
+    else if (f.path.startsWith('sys/')) sysOverlays.push([join(mountpoint, f.path), f.path.slice('sys/'.length)]);
+  }
+  return { protect: [major, minor], procOverlays, sysOverlays };
+}
+
+class Connection {
+  watcher: FdWatcher | undefined;
+  inflight = 0;
+  hungUp = false;
+  released = false;
+
+  constructor(
+    readonly connId: number,
+    readonly fd: number,
+    readonly target: SeccompTarget,
+    readonly facts: ContainerFacts,
+    readonly emulation: Emulation | undefined,
+  ) {}
+}
+
+class Env implements HandlerEnv {
+  private mem: TargetMemory | undefined;
+  private st: CallerStatus | undefined;
+
+  constructor(
+    readonly call: TrappedCall,
+    private readonly conn: Connection,
+    private readonly loop: NotifyLoop,
+    readonly log: Logger,
+  ) {}
+
+  get target(): SeccompTarget {
+    return this.conn.target;
+  }
+  get facts(): ContainerFacts {
+    return this.conn.facts;
+  }
+  get emulation(): Emulation | undefined {
+    return this.conn.emulation;
+  }
+
+  memory(): TargetMemory {
+    this.mem ??= new TargetMemory(this.call.tid);
+    return this.mem;
+  }
+
+  ensureValid(): void {
+    if (!notificationValid(this.conn.fd, this.call.id)) throw new CallerGone(`notification ${this.call.id} of tid ${this.call.tid}`);
+  }
+
+  status(): CallerStatus {
+    this.st ??= callerStatus(this.call.tid);
+    return this.st;
+  }
+
+  nsAction(req: Omit<NsActionRequest, 'pid' | 'listener' | 'id'>): Promise<NsActionResult> {
+    const serial = mountNamespaceOf(this.call.tid);
+    return this.loop.scheduler.run(this.conn.target.vnodeId, serial, async () => {
+      const r = await nsAction({ ...req, pid: this.call.tid, listener: this.conn.fd, id: this.call.id });
+      if (r.errno) this.log.debug('seccomp: namespace action refused', { syscall: this.call.name, path: req.path, stage: r.stage, code: r.code });
+      return r;
+    });
+  }
+
+  close(): void {
+    this.mem?.close();
+  }
+}
+
+export class NotifyLoop {
+  readonly scheduler: FairScheduler;
+  private readonly conns = new Map<number, Connection>();
+  private readonly sources: FactsSources;
+  private readonly burst: number;
+  private readonly log: Logger;
+  readonly stats: LoopStats = { connections: 0, received: 0, answered: 0, continued: 0, failed: 0, gone: 0, internalErrors: 0, byName: {} };
+
+  constructor(
+    opts: LoopOptions,
+    private readonly onReleased: (connId: number, reason: string) => void,
+    log?: Logger,
+  ) {
+    this.burst = opts.burst ?? 4;
+    this.scheduler = new FairScheduler(opts.helperConcurrency ?? 2);
+    this.sources = new FactsSources({ cgroupRoot: opts.cgroupRoot });
+    this.log = log ?? logger('seccomp');
+  }
+
+  /** Takes ownership of `fd` (a seccomp listener) and serves it until it hangs up. */
+  attach(connId: number, fd: number, target: SeccompTarget, statePid: number): void {
+    let emulation: Emulation | undefined;
+    if (target.fsMountpoint) {
+      try {
+        emulation = emulationFor(target.fsMountpoint);
+      } catch (e) {
+        this.log.warn('seccomp: vnodefs mountpoint unusable, nothing emulated for this container', { mountpoint: target.fsMountpoint, error: (e as Error).message });
+      }
+    }
+    const conn = new Connection(connId, fd, target, new ContainerFacts(target, statePid, this.sources), emulation);
+    if (process.env.VNODE_SECCOMP_NO_SYNC !== "1") enableSyncWakeUp(fd);
+    conn.watcher = new FdWatcher(
+      fd,
+      Readiness.readable | Readiness.disconnect,
+      (ev) => this.ready(conn, ev),
+      (s) => this.log.error('seccomp: listener poll failed', { connId, status: s }),
+    );
+    this.conns.set(connId, conn);
+    this.stats.connections = this.conns.size;
+  }
+
+  private ready(conn: Connection, events: number): void {
+    for (let i = 0; i < this.burst && !conn.hungUp; i++) {
+      let n: SeccompNotification | null;
+      try {
+        n = recvNotification(conn.fd);
+      } catch (e) {
+        this.log.error('seccomp: NOTIF_RECV failed', { connId: conn.connId, error: (e as Error).message });
+        break;
+      }
+      if (n === null) break;
+      this.stats.received++;
+      this.dispatch(conn, n);
+    }
+    if (events & Readiness.disconnect && !conn.hungUp) {
+      conn.hungUp = true;
+      conn.watcher?.stop();
+      this.maybeRelease(conn, 'hang-up');
+    }
+  }
+
+  private dispatch(conn: Connection, n: SeccompNotification): void {
+    const sc = syscallOf(n.arch, n.nr);
+    const h = sc && handlers.get(sc.name);
+    if (!sc || !h) {
+      // Not ours: the profile and the handlers disagree. ENOSYS, as without a listener.
+      this.answer(conn, n.id, { kind: 'errno', errno: Errno.ENOSYS });
+      return;
+    }
+    this.stats.byName[sc.name] = (this.stats.byName[sc.name] ?? 0) + 1;
+    const call: TrappedCall = { id: n.id, tid: n.pid, abi: sc.abi, name: sc.name, args: sc.abi === 'i386' ? n.args.map((a) => a & 0xffffffffn) : n.args };
+    const env = new Env(call, conn, this, this.log);
+    let r: Answer | Promise<Answer>;
+    try {
+      r = h.handle(env);
+    } catch (e) {
+      env.close();
+      this.settle(conn, call, e);
+      return;
+    }
+    if (!(r instanceof Promise)) {
+      env.close();
+      this.answer(conn, call.id, r);
+      return;
+    }
+    conn.inflight++;
+    r.then(
+      (a) => this.answer(conn, call.id, a),
+      (e: unknown) => this.settle(conn, call, e),
+    ).finally(() => {
+      env.close();
+      conn.inflight--;
+      this.maybeRelease(conn, 'hang-up');
+    });
+  }
+
+  private settle(conn: Connection, call: TrappedCall, e: unknown): void {
+    if (e instanceof CallerGone) {
+      this.stats.gone++;
+      return;
+    }
+    if (e instanceof SyscallFault) {
+      if (e.errno === Errno.ESRCH) {
+        this.stats.gone++;
+        return;
+      }
+      this.answer(conn, call.id, { kind: 'errno', errno: e.errno });
+      return;
+    }
+    // A bug of ours: the caller gets EIO (never CONTINUE: that would skip the check that failed).
+    this.stats.internalErrors++;
+    this.log.error('seccomp: handler failed', { syscall: call.name, tid: call.tid, container: conn.target.containerId, error: (e as Error)?.stack ?? String(e) });
+    this.answer(conn, call.id, { kind: 'errno', errno: isSyscallError(e) && e.errno !== 0 ? Math.abs(e.errno) : Errno.EIO });
+  }
+
+  private answer(conn: Connection, id: bigint, a: Answer): void {
+    if (conn.released) return;
+    let delivered: boolean;
+    try {
+      if (a.kind === 'continue') delivered = respondContinue(conn.fd, id);
+      else if (a.kind === 'errno') delivered = respond(conn.fd, id, { errno: a.errno });
+      else delivered = respond(conn.fd, id, { val: a.val });
+    } catch (e) {
+      this.log.error('seccomp: NOTIF_SEND failed', { connId: conn.connId, error: (e as Error).message });
+      return;
+    }
+    if (!delivered) this.stats.gone++;
+    else if (a.kind === 'continue') this.stats.continued++;
+    else if (a.kind === 'errno') this.stats.failed++;
+    else this.stats.answered++;
+  }
+
+  private maybeRelease(conn: Connection, reason: string): void {
+    if (conn.released || !conn.hungUp || conn.inflight > 0) return;
+    this.release(conn, reason);
+  }
+
+  private release(conn: Connection, reason: string): void {
+    conn.released = true;
+    conn.watcher?.stop();
+    rawCloseQuietly(conn.fd);
+    this.conns.delete(conn.connId);
+    this.stats.connections = this.conns.size;
+    this.onReleased(conn.connId, reason);
+  }
+
+  /** Releases every listener now (shutdown); pending callers then get ENOSYS from the kernel. */
+  stopAll(): void {
+    for (const c of [...this.conns.values()]) this.release(c, 'stopped');
+  }
+}

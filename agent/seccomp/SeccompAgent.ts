@@ -1,0 +1,241 @@
+// The manager's seccomp listener server. runc connects to `socketPath` on every create and every
+// exec of a vNode container (linux.seccomp.listenerPath) and sends the notify fd with its state
+// JSON; the agent checks the message, asks the resolver which vNode container it belongs to,
+// and hands the fd to the notification worker of that vNode. Unknown containers get their fd
+// closed (their trapped calls then fail with ENOSYS). Every connection is tracked from attach to
+// release (the listener hangs up when its last process is gone).
+//
+// Threads: the answers run on worker threads (one vNode always on the same worker), so a busy
+// manager main loop never delays a trapped syscall.
+import { EventEmitter } from 'node:events';
+import { cpus } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { rawCloseQuietly } from '../../addon/rawfd.js';
+import { logger, type Logger } from '../common/log.js';
+import { ListenerSocket, type ListenerMessage } from './ListenerSocket.js';
+import type { FromWorker, ToWorker, WorkerData } from './agentProtocol.js';
+import type { LoopOptions, LoopStats } from './NotifyLoop.js';
+import { ListenerStateSchema, SeccompTargetSchema, type ListenerState, type SeccompTarget } from './SeccompTarget.js';
+
+export interface SeccompAgentOptions {
+  socketPath: string;
+  /** Which vNode container a listener belongs to; undefined: not ours, refuse it. */
+  resolve: (state: ListenerState) => SeccompTarget | undefined;
+  /** Notification worker threads (default min(2, cpus)). */
+  workers?: number;
+  loop?: LoopOptions;
+  log?: Logger;
+}
+
+export interface ConnectionInfo {
+  connId: number;
+  vnodeId: string;
+  containerId: string;
+  /** the process runc made the listener for (init on create, the new process on exec) */
+  pid: number;
+  status: string;
+  worker: number;
+  since: number;
+}
+
+interface WorkerSlot {
+  index: number;
+  worker: Worker;
+  vnodes: Set<string>;
+}
+
+const closeQuietly = rawCloseQuietly;
+
+export declare interface SeccompAgent {
+  on(event: 'attached', l: (c: ConnectionInfo) => void): this;
+  on(event: 'released', l: (c: ConnectionInfo, reason: string) => void): this;
+  on(event: 'refused', l: (reason: string, state?: ListenerState) => void): this;
+}
+
+export class SeccompAgent extends EventEmitter {
+  private readonly conns = new Map<number, ConnectionInfo>();
+  private readonly byVnode = new Map<string, WorkerSlot>();
+  private nextConn = 1;
+  private nextReq = 1;
+  private readonly statsWaiters = new Map<number, (s: LoopStats) => void>();
+  private closed = false;
+
+  private constructor(
+    private readonly server: ListenerSocket,
+    private readonly slots: WorkerSlot[],
+    private readonly resolveTarget: SeccompAgentOptions['resolve'],
+    private readonly log: Logger,
+  ) {
+    super();
+  }
+
+  static async start(opts: SeccompAgentOptions): Promise<SeccompAgent> {
+    const log = opts.log ?? logger('seccomp');
+    const n = Math.max(1, opts.workers ?? Math.min(2, cpus().length));
+    const slots: WorkerSlot[] = [];
+    try {
+      for (let i = 0; i < n; i++) {
+        const wd: WorkerData = { index: i, loop: opts.loop ?? {} };
+        const worker = new Worker(new URL('./notifyWorker.js', import.meta.url), { workerData: wd });
+        slots.push({ index: i, worker, vnodes: new Set() });
+        await new Promise<void>((resolve, reject) => {
+          const onMsg = (m: FromWorker): void => {
+            if (m.t === 'ready') {
+              worker.off('error', reject);
+              worker.off('message', onMsg);
+              resolve();
+            }
+          };
+          worker.on('message', onMsg);
+          worker.once('error', reject);
+        });
+      }
+    } catch (e) {
+      await Promise.allSettled(slots.map((s) => s.worker.terminate()));
+      throw new Error(`seccomp agent: a notification worker failed to start: ${(e as Error).message}`, { cause: e });
+    }
+    let agent: SeccompAgent | undefined;
+    const server = ListenerSocket.listen(
+      opts.socketPath,
+      (m) => agent?.onMessage(m),
+      (e) => log.warn('seccomp: listener socket', { error: e.message }),
+    );
+    agent = new SeccompAgent(server, slots, opts.resolve, log);
+    for (const s of slots) {
+      s.worker.on('message', (m: FromWorker) => agent!.onWorker(s, m));
+      s.worker.on('error', (e) => log.error('seccomp: notification worker crashed', { worker: s.index, error: e.stack ?? e.message }));
+    }
+    return agent;
+  }
+
+  get socketPath(): string {
+    return this.server.path;
+  }
+
+  /** Listeners being served now. */
+  connections(): ConnectionInfo[] {
+    return [...this.conns.values()];
+  }
+
+  private refuse(reason: string, fds: number[], state?: ListenerState): void {
+    for (const f of fds) closeQuietly(f);
+    this.log.warn('seccomp: listener refused', { reason, container: state?.state.id });
+    this.emit('refused', reason, state);
+  }
+
+  private onMessage(m: ListenerMessage): void {
+    if (this.closed) return this.refuse('agent closed', m.fds);
+    if (m.peer.uid !== 0) return this.refuse(`sender uid ${m.peer.uid} is not root`, m.fds);
+    let state: ListenerState;
+    try {
+      state = ListenerStateSchema.parse(JSON.parse(m.data.toString('utf8')));
+    } catch (e) {
+      return this.refuse(`state message from pid ${m.peer.pid} is not runc's: ${(e as Error).message.slice(0, 300)}`, m.fds);
+    }
+    const idx = state.fds.indexOf('seccompFd');
+    const fd = idx >= 0 ? m.fds[idx] : undefined;
+    if (fd === undefined || state.fds.length !== m.fds.length) return this.refuse(`fds ${JSON.stringify(state.fds)} do not match the ${m.fds.length} received`, m.fds, state);
+    for (const f of m.fds) if (f !== fd) closeQuietly(f);
+    let target: SeccompTarget | undefined;
+    try {
+      const t = this.resolveTarget(state);
+      target = t && SeccompTargetSchema.parse(t);
+    } catch (e) {
+      return this.refuse(`resolver failed: ${(e as Error).message}`, [fd], state);
+    }
+    if (!target) return this.refuse(`container ${state.state.id} is not a vNode container`, [fd], state);
+    const slot = this.slotFor(target.vnodeId);
+    const info: ConnectionInfo = {
+      connId: this.nextConn++,
+      vnodeId: target.vnodeId,
+      containerId: target.containerId,
+      pid: state.pid,
+      status: state.state.status,
+      worker: slot.index,
+      since: Date.now(),
+    };
+    this.conns.set(info.connId, info);
+    const msg: ToWorker = { t: 'attach', connId: info.connId, fd, target, statePid: state.pid };
+    slot.worker.postMessage(msg);
+  }
+
+  /** One vNode stays on one worker (its fairness queue lives there); new vNodes go to the least loaded. */
+  private slotFor(vnodeId: string): WorkerSlot {
+    let s = this.byVnode.get(vnodeId);
+    if (!s) {
+      s = this.slots.reduce((a, b) => (b.vnodes.size < a.vnodes.size ? b : a));
+      s.vnodes.add(vnodeId);
+      this.byVnode.set(vnodeId, s);
+    }
+    return s;
+  }
+
+  private onWorker(slot: WorkerSlot, m: FromWorker): void {
+    switch (m.t) {
+      case 'attached': {
+        const c = this.conns.get(m.connId);
+        if (c) this.emit('attached', c);
+        break;
+      }
+      case 'attachFailed':
+      case 'released': {
+        const c = this.conns.get(m.connId);
+        this.conns.delete(m.connId);
+        const reason = m.t === 'released' ? m.reason : `attach failed: ${m.error}`;
+        if (c) {
+          if (![...this.conns.values()].some((x) => x.vnodeId === c.vnodeId)) {
+            slot.vnodes.delete(c.vnodeId);
+            this.byVnode.delete(c.vnodeId);
+          }
+          this.emit('released', c, reason);
+        }
+        break;
+      }
+      case 'stats': {
+        this.statsWaiters.get(m.req)?.(m.stats);
+        this.statsWaiters.delete(m.req);
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /** Counters of every worker. */
+  async stats(): Promise<LoopStats[]> {
+    return Promise.all(
+      this.slots.map(
+        (s) =>
+          new Promise<LoopStats>((resolve) => {
+            const req = this.nextReq++;
+            this.statsWaiters.set(req, resolve);
+            s.worker.postMessage({ t: 'stats', req } satisfies ToWorker);
+          }),
+      ),
+    );
+  }
+
+  /** Stops listening, releases every listener and ends the workers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.server.close();
+    await Promise.all(
+      this.slots.map(
+        (s) =>
+          new Promise<void>((resolve) => {
+            const t = setTimeout(() => resolve(), 2000);
+            s.worker.on('message', (m: FromWorker) => {
+              if (m.t === 'stopped') {
+                clearTimeout(t);
+                resolve();
+              }
+            });
+            s.worker.postMessage({ t: 'stop' } satisfies ToWorker);
+          }),
+      ),
+    );
+    await Promise.allSettled(this.slots.map((s) => s.worker.terminate()));
+    this.conns.clear();
+  }
+}

@@ -1,0 +1,55 @@
+// mknod(2), mknodat(2). A user namespace may create FIFOs, sockets, regular files and overlayfs
+// whiteouts (char 0:0) itself: those CONTINUE. Of the device nodes, the safe character devices
+// (null, zero, full, random, urandom, tty) are emulated the way sysbox does: an empty file made
+// at the path as the caller would (O_EXCL, its umask, its root and cwd or dirfd), with the host's
+// device bound on it. Every other device gets EPERM, the kernel's answer.
+// The decision uses only the mode and dev registers, which cannot change under us.
+import { NsOp } from '../../../addon/nsaction.js';
+import { Errno } from '../SyscallFault.js';
+import { answerOf } from './mount.js';
+import { CAP_MKNOD, CONTINUE, fail, hasCap, type Answer, type HandlerEnv, type SyscallHandler } from './types.js';
+
+const S_IFMT = 0o170000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+const AT_FDCWD = -100;
+
+export const SAFE_CHAR_DEVICES: ReadonlyMap<string, string> = new Map([
+  ['1:3', '/dev/null'],
+  ['1:5', '/dev/zero'],
+  ['1:7', '/dev/full'],
+  ['1:8', '/dev/random'],
+  ['1:9', '/dev/urandom'],
+  ['5:0', '/dev/tty'],
+]);
+
+/** The kernel's new_decode_dev for the 32-bit dev_t of mknod. */
+export function decodeDev(dev: number): { major: number; minor: number } {
+  return { major: (dev & 0xfff00) >>> 8, minor: (dev & 0xff) | ((dev >>> 12) & 0xfff00) };
+}
+
+async function handleMknod(env: HandlerEnv, dirfd: number, pathPtr: bigint, modeArg: bigint, devArg: bigint): Promise<Answer> {
+  const mode = Number(modeArg & 0xffffffffn);
+  const type = mode & S_IFMT;
+  if (type !== S_IFCHR && type !== S_IFBLK) return CONTINUE;
+  const { major, minor } = decodeDev(Number(devArg & 0xffffffffn));
+  if (type === S_IFCHR && major === 0 && minor === 0) return CONTINUE; // whiteout
+  const path = env.memory().cString(pathPtr, 4096, 'mknod path');
+  const device = type === S_IFCHR ? SAFE_CHAR_DEVICES.get(`${major}:${minor}`) : undefined;
+  const st = env.status();
+  if (!device || !hasCap(st, CAP_MKNOD)) return fail(Errno.EPERM);
+  const rel = !path.startsWith('/') && dirfd !== AT_FDCWD;
+  return answerOf(
+    await env.nsAction({ op: NsOp.mkdev, joinUser: true, path, device, mode: mode & 0o7777, umask: st.umask, dirfd: rel ? dirfd : undefined }),
+  );
+}
+
+export const mknod: SyscallHandler = {
+  name: 'mknod',
+  handle: (env) => handleMknod(env, AT_FDCWD, env.call.args[0]!, env.call.args[1]!, env.call.args[2]!),
+};
+
+export const mknodat: SyscallHandler = {
+  name: 'mknodat',
+  handle: (env) => handleMknod(env, Number(BigInt.asIntN(32, env.call.args[0]!)), env.call.args[1]!, env.call.args[2]!, env.call.args[3]!),
+};

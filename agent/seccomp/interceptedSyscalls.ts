@@ -1,0 +1,42 @@
+// The syscalls a vNode container's filter hands to the manager (SCMP_ACT_NOTIFY) and the ones it
+// refuses outright. The notify list must be exactly the handlers' names (handlers/registry.test.ts
+// checks it): anything else would trap calls nobody answers.
+
+/** Answered by agent/seccomp/handlers/<name>.ts. */
+export const INTERCEPTED_SYSCALLS = [
+  'mount',
+  'umount',
+  'umount2',
+  'mknod',
+  'mknodat',
+  'reboot',
+  'swapoff',
+  'sysinfo',
+  'sched_getaffinity',
+] as const;
+export type InterceptedSyscall = (typeof INTERCEPTED_SYSCALLS)[number];
+
+export const EPERM = 1;
+export const ENOSYS = 38;
+
+/** Refused in every vNode, with the errno and the reason (docs/seccomp.md repeats them). */
+export const DENIED_SYSCALLS: readonly { name: string; errno: number; why: string }[] = [
+  { name: 'kexec_load', errno: EPERM, why: 'loads a new kernel for the host' },
+  { name: 'kexec_file_load', errno: EPERM, why: 'loads a new kernel for the host' },
+  { name: 'init_module', errno: EPERM, why: 'loads code into the host kernel' },
+  { name: 'finit_module', errno: EPERM, why: 'loads code into the host kernel' },
+  { name: 'delete_module', errno: EPERM, why: 'unloads host kernel modules' },
+  { name: 'open_by_handle_at', errno: EPERM, why: 'opens any inode of a filesystem by handle, past mounts and roots (the "shocker" escape)' },
+  { name: 'swapon', errno: EPERM, why: 'adds swap to the host; a vNode has none of its own' },
+  { name: 'iopl', errno: EPERM, why: 'raw port I/O on the host' },
+  { name: 'ioperm', errno: EPERM, why: 'raw port I/O on the host' },
+  // The fd-based mount API would let a workload build mounts the manager never sees (a proc
+  // mount without the emulated files, moving those files away). Every tool falls back to
+  // mount(2) on ENOSYS, as on kernels before 5.2.
+  { name: 'fsopen', errno: ENOSYS, why: 'new mount API: use mount(2), which the manager answers' },
+  { name: 'fsconfig', errno: ENOSYS, why: 'new mount API: use mount(2), which the manager answers' },
+  { name: 'fsmount', errno: ENOSYS, why: 'new mount API: use mount(2), which the manager answers' },
+  { name: 'fspick', errno: ENOSYS, why: 'new mount API: use mount(2), which the manager answers' },
+  { name: 'open_tree', errno: ENOSYS, why: 'new mount API: a non-recursive clone of /proc would uncover the real files' },
+  { name: 'move_mount', errno: ENOSYS, why: 'new mount API: could move the emulated files away' },
+];
