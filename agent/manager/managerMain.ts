@@ -8,6 +8,7 @@ import { VNodeCni } from '../cni/VNodeCni.js';
 import { runcHook, RUNC_HOOKED } from '../pods/runcHook.js';
 import { HEALTH_ENTRY, healthLaunch } from './healthLaunch.js';
 import { VNodePods } from '../pods/VNodePods.js';
+import { SeccompAgent } from '../seccomp/SeccompAgent.js';
 import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
 import { LaunchServer } from '../launch/LaunchServer.js';
 import { TREE_BIN } from '../launch/treePaths.js';
@@ -42,6 +43,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
       procBindings: bindings.filter((b) => !b.writable),
       sysctlBindings: bindings.filter((b) => b.writable),
       launcher: join(TREE_BIN, 'vnode-inject'),
+      seccompListener: join(cfg.runDir, 'seccomp.sock'),
       vnodefs,
       cni: cfg.cni,
     },
@@ -63,6 +65,15 @@ export async function managerMain(_argv: string[]): Promise<number> {
     logger('task-proxy'),
   );
   await proxy.restore();
+  // The seccomp agent: runc hands it every vNode container's notify fd (create and each exec).
+  const seccomp = await SeccompAgent.start({
+    socketPath: join(cfg.runDir, 'seccomp.sock'),
+    log: logger('seccomp'),
+    resolve: (state) => {
+      const id = state.state.id;
+      return pods.seccompTarget(id, registry.task(id)?.podId, state.state.pid ?? state.pid, vnodefs?.mountpoint);
+    },
+  });
   const ttrpc = new TtrpcServer({ log: logger('ttrpc') });
   proxy.register(ttrpc);
   const taskSocket = join(cfg.runDir, 'shim.sock');
@@ -84,6 +95,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
   await launch.close();
   await ttrpc.close();
   await proxy.close();
+  await seccomp.close();
   await vnodes.close(); // holders stay up for the next manager
   await vnodefs?.unmount();
   return 0;

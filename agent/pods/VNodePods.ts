@@ -11,6 +11,7 @@ import { cniAdd, cniDel, loadConfList, type CniRun, type ConfList } from '../cni
 import type { Logger } from '../common/log.js';
 import type { Mount } from '../proto/taskApi.js';
 import type { CreateContext, TaskHooks } from '../shim/TaskProxy.js';
+import { layerVNodeProfile, type OciSeccomp } from '../seccomp/seccompProfile.js';
 import { lockedFlagsResolver } from '../spec/lockedFlags.js';
 import { hostNamespacesOf, parseSpec, rewriteSpec, SpecError } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
@@ -32,6 +33,8 @@ export interface VNodePodsOptions {
   launcher?: string;
   /** The vnode handler's CNI config dir and plugin dir, for the vNode's own network. */
   cni?: { confDir: string; binDir: string };
+  /** The seccomp listener socket: runc hands it each container's notify fd. */
+  seccompListener?: string;
   /** vnodefs, told when a pod starts (uptime counts from there). */
   vnodefs?: { setStartTime(cgroupPath: string, ms: number): void; clearStartTime(cgroupPath: string): void };
 }
@@ -85,6 +88,9 @@ export class VNodePods implements TaskHooks {
       podNetns: vnode.netns[ctx.podId],
       procBindings: this.opts.procBindings,
       lockedFlagsOf: lockedFlagsResolver(),
+      seccomp: this.opts.seccompListener
+        ? (existing) => layerVNodeProfile(existing as OciSeccomp | undefined, { listenerPath: this.opts.seccompListener!, listenerMetadata: `${vnode.name}/${ctx.id}` })
+        : undefined,
     });
     // The container's processes run as the vNode's ids: they must be able to pass through the
     // bundle (0700, root's) to their rootfs.
@@ -95,6 +101,7 @@ export class VNodePods implements TaskHooks {
     const rootfs = await this.idmapRootfs(vnode, ctx.id, ctx.rootfs);
     const cgroup = podCgroup(spec);
     if (ctx.sandbox && cgroup) this.opts.vnodefs?.setStartTime(cgroup, Date.now());
+    if (ctx.sandbox) this.podStarts.set(ctx.podId, Date.now());
     this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, ms: +(performance.now() - t0).toFixed(1) });
     return { rootfs };
   }
@@ -191,6 +198,7 @@ export class VNodePods implements TaskHooks {
   }
 
   async podGone(podId: string): Promise<void> {
+    this.podStarts.delete(podId);
     const v = this.vnodeOfPod(podId);
     if (!v) return;
     await this.vnodes.removePodNetns(v.key, podId);
@@ -198,6 +206,18 @@ export class VNodePods implements TaskHooks {
     if (v.pods.length === 1 && v.pods[0] === podId) await this.removeVNodeNetwork(v).catch((e: unknown) => this.log.error('vNode network removal failed', { vnode: v.name, error: (e as Error).message }));
     const r = await this.vnodes.release(v.key, podId);
     this.log.info('pod left its vNode', { podId, vnode: v.name, destroyed: r.destroyed });
+  }
+
+  /** When each pod's sandbox was created (sysinfo's uptime counts from there). */
+  private readonly podStarts = new Map<string, number>();
+
+  /** The seccomp agent's question for each listener runc hands over: whose container is this? */
+  seccompTarget(containerId: string, podId: string | undefined, rootPid: number, fsMountpoint: string | undefined): { vnodeId: string; containerId: string; rootPid: number; fsMountpoint?: string; startedAtMs?: number } | undefined {
+    if (!podId) return undefined;
+    const v = this.vnodeOfPod(podId);
+    if (!v) return undefined;
+    const startedAtMs = this.podStarts.get(podId);
+    return { vnodeId: v.name, containerId, rootPid, ...(fsMountpoint ? { fsMountpoint } : {}), ...(startedAtMs ? { startedAtMs } : {}) };
   }
 
   vnodeOfPod(podId: string): VNode | undefined {

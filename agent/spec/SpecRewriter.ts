@@ -70,6 +70,8 @@ export interface VNodeTarget {
   procBindings?: { source: string; destination: string }[];
   /** The nosuid/nodev/noexec flags of the mount a host path lives on (see lockedFlags.ts). */
   lockedFlagsOf?: (source: string) => string[];
+  /** Layers the vNode's seccomp rules (notify to the manager, deny set) on the container's own. */
+  seccomp?: (existing: Record<string, unknown> | undefined) => Record<string, unknown>;
 }
 
 export interface HostNamespaces {
@@ -152,6 +154,10 @@ export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespac
       ...allow.map((d) => ({ allow: true, type: 'c', major: d.major, minor: d.minor, access: 'rwm' })),
     ];
   }
+
+  // Seccomp: the syscalls the manager answers, and what no vNode may do, over the container's own
+  // profile (none for a privileged container).
+  if (v.seccomp) linux.seccomp = v.seccomp(linux.seccomp as Record<string, unknown> | undefined);
 
   // Bind mounts: in a user namespace the source mount's nosuid/nodev/noexec are locked, and runc's
   // read-only remount fails with EPERM unless it repeats them.
