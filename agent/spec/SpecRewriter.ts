@@ -155,6 +155,14 @@ export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespac
     ];
   }
 
+  // The sandbox mounts the pod netns's sysfs first, and a sysfs superblock is shared per network
+  // namespace: mounted read-only it would stay read-only for every container of the pod, and a
+  // privileged one could then mount no sysfs of its own (the kernel refuses a rw mount of a
+  // read-only superblock in a user namespace). The pause process never touches /sys.
+  if (sandbox) {
+    for (const m of spec.mounts ?? []) if (m.type === 'sysfs' && m.options?.includes('ro')) m.options = m.options.filter((o) => o !== 'ro');
+  }
+
   // Seccomp: the syscalls the manager answers, and what no vNode may do, over the container's own
   // profile (none for a privileged container).
   if (v.seccomp) linux.seccomp = v.seccomp(linux.seccomp as Record<string, unknown> | undefined);
