@@ -4,7 +4,7 @@
 // also after a failed or interrupted run (a new bed first clears what a dead bed of the same name
 // left behind).
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stringify as tomlStringify } from 'smol-toml';
 import { CriClient, type CriMessage } from '../../agent/cri/CriClient.js';
@@ -408,7 +408,15 @@ export class TestBed {
       for (const c of CGROUP_V1_CONTROLLERS) removeCgroupTree(`/sys/fs/cgroup/${c}/${this.cgroupRoot}`);
       removeCgroupTree(`/sys/fs/cgroup/${this.cgroupRoot}`);
     });
-    // 8. Files, and shared directories that did not exist before us (only if empty).
+    // 8. Files (the logs are kept in build/e2e-logs for a failed run's post-mortem), and shared
+    //    directories that did not exist before us (only if empty).
+    await step('keep logs', () => {
+      const keep = join(REPO_ROOT, 'build/e2e-logs', this.opts.name);
+      for (const f of findFiles(this.base, 'containerd.log', 1).concat(findFiles(this.base, 'manager.log', 1))) {
+        mkdirSync(keep, { recursive: true });
+        cpSync(f, join(keep, f.slice(this.base.length + 1).replace(/\//g, '_')));
+      }
+    });
     await step('files', () => rmSync(this.base, { recursive: true, force: true }));
     for (const d of TestBed.SHARED_DIRS) {
       if (this.preexisting.has(d)) continue;

@@ -93,7 +93,10 @@ function handle(bed: TestBed, manager: ManagerProcess): VNodeBed {
         // this bed may remain, nor a vNode holder.
         for (const p of processes()) {
           if (p.cmdline.includes('containerd-shim-runc-v2') && p.cmdline.includes(bed.socket)) left.push(`runc shim after manager stop: ${p.pid}`);
-          if (holders.has(p.pid) && p.cmdline.startsWith('vnode-holder')) left.push(`vNode holder after all pods: ${p.pid}`);
+          if (holders.has(p.pid) && p.cmdline.startsWith('vnode-holder')) {
+            left.push(`vNode holder after all pods: ${p.pid}`);
+            process.kill(p.pid, 'SIGKILL'); // reported above; not left running after a failed test
+          }
         }
         await bed.teardown();
       }
