@@ -33,15 +33,17 @@ let bed: TestBed;
 let unit: ContainerdUnit;
 let nodeBefore: Snapshot;
 
-const watched = () => snapshotFiles([at('etc'), at('opt'), at('var')]);
+const watched = () => snapshotFiles([at('etc'), at('opt'), at('usr'), at('var')]);
 
 before(async () => {
   if (skip) return;
   nodeBefore = snapshotNodePaths();
-  bed = await TestBed.start({ name: 'instds', subnetIndex: 21, baseDir: BASE, hostLayout: true, sharedMount: true, env: { VNODE_RUN_DIR: at('run/vnode') } });
+  // The node's /usr/local/bin is the bed's, on its containerd's PATH (the shim link goes there).
+  bed = await TestBed.start({ name: 'instds', subnetIndex: 21, baseDir: BASE, hostLayout: true, sharedMount: true, env: { VNODE_RUN_DIR: at('run/vnode') }, path: [at('usr/local/bin')] });
   unit = new ContainerdUnit(bed, at('run/unit/containerd.sock'));
   // The unit socket's dir is not one the pod mounts: the restart command reaches it from the host's mount namespace.
   mkdirSync(at('run/unit'), { recursive: true });
+  mkdirSync(at('usr/local/bin'), { recursive: true }); // a node has it
   await unit.listen();
 });
 
@@ -68,10 +70,12 @@ function bedValues(): ChartValues {
     installParentDir: at('opt'),
     runDir: at('run/vnode'),
     stateDir: at('var/lib/vnode'),
+    shimLinkDir: at('usr/local/bin'),
   };
   const installer = {
     ...v.installer,
     installDir: at('opt/vnode'),
+    shimLinkDir: at('usr/local/bin'),
     stateDir: at('var/lib/vnode/installer'),
     containerd: { flavor: 'containerd', configPath: bed.configPath, socket: bed.socket, binary: '/usr/bin/containerd', root: bed.root },
     runtime: { ...v.installer.runtime, cniConfDir: at('etc/cni/vnode.d') },
@@ -125,6 +129,7 @@ test('the DaemonSet pod installs vNode on its own containerd, survives the resta
       [`/host${at('opt/cni/bin')}`, 'PROPAGATION_PRIVATE'],
       [`/host${at('run/vnode')}`, 'PROPAGATION_HOST_TO_CONTAINER'],
       [`/host${at('var/lib/vnode')}`, 'PROPAGATION_PRIVATE'],
+      [`/host${at('usr/local/bin')}`, 'PROPAGATION_PRIVATE'],
     ],
     'only the host dirs the installer touches, each with its propagation',
   );
@@ -180,6 +185,23 @@ test('the DaemonSet pod installs vNode on its own containerd, survives the resta
     await bed.cri.stopPodSandbox(r.podId);
     await bed.cri.removePodSandbox(r.podId);
 
+    // The manager has what it needs from the installer: the vnode chain and containerd's CNI bin dir.
+    const env = Object.fromEntries(readFileSync(`/proc/${mgrPid}/environ`, 'utf8').split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+    assert.deepEqual(
+      [env.VNODE_RUN_DIR, env.VNODE_STATE_DIR, env.VNODE_CNI_CONF_DIR, env.VNODE_CNI_BIN_DIR, env.VNODE_LOG_LEVEL],
+      [at('run/vnode'), at('var/lib/vnode'), at('etc/cni/vnode.d'), bed.cniBinDir, 'info'],
+    );
+    // And a vnode pod runs through the installed handler: in a vNode, answering ExecSync.
+    const v = await bed.runPod({ name: 'vpod', namespace: 'team-a', handler: 'vnode' });
+    const e = await bed.cri.execSync(v.containerId, ['sh', '-c', 'id -u; cat /proc/self/uid_map']);
+    assert.equal(e.exitCode, 0, e.stderr);
+    const [uid, ...map] = e.stdout.trim().split(/\s+/).map(Number);
+    assert.equal(uid, 0);
+    assert.ok(map[0] === 0 && map[1]! >= 65536 && map[2] === 65536, `the pod's root is a vNode's, not the host's: ${e.stdout}`);
+    // Removed while the manager runs (kubelet's drain before the DaemonSet goes).
+    await bed.cri.stopPodSandbox(v.podId);
+    await bed.cri.removePodSandbox(v.podId);
+
     // kubelet deletes the pod: SIGTERM with the grace period; the installer uninstalls.
     const stopMs = await pod.stop();
     stoppedCleanly = true;
@@ -197,6 +219,7 @@ test('the DaemonSet pod installs vNode on its own containerd, survives the resta
       `only kubelet's DirectoryOrCreate dirs differ: ${diff.join('\n')}`,
     );
     assert.ok(!existsSync(at('opt/vnode')) && !existsSync(at('etc/cni/vnode.d')) && !existsSync(join(bed.cniBinDir, 'vnode-cni')));
+    assert.deepEqual(readdirSync(at('usr/local/bin')), [], 'the shim link is gone');
     const mountsLeft = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(at('run/vnode')));
     assert.deepEqual([readdirSync(at('run/vnode')), mountsLeft], [[], []], "the manager's run dir is emptied after it stopped");
     rmdirSync(at('run/vnode'));

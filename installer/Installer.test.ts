@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Installer, InstallRolledBack, SimulatedCrash, type StepPhase } from './Installer.js';
+import { ForeignFileError, Installer, InstallRolledBack, SimulatedCrash, type StepPhase } from './Installer.js';
 import { STEP_NAMES, type StepName } from './InstallJournal.js';
 import { CONFIG, fakeOptions, makeFakeHost, RecordingNode, snapshotTree } from './testing/fakeHost.js';
 
@@ -24,14 +24,18 @@ test('install, install again, uninstall: one restart each way, nothing changed t
   const node = new RecordingNode();
   const { opts, containerd } = fakeOptions(root, { node, taintWhileInstalling: true });
   const r1 = await new Installer(opts).install();
-  assert.deepEqual(r1.changed, ['tree', 'cniBin', 'cniDir', 'config', 'restart', 'label']);
+  assert.deepEqual(r1.changed, ['tree', 'cniBin', 'shimLink', 'cniDir', 'config', 'restart', 'label']);
   assert.equal(containerd.restarts, 1);
   assert.deepEqual(await containerd.runtimeHandlers(), ['runc', 'vnode']);
   assert.equal(node.ready, true);
   assert.equal(node.tainted, false, 'the installing taint is lifted at the end');
   assert.equal(readFileSync(opts.host.path('/opt/cni/bin/vnode-cni'), 'utf8'), '#!/bin/sh\nexit 0\n', 'the CNI link reaches the installed binary (through the host root)');
+  // containerd 1.6 finds the sandbox's shim by name on its PATH: a link made in a dir the host lacked.
+  assert.equal(readlinkSync(join(host, 'usr/local/bin/containerd-shim-vnode-v2')), '/opt/vnode/current/bin/containerd-shim-vnode-v2');
+  assert.equal(readFileSync(opts.host.path('/usr/local/bin/containerd-shim-vnode-v2'), 'utf8'), '#!/bin/sh\nexit 0\n');
   const chained = JSON.parse(readFileSync(join(host, 'etc/cni/vnode.d/10-vnode.conflist'), 'utf8'));
   assert.deepEqual(chained.plugins.map((p: { type: string }) => p.type), ['calico', 'portmap', 'vnode-cni']);
+  assert.deepEqual(chained.plugins[2].capabilities, { 'io.kubernetes.cri.pod-annotations': true }, 'vnode-cni gets the pod annotations (the tenant)');
   assert.match(readFileSync(join(host, CONFIG), 'utf8'), /runtime_path = "\/opt\/vnode\/current\/bin\/containerd-shim-vnode-v2"/);
   const installed = snapshotTree(host, [...SKIP, '/var/lib/vnode-installer']);
 
@@ -42,7 +46,7 @@ test('install, install again, uninstall: one restart each way, nothing changed t
   assert.deepEqual(snapshotTree(host, [...SKIP, '/var/lib/vnode-installer']), installed);
 
   const u = await new Installer(opts).uninstall();
-  assert.deepEqual(u.changed, ['label', 'config', 'cniDir', 'cniBin', 'tree']);
+  assert.deepEqual(u.changed, ['label', 'config', 'cniDir', 'shimLink', 'cniBin', 'tree']);
   assert.equal(containerd.restarts, 2);
   assert.deepEqual(await containerd.runtimeHandlers(), ['runc']);
   assert.equal(node.ready, false);
@@ -141,4 +145,29 @@ test('kill -9 of a real installer process at the config write: the next run fini
     await new Installer(opts).uninstall();
     assert.deepEqual(snapshotTree(host, SKIP), original, `restored after kill at ${at}`);
   }
+});
+
+test('a containerd-shim-vnode-v2 or vnode-cni that is not vNode\'s: refused before anything changes, and never removed', async (t) => {
+  const { root, host } = setup(t);
+  mkdirSync(join(host, 'usr/local/bin'), { recursive: true });
+  for (const [path, make, found] of [
+    ['usr/local/bin/containerd-shim-vnode-v2', (p: string) => writeFileSync(p, 'someone else\'s shim'), /not a symbolic link/],
+    ['usr/local/bin/containerd-shim-vnode-v2', (p: string) => symlinkSync('/srv/other/shim', p), /a link to \/srv\/other\/shim/],
+    ['opt/cni/bin/vnode-cni', (p: string) => symlinkSync('/srv/other/vnode-cni', p), /a link to \/srv\/other\/vnode-cni/],
+  ] as const) {
+    make(join(host, path));
+    const before = snapshotTree(host, SKIP);
+    const { opts, containerd } = fakeOptions(root);
+    await assert.rejects(new Installer(opts).install(), (e: unknown) => e instanceof ForeignFileError && e.path === `/${path}` && found.test(e.message) && /nothing was changed/.test(e.message));
+    assert.deepEqual(snapshotTree(host, SKIP), before, `host untouched with a foreign ${path}`);
+    assert.equal(containerd.restarts, 0);
+    rmSync(join(host, path));
+  }
+  // A link of an earlier vNode version (into the install dir) is vNode's: replaced, then removed.
+  symlinkSync('/opt/vnode/versions/old/bin/containerd-shim-vnode-v2', join(host, 'usr/local/bin/containerd-shim-vnode-v2'));
+  const { opts } = fakeOptions(root);
+  await new Installer(opts).install();
+  assert.equal(readlinkSync(join(host, 'usr/local/bin/containerd-shim-vnode-v2')), '/opt/vnode/current/bin/containerd-shim-vnode-v2');
+  await new Installer(opts).uninstall();
+  assert.deepEqual(readdirSync(join(host, 'usr/local/bin')), [], 'the link is gone; the dir the host had stays');
 });

@@ -1,6 +1,8 @@
 // Install and uninstall as journaled steps:
 //   tree     copy the staged tree to <installDir>/versions/<v>, switch `current`
 //   cniBin   <cni bin_dir>/vnode-cni -> <installDir>/current/bin/vnode-cni (libcni finds plugins there)
+//   shimLink <shimLinkDir>/containerd-shim-vnode-v2 -> <installDir>/current/bin/... (containerd 1.6
+//            starts a sandbox's shim by name from its PATH and ignores runtime_path there)
 //   cniDir   the vnode handler's CNI conf dir: the host network with vnode-cni chained last
 //   config   the runtime block in containerd's config (containerdConfig.ts)
 //   restart  containerd restarted once, CRI reports the handler
@@ -9,11 +11,12 @@
 // containerd once and wait until CRI no longer lists the handler, then the CNI dir, the link and
 // the tree. Every step is idempotent and records what it will touch before touching it, so a run
 // killed at any point is finished by the next install or undone by the next uninstall.
+import { renameSync, symlinkSync } from 'node:fs';
 import { posix } from 'node:path';
 import { logger, type Logger } from '../agent/common/log.js';
 import { planInstall, planRemoval, type ConfigPlan, type ConfigTarget, type FileEdit, type VnodeRuntimeSpec } from './containerdConfig.js';
 import { CHAINED_FILE, syncChain, type ChainOptions } from './cniChain.js';
-import type { HostRoot } from './HostRoot.js';
+import { syncDir, type HostRoot } from './HostRoot.js';
 import { HostTree } from './HostTree.js';
 import { InstallJournal, type StepName } from './InstallJournal.js';
 import { waitForHandler, type ContainerdRestarter, type CriRuntimeProbe } from './restart.js';
@@ -37,6 +40,12 @@ export interface InstallerOptions {
   stateDir: string;
   target: ConfigTarget;
   runtime: Omit<VnodeRuntimeSpec, 'runtimePath'>;
+  /**
+   * A directory on containerd's PATH (host path) that gets a link to the installed shim:
+   * containerd 1.6.20 resolves a sandbox's shim by the runtime_type's name (./, $PATH, its own
+   * dir) and does not use runtime_path for it.
+   */
+  shimLinkDir: string;
   /** Overrides of what containerd's config says (host paths). */
   cniBinDir?: string;
   hostCniConfDir?: string;
@@ -65,6 +74,8 @@ export interface InstallReport {
   restarted: boolean;
   configPlan: Pick<ConfigPlan, 'mode' | 'file' | 'configVersion' | 'pluginId' | 'notes'>;
   cni: { hostConfDir: string; vnodeConfDir: string; binDir: string };
+  /** Host path of the shim link containerd finds by name. */
+  shimLink: string;
   /** Milliseconds from the restart command to CRI listing the handler. */
   readyMs?: number;
 }
@@ -96,6 +107,17 @@ export class HostPathsNotReachable extends Error {
     this.name = 'HostPathsNotReachable';
   }
 }
+
+export class ForeignFileError extends Error {
+  constructor(readonly path: string, readonly found: string) {
+    super(`${path} exists and is not vNode's (${found}); vNode will not replace it: remove it, or point the installer at another directory; nothing was changed`);
+    this.name = 'ForeignFileError';
+  }
+}
+
+/** The links the installer owns outside its install dir. */
+type LinkStep = Extract<StepName, 'cniBin' | 'shimLink'>;
+export const SHIM_BINARY = 'containerd-shim-vnode-v2';
 
 export class DrainTimeout extends Error {
   constructor(readonly handler: string, readonly remaining: number) {
@@ -136,6 +158,70 @@ export class Installer {
     }
   }
 
+  /** The link a step makes: name in a host dir -> the binary of that name under `current`. */
+  private linkOf(step: LinkStep, binDir: string): { link: string; target: string } {
+    const name = step === 'cniBin' ? 'vnode-cni' : SHIM_BINARY;
+    return { link: posix.join(step === 'cniBin' ? binDir : this.o.shimLinkDir, name), target: posix.join(this.o.installDir, 'current/bin', name) };
+  }
+
+  /** A link is ours when it points into the install dir (any version); anything else is someone else's. */
+  private foreign(link: string): string | undefined {
+    if (!this.o.host.exists(link)) return undefined;
+    const to = this.o.host.readLink(link);
+    if (to === undefined) return 'not a symbolic link';
+    return to === this.o.installDir || to.startsWith(`${this.o.installDir}/`) ? undefined : `a link to ${to}`;
+  }
+
+  private assertNoForeignLinks(binDir: string): void {
+    for (const step of ['cniBin', 'shimLink'] as const) {
+      const { link } = this.linkOf(step, binDir);
+      const found = this.foreign(link);
+      if (found) throw new ForeignFileError(link, found);
+    }
+  }
+
+  /** Makes `link` -> `target` by renaming a new link over it; records the dirs it had to create. */
+  private installLink(step: LinkStep, binDir: string): boolean {
+    const o = this.o;
+    const { link, target } = this.linkOf(step, binDir);
+    const dir = posix.dirname(link);
+    const made: string[] = [];
+    for (let d = dir; d !== '/' && !o.host.exists(d); d = posix.dirname(d)) made.unshift(d);
+    const prev = (this.journal.step(step)?.data.madeDirs as string[] | undefined) ?? [];
+    this.journal.started(step, { link, target, madeDirs: [...new Set([...prev, ...made])] });
+    if (o.host.readLink(link) === target) return false;
+    const found = this.foreign(link);
+    if (found) throw new ForeignFileError(link, found);
+    o.host.mkdirp(dir);
+    const tmp = posix.join(dir, `.${posix.basename(link)}.vnode-tmp-${process.pid}`);
+    o.host.remove(tmp);
+    symlinkSync(target, o.host.entry(tmp));
+    renameSync(o.host.entry(tmp), o.host.entry(link));
+    syncDir(o.host.path(dir));
+    return true;
+  }
+
+  /** Removes the link if it is still ours, temp links of killed runs, and dirs the install made (when empty). */
+  private uninstallLink(step: LinkStep): boolean {
+    const o = this.o;
+    const { link, target, madeDirs } = (this.journal.step(step)?.data ?? {}) as { link?: string; target?: string; madeDirs?: string[] };
+    if (!link) return false;
+    let removed = false;
+    if (o.host.readLink(link) === target) removed = o.host.remove(link);
+    const dir = posix.dirname(link);
+    for (const n of o.host.list(dir)) if (n.startsWith(`.${posix.basename(link)}.vnode-tmp-`)) o.host.remove(posix.join(dir, n));
+    for (const d of [...(madeDirs ?? [])].reverse()) {
+      if (!o.host.isDir(d) || o.host.list(d).length !== 0) continue;
+      try {
+        removed = o.host.remove(d) || removed;
+      } catch (e) {
+        // A mount point (kubelet's DirectoryOrCreate volume) stays; kubelet owns it.
+        this.log.warn('cannot remove a dir the install made', { dir: d, error: (e as Error).message });
+      }
+    }
+    return removed;
+  }
+
   private assertReachable(paths: string[]): void {
     const missing = this.o.host.unreachable([...new Set(paths)]);
     if (missing.length) throw new HostPathsNotReachable(missing);
@@ -146,7 +232,8 @@ export class Installer {
     const j = this.journal;
     {
       const p = planInstall(o.host, o.target, this.spec);
-      this.assertReachable([o.installDir, o.stateDir, p.file, ...p.edits.map((e) => e.path), o.cniBinDir ?? p.cni.binDir, o.hostCniConfDir ?? p.cni.confDir, o.runtime.cniConfDir]);
+      this.assertReachable([o.installDir, o.stateDir, p.file, ...p.edits.map((e) => e.path), o.cniBinDir ?? p.cni.binDir, o.hostCniConfDir ?? p.cni.confDir, o.runtime.cniConfDir, o.shimLinkDir]);
+      this.assertNoForeignLinks(o.cniBinDir ?? p.cni.binDir);
     }
     const interrupted = j.beginOp('install');
     if (interrupted) this.log.warn('finishing an interrupted run', interrupted);
@@ -168,24 +255,13 @@ export class Installer {
     const binDir = o.cniBinDir ?? plan.cni.binDir;
     const hostConfDir = o.hostCniConfDir ?? plan.cni.confDir;
 
-    // cniBin
-    await this.hook('cniBin', 'before', 'install');
-    const link = posix.join(binDir, 'vnode-cni');
-    const linkTarget = posix.join(o.installDir, 'current/bin/vnode-cni');
-    j.started('cniBin', { link, target: linkTarget });
-    const existing = o.host.readLink(link);
-    if (existing !== linkTarget) {
-      if (existing === undefined && o.host.exists(link)) throw new Error(`${link} exists and is not the installer's link; vNode will not replace another vnode-cni`);
-      o.host.mkdirp(binDir);
-      const tmp = posix.join(binDir, `.vnode-cni.vnode-tmp-${process.pid}`);
-      o.host.remove(tmp);
-      const { symlinkSync, renameSync } = await import('node:fs');
-      symlinkSync(linkTarget, o.host.entry(tmp));
-      renameSync(o.host.entry(tmp), o.host.entry(link));
-      changed.push('cniBin');
+    // cniBin, shimLink
+    for (const step of ['cniBin', 'shimLink'] as const) {
+      await this.hook(step, 'before', 'install');
+      if (this.installLink(step, binDir)) changed.push(step);
+      j.done(step);
+      await this.hook(step, 'after', 'install');
     }
-    j.done('cniBin');
-    await this.hook('cniBin', 'after', 'install');
 
     // cniDir
     await this.hook('cniDir', 'before', 'install');
@@ -257,6 +333,7 @@ export class Installer {
       restarted,
       configPlan: { mode: plan.mode, file: plan.file, configVersion: plan.configVersion, pluginId: plan.pluginId, notes: plan.notes },
       cni: { hostConfDir, vnodeConfDir: o.runtime.cniConfDir, binDir },
+      shimLink: this.linkOf('shimLink', binDir).link,
       ...(readyMs !== undefined ? { readyMs } : {}),
     };
     this.log.info('vNode installed', report);
@@ -266,7 +343,8 @@ export class Installer {
   async uninstall(): Promise<UninstallReport> {
     const o = this.o;
     const j = this.journal;
-    this.assertReachable([o.installDir, o.stateDir, o.runtime.cniConfDir, o.target.configPath, ...((j.step('config')?.data.files as string[] | undefined) ?? [])]);
+    const links = (['cniBin', 'shimLink'] as const).map((s) => j.step(s)?.data.link).filter((l): l is string => typeof l === 'string');
+    this.assertReachable([o.installDir, o.stateDir, o.runtime.cniConfDir, o.target.configPath, ...links, ...((j.step('config')?.data.files as string[] | undefined) ?? [])]);
     const interrupted = j.beginOp('uninstall');
     if (interrupted) this.log.warn('undoing after an interrupted run', interrupted);
     const changed: StepName[] = [];
@@ -319,15 +397,12 @@ export class Installer {
       await this.hook('cniDir', 'after', 'uninstall');
     }
 
-    if (had('cniBin')) {
-      await this.hook('cniBin', 'before', 'uninstall');
-      const { link, target } = (j.step('cniBin')?.data ?? {}) as { link?: string; target?: string };
-      if (link && o.host.readLink(link) === target) {
-        o.host.remove(link);
-        changed.push('cniBin');
-      }
-      j.forget('cniBin');
-      await this.hook('cniBin', 'after', 'uninstall');
+    for (const step of ['shimLink', 'cniBin'] as const) {
+      if (!had(step)) continue;
+      await this.hook(step, 'before', 'uninstall');
+      if (this.uninstallLink(step)) changed.push(step);
+      j.forget(step);
+      await this.hook(step, 'after', 'uninstall');
     }
 
     if (had('tree')) {

@@ -38,7 +38,8 @@ export interface ChainOptions {
   plugin: Record<string, unknown> & { type: string };
 }
 
-export const DEFAULT_CHAIN: ChainOptions = { plugin: { type: 'vnode-cni' } };
+/** vnode-cni asks for the pod's annotations (CRI's capability): `vnode.loft.sh/name` picks a shared vNode. */
+export const DEFAULT_CHAIN: ChainOptions = { plugin: { type: 'vnode-cni', capabilities: { 'io.kubernetes.cri.pod-annotations': true } } };
 
 /** The host file containerd's default network comes from: the first by name, as libcni sorts. */
 export function pickHostNetworkFile(names: string[]): string | undefined {

@@ -22,6 +22,13 @@ export const InstallerConfigSchema = z
     /** The tree to install (pod path); default: the tree this program runs from. */
     stagedTree: absPath.optional(),
     installDir: absPath.default('/opt/vnode'),
+    /**
+     * A directory on containerd's PATH that gets a link named containerd-shim-vnode-v2 to the
+     * installed shim: containerd 1.6 finds a sandbox's shim by that name (./, $PATH, then its own
+     * directory) and does not use runtime_path for it. /usr/local/bin is on containerd's PATH in
+     * every systemd distribution's unit.
+     */
+    shimLinkDir: absPath.default('/usr/local/bin'),
     /** Host path of the install journal and config backups: inside a mounted dir (the DaemonSet
      * mounts /var/lib/vnode), since uninstall removes it and a mount point cannot be removed. */
     stateDir: absPath.default('/var/lib/vnode/installer'),
@@ -90,6 +97,7 @@ export const InstallerConfigSchema = z
          * containerd runs finds the manager's socket in runDir. */
         runDir: absPath.default('/run/vnode'),
         stateDir: absPath.default('/var/lib/vnode'),
+        logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
       })
       .strict()
       .default({}),

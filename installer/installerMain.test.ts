@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HostRoot } from './HostRoot.js';
 import { parseInstallerConfig, resolveFlavor } from './installerConfig.js';
-import { prepareInstaller } from './installerMain.js';
+import { managerLaunch, prepareInstaller } from './installerMain.js';
+import { loadConfig } from '../agent/common/config.js';
 import { UnsupportedHostError, type HostFacts } from './preflight.js';
 import { parseContainerdVersion } from './containerdVersion.js';
 import { makeFakeHost, snapshotTree } from './testing/fakeHost.js';
@@ -52,4 +53,19 @@ test('prepareInstaller refuses an unsupported host before touching it, and build
   await installer.uninstall();
   fake.forget();
   assert.deepEqual(snapshotTree(join(root, 'host'), ['/run']), before);
+});
+
+test('the manager is started with what it needs: run and state dirs, the vnode CNI chain and bin dir, log level', () => {
+  const cni = { vnodeConfDir: '/etc/cni/vnode.d', binDir: '/opt/cni/bin' };
+  const cfg = parseInstallerConfig({ hostPid: 7, manager: { logLevel: 'debug' } });
+  const m = managerLaunch(cfg, new HostRoot('/host'), cni)!;
+  assert.deepEqual(m.argv, ['nsenter', '--target', '7', '--mount', '--uts', '--ipc', '--net', '--pid', '--', '/opt/vnode/current/bin/vnode-manager']);
+  assert.deepEqual(m.env, { VNODE_RUN_DIR: '/run/vnode', VNODE_STATE_DIR: '/var/lib/vnode', VNODE_CNI_CONF_DIR: '/etc/cni/vnode.d', VNODE_CNI_BIN_DIR: '/opt/cni/bin', VNODE_LOG_LEVEL: 'debug' });
+  // What the manager makes of it (agent/common/config.ts reads these overrides).
+  const mc = loadConfig(undefined, m.env);
+  assert.deepEqual([mc.runDir, mc.stateDir, mc.cni, mc.logLevel], ['/run/vnode', '/var/lib/vnode', { confDir: '/etc/cni/vnode.d', binDir: '/opt/cni/bin' }, 'debug']);
+  // In this process's namespaces (mode child), every path is reached through the host root.
+  const child = managerLaunch(parseInstallerConfig({ hostRoot: '/', manager: { mode: 'child' } }), new HostRoot('/'), cni)!;
+  assert.equal(child.argv[0], '/opt/vnode/current/bin/vnode-manager');
+  assert.equal(managerLaunch(parseInstallerConfig({ manager: { mode: 'none' } }), new HostRoot('/host'), cni), undefined);
 });

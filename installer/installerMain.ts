@@ -77,6 +77,7 @@ export async function prepareInstaller(cfg: InstallerConfig, deps: InstallerDeps
     host,
     stagedTree: cfg.stagedTree ?? ownTree(),
     installDir: cfg.installDir,
+    shimLinkDir: cfg.shimLinkDir,
     stateDir: cfg.stateDir,
     target: { flavor: fl.flavor, configPath: fl.configPath, dropInName: cfg.containerd.dropInName, ...(facts.containerd ? { version: facts.containerd } : {}) },
     runtime: { ...cfg.runtime, cniMaxConfNum: 1 },
@@ -95,18 +96,44 @@ export async function prepareInstaller(cfg: InstallerConfig, deps: InstallerDeps
   return { installer, host, facts, cfg, cniSync: undefined };
 }
 
-/** The manager as a child process: in the host's namespaces (nsenter) or in this pod. */
-export function startManager(cfg: InstallerConfig, host: HostRoot): ChildProcess | undefined {
-  const bin = posix.join(cfg.installDir, 'current/bin/vnode-manager');
+export interface ManagerLaunch {
+  argv: string[];
+  /** The manager's configuration, as the environment overrides agent/common/config.ts reads. */
+  env: Record<string, string>;
+}
+
+/**
+ * How the installer starts the manager: the installed vnode-manager, in the host's namespaces
+ * (nsenter) or in this process's, with the host paths it needs: its run and state dirs, the vnode
+ * handler's CNI conf dir (the chain the installer keeps; the manager runs the host network from it
+ * for a vNode's own netns) and containerd's CNI bin dir, and its log level. undefined for mode none.
+ */
+export function managerLaunch(cfg: InstallerConfig, host: HostRoot, cni: { vnodeConfDir: string; binDir: string }): ManagerLaunch | undefined {
   if (cfg.manager.mode === 'none') return undefined;
+  const bin = posix.join(cfg.installDir, 'current/bin/vnode-manager');
   const nsenter = cfg.manager.mode === 'nsenter';
   const argv = nsenter ? ['nsenter', '--target', String(cfg.hostPid), '--mount', '--uts', '--ipc', '--net', '--pid', '--', bin, ...cfg.manager.args] : [host.path(bin), ...cfg.manager.args];
   // The pod's VNODE_RUN_DIR is a pod path (for the probes); the manager gets host paths, seen
   // directly in the host's mount namespace or through the host root in this pod's.
   const at = (p: string) => (nsenter ? p : host.path(p));
-  const env = { ...process.env, VNODE_RUN_DIR: at(cfg.manager.runDir), VNODE_STATE_DIR: at(cfg.manager.stateDir) };
-  log.info('starting vnode-manager', { argv, runDir: cfg.manager.runDir });
-  return spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], env });
+  const env = {
+    VNODE_RUN_DIR: at(cfg.manager.runDir),
+    VNODE_STATE_DIR: at(cfg.manager.stateDir),
+    VNODE_CNI_CONF_DIR: at(cni.vnodeConfDir),
+    VNODE_CNI_BIN_DIR: at(cni.binDir),
+    VNODE_LOG_LEVEL: cfg.manager.logLevel,
+  };
+  return { argv, env };
+}
+
+/** The manager as a child process (see managerLaunch). */
+export function startManager(cfg: InstallerConfig, host: HostRoot, cni: { vnodeConfDir: string; binDir: string }): ChildProcess | undefined {
+  const m = managerLaunch(cfg, host, cni);
+  if (!m) return undefined;
+  log.info('starting vnode-manager', { argv: m.argv, env: m.env });
+  // A config file named in this pod's environment is not the manager's.
+  const { VNODE_CONFIG: _ignored, ...inherited } = process.env;
+  return spawn(m.argv[0]!, m.argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], env: { ...inherited, ...m.env } });
 }
 
 async function stopChild(child: ChildProcess | undefined, graceMs = 20_000): Promise<void> {
@@ -179,7 +206,7 @@ export async function installerMain(argv: string[]): Promise<number> {
   const report = await installer.install();
   const sync = new CniChainSync({ host, hostConfDir: report.cni.hostConfDir, vnodeConfDir: report.cni.vnodeConfDir, rescanMs: cfg.cni.rescanSeconds * 1000 });
   sync.start();
-  const manager = startManager(cfg, host);
+  const manager = startManager(cfg, host, report.cni);
   const term = new Promise<'term' | 'manager-exit'>((resolve) => {
     process.once('SIGTERM', () => resolve('term'));
     process.once('SIGINT', () => resolve('term'));

@@ -83,7 +83,7 @@ test('RuntimeClass, DaemonSet and installer config agree: ready label, handler, 
   });
   const under = (p: string) => mounted.find((m) => p.startsWith(`${m.dir}/`));
   // Paths the installer creates and removes are inside a mount, not the mount point itself.
-  for (const p of [cfg.installDir, cfg.stateDir, cfg.runtime.cniConfDir, '/etc/containerd/config.toml', '/etc/cni/net.d', '/opt/cni/bin/vnode-cni', '/run/containerd/containerd.sock', `${cfg.manager.runDir}/launch.sock`]) {
+  for (const p of [cfg.installDir, cfg.stateDir, cfg.runtime.cniConfDir, '/etc/containerd/config.toml', '/etc/cni/net.d', '/opt/cni/bin/vnode-cni', `${cfg.shimLinkDir}/containerd-shim-vnode-v2`, '/run/containerd/containerd.sock', `${cfg.manager.runDir}/launch.sock`]) {
     assert.ok(under(p), `${p} is inside a mounted host dir`);
   }
   assert.equal(under('/run/containerd/containerd.sock')!.propagation, 'HostToContainer', 'the CRI socket is re-created by every restart');

@@ -61,6 +61,7 @@ const HOST_VOLUMES: { name: string; key: keyof ChartValues['hostPaths']; type: '
   { name: 'cni-bin', key: 'cniBinDir', type: 'DirectoryOrCreate' },
   { name: 'vnode-run', key: 'runDir', type: 'DirectoryOrCreate', propagation: 'HostToContainer' },
   { name: 'vnode-state', key: 'stateDir', type: 'DirectoryOrCreate' },
+  { name: 'shim-link', key: 'shimLinkDir', type: 'DirectoryOrCreate' },
 ];
 
 const labels = { 'app.kubernetes.io/name': NAME, 'app.kubernetes.io/component': 'installer' };

@@ -45,6 +45,9 @@ export interface HostPaths {
   runDir: string;
   /** The manager's state dir; the installer's journal lives in <stateDir>/installer. */
   stateDir: string;
+  /** A dir on containerd's PATH for the containerd-shim-vnode-v2 link (the installer's shimLinkDir):
+   * containerd 1.6 finds a sandbox's shim by name there, not by runtime_path. */
+  shimLinkDir: string;
 }
 
 export const defaultValues: ChartValues = {
@@ -63,6 +66,7 @@ export const defaultValues: ChartValues = {
     installParentDir: '/opt',
     runDir: '/run/vnode',
     stateDir: '/var/lib/vnode',
+    shimLinkDir: '/usr/local/bin',
   },
   installer: {
     restart: { strategy: 'auto' },
@@ -86,7 +90,7 @@ export const ValuesSchema: z.ZodType<ChartValues> = z
     resources: z.object({ requests: z.record(z.string()), limits: z.record(z.string()) }).strict(),
     terminationGracePeriodSeconds: z.number().int().min(30),
     runtimeClass: z.object({ name: dnsLabel }).strict(),
-    hostPaths: z.object({ containerdConfigDir: hostDir, containerdRunDir: hostDir, cniConfigDir: hostDir, cniBinDir: hostDir, installParentDir: hostDir, runDir: hostDir, stateDir: hostDir }).strict(),
+    hostPaths: z.object({ containerdConfigDir: hostDir, containerdRunDir: hostDir, cniConfigDir: hostDir, cniBinDir: hostDir, installParentDir: hostDir, runDir: hostDir, stateDir: hostDir, shimLinkDir: hostDir }).strict(),
     installer: z
       .object({
         restart: z.object({ strategy: z.enum(['auto', 'command', 'nsenter', 'none']) }).passthrough(),
@@ -117,7 +121,7 @@ export const valuesJsonSchema = {
     resources: obj({ requests: strMap, limits: strMap }),
     terminationGracePeriodSeconds: { type: 'integer', minimum: 30 },
     runtimeClass: obj({ name: dns }),
-    hostPaths: obj({ containerdConfigDir: dir, containerdRunDir: dir, cniConfigDir: dir, cniBinDir: dir, installParentDir: dir, runDir: dir, stateDir: dir }),
+    hostPaths: obj({ containerdConfigDir: dir, containerdRunDir: dir, cniConfigDir: dir, cniBinDir: dir, installParentDir: dir, runDir: dir, stateDir: dir, shimLinkDir: dir }),
     installer: obj(
       {
         restart: obj({ strategy: { enum: ['auto', 'command', 'nsenter', 'none'] } }, ['strategy'], true),

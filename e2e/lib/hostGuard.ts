@@ -5,6 +5,7 @@ import { snapshotFiles, type Snapshot } from './fileSnapshot.js';
 export const NODE_PATHS = [
   '/opt/vnode',
   '/opt/cni/bin/vnode-cni',
+  '/usr/local/bin/containerd-shim-vnode-v2',
   '/etc/cni/vnode.d',
   '/etc/containerd',
   '/var/lib/vnode',

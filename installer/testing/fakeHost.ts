@@ -56,6 +56,7 @@ export function fakeOptions(root: string, extra: Partial<InstallerOptions> = {})
     host,
     stagedTree: join(root, 'staged'),
     installDir: '/opt/vnode',
+    shimLinkDir: '/usr/local/bin',
     stateDir: '/var/lib/vnode-installer',
     target: { flavor: 'containerd', configPath: CONFIG, dropInName: 'vnode-runtime.toml', version: { major: 1, minor: 6, patch: 20, raw: '1.6.20' } },
     runtime: { handler: 'vnode', runtimeType: 'io.containerd.vnode.v2', cniConfDir: '/etc/cni/vnode.d', cniMaxConfNum: 1, podAnnotations: ['vnode.loft.sh/*'], containerAnnotations: [] },
