@@ -173,7 +173,7 @@ test('install: one containerd restart, CRI lists the vnode handler with its own 
   assert.equal(vn.runtimeType, 'io.containerd.vnode.v2');
   assert.equal(vn.runtimePath, join(INSTALL_DIR, 'current/bin/containerd-shim-vnode-v2'));
   assert.equal(vn.cniConfDir, VNODE_CNI_DIR, 'its own CNI conf dir');
-  assert.deepEqual(vn.podAnnotations, ['vnode.loft.sh/*'], "the tenant annotation reaches the pods' specs");
+  assert.deepEqual(vn.PodAnnotations, ['vnode.loft.sh/*'], "the tenant annotation reaches the pods' specs");
   const cri = JSON.parse((await bed.cri.status(true)).info.config!) as { cni: { confDir: string } };
   assert.equal(cri.cni.confDir, bed.cniConfDir, "the default network keeps the host's dir");
 

@@ -1,36 +1,241 @@
-// `npm run local`: brings vNode up on this machine — a private containerd whose CRI socket is
-// /run/vnode-local/containerd.sock, with runtime handlers `runc` and `vnode`, the vnode-manager
-// running — runs a demo pod in a vNode and leaves the node up. `npm run local -- down` removes
-// all of it.
-import { readFileSync } from 'node:fs';
-import { attachVNodeBed, startVNodeBed } from './lib/vnodeBed.js';
+// `npm run local`: brings vNode up on this machine the way a node gets it. A private containerd
+// (CRI socket /run/vnode-local/containerd.sock, runtime handler runc) with a node's layout under
+// /run/vnode-local; the real installer entry installs vNode onto it (tree, CNI chain, shim link,
+// config, one containerd restart, through its `command` strategy and a systemctl stand-in); the
+// vnode-manager started as the installer starts it, left running detached; a demo pod in a vNode.
+// `npm run local -- down` uninstalls through the installer (containerd's config back to its
+// original bytes), stops the manager and containerd, and leaves nothing behind. Both are
+// idempotent. VNODE_LOCAL_BASE / VNODE_LOCAL_NAME / VNODE_LOCAL_SUBNET move it (the e2e test uses
+// another base so it never touches a running local node).
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { checkHealth } from '../agent/cli/health.js';
+import { CriStatusProbe } from '../installer/CriStatusProbe.js';
+import { HostRoot } from '../installer/HostRoot.js';
+import { loadInstallerConfig } from '../installer/installerConfig.js';
+import { managerEnv, managerLaunch } from '../installer/installerMain.js';
+import { ContainerdUnit } from './lib/ContainerdUnit.js';
+import { processes } from './lib/hostState.js';
+import { ManagerProcess } from './lib/ManagerProcess.js';
+import { TestBed, TREE_DIR, type TestBedOptions } from './lib/TestBed.js';
 
-const OPTS = { name: 'local', subnetIndex: 200, baseDir: '/run/vnode-local' };
+const BASE = process.env.VNODE_LOCAL_BASE ?? '/run/vnode-local';
+const NAME = process.env.VNODE_LOCAL_NAME ?? 'local';
+const SUBNET = Number(process.env.VNODE_LOCAL_SUBNET ?? 200);
+const at = (p: string) => join(BASE, p);
 
-async function up(): Promise<void> {
-  const { bed, manager } = await startVNodeBed(OPTS);
-  const { podId, containerId } = await bed.runPod(
-    { name: 'demo', namespace: 'default', handler: 'vnode', privileged: true },
-    { name: 'demo', command: ['sh', '-c', 'echo vNode demo pod up; exec sleep infinity'], privileged: true },
-  );
-  const r = await bed.cri.execSync(containerId, ['sh', '-c', 'echo "$(hostname): uid $(id -u), uid_map: $(cat /proc/self/uid_map | tr -s " ")"']);
-  bed.cri.close();
-  process.stdout.write(
-    [
-      `vNode is up: containerd CRI socket ${bed.socket} (handlers runc, vnode; log ${bed.containerdLog})`,
-      `vnode-manager pid ${readFileSync(manager.pidFile, 'utf8').trim()} (log ${manager.log})`,
-      `demo pod ${podId.slice(0, 12)} (handler vnode, privileged), container ${containerId.slice(0, 12)}`,
-      `exec in the demo pod: ${r.stdout.trim()}`,
-      `remove everything with: npm run local -- down`,
-      '',
-    ].join('\n'),
+/** The node's paths, under the base. */
+const P = {
+  socket: at('containerd.sock'),
+  installDir: at('opt/vnode'),
+  shimLinkDir: at('usr/local/bin'),
+  installerState: at('var/lib/vnode/installer'),
+  vnodeCniDir: at('etc/cni/vnode.d'),
+  runDir: at('run/vnode'),
+  managerState: at('var/lib/vnode'),
+  /** What local.ts keeps about the node it brought up. */
+  local: at('local'),
+};
+const CONFIG_FILE = join(P.local, 'installer.yaml');
+const ORIGINAL_CONFIG = join(P.local, 'containerd-config.toml.orig');
+const STATE_FILE = join(P.local, 'state.json');
+
+interface LocalState {
+  podId: string;
+  containerId: string;
+  managerPid: number;
+}
+
+function bedOptions(): TestBedOptions {
+  return {
+    name: NAME,
+    subnetIndex: SUBNET,
+    baseDir: BASE,
+    hostLayout: true,
+    socket: P.socket,
+    // The launcher containerd runs finds the manager here; the shim link is on containerd's PATH.
+    env: { VNODE_RUN_DIR: P.runDir },
+    path: [P.shimLinkDir],
+  };
+}
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+/** The real installer entry, as the image runs it (the staged tree's node), with the local config. */
+function runInstaller(op: 'install' | 'uninstall'): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(join(TREE_DIR, 'lib/node'), [join(TREE_DIR, 'lib/app/installer/installerEntry.js'), '--config', CONFIG_FILE, op], {
+      env: { PATH: process.env.PATH, VNODE_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => {
+      if (code !== 0) reject(new Error(`installer ${op} exited ${code}:\n${err.trim()}`));
+      else resolve(JSON.parse(out) as Record<string, unknown>);
+    });
+  });
+}
+
+/** Runs fn with the bed's containerd owned by a systemctl stand-in the installer's restart command reaches. */
+async function withUnit<T>(bed: TestBed, fn: () => Promise<T>): Promise<T> {
+  const unit = new ContainerdUnit(bed, at('run/containerd-unit.sock'));
+  await unit.listen();
+  try {
+    return await fn();
+  } finally {
+    await unit.close();
+  }
+}
+
+function writeInstallerConfig(bed: TestBed): void {
+  const unitArgv = new ContainerdUnit(bed, at('run/containerd-unit.sock')).restartArgv();
+  mkdirSync(P.local, { recursive: true });
+  writeFileSync(
+    CONFIG_FILE,
+    stringify({
+      hostRoot: '/',
+      stagedTree: TREE_DIR,
+      installDir: P.installDir,
+      shimLinkDir: P.shimLinkDir,
+      stateDir: P.installerState,
+      containerd: { flavor: 'containerd', configPath: bed.configPath, binary: '/usr/bin/containerd', socket: bed.socket, root: bed.root },
+      runtime: { cniConfDir: P.vnodeCniDir },
+      restart: { strategy: 'command', command: unitArgv, timeoutSeconds: 60 },
+      readinessTimeoutSeconds: 30,
+      drainTimeoutSeconds: 20,
+      node: { kubernetes: false },
+      manager: { mode: 'child', runDir: P.runDir, stateDir: P.managerState },
+    }),
   );
 }
 
+/** Whether everything `up` makes is there and working; the reason when not. */
+async function health(): Promise<{ ok: true; state: LocalState } | { ok: false; why: string }> {
+  if (!existsSync(STATE_FILE)) return { ok: false, why: 'no record of a finished up' };
+  const state = JSON.parse(readFileSync(STATE_FILE, 'utf8')) as LocalState;
+  const bed = TestBed.attach(bedOptions());
+  if (!bed.findContainerd()) return { ok: false, why: 'containerd is not running' };
+  try {
+    if (!(await new CriStatusProbe(bed.socket).runtimeHandlers()).includes('vnode')) return { ok: false, why: 'CRI does not list the vnode handler' };
+    const h = await checkHealth(P.runDir);
+    if (!h.ok) return { ok: false, why: h.message };
+    const pod = (await bed.cri.listPodSandboxes()).find((p) => p.id === state.podId);
+    if (pod?.state !== 'SANDBOX_READY') return { ok: false, why: 'the demo pod is not running' };
+    return { ok: true, state };
+  } catch (e) {
+    return { ok: false, why: (e as Error).message };
+  } finally {
+    bed.cri.close();
+  }
+}
+
+async function up(): Promise<void> {
+  const h = await health();
+  if (h.ok) {
+    say(`vNode is already up: containerd CRI socket ${P.socket}, demo pod ${h.state.podId.slice(0, 12)}, vnode-manager pid ${h.state.managerPid}`);
+    say('remove everything with: npm run local -- down');
+    return;
+  }
+  if (existsSync(BASE) || TestBed.attach(bedOptions()).findContainerd()) {
+    say(`found a local node that is not fully up (${h.why}); removing it first`);
+    await down();
+  }
+
+  // containerd as a node has it: runc only, config.toml, the host network in etc/cni/net.d.
+  const bed = await TestBed.start(bedOptions());
+  try {
+    mkdirSync(P.shimLinkDir, { recursive: true });
+    mkdirSync(P.local, { recursive: true });
+    writeFileSync(ORIGINAL_CONFIG, readFileSync(bed.configPath));
+    writeInstallerConfig(bed);
+
+    const t0 = Date.now();
+    const report = await withUnit(bed, () => runInstaller('install'));
+    say(`installed vNode ${String(report.version)} in ${Date.now() - t0} ms: ${JSON.stringify(report.changed)}; containerd restarted once; shim link ${String(report.shimLink)}`);
+
+    // The manager, as the installer's `run` starts it, but detached: it outlives this command.
+    const cfg = loadInstallerConfig(CONFIG_FILE);
+    const launch = managerLaunch(cfg, new HostRoot('/'), report.cni as { vnodeConfDir: string; binDir: string })!;
+    const manager = new ManagerProcess(P.runDir, P.managerState, managerEnv(cfg, launch), launch.argv[0]);
+    await manager.start();
+
+    const { podId, containerId } = await bed.runPod(
+      { name: 'demo', namespace: 'default', handler: 'vnode', privileged: true },
+      { name: 'demo', command: ['sh', '-c', 'echo vNode demo pod up; exec sleep infinity'], privileged: true },
+    );
+    const r = await bed.cri.execSync(containerId, ['sh', '-c', 'echo "$(hostname): uid $(id -u), uid_map: $(cat /proc/self/uid_map | tr -s " ")"']);
+    if (r.exitCode !== 0) throw new Error(`exec in the demo pod failed: ${r.stderr}`);
+    bed.cri.close();
+    writeFileSync(STATE_FILE, JSON.stringify({ podId, containerId, managerPid: manager.pid } satisfies LocalState));
+    say(`vNode is up: containerd CRI socket ${bed.socket} (handlers runc, vnode; log ${bed.containerdLog})`);
+    say(`vnode-manager pid ${manager.pid} (log ${manager.log})`);
+    say(`demo pod ${podId.slice(0, 12)} (handler vnode, privileged), container ${containerId.slice(0, 12)}`);
+    say(`exec in the demo pod: ${r.stdout.trim()}`);
+    say('remove everything with: npm run local -- down');
+  } catch (e) {
+    process.stderr.write(`local: up failed, removing what it made\n`);
+    await down().catch((d: unknown) => process.stderr.write(`local: ${(d as Error).message}\n`));
+    throw e;
+  }
+}
+
+/** Holders of the vNodes the manager recorded (they must all go with the pods). */
+function recordedHolders(): number[] {
+  const dir = join(P.managerState, 'vnodes');
+  const out: number[] = [];
+  for (const f of existsSync(dir) ? readdirSync(dir) : []) {
+    try {
+      const pid = (JSON.parse(readFileSync(join(dir, f), 'utf8')) as { holder?: { pid: number } | null }).holder?.pid;
+      if (pid) out.push(pid);
+    } catch {
+      // a temp file
+    }
+  }
+  return out;
+}
+
 async function down(): Promise<void> {
-  const left = await attachVNodeBed(OPTS).teardown();
+  const bed = TestBed.attach(bedOptions());
+  const installed = existsSync(join(P.installerState, 'journal.json'));
+  if (!existsSync(BASE) && !bed.findContainerd()) {
+    await bed.teardown(); // shared dirs, bridge, cgroups of an interrupted run
+    say('no local vNode node; nothing to remove');
+    return;
+  }
+  const holders = recordedHolders();
+  // ManagerProcess finds a manager another process started by its pid file (and checks it still is one).
+  const manager = new ManagerProcess(P.runDir, P.managerState);
+  const problems: string[] = [];
+  try {
+    if (bed.findContainerd()) {
+      // Pods first, while the manager answers vnode-cni DEL and the shim's delete: uninstall drains.
+      const pods = await bed.cri.listPodSandboxes();
+      await bed.removeAllPods();
+      say(`removed ${pods.length} pod(s)`);
+    }
+    if (installed) {
+      const t0 = Date.now();
+      const report = await withUnit(bed, () => runInstaller('uninstall'));
+      const same = existsSync(ORIGINAL_CONFIG) && readFileSync(bed.configPath).equals(readFileSync(ORIGINAL_CONFIG));
+      if (!same) problems.push(`containerd's config ${bed.configPath} is not its original`);
+      say(`uninstalled vNode in ${Date.now() - t0} ms: ${JSON.stringify(report.changed)}; containerd's config ${same ? 'has its original bytes' : 'DIFFERS from the original'}`);
+    }
+  } finally {
+    await manager.stop();
+    bed.cri.close();
+    await bed.teardown();
+  }
+  const strays = holders.filter((pid) => processes().some((p) => p.pid === pid && p.cmdline.startsWith('vnode-holder')));
+  for (const pid of strays) process.kill(pid, 'SIGKILL'); // reported below; not left running
+  const left = [...bed.leftovers(), ...strays.map((pid) => `vNode holder ${pid} after all pods`), ...problems];
   if (left.length) throw new Error(`left behind: ${left.join(', ')}`);
-  process.stdout.write('vNode local node removed\n');
+  say('vNode local node removed');
 }
 
 const cmd = process.argv[2] ?? 'up';
@@ -39,7 +244,10 @@ if (!run) {
   process.stderr.write(`usage: npm run local [-- up|down]\n`);
   process.exit(2);
 }
-run().catch((e: unknown) => {
-  process.stderr.write(`local: ${e instanceof Error ? e.message : String(e)}\n`);
-  process.exit(1);
-});
+run().then(
+  () => process.exit(0),
+  (e: unknown) => {
+    process.stderr.write(`local: ${e instanceof Error ? e.message : String(e)}\n`);
+    process.exit(1);
+  },
+);

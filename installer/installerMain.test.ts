@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HostRoot } from './HostRoot.js';
 import { parseInstallerConfig, resolveFlavor } from './installerConfig.js';
-import { managerLaunch, prepareInstaller } from './installerMain.js';
+import { managerEnv, managerLaunch, prepareInstaller } from './installerMain.js';
 import { loadConfig } from '../agent/common/config.js';
 import { UnsupportedHostError, type HostFacts } from './preflight.js';
 import { parseContainerdVersion } from './containerdVersion.js';
@@ -64,6 +64,9 @@ test('the manager is started with what it needs: run and state dirs, the vnode C
   // What the manager makes of it (agent/common/config.ts reads these overrides).
   const mc = loadConfig(undefined, m.env);
   assert.deepEqual([mc.runDir, mc.stateDir, mc.cni, mc.logLevel], ['/run/vnode', '/var/lib/vnode', { confDir: '/etc/cni/vnode.d', binDir: '/opt/cni/bin' }, 'debug']);
+  // Nothing of the pod's VNODE_* reaches it (the image's VNODE_TREE is not the installed tree), nor the image's PATH.
+  const env = managerEnv(cfg, m, { PATH: '/opt/vnode-image/bin:/usr/bin', VNODE_TREE: '/opt/vnode-image', VNODE_RUN_DIR: '/host/run/vnode', HOME: '/root' });
+  assert.deepEqual(env, { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...m.env });
   // In this process's namespaces (mode child), every path is reached through the host root.
   const child = managerLaunch(parseInstallerConfig({ hostRoot: '/', manager: { mode: 'child' } }), new HostRoot('/'), cni)!;
   assert.equal(child.argv[0], '/opt/vnode/current/bin/vnode-manager');

@@ -96,6 +96,9 @@ export async function prepareInstaller(cfg: InstallerConfig, deps: InstallerDeps
   return { installer, host, facts, cfg, cniSync: undefined };
 }
 
+/** PATH of a systemd unit (systemd's default), for the manager in the host's namespaces. */
+const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
 export interface ManagerLaunch {
   argv: string[];
   /** The manager's configuration, as the environment overrides agent/common/config.ts reads. */
@@ -131,9 +134,19 @@ export function startManager(cfg: InstallerConfig, host: HostRoot, cni: { vnodeC
   const m = managerLaunch(cfg, host, cni);
   if (!m) return undefined;
   log.info('starting vnode-manager', { argv: m.argv, env: m.env });
-  // A config file named in this pod's environment is not the manager's.
-  const { VNODE_CONFIG: _ignored, ...inherited } = process.env;
-  return spawn(m.argv[0]!, m.argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], env: { ...inherited, ...m.env } });
+  return spawn(m.argv[0]!, m.argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], env: managerEnv(cfg, m) });
+}
+
+/**
+ * The manager's whole environment. Nothing of this pod's VNODE_* (the image's VNODE_TREE names the
+ * image's tree, not the installed one; VNODE_RUN_DIR is the pod's path for the probes), and in the
+ * host's namespaces the host's PATH, not the image's.
+ */
+export function managerEnv(cfg: InstallerConfig, m: ManagerLaunch, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && !k.startsWith('VNODE_')) out[k] = v;
+  if (cfg.manager.mode === 'nsenter') out.PATH = HOST_PATH;
+  return { ...out, ...m.env };
 }
 
 async function stopChild(child: ChildProcess | undefined, graceMs = 20_000): Promise<void> {

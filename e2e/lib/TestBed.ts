@@ -249,6 +249,8 @@ export class TestBed {
 
   /** Stops containerd only (pods keep running): for restart tests. */
   async stopContainerd(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    // An attached bed (started by another process, e.g. `npm run local`) finds its containerd by config path.
+    if (!this.pid) this.pid = this.findContainerd();
     const pid = this.pid;
     if (!pid || !isAlive(pid)) return;
     process.kill(pid, signal);
@@ -261,6 +263,11 @@ export class TestBed {
     this._cri?.close();
     this._cri = undefined;
     this.pid = 0;
+  }
+
+  /** The pid of this bed's containerd (found by its config path), or 0. */
+  findContainerd(): number {
+    return processes().find((p) => p.cmdline === `containerd --config ${this.configPath}`)?.pid ?? 0;
   }
 
   async restartContainerd(): Promise<void> {
@@ -345,7 +352,6 @@ export class TestBed {
     });
     // 2. containerd itself (this bed's, found by its config path when we did not start it).
     await step('stop containerd', async () => {
-      if (!this.pid) this.pid = processes().find((p) => p.cmdline.includes(`--config ${this.configPath}`))?.pid ?? 0;
       await this.stopContainerd();
     });
     this._cri?.close();

@@ -1,0 +1,130 @@
+// `npm run local` as a user runs it: `node dist/e2e/local.js up` and `down` as child processes,
+// under another base (VNODE_LOCAL_BASE) so a running /run/vnode-local is never touched. up brings
+// vNode up through the real installer and leaves it running after the command exits; up again
+// finds it up; down removes all of it (the config restored byte for byte by the uninstall, no
+// process, mount, holder or dir left); down again succeeds.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { checkHealth } from '../agent/cli/health.js';
+import { CriStatusProbe } from '../installer/CriStatusProbe.js';
+import { e2eSkipReason } from './lib/e2eGate.js';
+import { diffSnapshots, type Snapshot } from './lib/fileSnapshot.js';
+import { snapshotNodePaths } from './lib/hostGuard.js';
+import { isAlive, mounts, processes } from './lib/hostState.js';
+import { REPO_ROOT, TestBed } from './lib/TestBed.js';
+
+const skip = e2eSkipReason();
+const BASE = '/run/vnt-instloc';
+const ENV = { VNODE_LOCAL_BASE: BASE, VNODE_LOCAL_NAME: 'instloc', VNODE_LOCAL_SUBNET: '22' };
+/** The same bed local.ts makes, for checks and a last-resort cleanup. */
+const bed = () => TestBed.attach({ name: 'instloc', subnetIndex: 22, baseDir: BASE, hostLayout: true, socket: join(BASE, 'containerd.sock') });
+
+let nodeBefore: Snapshot;
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+function local(cmd: 'up' | 'down'): Promise<Run> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [join(REPO_ROOT, 'dist/e2e/local.js'), cmd], { env: { PATH: process.env.PATH, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0 }));
+  });
+}
+
+async function mustRun(cmd: 'up' | 'down'): Promise<Run> {
+  const r = await local(cmd);
+  assert.equal(r.code, 0, `local ${cmd} failed:\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
+
+before(() => {
+  if (skip) return;
+  nodeBefore = snapshotNodePaths();
+});
+
+after(async () => {
+  if (skip) return;
+  // A failed test must not leave the node up.
+  if (existsSync(BASE)) await local('down');
+  await bed().teardown();
+  assert.deepEqual(bed().leftovers(), []);
+  assert.deepEqual(diffSnapshots(nodeBefore, snapshotNodePaths()), [], "the node's own vNode paths were never touched");
+});
+
+let managerPid = 0;
+let holderPid = 0;
+
+test('local up: containerd with runc and vnode installed by the installer, the manager running, a demo pod in a vNode; all left up', { skip, timeout: 180_000 }, async (t) => {
+  const r = await mustRun('up');
+  t.diagnostic(`up took ${r.ms} ms`);
+  assert.match(r.stdout, /installed vNode .*"tree","cniBin","shimLink","cniDir","config","restart"/, 'the real installer did every step');
+  // The demo pod's exec line: root in the pod, mapped onto a vNode's 65536 ids.
+  const m = /uid 0, uid_map: (\d+) (\d+) (\d+)/.exec(r.stdout);
+  assert.ok(m, `the demo pod's uid_map is printed:\n${r.stdout}`);
+  assert.deepEqual([Number(m[1]), Number(m[3])], [0, 65536]);
+  assert.ok(Number(m[2]) >= 65536, 'a vNode range, not the host ids');
+
+  // After the command exited: containerd serves CRI with both handlers, the manager answers.
+  const socket = join(BASE, 'containerd.sock');
+  const hs = await new CriStatusProbe(socket).runtimeHandlers();
+  assert.ok(hs.includes('runc') && hs.includes('vnode'), `handlers: ${hs.join(', ')}`);
+  const h = await checkHealth(join(BASE, 'run/vnode'));
+  assert.ok(h.ok, h.message);
+  managerPid = Number(/pid (\d+)/.exec(h.message)?.[1]);
+  assert.ok(readlinkSync(`/proc/${managerPid}/exe`).startsWith(join(BASE, 'opt/vnode/versions/')), 'the manager runs from the installed tree');
+  // Started as the installer starts it: the vnode chain dir and containerd's CNI bin dir.
+  const env = readFileSync(`/proc/${managerPid}/environ`, 'utf8').split('\0');
+  assert.ok(env.includes(`VNODE_CNI_CONF_DIR=${join(BASE, 'etc/cni/vnode.d')}`) && env.includes(`VNODE_CNI_BIN_DIR=${join(BASE, 'opt/cni/bin')}`), 'the manager has its CNI dirs');
+  assert.equal(readlinkSync(join(BASE, 'usr/local/bin/containerd-shim-vnode-v2')), join(BASE, 'opt/vnode/current/bin/containerd-shim-vnode-v2'));
+
+  const b = bed();
+  try {
+    const pods = await b.cri.listPodSandboxes();
+    assert.deepEqual(pods.map((p) => [(p.metadata as { name?: string } | undefined)?.name, p.runtimeHandler, p.state]), [['demo', 'vnode', 'SANDBOX_READY']]);
+    const [c] = await b.cri.listContainers();
+    const e = await b.cri.execSync(c!.id as string, ['sh', '-c', 'id -u; cat /proc/self/uid_map']);
+    assert.equal(e.stdout.split('\n')[0], '0');
+  } finally {
+    b.cri.close();
+  }
+  const vdir = join(BASE, 'var/lib/vnode/vnodes');
+  const recs = readdirSync(vdir).filter((f) => f.endsWith('.json'));
+  assert.equal(recs.length, 1, 'one vNode, the demo pod\'s');
+  holderPid = (JSON.parse(readFileSync(join(vdir, recs[0]!), 'utf8')) as { holder?: { pid: number } }).holder?.pid ?? 0;
+  assert.ok(holderPid && isAlive(holderPid), "the demo pod's vNode holder runs");
+});
+
+test('local up again: finds it up and leaves it as it is', { skip, timeout: 120_000 }, async () => {
+  const r = await mustRun('up');
+  assert.match(r.stdout, /already up/);
+  assert.equal(Number(/pid (\d+)/.exec((await checkHealth(join(BASE, 'run/vnode'))).message)?.[1]), managerPid, 'the same manager');
+});
+
+test('local down: uninstalled through the installer, manager, containerd, pods and holders gone, nothing left', { skip, timeout: 120_000 }, async (t) => {
+  const r = await mustRun('down');
+  t.diagnostic(`down took ${r.ms} ms`);
+  assert.match(r.stdout, /uninstalled vNode .*containerd's config has its original bytes/);
+  assert.ok(!isAlive(managerPid), 'the manager stopped');
+  assert.ok(!processes().some((p) => p.pid === holderPid && p.cmdline.startsWith('vnode-holder')), 'no vNode holder');
+  assert.deepEqual(bed().leftovers(), [], 'no process, mount, bridge, cgroup, cache entry or dir');
+  assert.deepEqual(mounts().filter((m) => m.mountPoint.startsWith(BASE)), []);
+  assert.ok(!existsSync(BASE));
+});
+
+test('local down with nothing up succeeds', { skip, timeout: 60_000 }, async () => {
+  const r = await mustRun('down');
+  assert.match(r.stdout, /nothing to remove/);
+});
