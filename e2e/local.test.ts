@@ -1,7 +1,7 @@
 // `npm run local` as a user runs it: `node dist/e2e/local.js up` and `down` as child processes,
 // under another base (VNODE_LOCAL_BASE) so a running /run/vnode-local is never touched. up brings
 // vNode up through the real installer and leaves it running after the command exits; up again
-// finds it up; down removes all of it (the config restored byte for byte by the uninstall, no
+// finds it up, and on a half-up node (manager killed) removes and redoes it; down removes all of it (the config restored byte for byte by the uninstall, no
 // process, mount, holder or dir left); down again succeeds.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -100,17 +100,35 @@ test('local up: containerd with runc and vnode installed by the installer, the m
   } finally {
     b.cri.close();
   }
+  holderPid = demoHolder();
+});
+
+/** The holder of the one vNode, the demo pod's, from the manager's records. */
+function demoHolder(): number {
   const vdir = join(BASE, 'var/lib/vnode/vnodes');
   const recs = readdirSync(vdir).filter((f) => f.endsWith('.json'));
-  assert.equal(recs.length, 1, 'one vNode, the demo pod\'s');
-  holderPid = (JSON.parse(readFileSync(join(vdir, recs[0]!), 'utf8')) as { holder?: { pid: number } }).holder?.pid ?? 0;
-  assert.ok(holderPid && isAlive(holderPid), "the demo pod's vNode holder runs");
-});
+  assert.equal(recs.length, 1, "one vNode, the demo pod's");
+  const pid = (JSON.parse(readFileSync(join(vdir, recs[0]!), 'utf8')) as { holder?: { pid: number } }).holder?.pid ?? 0;
+  assert.ok(pid && isAlive(pid), "the demo pod's vNode holder runs");
+  return pid;
+}
 
 test('local up again: finds it up and leaves it as it is', { skip, timeout: 120_000 }, async () => {
   const r = await mustRun('up');
   assert.match(r.stdout, /already up/);
   assert.equal(Number(/pid (\d+)/.exec((await checkHealth(join(BASE, 'run/vnode'))).message)?.[1]), managerPid, 'the same manager');
+});
+
+test('local up on a half-up node (the manager killed): removes it and brings it up again', { skip, timeout: 180_000 }, async () => {
+  process.kill(managerPid, 'SIGKILL');
+  const r = await mustRun('up');
+  assert.match(r.stdout, /not fully up \(nobody listens on .*launch\.sock/);
+  assert.match(r.stdout, /starting it to remove the vNode pods[^]*removed 1 pod\(s\)[^]*original bytes[^]*vNode is up/, 'the old pods went through a manager; then a fresh install');
+  assert.ok(!processes().some((p) => p.pid === holderPid && p.cmdline.startsWith('vnode-holder')), "the old demo pod's holder went with it");
+  const h = await checkHealth(join(BASE, 'run/vnode'));
+  assert.ok(h.ok, h.message);
+  managerPid = Number(/pid (\d+)/.exec(h.message)?.[1]);
+  holderPid = demoHolder();
 });
 
 test('local down: uninstalled through the installer, manager, containerd, pods and holders gone, nothing left', { skip, timeout: 120_000 }, async (t) => {

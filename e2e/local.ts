@@ -85,6 +85,7 @@ function runInstaller(op: 'install' | 'uninstall'): Promise<Record<string, unkno
 /** Runs fn with the bed's containerd owned by a systemctl stand-in the installer's restart command reaches. */
 async function withUnit<T>(bed: TestBed, fn: () => Promise<T>): Promise<T> {
   const unit = new ContainerdUnit(bed, at('run/containerd-unit.sock'));
+  mkdirSync(at('run'), { recursive: true });
   await unit.listen();
   try {
     return await fn();
@@ -113,6 +114,15 @@ function writeInstallerConfig(bed: TestBed): void {
       manager: { mode: 'child', runDir: P.runDir, stateDir: P.managerState },
     }),
   );
+}
+
+/** The manager, as the installer's `run` starts it (managerLaunch), but detached: it outlives this command. */
+async function startManager(cni: { vnodeConfDir: string; binDir: string }): Promise<ManagerProcess> {
+  const cfg = loadInstallerConfig(CONFIG_FILE);
+  const launch = managerLaunch(cfg, new HostRoot('/'), cni)!;
+  const manager = new ManagerProcess(P.runDir, P.managerState, managerEnv(cfg, launch), launch.argv[0]);
+  await manager.start();
+  return manager;
 }
 
 /** Whether everything `up` makes is there and working; the reason when not. */
@@ -159,17 +169,13 @@ async function up(): Promise<void> {
     const report = await withUnit(bed, () => runInstaller('install'));
     say(`installed vNode ${String(report.version)} in ${Date.now() - t0} ms: ${JSON.stringify(report.changed)}; containerd restarted once; shim link ${String(report.shimLink)}`);
 
-    // The manager, as the installer's `run` starts it, but detached: it outlives this command.
-    const cfg = loadInstallerConfig(CONFIG_FILE);
-    const launch = managerLaunch(cfg, new HostRoot('/'), report.cni as { vnodeConfDir: string; binDir: string })!;
-    const manager = new ManagerProcess(P.runDir, P.managerState, managerEnv(cfg, launch), launch.argv[0]);
-    await manager.start();
+    const manager = await startManager(report.cni as { vnodeConfDir: string; binDir: string });
 
     const { podId, containerId } = await bed.runPod(
       { name: 'demo', namespace: 'default', handler: 'vnode', privileged: true },
       { name: 'demo', command: ['sh', '-c', 'echo vNode demo pod up; exec sleep infinity'], privileged: true },
     );
-    const r = await bed.cri.execSync(containerId, ['sh', '-c', 'echo "$(hostname): uid $(id -u), uid_map: $(cat /proc/self/uid_map | tr -s " ")"']);
+    const r = await bed.cri.execSync(containerId, ['sh', '-c', 'read a b c < /proc/self/uid_map; echo "$(hostname): uid $(id -u), uid_map: $a $b $c"']);
     if (r.exitCode !== 0) throw new Error(`exec in the demo pod failed: ${r.stderr}`);
     bed.cri.close();
     writeFileSync(STATE_FILE, JSON.stringify({ podId, containerId, managerPid: manager.pid } satisfies LocalState));
@@ -213,6 +219,13 @@ async function down(): Promise<void> {
   const manager = new ManagerProcess(P.runDir, P.managerState);
   const problems: string[] = [];
   try {
+    // vNode pods are removed through their manager (CNI DEL, the shim's delete, the vNode's
+    // teardown): one that died is started again first, and re-adopts the vNodes from its state.
+    if (installed && existsSync(join(P.installDir, 'current/bin/vnode-manager')) && !(await checkHealth(P.runDir)).ok) {
+      say('the vnode-manager is not running; starting it to remove the vNode pods');
+      await manager.stop(); // a hung one, if its pid file still names it
+      await startManager({ vnodeConfDir: P.vnodeCniDir, binDir: bed.cniBinDir });
+    }
     if (bed.findContainerd()) {
       // Pods first, while the manager answers vnode-cni DEL and the shim's delete: uninstall drains.
       const pods = await bed.cri.listPodSandboxes();
@@ -228,8 +241,7 @@ async function down(): Promise<void> {
     }
   } finally {
     await manager.stop();
-    bed.cri.close();
-    await bed.teardown();
+    await bed.teardown(); // closes its CRI client too
   }
   const strays = holders.filter((pid) => processes().some((p) => p.pid === pid && p.cmdline.startsWith('vnode-holder')));
   for (const pid of strays) process.kill(pid, 'SIGKILL'); // reported below; not left running
