@@ -38,12 +38,6 @@ function layout(opts: VNodeBedOptions): { manager: ManagerProcess; vnodeConfDir:
   return { manager, vnodeConfDir, bedOptions };
 }
 
-/** A handle on a bed started earlier (by another process), for its teardown. */
-export function attachVNodeBed(opts: VNodeBedOptions): VNodeBed {
-  const { manager, bedOptions } = layout(opts);
-  return handle(TestBed.attach(bedOptions), manager);
-}
-
 export async function startVNodeBed(opts: VNodeBedOptions): Promise<VNodeBed> {
   const { manager, vnodeConfDir, bedOptions } = layout(opts);
   const bed = await TestBed.start(bedOptions);
