@@ -91,12 +91,16 @@ static int64_t NowNs() {
   return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
+// A sched_yield that returns after this long let another thread run: the CPU is contended.
+constexpr int64_t kContendedYieldNs = 10000;
+
 // fuseDevRead(fd, buffer, spinNs): one request from a /dev/fuse fd into buffer; returns its
 // length. Meant for worker threads (it blocks the calling thread). With spinNs > 0 the fd must
 // be O_NONBLOCK: it polls for up to spinNs (yielding the CPU between tries) before sleeping in
 // poll(2), so a request that follows closely on the last one (a reader's OPEN, READ, READ) finds
-// the worker awake instead of paying a cross-CPU wake-up. Throws with errno (ENODEV once the
-// filesystem is gone).
+// the worker awake instead of paying a cross-CPU wake-up. It stops polling early when a yield
+// shows the CPU is wanted by others (on a busy node spinning slowed readers down). Throws with
+// errno (ENODEV once the filesystem is gone).
 Napi::Value FuseDevRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsNumber()) {
@@ -114,7 +118,11 @@ Napi::Value FuseDevRead(const Napi::CallbackInfo& info) {
     if (err == EINTR) continue;
     if (err != EAGAIN) return vnode::ThrowErrno(env, "read(/dev/fuse)", err);
     if (spin > 0 && NowNs() < deadline) {
+      int64_t t0 = NowNs();
       sched_yield();
+      // Something else ran during the yield: the CPU is contended, and spinning on would take
+      // time from other work (on a busy node, often the very reader we wait for). Sleep instead.
+      if (NowNs() - t0 > kContendedYieldNs) deadline = 0;
       continue;
     }
     struct pollfd p = {fd, POLLIN, 0};

@@ -20,6 +20,9 @@ import { VnodeFsOps } from './VnodeFsOps.js';
 import { Ctl, type FuseWorkerData } from './workerProtocol.js';
 
 const d = workerData as FuseWorkerData;
+// Memory figures reused for 5 ms per group (see CgroupReaderOptions.memoryTtlMs): a reader
+// looping on /proc/meminfo costs one memory.stat read per 5 ms per worker, not one per open.
+const MEMORY_TTL_MS = 5;
 const log = logger('vnodefs');
 const ctl = new Int32Array(d.ctlSab);
 const fd = d.clone ? fuseDevClone(d.sessionFd) : d.sessionFd;
@@ -30,7 +33,7 @@ const ops = new VnodeFsOps({
   arena: new HandleArena({ sab: d.arenaSab, slotsPerWorker: d.arenaSlots, slotSize: d.arenaSlotSize }),
   worker: d.index,
   resolver: new ViewResolver(d.procRoot),
-  builder: new ViewBuilder(new CgroupReader({ root: d.cgroupRoot, limitTtlMs: 1000, openFiles: 512 }), new HostFactsReader(d.procRoot, d.sysRoot), kv, d.procRoot),
+  builder: new ViewBuilder(new CgroupReader({ root: d.cgroupRoot, limitTtlMs: 1000, openFiles: 512, memoryTtlMs: MEMORY_TTL_MS }), new HostFactsReader(d.procRoot, d.sysRoot), kv, d.procRoot),
   sysctl: new SysctlStore(kv, d.procRoot),
   mountedAt: d.mountedAt,
 });
