@@ -16,7 +16,6 @@ const MiB = 1024 * 1024;
 const LIMITS = { memoryLimitBytes: 256 * MiB, cpuQuota: 50_000, cpuPeriod: 100_000 };
 /** statfs f_type of a FUSE mount, as busybox `stat -f -c %t` prints it */
 const FUSE_MAGIC = '65735546';
-const ISSUE_7 = 'needs the sysinfo/sched_getaffinity seccomp handlers (issue 7)';
 
 let vb: VNodeBed;
 let bed: TestBed;
@@ -132,14 +131,14 @@ describe('vnodefs in vNode pods', { skip }, () => {
     }
   });
 
-  test('free shows the 256 MiB limit', { timeout: 30_000, todo: ISSUE_7 }, async () => {
-    // busybox free asks sysinfo(2), which no file answers.
+  test('free shows the 256 MiB limit', { timeout: 30_000 }, async () => {
+    // busybox free asks sysinfo(2), which no file answers: the seccomp agent does.
     const total = Number((await sh(a.containerId, 'free')).split('\n')[1]!.trim().split(/\s+/)[1]);
     assert.equal(total, 262144);
   });
 
-  test('nproc shows one CPU', { timeout: 30_000, todo: ISSUE_7 }, async () => {
-    // nproc asks sched_getaffinity(2), which no file answers.
+  test('nproc shows one CPU', { timeout: 30_000 }, async () => {
+    // nproc asks sched_getaffinity(2), which no file answers: the seccomp agent does.
     assert.equal((await sh(a.containerId, 'nproc')).trim(), '1');
   });
 });
