@@ -513,7 +513,11 @@ static int nsexec_main(int argc, char **argv) {
  * Binds host files (vnodefs' /proc/sys entries) over paths inside a running container's mount
  * namespace, which runc refuses to do from config.json: each source is cloned with open_tree in
  * the host's mount namespace, then we join the container's and move_mount the clones onto their
- * targets. Single-threaded C, so setns(CLONE_NEWNS) works. A missing target is skipped. */
+ * targets. Single-threaded C, so setns(CLONE_NEWNS) works. A missing target is skipped.
+ * The targets are looked up from the container's pid, net, ipc and uts namespaces too: procfs
+ * gives each of those its own dentries under /proc/sys (kernel/pid_max is per pid namespace
+ * since 6.14, net/ per network namespace), and a mount placed on the host's dentry is invisible
+ * to the container. The pid namespace applies to children only, hence the fork. */
 #ifndef OPEN_TREE_CLONE
 #define OPEN_TREE_CLONE 1
 #endif
@@ -543,32 +547,65 @@ static int inject_main(int argc, char **argv) {
       return 1;
     }
   }
-  /* Both opened before we leave the host's mount namespace (and its /proc). */
+  /* All opened before we leave the host's mount namespace (and its /proc); mnt joined last. */
+  static const struct { const char *name; int type; } nss[] = {
+      {"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}};
+  enum { NNS = sizeof nss / sizeof nss[0] };
+  int nsfd[NNS];
   char path[64];
   snprintf(path, sizeof path, "/proc/%ld/root", pid);
   int root = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  snprintf(path, sizeof path, "/proc/%ld/ns/mnt", pid);
-  int mnt = open(path, O_RDONLY | O_CLOEXEC);
-  if (root < 0 || mnt < 0 || setns(mnt, CLONE_NEWNS) != 0) {
-    fprintf(stderr, "vnode-inject: join %s: %s\n", path, strerror(errno));
+  if (root < 0) {
+    fprintf(stderr, "vnode-inject: open %s: %s\n", path, strerror(errno));
     return 1;
+  }
+  for (int i = 0; i < NNS; i++) {
+    snprintf(path, sizeof path, "/proc/%ld/ns/%s", pid, nss[i].name);
+    nsfd[i] = open(path, O_RDONLY | O_CLOEXEC);
+    if (nsfd[i] < 0) {
+      fprintf(stderr, "vnode-inject: open %s: %s\n", path, strerror(errno));
+      return 1;
+    }
+  }
+  for (int i = 0; i < NNS; i++) {
+    if (setns(nsfd[i], nss[i].type) != 0) {
+      fprintf(stderr, "vnode-inject: join the %s namespace of %ld: %s\n", nss[i].name, pid, strerror(errno));
+      return 1;
+    }
+  }
+  fflush(stdout);
+  pid_t child = fork();
+  if (child < 0) {
+    fprintf(stderr, "vnode-inject: fork: %s\n", strerror(errno));
+    return 1;
+  }
+  if (child > 0) {
+    int st;
+    while (waitpid(child, &st, 0) < 0) {
+      if (errno != EINTR) {
+        fprintf(stderr, "vnode-inject: wait: %s\n", strerror(errno));
+        return 1;
+      }
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
   }
   /* Resolve targets against the container's root, not the namespace's. */
   if (fchdir(root) != 0 || chroot(".") != 0) {
     fprintf(stderr, "vnode-inject: enter the container's root: %s\n", strerror(errno));
-    return 1;
+    _exit(1);
   }
   int done = 0;
   for (int i = 0; i < n; i++) {
     if (access(dsts[i], F_OK) != 0) continue;
     if (syscall(SYS_move_mount, trees[i], "", AT_FDCWD, dsts[i], MOVE_MOUNT_F_EMPTY_PATH) != 0) {
       fprintf(stderr, "vnode-inject: move_mount onto %s: %s\n", dsts[i], strerror(errno));
-      return 1;
+      _exit(1);
     }
     done++;
   }
   printf("%d\n", done);
-  return 0;
+  fflush(stdout);
+  _exit(0);
 }
 
 static const char *base(const char *p) {

@@ -91,12 +91,16 @@ static int64_t NowNs() {
   return int64_t(t.tv_sec) * 1000000000 + t.tv_nsec;
 }
 
+// A sched_yield that returns after this long let another thread run: the CPU is contended.
+constexpr int64_t kContendedYieldNs = 10000;
+
 // fuseDevRead(fd, buffer, spinNs): one request from a /dev/fuse fd into buffer; returns its
 // length. Meant for worker threads (it blocks the calling thread). With spinNs > 0 the fd must
 // be O_NONBLOCK: it polls for up to spinNs (yielding the CPU between tries) before sleeping in
-// poll(2), so a request that follows closely on the last one (a reader's OPEN, READ, READ) finds
-// the worker awake instead of paying a cross-CPU wake-up. Throws with errno (ENODEV once the
-// filesystem is gone).
+// a blocking read, so a request that follows closely on the last one (a reader's OPEN, READ, READ) finds
+// the worker awake instead of paying a cross-CPU wake-up. It stops polling early when a yield
+// shows the CPU is wanted by others (on a busy node spinning slowed readers down). Throws with
+// errno (ENODEV once the filesystem is gone).
 Napi::Value FuseDevRead(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsBuffer() || !info[2].IsNumber()) {
@@ -114,11 +118,22 @@ Napi::Value FuseDevRead(const Napi::CallbackInfo& info) {
     if (err == EINTR) continue;
     if (err != EAGAIN) return vnode::ThrowErrno(env, "read(/dev/fuse)", err);
     if (spin > 0 && NowNs() < deadline) {
+      int64_t t0 = NowNs();
       sched_yield();
+      // Something else ran during the yield: the CPU is contended, and spinning on would take
+      // time from other work (on a busy node, often the very reader we wait for). Sleep instead.
+      if (NowNs() - t0 > kContendedYieldNs) deadline = 0;
       continue;
     }
-    struct pollfd p = {fd, POLLIN, 0};
-    if (poll(&p, 1, -1) < 0 && errno != EINTR) return vnode::ThrowErrno(env, "poll(/dev/fuse)", errno);
+    // Sleep in a blocking read, not poll(2): the device wakes one blocked reader per request,
+    // while poll wakes every worker (and the requesting process pays for each wake-up).
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) return vnode::ThrowErrno(env, "fcntl(/dev/fuse)", errno);
+    n = read(fd, buf.Data(), buf.Length());
+    err = errno;
+    if (fcntl(fd, F_SETFL, fl) < 0) return vnode::ThrowErrno(env, "fcntl(/dev/fuse)", errno);
+    if (n >= 0) return Napi::Number::New(env, double(n));
+    if (err != EINTR && err != EAGAIN) return vnode::ThrowErrno(env, "read(/dev/fuse)", err);
     if (spin > 0) deadline = NowNs() + spin;
   }
 }

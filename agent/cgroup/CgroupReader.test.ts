@@ -160,3 +160,19 @@ test('the live machine: the reader finds this process and a memory figure', () =
   const mem = r.memory(m);
   if (r.layout.v1.has('memory') || r.layout.v2) assert.ok(mem === null || mem.usageBytes > 0);
 });
+
+test('memoryTtlMs reuses a group\'s memory figures for that long, then reads them again', async () => {
+  const f = v1Fixture({ memory: 256 * MiB, cpu: null });
+  try {
+    const r = new CgroupReader({ root: f.root, memoryTtlMs: 40 });
+    const m = v1m(f.path);
+    const before = r.memory(m, false)!.usageBytes;
+    writeFileSync(`${f.root}/memory${f.path}/memory.usage_in_bytes`, `${before + MiB}\n`);
+    assert.equal(r.memory(m, false)!.usageBytes, before, 'within the TTL: the figures read before');
+    assert.equal(new CgroupReader({ root: f.root }).memory(m, false)!.usageBytes, before + MiB, 'without a TTL: read every time');
+    await new Promise((res) => setTimeout(res, 60));
+    assert.equal(r.memory(m, false)!.usageBytes, before + MiB, 'after the TTL: read again');
+  } finally {
+    f.cleanup();
+  }
+});

@@ -51,6 +51,13 @@ export interface CgroupReaderOptions {
   limitTtlMs?: number;
   /** Keep up to this many cgroup files open and re-read them with pread; 0 = open every time. */
   openFiles?: number;
+  /**
+   * Reuse a group's memory figures (usage, memory.stat, swap) for this long; 0 = read every
+   * time. memory.stat is the costliest cgroup read (the kernel walks the group's counters), and
+   * readers that open /proc/meminfo in a loop need not pay it each time: these are gauges, and
+   * the kernel's own usage figure already lags by its per-CPU charge batches.
+   */
+  memoryTtlMs?: number;
 }
 
 export interface SnapshotParts {
@@ -121,10 +128,13 @@ export class CgroupReader {
   private readonly ttl: number;
   private readonly cache = new Map<string, { at: number; value: number | undefined }>();
   private readonly chainCache = new Map<string, { at: number; value: number | null }>();
+  private readonly memoryTtl: number;
+  private readonly memoryCache = new Map<string, { at: number; value: MemorySnapshot | null }>();
 
   constructor(opts: CgroupReaderOptions = {}) {
     this.layout = detectLayout(opts.root ?? '/sys/fs/cgroup');
     this.ttl = opts.limitTtlMs ?? 0;
+    this.memoryTtl = opts.memoryTtlMs ?? 0;
     const files = opts.openFiles ? new OpenFileCache(opts.openFiles) : null;
     this.readText = files ? (p) => files.read(p) : readUncached;
   }
@@ -191,6 +201,18 @@ export class CgroupReader {
   }
 
   memory(m: CgroupMembership, swap = true): MemorySnapshot | null {
+    if (this.memoryTtl <= 0) return this.readMemory(m, swap);
+    const key = `${swap ? 's' : '-'}${m.v1.get('memory') ?? ''}\0${m.v2 ?? ''}`;
+    const now = Date.now();
+    const hit = this.memoryCache.get(key);
+    if (hit && now - hit.at < this.memoryTtl && now >= hit.at) return hit.value;
+    const value = this.readMemory(m, swap);
+    if (this.memoryCache.size > 4096) this.memoryCache.clear();
+    this.memoryCache.set(key, { at: now, value });
+    return value;
+  }
+
+  private readMemory(m: CgroupMembership, swap: boolean): MemorySnapshot | null {
     const v1mount = this.layout.v1.get('memory');
     const v1path = m.v1.get('memory');
     if (v1mount !== undefined && v1path !== undefined) {

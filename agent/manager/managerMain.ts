@@ -81,7 +81,10 @@ export async function managerMain(_argv: string[]): Promise<number> {
 
   const launch = new LaunchServer(join(cfg.runDir, 'launch.sock'), logger('launch'));
   launch.handle('containerd-shim-vnode-v2', shimLaunch(new ShimBinaryActions(registry, proxy, `unix://${taskSocket}`, logger('shim'))));
-  launch.handle('vnode-runc', runcHook(join(TREE_BIN, 'runc'), (pid) => pods.beforeStart(pid), logger('runc-hook')));
+  launch.handle(
+    'vnode-runc',
+    runcHook(join(TREE_BIN, 'runc'), (id) => registry.task(id)?.sandbox === false, (pid) => pods.beforeStart(pid), logger('runc-hook')),
+  );
   launch.handle('vnode-cni', new VNodeCni(vnodes, pods, (podId) => proxy.podHasTasks(podId), logger('cni')).handle);
   launch.handle(HEALTH_ENTRY, healthLaunch());
   await launch.listen();

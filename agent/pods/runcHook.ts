@@ -26,12 +26,16 @@ export function parseRuncArgs(argv: string[]): { command: string | undefined; lo
   return { command: undefined, log, rest: [] };
 }
 
-export function runcHook(runc: string, beforeStart: (pid: number) => Promise<number>, log: Logger): (req: LaunchRequest) => Promise<LaunchAnswer> {
+/**
+ * `beforeStart(id, pid)` binds what the container needs; `wants(id)` says whether it needs any
+ * (the pod's sandbox, our pause process, does not).
+ */
+export function runcHook(runc: string, wants: (id: string) => boolean, beforeStart: (pid: number) => Promise<number>, log: Logger): (req: LaunchRequest) => Promise<LaunchAnswer> {
   return async (req) => {
     const args = req.argv.slice(1);
     const exec: LaunchAnswer = { kind: 'exec', path: runc, argv: ['runc', ...args] };
     const p = parseRuncArgs(args);
-    if (p.command !== 'start' || !p.log) return exec;
+    if (p.command !== 'start' || !p.log || !wants(p.rest[p.rest.length - 1] ?? '')) return exec;
     // The runc shim passes --log <bundle>/log.json and created the container with
     // --pid-file <bundle>/init.pid.
     let pid = 0;

@@ -21,6 +21,7 @@ interface ShimTarget {
   publishBinary: string;
 }
 const SPARE_REFILL_DELAY_MS = 300;
+const TRACE = process.env.VNODE_TRACE_PROXY === '1';
 const targetKey = (t: ShimTarget): string => `${t.namespace}\0${t.containerdAddress}\0${t.ttrpcAddress}`;
 
 export const SANDBOX_ID_ANNOTATION = 'io.kubernetes.cri.sandbox-id';
@@ -342,7 +343,12 @@ export class TaskProxy {
   private async forward(method: string, id: string, payload: Buffer, ctx: CallContext): Promise<Uint8Array> {
     const shim = this.shimOf(id);
     if (!shim) throw new TtrpcError(Code.NOT_FOUND, `task ${id} not found`);
-    return shim.client.callRaw(TASK_SERVICE, method, payload, { signal: ctx.signal, metadata: ctx.metadata, ...(ctx.deadline ? { deadline: ctx.deadline } : {}) });
+    const t0 = performance.now();
+    try {
+      return await shim.client.callRaw(TASK_SERVICE, method, payload, { signal: ctx.signal, metadata: ctx.metadata, ...(ctx.deadline ? { deadline: ctx.deadline } : {}) });
+    } finally {
+      if (TRACE) this.log.info('proxied', { method, ms: +(performance.now() - t0).toFixed(2) });
+    }
   }
 
   /** Asks a live task's runc shim to kill and delete it (for `shim delete` of a task we still hold). */

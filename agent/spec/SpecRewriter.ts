@@ -165,7 +165,9 @@ export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespac
 
   // Seccomp: the syscalls the manager answers, and what no vNode may do, over the container's own
   // profile (none for a privileged container).
-  if (v.seccomp) linux.seccomp = v.seccomp(linux.seccomp as Record<string, unknown> | undefined);
+  // The sandbox runs only our pause binary, which makes none of those calls (and its namespaces,
+  // not its filter, are what containers share): no listener round trip on its start.
+  if (v.seccomp && !sandbox) linux.seccomp = v.seccomp(linux.seccomp as Record<string, unknown> | undefined);
 
   // Bind mounts: in a user namespace the source mount's nosuid/nodev/noexec are locked, and runc's
   // read-only remount fails with EPERM unless it repeats them.
@@ -179,8 +181,9 @@ export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespac
   }
 
   // vnodefs: the emulated /proc and /sys files over the real ones (read-only binds; runc accepts
-  // these /proc destinations). Writable /proc/sys entries are not bind targets runc allows.
-  if (v.procBindings?.length) {
+  // these /proc destinations). Writable /proc/sys entries are not bind targets runc allows. The
+  // pause process reads none of them.
+  if (v.procBindings?.length && !sandbox) {
     const mounts = spec.mounts ?? [];
     for (const b of v.procBindings) {
       if (mounts.some((m) => m.destination === b.destination)) continue;

@@ -11,7 +11,7 @@ export interface ViewFile {
   /** what the view must contain: cgroup parts, host files, load */
   needs: SnapshotParts & { host: readonly (keyof HostFacts)[]; load?: boolean; start?: boolean };
   render(v: ViewInput): string;
-  /** st_size reported; /proc reports 0, sysfs 4096 */
+  /** st_size and st_blksize reported (see fileSize.ts) */
   size: number;
 }
 
@@ -20,6 +20,7 @@ export interface SysctlFile {
   kind: 'sysctl';
   path: string;
   sysctl: SysctlEntry;
+  /** st_size and st_blksize reported (see fileSize.ts) */
   size: number;
 }
 

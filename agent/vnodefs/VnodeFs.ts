@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 
 import { fuseDevClose, fuseDevOpen, fuseMount, fuseUmount, MNT_DETACH, MS_NODEV, MS_NOSUID } from '../../addon/fuse.js';
 import { logger } from '../common/log.js';
+import { fileSizes } from './fileSize.js';
 import { HandleArena } from './HandleArena.js';
 import { LOAD_INTERVAL_MS } from './render/loadAverage.js';
 import { procFiles } from './procFiles.js';
@@ -101,6 +102,7 @@ export class VnodeFs {
     }
     this.mounted = true;
     const mountedAt = Math.floor(Date.now() / 1000);
+    const sizes = fileSizes(procFiles, this.opts.procRoot);
     this.arena = new HandleArena({ workers: this.opts.workers, slotsPerWorker: ARENA_SLOTS, slotSize: ARENA_SLOT_SIZE });
     for (let i = 0; i < this.opts.workers; i++) {
       const wd: FuseWorkerData = {
@@ -117,6 +119,7 @@ export class VnodeFs {
         sysRoot: this.opts.sysRoot,
         maxWrite: MAX_WRITE,
         mountedAt,
+        sizes,
         spinNs: this.opts.spinNs,
       };
       const w = new Worker(new URL('./fuseWorker.js', import.meta.url), { workerData: wd, name: `vnodefs-${i}` });

@@ -7,9 +7,11 @@ import { after, test } from 'node:test';
 
 import { CgroupReader } from '../cgroup/CgroupReader.js';
 import { fakeProc, fakeSys, MiB, v1Fixture } from '../cgroup/testFixtures.js';
+import { fileSize } from './fileSize.js';
 import { HandleArena } from './HandleArena.js';
 import { HostFactsReader } from './HostFactsReader.js';
 import { InodeTable } from './InodeTable.js';
+import type { ProcFile } from './ProcFile.js';
 import { procFiles } from './procFiles.js';
 import * as abi from './protocol/fuseAbi.js';
 import { FuseDispatcher } from './protocol/FuseDispatcher.js';
@@ -38,9 +40,9 @@ after(() => {
 const NOW = 1_800_000_000_000;
 const kv = new SharedKv(256);
 const table = new InodeTable(procFiles);
-function server(arena = new HandleArena({ workers: 1, slotsPerWorker: 8, slotSize: 8192 })): FuseDispatcher {
+function server(arena = new HandleArena({ workers: 1, slotsPerWorker: 8, slotSize: 8192 }), onError?: (e: unknown) => void, files = table): FuseDispatcher {
   const ops = new VnodeFsOps({
-    table,
+    table: files,
     arena,
     worker: 0,
     resolver: new ViewResolver(proc.root),
@@ -49,7 +51,7 @@ function server(arena = new HandleArena({ workers: 1, slotsPerWorker: 8, slotSiz
     mountedAt: 1,
     now: () => NOW,
   });
-  return new FuseDispatcher(ops, { maxWrite: 4096, entryValid: 60, attrValid: 60 });
+  return new FuseDispatcher(ops, { maxWrite: 4096, entryValid: 60, attrValid: 60, onError });
 }
 
 function call(s: FuseDispatcher, opcode: number, nodeid: number, who: { pid: number; uid: number }, body: Buffer = Buffer.alloc(0)): { error: number; body: Buffer } {
@@ -73,6 +75,7 @@ function readIn(fh: number, offset: number, size: number): Buffer {
   b.writeUInt32LE(Math.floor(fh / 2 ** 32), 4);
   b.writeUInt32LE(offset, 8);
   b.writeUInt32LE(size, 16);
+  b.writeUInt32LE(abi.FUSE_READ_LOCKOWNER, 20); // a process's read(2), not a page-cache fill
   return b;
 }
 
@@ -165,4 +168,45 @@ test('a full handle arena falls back to rendering per read, with the same conten
 test('a READ with a forged or released handle is EBADF', () => {
   const s = server();
   assert.equal(call(s, abi.Op.READ, ino('proc/meminfo'), A_ROOT, readIn(12345678, 0, 100)).error, -abi.EBADF);
+});
+
+test('files report a size and block size that hold their content (sendfile and Node need one)', () => {
+  const s = server();
+  for (const path of ['proc/meminfo', 'proc/uptime', 'sys/devices/system/cpu/online', 'proc/sys/vm/overcommit_memory']) {
+    const a = call(s, abi.Op.GETATTR, ino(path), A_ROOT, Buffer.alloc(16));
+    const size = Number(a.body.readBigUInt64LE(16 + 8));
+    assert.ok(size >= 4096 && size >= cat(s, path, A_ROOT).length, `${path}: size ${size}`);
+    assert.equal(a.body.readUInt32LE(16 + 80), size, `${path}: blksize = size`);
+  }
+  assert.equal(fileSize({ kind: 'view', path: 'proc/meminfo', needs: { host: [] }, render: () => '', size: 0 }, proc.root), 4096);
+});
+
+test('a page-cache fill (a READ without lock owner: sendfile, splice) is refused, never cached', () => {
+  const s = server();
+  const o = call(s, abi.Op.OPEN, ino('proc/meminfo'), A_ROOT, openIn(0));
+  const fh = o.body.readUInt32LE(0) + o.body.readUInt32LE(4) * 2 ** 32;
+  const fill = readIn(fh, 0, 4096);
+  fill.writeUInt32LE(0, 20);
+  assert.equal(call(s, abi.Op.READ, ino('proc/meminfo'), A_ROOT, fill).error, -abi.EIO);
+  const r = call(s, abi.Op.READ, ino('proc/meminfo'), A_ROOT, readIn(fh, 0, 4096));
+  assert.match(r.body.toString('latin1'), /^MemTotal:\s+262144 kB$/m, 'the read(2) that follows gets the content');
+});
+
+test('a renderer that throws is EIO at OPEN and reported, not an empty file', () => {
+  const broken: ProcFile = {
+    kind: 'view',
+    path: 'proc/uptime',
+    needs: { host: [], start: true },
+    render: () => {
+      throw new Error('renderer bug');
+    },
+    size: 4096,
+  };
+  const files = new InodeTable([broken]);
+  const errors: unknown[] = [];
+  const s = server(undefined, (e) => errors.push(e), files);
+  const n = files.byPath('proc/uptime')!.ino;
+  assert.equal(call(s, abi.Op.OPEN, n, A_ROOT, openIn(0)).error, -abi.EIO);
+  assert.equal(errors.length, 1);
+  assert.match(String((errors[0] as Error).message), /renderer bug/);
 });

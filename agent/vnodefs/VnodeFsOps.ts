@@ -31,6 +31,8 @@ export interface VnodeFsOpsDeps {
 
 export class VnodeFsOps implements FuseOps {
   private readonly now: () => number;
+  /** page-cache fills refused (see read) */
+  pageCacheReads = 0;
 
   constructor(private readonly d: VnodeFsOpsDeps) {
     this.now = d.now ?? Date.now;
@@ -40,7 +42,7 @@ export class VnodeFsOps implements FuseOps {
     const f = n.file;
     if (!f) return { ino: n.ino, size: 0, mode: abi.S_IFDIR | 0o555, nlink: 2 + [...n.children!.values()].filter((c) => c.children).length, uid: 0, gid: 0, time: this.d.mountedAt };
     const writable = f.kind === 'sysctl' && !f.sysctl.readOnly;
-    return { ino: n.ino, size: f.size, mode: abi.S_IFREG | (writable ? 0o644 : 0o444), nlink: 1, uid: 0, gid: 0, time: this.d.mountedAt };
+    return { ino: n.ino, size: f.size, blksize: f.size, mode: abi.S_IFREG | (writable ? 0o644 : 0o444), nlink: 1, uid: 0, gid: 0, time: this.d.mountedAt };
   }
 
   private node(ctx: RequestContext): Inode | FuseErrno {
@@ -111,7 +113,14 @@ export class VnodeFsOps implements FuseOps {
     return { fh, openFlags: abi.FOPEN_DIRECT_IO | (f.kind === 'view' ? abi.FOPEN_NOFLUSH : 0) };
   }
 
-  read(ctx: RequestContext, fh: number, offset: number, size: number): Buffer | FuseErrno {
+  read(ctx: RequestContext, fh: number, offset: number, size: number, readFlags: number): Buffer | FuseErrno {
+    // A read without a lock owner fills the page cache (sendfile/splice, a private mmap): a page
+    // cached on the shared inode would show one container's figures to the next. Refused, so
+    // sendfile fails and its caller (busybox cat) falls back to read(2); see fileSize.ts.
+    if (!(readFlags & abi.FUSE_READ_LOCKOWNER)) {
+      this.pageCacheReads++;
+      return fail(abi.EIO);
+    }
     if (fh !== 0) return this.d.arena.read(fh, offset, size) ?? fail(abi.EBADF);
     // No arena slot (file too big or arena full): render again for this read.
     const n = this.node(ctx);
@@ -173,6 +182,11 @@ export class VnodeFsOps implements FuseOps {
     if (mask & X_OK) return fail(abi.EACCES);
     if (mask & W_OK && !this.mayWrite(ctx, n.file)) return fail(abi.EACCES);
     return null;
+  }
+
+  /** The file or directory path of a node id, for logs. */
+  pathOf(nodeid: number): string | undefined {
+    return this.d.table.get(nodeid)?.file?.path ?? this.d.table.get(nodeid)?.name;
   }
 
   statfsFiles(): number {

@@ -20,28 +20,46 @@ import { VnodeFsOps } from './VnodeFsOps.js';
 import { Ctl, type FuseWorkerData } from './workerProtocol.js';
 
 const d = workerData as FuseWorkerData;
+// Memory figures reused for 5 ms per group (see CgroupReaderOptions.memoryTtlMs): a reader
+// looping on /proc/meminfo costs one memory.stat read per 5 ms per worker, not one per open.
+const MEMORY_TTL_MS = 5;
 const log = logger('vnodefs');
 const ctl = new Int32Array(d.ctlSab);
 const fd = d.clone ? fuseDevClone(d.sessionFd) : d.sessionFd;
 if (d.spinNs > 0) fuseDevSetNonblock(fd);
 const kv = new SharedKv(d.kvSab);
 const ops = new VnodeFsOps({
-  table: new InodeTable(procFiles),
+  table: new InodeTable(procFiles.map((f) => ({ ...f, size: d.sizes[f.path] ?? f.size }))),
   arena: new HandleArena({ sab: d.arenaSab, slotsPerWorker: d.arenaSlots, slotSize: d.arenaSlotSize }),
   worker: d.index,
   resolver: new ViewResolver(d.procRoot),
-  builder: new ViewBuilder(new CgroupReader({ root: d.cgroupRoot, limitTtlMs: 1000, openFiles: 512 }), new HostFactsReader(d.procRoot, d.sysRoot), kv, d.procRoot),
+  builder: new ViewBuilder(new CgroupReader({ root: d.cgroupRoot, limitTtlMs: 1000, openFiles: 512, memoryTtlMs: MEMORY_TTL_MS }), new HostFactsReader(d.procRoot, d.sysRoot), kv, d.procRoot),
   sysctl: new SysctlStore(kv, d.procRoot),
   mountedAt: d.mountedAt,
 });
-let errors = 0;
+// Failed requests (bugs, never errno answers) are logged with their stack, at most 10 a minute
+// per worker, and the count of those left out is logged when the next minute starts.
+let logWindow = 0;
+let logged = 0;
+let unlogged = 0;
 const dispatcher = new FuseDispatcher(ops, {
   maxWrite: d.maxWrite,
   entryValid: 60,
   attrValid: 60,
   onError: (e, h) => {
-    // A bug, not a caller's mistake: log the first few, never flood.
-    if (errors++ < 20) log.error('vnodefs request failed', { opcode: h.opcode, nodeid: h.nodeid, pid: h.pid, error: e instanceof Error ? e.stack : String(e) });
+    const now = Date.now();
+    if (now - logWindow >= 60_000) {
+      if (unlogged > 0) log.error('vnodefs requests failed without a log line', { worker: d.index, count: unlogged });
+      logWindow = now;
+      logged = 0;
+      unlogged = 0;
+    }
+    if (logged++ >= 10) {
+      unlogged++;
+      return;
+    }
+    const path = ops.pathOf(h.nodeid);
+    log.error('vnodefs request failed (answered EIO)', { worker: d.index, opcode: h.opcode, path, pid: h.pid, error: e instanceof Error ? e.stack : String(e) });
   },
 });
 

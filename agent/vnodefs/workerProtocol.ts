@@ -15,6 +15,8 @@ export interface FuseWorkerData {
   sysRoot: string;
   maxWrite: number;
   mountedAt: number;
+  /** st_size of each file by path (fileSizes()), the same on every worker */
+  sizes: Record<string, number>;
   /** poll this long for the next request before sleeping (0 = plain blocking read) */
   spinNs: number;
 }

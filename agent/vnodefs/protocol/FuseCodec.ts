@@ -31,7 +31,7 @@ export type FuseRequest =
   | { op: abi.Op.GETATTR; flags: number; fh: number }
   | { op: abi.Op.SETATTR; valid: number; fh: number; size: number }
   | { op: abi.Op.OPEN | abi.Op.OPENDIR; flags: number }
-  | { op: abi.Op.READ | abi.Op.READDIR | abi.Op.READDIRPLUS; fh: number; offset: number; size: number }
+  | { op: abi.Op.READ | abi.Op.READDIR | abi.Op.READDIRPLUS; fh: number; offset: number; size: number; readFlags: number }
   | { op: abi.Op.WRITE; fh: number; offset: number; data: Buffer }
   | { op: abi.Op.RELEASE | abi.Op.RELEASEDIR; fh: number; flags: number }
   | { op: abi.Op.FLUSH; fh: number }
@@ -111,7 +111,7 @@ export function decodeRequest(h: FuseHeader, b: Buffer): FuseRequest {
     case abi.Op.READDIR:
     case abi.Op.READDIRPLUS:
       need(abi.READ_IN_SIZE, 'READ');
-      return { op: h.opcode, fh: u64(b, body), offset: u64(b, body + 8), size: b.readUInt32LE(body + 16) };
+      return { op: h.opcode, fh: u64(b, body), offset: u64(b, body + 8), size: b.readUInt32LE(body + 16), readFlags: b.readUInt32LE(body + 20) };
     case abi.Op.WRITE: {
       need(abi.WRITE_IN_SIZE, 'WRITE');
       const size = b.readUInt32LE(body + 16);
@@ -151,6 +151,8 @@ export interface FuseAttr {
   gid: number;
   /** seconds since the epoch, for atime/mtime/ctime */
   time: number;
+  /** st_blksize (a power of two); 4096 when absent */
+  blksize?: number;
 }
 
 function w64(b: Buffer, off: number, v: number): void {
@@ -198,7 +200,7 @@ export function writeAttr(b: Buffer, off: number, a: FuseAttr): void {
   b.writeUInt32LE(a.uid, off + 68);
   b.writeUInt32LE(a.gid, off + 72);
   b.writeUInt32LE(0, off + 76); // rdev
-  b.writeUInt32LE(4096, off + 80); // blksize
+  b.writeUInt32LE(a.blksize ?? 4096, off + 80); // blksize
   b.writeUInt32LE(0, off + 84); // flags
 }
 

@@ -63,7 +63,8 @@ test('INIT negotiates 7.38 (or the kernel\'s lower minor) and only flags the ker
   assert.equal(r.body.readUInt32LE(0), 7);
   assert.equal(r.body.readUInt32LE(4), 38);
   const flags = r.body.readUInt32LE(12);
-  assert.ok(flags & abi.FUSE_ATOMIC_O_TRUNC);
+  assert.ok(flags & abi.FUSE_ASYNC_READ);
+  assert.equal(flags & abi.FUSE_ATOMIC_O_TRUNC, 0, 'O_TRUNC must come as SETATTR, which keeps i_size');
   assert.equal(r.body.readUInt32LE(20), 32768, 'max_write');
   const old = out(d().handle(...withLen(req(abi.Op.INIT, u32s(7, 34, 0, abi.FUSE_ASYNC_READ)))));
   assert.equal(old.body.readUInt32LE(4), 34);

@@ -42,7 +42,8 @@ export interface FuseOps {
   getattr(ctx: RequestContext): FuseAttr | FuseErrno;
   setattr(ctx: RequestContext, valid: number, size: number): FuseAttr | FuseErrno;
   open(ctx: RequestContext, flags: number): { fh: number; openFlags: number } | FuseErrno;
-  read(ctx: RequestContext, fh: number, offset: number, size: number): Buffer | FuseErrno;
+  /** readFlags: fuse_read_in.read_flags (FUSE_READ_LOCKOWNER marks a process's direct read) */
+  read(ctx: RequestContext, fh: number, offset: number, size: number, readFlags: number): Buffer | FuseErrno;
   write(ctx: RequestContext, fh: number, offset: number, data: Buffer): number | FuseErrno;
   release(ctx: RequestContext, fh: number): void;
   opendir(ctx: RequestContext): { fh: number; openFlags: number } | FuseErrno;
@@ -67,8 +68,11 @@ export interface DispatchOptions {
   onError?: (e: unknown, h: FuseHeader) => void;
 }
 
+// Not FUSE_ATOMIC_O_TRUNC: with it the kernel sets i_size to 0 on every O_TRUNC open (`echo 1 >
+// /proc/sys/...`) and keeps it until attributes are fetched again, and sendfile stops at i_size
+// (see fileSize.ts). Without it, O_TRUNC is a SETATTR whose reply keeps the size.
 const WANT_FLAGS =
-  abi.FUSE_ASYNC_READ | abi.FUSE_ATOMIC_O_TRUNC | abi.FUSE_BIG_WRITES | abi.FUSE_DO_READDIRPLUS | abi.FUSE_READDIRPLUS_AUTO | abi.FUSE_PARALLEL_DIROPS | abi.FUSE_MAX_PAGES;
+  abi.FUSE_ASYNC_READ | abi.FUSE_BIG_WRITES | abi.FUSE_DO_READDIRPLUS | abi.FUSE_READDIRPLUS_AUTO | abi.FUSE_PARALLEL_DIROPS | abi.FUSE_MAX_PAGES;
 
 export class FuseDispatcher {
   readonly stats: DispatcherStats = { requests: 0, malformed: 0, failed: 0, unsupported: 0 };
@@ -161,7 +165,7 @@ export class FuseDispatcher {
         return x instanceof FuseErrno ? err(x) : replyOpen(u, x.fh, x.openFlags);
       }
       case Op.READ: {
-        const x = this.ops.read(ctx, r.fh, r.offset, r.size);
+        const x = this.ops.read(ctx, r.fh, r.offset, r.size, r.readFlags);
         return x instanceof FuseErrno ? err(x) : replyData(u, x);
       }
       case Op.READDIR:

@@ -44,6 +44,10 @@ export const FUSE_READDIRPLUS_AUTO = 1 << 14;
 export const FUSE_PARALLEL_DIROPS = 1 << 18;
 export const FUSE_MAX_PAGES = 1 << 22;
 
+// fuse_read_in.read_flags: set on reads the kernel makes for a process's read(2) of a
+// FOPEN_DIRECT_IO file (the lock owner is its file table), never on page-cache fills.
+export const FUSE_READ_LOCKOWNER = 1 << 1;
+
 // fuse_open_out.open_flags
 export const FOPEN_DIRECT_IO = 1 << 0;
 export const FOPEN_KEEP_CACHE = 1 << 1;

@@ -1,0 +1,144 @@
+// vnodefs through real vNode pods (CRI -> containerd -> vnode handler -> vnode-manager): a
+// container limited to 256 MiB and half a CPU reads its own /proc and /sys figures with the
+// tools images use (busybox cat copies with sendfile(2), others read(2)), uptime counts from its
+// pod's start, and /proc/sys writes stay in the vNode that made them.
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import { containerBindings } from '../agent/vnodefs/VnodeFs.js';
+import { e2eSkipReason } from './lib/e2eGate.js';
+import type { TestBed } from './lib/TestBed.js';
+import { startVNodeBed, type VNodeBed } from './lib/vnodeBed.js';
+
+const skip = e2eSkipReason(['/usr/bin/containerd', '/usr/sbin/runc', '/usr/lib/cni/bridge', '/dev/fuse']);
+const BASE = '/run/vnt-vfspods';
+const MiB = 1024 * 1024;
+const LIMITS = { memoryLimitBytes: 256 * MiB, cpuQuota: 50_000, cpuPeriod: 100_000 };
+/** statfs f_type of a FUSE mount, as busybox `stat -f -c %t` prints it */
+const FUSE_MAGIC = '65735546';
+
+let vb: VNodeBed;
+let bed: TestBed;
+/** the 256 MiB / half-CPU container of namespace vfs-a, and when its pod was asked for */
+let a: { containerId: string; askedAt: number };
+
+const sh = async (id: string, script: string): Promise<string> => {
+  const r = await bed.cri.execSync(id, ['sh', '-c', script]);
+  assert.equal(r.exitCode, 0, `${script}: exit ${r.exitCode} ${r.stderr}`);
+  return r.stdout;
+};
+const hostUptime = (): number => Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+
+before(async () => {
+  if (skip) return;
+  vb = await startVNodeBed({ name: 'vfspods', subnetIndex: 32, baseDir: BASE });
+  bed = vb.bed;
+  const askedAt = Date.now();
+  const p = await bed.runPod({ name: 'a', namespace: 'vfs-a', handler: 'vnode' }, { name: 'main', command: ['sleep', '3600'], ...LIMITS });
+  a = { containerId: p.containerId, askedAt };
+});
+
+after(async () => {
+  if (!vb) return;
+  assert.deepEqual(await vb.teardown(), [], 'nothing left behind');
+});
+
+describe('vnodefs in vNode pods', { skip }, () => {
+  test('every emulated file reads the same with sendfile (busybox cat), read(2) and dd', { timeout: 60_000 }, async () => {
+    const files = containerBindings('/').map((b) => b.destination);
+    // One line per file: bytes through cat (sendfile), through the shell's redirect + wc (read),
+    // through dd with a 1-byte block (many small reads at rising offsets), and the first line.
+    const script = files.map((f) => `[ -e ${f} ] && echo "${f} $(cat ${f} | wc -c) $(wc -c < ${f}) $(dd if=${f} bs=1 2>/dev/null | wc -c)"`).join('; ');
+    const out = await sh(a.containerId, `${script}; true`);
+    const seen = new Map(out.trim().split('\n').map((l) => [l.split(' ')[0]!, l.split(' ').slice(1).map(Number)]));
+    for (const f of files) {
+      // A /proc/sys entry the kernel lacks (no conntrack in the container's netns, no sysrq
+      // in this kernel) is not bound.
+      if (f.startsWith('/proc/sys/') && !existsSync(f)) continue;
+      if (f.startsWith('/proc/sys/net/')) continue;
+      const n = seen.get(f);
+      assert.ok(n, `${f} is in the container`);
+      const [viaCat, viaRead, viaDd] = n;
+      assert.ok(viaRead! > 0, `${f}: read(2) gives content`);
+      // uptime, stat and loadavg may change length between reads by a digit or so.
+      assert.ok(Math.abs(viaCat! - viaRead!) <= 4 && Math.abs(viaDd! - viaRead!) <= 4, `${f}: cat ${viaCat}, read ${viaRead}, dd ${viaDd} bytes`);
+    }
+    // Each is served by vnodefs, not the kernel's own file.
+    const fsTypes = await sh(a.containerId, `for f in ${files.filter((f) => !f.startsWith('/proc/sys/net')).join(' ')}; do stat -f -c %t $f; done | sort -u`);
+    assert.equal(fsTypes.trim(), FUSE_MAGIC);
+  });
+
+  test('256 MiB and half a CPU: MemTotal 262144 kB; cpuinfo, stat and cpu/online show one CPU', { timeout: 60_000 }, async () => {
+    const id = a.containerId;
+    assert.match(await sh(id, 'cat /proc/meminfo'), /^MemTotal:\s+262144 kB$/m);
+    assert.match(await sh(id, 'grep MemTotal /proc/meminfo'), /^MemTotal:\s+262144 kB$/m);
+    const memFree = Number(/^MemFree:\s+(\d+) kB$/m.exec(await sh(id, 'cat /proc/meminfo'))![1]);
+    assert.ok(memFree > 0 && memFree <= 262144, `MemFree ${memFree} kB within the limit`);
+    assert.equal((await sh(id, 'grep -c ^processor /proc/cpuinfo')).trim(), '1');
+    assert.equal((await sh(id, "grep -c '^cpu[0-9]' /proc/stat")).trim(), '1');
+    assert.match(await sh(id, 'cat /proc/stat'), /^cpu {2}\d+ \d+ \d+ \d+/m);
+    assert.match(await sh(id, 'cat /sys/devices/system/cpu/online'), /^\d+\n$/);
+    assert.match(await sh(id, 'cat /proc/loadavg'), /^\d+\.\d\d \d+\.\d\d \d+\.\d\d \d+\/\d+ \d+\n$/);
+  });
+
+  test('uptime starts near 0 for a new pod and counts up', { timeout: 60_000 }, async () => {
+    const [up1, idle1] = (await sh(a.containerId, 'cat /proc/uptime')).trim().split(' ').map(Number);
+    const sinceAsked = (Date.now() - a.askedAt) / 1000;
+    assert.ok(up1! >= 0 && up1! <= sinceAsked + 0.5, `uptime ${up1} s, pod asked for ${sinceAsked.toFixed(2)} s ago`);
+    assert.ok(hostUptime() > up1! + 5 || hostUptime() < 60, 'not the host uptime');
+    assert.ok(idle1! <= up1! + 0.01, `idle ${idle1} s of one CPU is at most the uptime`);
+    await new Promise((r) => setTimeout(r, 1100));
+    const up2 = Number((await sh(a.containerId, 'cat /proc/uptime')).split(' ')[0]);
+    assert.ok(up2 >= up1! + 1 && up2 <= up1! + 5, `uptime counts up: ${up1} then ${up2}`);
+    // A pod started now starts near 0 again, whatever the vNode's age.
+    const askedAt = Date.now();
+    const p2 = await bed.runPod({ name: 'a-late', namespace: 'vfs-a', handler: 'vnode' }, { name: 'main', command: ['sleep', '3600'], ...LIMITS });
+    const up3 = Number((await sh(p2.containerId, 'cat /proc/uptime')).split(' ')[0]);
+    assert.ok(up3 <= (Date.now() - askedAt) / 1000 + 0.5 && up3 < up2, `second pod's uptime ${up3} s`);
+    await bed.cri.stopPodSandbox(p2.podId);
+    await bed.cri.removePodSandbox(p2.podId);
+  });
+
+  test('a /proc/sys write is seen in its vNode only (same namespace yes, other namespace no), never on the host', { timeout: 90_000 }, async () => {
+    const hostPidMax = readFileSync('/proc/sys/kernel/pid_max', 'utf8');
+    const hostOvercommit = readFileSync('/proc/sys/vm/overcommit_memory', 'utf8');
+    const pidMax = hostPidMax.trim() === '65536' ? '65537' : '65536';
+    const overcommit = hostOvercommit.trim() === '1' ? '2' : '1';
+    const a2 = await bed.runPod({ name: 'a2', namespace: 'vfs-a', handler: 'vnode' }, { name: 'main', command: ['sleep', '3600'] });
+    const b = await bed.runPod({ name: 'b', namespace: 'vfs-b', handler: 'vnode' }, { name: 'main', command: ['sleep', '3600'] });
+    try {
+      await sh(a.containerId, `echo ${pidMax} > /proc/sys/kernel/pid_max && echo ${overcommit} > /proc/sys/vm/overcommit_memory`);
+      const read = (id: string): Promise<string> => sh(id, 'cat /proc/sys/kernel/pid_max /proc/sys/vm/overcommit_memory');
+      assert.equal(await read(a.containerId), `${pidMax}\n${overcommit}\n`, 'the writer reads its values');
+      assert.equal(await read(a2.containerId), `${pidMax}\n${overcommit}\n`, 'another pod of the same namespace = the same vNode');
+      assert.equal(await read(b.containerId), `${hostPidMax}${hostOvercommit}`, 'a pod of another namespace = another vNode');
+      assert.equal(readFileSync('/proc/sys/kernel/pid_max', 'utf8'), hostPidMax, 'the host pid_max is untouched');
+      assert.equal(readFileSync('/proc/sys/vm/overcommit_memory', 'utf8'), hostOvercommit, 'the host overcommit_memory is untouched');
+      // The files are vnodefs' in every container (not the kernel's per-namespace ones).
+      for (const id of [a.containerId, a2.containerId, b.containerId]) {
+        assert.equal((await sh(id, 'stat -f -c %t /proc/sys/kernel/pid_max /proc/sys/vm/overcommit_memory | sort -u')).trim(), FUSE_MAGIC);
+      }
+      // Another vNode's writes (here a refused one: O_TRUNC then EINVAL) change nothing here, and
+      // leave the file readable by sendfile (a truncating open once hid it from busybox cat).
+      await sh(b.containerId, 'echo 3 > /proc/sys/vm/overcommit_memory || true');
+      assert.equal(await read(a.containerId), `${pidMax}\n${overcommit}\n`);
+      assert.equal(await read(b.containerId), `${hostPidMax}${hostOvercommit}`);
+    } finally {
+      for (const p of [a2, b]) {
+        await bed.cri.stopPodSandbox(p.podId);
+        await bed.cri.removePodSandbox(p.podId);
+      }
+    }
+  });
+
+  test('free shows the 256 MiB limit', { timeout: 30_000 }, async () => {
+    // busybox free asks sysinfo(2), which no file answers: the seccomp agent does.
+    const total = Number((await sh(a.containerId, 'free')).split('\n')[1]!.trim().split(/\s+/)[1]);
+    assert.equal(total, 262144);
+  });
+
+  test('nproc shows one CPU', { timeout: 30_000 }, async () => {
+    // nproc asks sched_getaffinity(2), which no file answers: the seccomp agent does.
+    assert.equal((await sh(a.containerId, 'nproc')).trim(), '1');
+  });
+});
