@@ -93,6 +93,8 @@ describe('pods in vNodes', { skip }, () => {
       mounts: [
         { containerPath: '/host', hostPath: hostDir },
         { containerPath: '/host-etc', hostPath: '/etc', readonly: true },
+        // what a node exporter mounts: in a vNode it gets the vNode's processes, not the host's
+        { containerPath: '/host-proc', hostPath: '/proc', readonly: true },
       ],
     });
     const id = await bed.cri.createContainer(podId, ctr, podConfig);
@@ -117,6 +119,8 @@ describe('pods in vNodes', { skip }, () => {
     assert.ok(!/containerd|node |vnode-manager|runc/.test(cmdlines), `host processes visible:\n${cmdlines}`);
     assert.match(cmdlines, /sleep 3600/);
     assert.ok(!cmdlines.includes(BASE), `no host path shows in the vNode's process list:\n${cmdlines}`);
+    const viaHostPath = (await sh(id, 'for p in /host-proc/[0-9]*; do tr "\\0" " " < $p/cmdline; echo; done')).stdout;
+    assert.ok(!/containerd|node |vnode-manager/.test(viaHostPath) && /sleep 3600/.test(viaHostPath), `a hostPath of /proc shows host processes:\n${viaHostPath}`);
     const hostPid = process.pid;
     assert.notEqual((await sh(id, `kill -0 ${hostPid}`)).exitCode, 0, 'a host pid cannot be signalled');
     const holder = vnodeStates().find((s) => s.pods.includes(podId))!.holder!.pid;

@@ -7,6 +7,9 @@ import { dirname } from 'node:path';
 import type { Logger } from '../common/log.js';
 import { decodeLaunchRequest, encodeLaunchAnswer, LaunchProtocolError, MAX_LAUNCH_MESSAGE, type LaunchAnswer, type LaunchRequest } from './launchProtocol.js';
 
+/** How long a launcher may take to send its request. */
+const REQUEST_TIMEOUT_MS = 30_000;
+
 export type LaunchHandler = (req: LaunchRequest) => Promise<LaunchAnswer>;
 
 export class LaunchServer {
@@ -48,6 +51,11 @@ export class LaunchServer {
 
   private serve(sock: net.Socket): void {
     this.sockets.add(sock);
+    // A caller that connects and never finishes its request must not hold a socket forever.
+    sock.setTimeout(REQUEST_TIMEOUT_MS, () => {
+      this.log.warn('launch request timed out', { ms: REQUEST_TIMEOUT_MS });
+      sock.destroy();
+    });
     sock.on('close', () => this.sockets.delete(sock));
     sock.on('error', (e) => this.log.debug('launch connection error', { error: e.message }));
     const chunks: Buffer[] = [];
@@ -66,6 +74,7 @@ export class LaunchServer {
       }
       if (want >= 0 && size >= want + 4) {
         sock.off('data', onData);
+        sock.setTimeout(0); // the handler may take its time (vNode creation, CNI)
         void this.dispatch(sock, Buffer.concat(chunks).subarray(4, 4 + want));
       }
     };

@@ -12,7 +12,7 @@ import type { Logger } from '../common/log.js';
 import type { Mount } from '../proto/taskApi.js';
 import type { CreateContext, TaskHooks } from '../shim/TaskProxy.js';
 import { layerVNodeProfile, type OciSeccomp } from '../seccomp/seccompProfile.js';
-import { lockedFlagsResolver } from '../spec/lockedFlags.js';
+import { hostMountResolver } from '../spec/hostMountOf.js';
 import { hostNamespacesOf, parseSpec, rewriteSpec, SpecError } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
 import { unmountBelow, type VNodeManager } from '../vnode/VNodeManager.js';
@@ -87,7 +87,7 @@ export class VNodePods implements TaskHooks {
       idRange: vnode.idRange,
       podNetns: vnode.netns[ctx.podId],
       procBindings: this.opts.procBindings,
-      lockedFlagsOf: lockedFlagsResolver(),
+      hostMountOf: hostMountResolver(),
       seccomp: this.opts.seccompListener
         ? (existing) => layerVNodeProfile(existing as OciSeccomp | undefined, { listenerPath: this.opts.seccompListener!, listenerMetadata: `${vnode.name}/${ctx.id}` })
         : undefined,

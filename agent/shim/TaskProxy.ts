@@ -172,7 +172,16 @@ export class TaskProxy {
         Checkpoint: async () => unsupported('Checkpoint'),
       },
       async (method, payload, ctx) => {
-        const id = readTaskId(payload, method);
+        let id: string;
+        try {
+          id = readTaskId(payload, method);
+        } catch (e) {
+          // Field 1 not first (legal protobuf, though containerd never does it): decode properly.
+          const def = (this.def.methods as Record<string, { request: { decode(b: Uint8Array): { id?: string } } } | undefined>)[method];
+          if (!def) throw new TtrpcError(Code.UNIMPLEMENTED, `method ${method} is not part of ${TASK_SERVICE}`);
+          id = def.request.decode(payload).id ?? '';
+          if (!id) throw e;
+        }
         return this.forward(method, id, payload, ctx);
       },
     );

@@ -63,6 +63,26 @@ test('a privileged container keeps its capabilities but only the safe host devic
   assert.ok(r.mounts!.some((m) => m.destination === '/host-etc' && m.source === '/etc'));
 });
 
+test("a hostPath of the host's /proc or /sys becomes the container's own procfs/sysfs; other binds keep locked flags", () => {
+  const s = fixture('container-plain');
+  s.mounts = [
+    ...(s.mounts ?? []),
+    { destination: '/host/proc', type: 'bind', source: '/proc', options: ['rbind', 'rprivate', 'ro'] },
+    { destination: '/host/sys', type: 'bind', source: '/sys', options: ['rbind', 'rprivate'] },
+    { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'ro'] },
+  ];
+  const fsOf: Record<string, { fsType: string; lockedFlags: string[] }> = {
+    '/proc': { fsType: 'proc', lockedFlags: ['nosuid', 'nodev', 'noexec'] },
+    '/sys': { fsType: 'sysfs', lockedFlags: ['nosuid', 'nodev', 'noexec'] },
+    '/srv/data': { fsType: 'ext4', lockedFlags: ['nodev'] },
+  };
+  const r = rewriteSpec(s, false, { hostNetwork: false, hostPID: false, hostIPC: false }, { ...target, hostMountOf: (p) => fsOf[p] });
+  const m = (d: string) => r.mounts!.find((x) => x.destination === d)!;
+  assert.deepEqual(m('/host/proc'), { destination: '/host/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev', 'ro'] });
+  assert.deepEqual(m('/host/sys'), { destination: '/host/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] });
+  assert.deepEqual(m('/data').options, ['rbind', 'ro', 'nodev']);
+});
+
 test('a pod without its vNode netns is refused, and a malformed spec names the bad field', () => {
   assert.throws(() => rewriteSpec(fixture('sandbox-plain'), true, { hostNetwork: false, hostPID: false, hostIPC: false }, { ...target, podNetns: undefined }), SpecError);
   assert.throws(() => parseSpec('{"ociVersion":"1","linux":{"namespaces":[{"path":"/x"}]}}', 'b/config.json'), /b\/config\.json: linux\.namespaces\.0\.type: Required/);

@@ -68,8 +68,8 @@ export interface VNodeTarget {
   podNetns?: string;
   /** Files of vnodefs to bind over /proc and /sys (absent when vnodefs does not run). */
   procBindings?: { source: string; destination: string }[];
-  /** The nosuid/nodev/noexec flags of the mount a host path lives on (see lockedFlags.ts). */
-  lockedFlagsOf?: (source: string) => string[];
+  /** The mount a host path lives on: its type and its locked flags (see hostMountOf.ts). */
+  hostMountOf?: (source: string) => { fsType: string; lockedFlags: string[] } | undefined;
   /** Layers the vNode's seccomp rules (notify to the manager, deny set) on the container's own. */
   seccomp?: (existing: Record<string, unknown> | undefined) => Record<string, unknown>;
 }
@@ -169,15 +169,24 @@ export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespac
   // not its filter, are what containers share): no listener round trip on its start.
   if (v.seccomp && !sandbox) linux.seccomp = v.seccomp(linux.seccomp as Record<string, unknown> | undefined);
 
-  // Bind mounts: in a user namespace the source mount's nosuid/nodev/noexec are locked, and runc's
-  // read-only remount fails with EPERM unless it repeats them.
-  if (v.lockedFlagsOf && spec.mounts) {
-    for (const m of spec.mounts) {
+  // Bind mounts of host paths. A bind of the host's procfs or sysfs (a node exporter's hostPath
+  // /proc or /sys) would show the host's processes and devices: it becomes a new procfs or sysfs
+  // instance of the container's own namespaces (the vNode's with hostPID/hostNetwork). Any other
+  // bind repeats its source mount's nosuid/nodev/noexec: in a user namespace those are locked,
+  // and runc's read-only remount fails with EPERM unless it repeats them.
+  if (v.hostMountOf && spec.mounts) {
+    spec.mounts = spec.mounts.map((m) => {
       const opts = m.options ?? [];
-      if (!m.source?.startsWith('/') || !(m.type === 'bind' || opts.includes('bind') || opts.includes('rbind'))) continue;
-      const add = v.lockedFlagsOf(m.source).filter((f) => !opts.includes(f));
-      if (add.length) m.options = [...opts, ...add];
-    }
+      if (!m.source?.startsWith('/') || !(m.type === 'bind' || opts.includes('bind') || opts.includes('rbind'))) return m;
+      const host = v.hostMountOf!(m.source);
+      if (!host) return m;
+      if (host.fsType === 'proc' || host.fsType === 'sysfs') {
+        const ro = opts.includes('ro') || host.fsType === 'sysfs';
+        return { destination: m.destination, type: host.fsType, source: host.fsType, options: ['nosuid', 'noexec', 'nodev', ...(ro ? ['ro'] : [])] };
+      }
+      const add = host.lockedFlags.filter((f) => !opts.includes(f));
+      return add.length ? { ...m, options: [...opts, ...add] } : m;
+    });
   }
 
   // vnodefs: the emulated /proc and /sys files over the real ones (read-only binds; runc accepts
