@@ -36,6 +36,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -197,6 +198,10 @@ static int connect_manager(void) {
     close(fd);
     return -1;
   }
+  /* A manager that never answers must not hold a pod's start forever (containerd's own timeouts
+     are per call); ten minutes covers the slowest legitimate call, a vNode's first start. */
+  struct timeval tv = {.tv_sec = 600};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   return fd;
 }
 

@@ -46,13 +46,14 @@ async function until(what: string, fn: () => boolean, ms = 15_000): Promise<void
 
 test('vnode health: 0 while the real manager answers, 1 with a reason once it is gone', { skip, timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vnode-health-'));
+  const runDir = join(dir, 'run');
+  const mgr = spawn(join(TREE_BIN, 'vnode-manager'), [], { env: { PATH: process.env.PATH, VNODE_RUN_DIR: runDir, VNODE_STATE_DIR: join(dir, 'state'), VNODE_LOG_LEVEL: 'error' }, stdio: 'ignore' });
+  // One hook, in order: the manager first (so nothing remounts), then its mounts, then the files.
   t.after(() => {
+    mgr.kill('SIGKILL');
     unmountUnder(dir);
     rmSync(dir, { recursive: true, force: true });
   });
-  const runDir = join(dir, 'run');
-  const mgr = spawn(join(TREE_BIN, 'vnode-manager'), [], { env: { PATH: process.env.PATH, VNODE_RUN_DIR: runDir, VNODE_STATE_DIR: join(dir, 'state'), VNODE_LOG_LEVEL: 'error' }, stdio: 'ignore' });
-  t.after(() => mgr.kill('SIGKILL'));
   await until('launch.sock', () => existsSync(join(runDir, 'launch.sock')));
 
   const ok = await run('vnode', ['health'], { VNODE_RUN_DIR: runDir });

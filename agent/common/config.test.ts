@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -34,4 +34,5 @@ test('a file is read as YAML and env overrides apply', () => {
   writeFileSync(f, 'vnodeMode: [\n');
   assert.throws(() => loadConfig(f, {}), /not valid YAML/);
   assert.throws(() => loadConfig(join(dir, 'missing.yaml'), {}), /cannot read/);
+  rmSync(dir, { recursive: true, force: true });
 });
