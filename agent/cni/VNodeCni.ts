@@ -8,7 +8,7 @@ import type { Logger } from '../common/log.js';
 import type { LaunchAnswer, LaunchRequest } from '../launch/launchProtocol.js';
 import type { VNodePods } from '../pods/VNodePods.js';
 import type { VNodeManager } from '../vnode/VNodeManager.js';
-import { CNI_SUPPORTED_VERSIONS, cniError } from './cniLaunch.js';
+import { CNI_SUPPORTED_VERSIONS, cniError, cniVersionResult } from './cniResult.js';
 import { interfaceIn, moveInterface } from './netnsMove.js';
 
 /** CNI error codes (spec): 4 invalid network config, 7 invalid env vars, 11 try again later. */
@@ -54,7 +54,7 @@ export class VNodeCni {
   handle = async (req: LaunchRequest): Promise<LaunchAnswer> => {
     const env = req.env;
     const cmd = env.CNI_COMMAND;
-    if (cmd === 'VERSION') return { kind: 'exit', code: 0, stdout: `${JSON.stringify({ cniVersion: '1.0.0', supportedVersions: CNI_SUPPORTED_VERSIONS })}\n` };
+    if (cmd === 'VERSION') return { kind: 'exit', code: 0, stdout: cniVersionResult() };
     let conf: z.infer<typeof NetConfSchema>;
     try {
       const raw: unknown = JSON.parse(req.stdin.toString('utf8'));

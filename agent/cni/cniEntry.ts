@@ -4,12 +4,14 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CNI_SUPPORTED_VERSIONS } from './cniLaunch.js';
+import { cniError, cniVersionResult } from './cniResult.js';
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
-function out(obj: unknown): void {
-  process.stdout.write(`${JSON.stringify(obj)}\n`);
+/** Prints a CNI error object and returns the exit code. */
+function fail(code: number, msg: string, cniVersion: string): number {
+  process.stdout.write(cniError(code, msg, '', cniVersion).stdout);
+  return 1;
 }
 
 export async function cniMain(_argv: string[]): Promise<number> {
@@ -22,15 +24,12 @@ export async function cniMain(_argv: string[]): Promise<number> {
     // VERSION has no config; others are answered below
   }
   if (cmd === 'VERSION') {
-    out({ cniVersion: '1.0.0', supportedVersions: CNI_SUPPORTED_VERSIONS });
+    process.stdout.write(cniVersionResult());
     return 0;
   }
   if (cmd === 'DEL') {
     const id = process.env.CNI_CONTAINERID ?? '';
-    if (!ID.test(id)) {
-      out({ cniVersion, code: 7, msg: 'CNI_CONTAINERID is missing or malformed' });
-      return 1;
-    }
+    if (!ID.test(id)) return fail(7, 'CNI_CONTAINERID is missing or malformed', cniVersion);
     const vnodes = join(process.env.VNODE_RUN_DIR || '/run/vnode', 'vnodes');
     for (const v of existsSync(vnodes) ? readdirSync(vnodes) : []) {
       const path = join(vnodes, v, 'netns', id);
@@ -40,6 +39,5 @@ export async function cniMain(_argv: string[]): Promise<number> {
     }
     return 0;
   }
-  out({ cniVersion, code: 11, msg: `vnode-cni ${cmd ?? ''}: vnode-manager is not running` });
-  return 1;
+  return fail(11, `vnode-cni ${cmd ?? ''}: vnode-manager is not running`, cniVersion);
 }

@@ -2,7 +2,7 @@
 // directories of files: one layer per directory. `ctr images import` takes the result.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -101,8 +101,4 @@ export function cacheKey(...parts: (string | Buffer)[]): string {
   const h = createHash('sha256');
   for (const p of parts) h.update(typeof p === 'string' ? p : p).update('\0');
   return h.digest('hex').slice(0, 16);
-}
-
-export function readIfExists(p: string): Buffer {
-  return existsSync(p) ? readFileSync(p) : Buffer.alloc(0);
 }
