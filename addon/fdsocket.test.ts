@@ -3,7 +3,7 @@ import { closeSync, mkdtempSync, openSync, readdirSync, readSync, rmSync, writeS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { FdSocketServer, sendMessageWithFds, type FdMessage } from './fdsocket.js';
+import { FdSocketServer, fdsocketConnect, fdsocketSend, sendMessageWithFds, type FdMessage } from './fdsocket.js';
 
 function openFds(): number {
   return readdirSync('/proc/self/fd').length;
@@ -69,5 +69,44 @@ test('an oversized message is refused and its fds closed', async () => {
   closeSync(f);
   server.close();
   assert.equal(openFds(), before);
+  rmSync(dir, { recursive: true });
+});
+
+// runc 1.1 keeps its connection to a seccomp listener open: with `complete`, a message is
+// delivered before EOF; a peer that closes with an incomplete message, or never completes one,
+// is an error and its fds are closed.
+test('complete: a message is delivered before EOF; incomplete ones fail and release their fds', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vnode-core-fdsock-'));
+  const before = openFds();
+  const got: FdMessage[] = [];
+  const errors: Error[] = [];
+  const server = FdSocketServer.listen(join(dir, 's.sock'), (m) => got.push(m), (e) => errors.push(e), {
+    complete: (data, fds) => fds > 0 && data.toString().endsWith('}'),
+    timeoutMs: 300,
+  });
+  const f = openSync(join(dir, 'file'), 'w+');
+  // Held open (no close): delivered on content alone.
+  const held = fdsocketConnect(join(dir, 's.sock'));
+  fdsocketSend(held, Buffer.from('{"a":1}'), [f]);
+  // Closed early without the closing brace: an error, its fd released.
+  const early = fdsocketConnect(join(dir, 's.sock'));
+  fdsocketSend(early, Buffer.from('{"a":'), [f]);
+  closeSync(early);
+  // Never completes and stays open: times out.
+  const stuck = fdsocketConnect(join(dir, 's.sock'));
+  fdsocketSend(stuck, Buffer.from('{'), []);
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(got.length, 1);
+  assert.equal(got[0]!.data.toString(), '{"a":1}');
+  assert.equal(got[0]!.fds.length, 1);
+  assert.equal(errors.length, 2);
+  assert.ok(errors.some((e) => /without a complete message/.test(e.message)));
+  assert.ok(errors.some((e) => /no complete message in 300 ms/.test(e.message)));
+  for (const x of got[0]!.fds) closeSync(x);
+  closeSync(held);
+  closeSync(stuck);
+  closeSync(f);
+  server.close();
+  assert.equal(openFds(), before, 'no fd left open');
   rmSync(dir, { recursive: true });
 });

@@ -39,6 +39,13 @@ export interface FdSocketServerOptions {
   maxBytes?: number;
   /** Per recvmsg call (default 16). */
   maxFds?: number;
+  /**
+   * When a message is complete before EOF (default: only at EOF). runc 1.1 keeps its connection to
+   * a seccomp listener open until it exits, so its message is complete once its JSON parses.
+   */
+  complete?: (data: Buffer, fds: number) => boolean;
+  /** A connection that has not delivered a message within this many ms fails (default: none). */
+  timeoutMs?: number;
 }
 
 class Connection {
@@ -46,19 +53,21 @@ class Connection {
   private readonly fds: number[] = [];
   private size = 0;
   private readonly watcher: FdWatcher;
+  private readonly timer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(
     private readonly fd: number,
     private readonly peer: PeerCred,
-    private readonly opts: Required<FdSocketServerOptions>,
+    private readonly opts: Options,
     private readonly done: (c: Connection, msg: FdMessage | Error) => void,
   ) {
     this.watcher = new FdWatcher(fd, Readiness.readable | Readiness.disconnect, () => this.drain(), (s) => this.fail(new Error(`fd socket poll failed (uv status ${s})`)));
+    if (opts.timeoutMs) this.timer = setTimeout(() => this.fail(new Error(`fd socket: pid ${peer.pid} sent no complete message in ${opts.timeoutMs} ms`)), opts.timeoutMs);
   }
 
   private drain(): void {
-    for (;;) {
+    while (!this.closed) {
       let r: Received | null;
       try {
         r = fdsocketRecv(this.fd, 65536, this.opts.maxFds);
@@ -72,16 +81,22 @@ class Connection {
         this.fail(new Error(`fd socket: control data truncated (more than ${this.opts.maxFds} fds in one sendmsg)`));
         return;
       }
-      if (r.data.length === 0 && r.fds.length === 0) {
-        const msg: FdMessage = { data: Buffer.concat(this.chunks), fds: this.fds.splice(0), peer: this.peer };
-        this.close();
-        this.done(this, msg);
-        return;
-      }
+      const eof = r.data.length === 0 && r.fds.length === 0;
       this.size += r.data.length;
-      this.chunks.push(r.data);
       if (this.size > this.opts.maxBytes) {
         this.fail(new Error(`fd socket: message from pid ${this.peer.pid} exceeds ${this.opts.maxBytes} bytes`));
+        return;
+      }
+      if (r.data.length) this.chunks.push(r.data);
+      const data = Buffer.concat(this.chunks);
+      if (eof && this.opts.complete && !this.opts.complete(data, this.fds.length)) {
+        this.fail(new Error(`fd socket: pid ${this.peer.pid} closed after ${data.length} bytes and ${this.fds.length} fds without a complete message`));
+        return;
+      }
+      if (eof || this.opts.complete?.(data, this.fds.length)) {
+        const msg: FdMessage = { data, fds: this.fds.splice(0), peer: this.peer };
+        this.close();
+        this.done(this, msg);
         return;
       }
     }
@@ -96,11 +111,14 @@ class Connection {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.timer);
     this.watcher.stop();
     for (const f of this.fds.splice(0)) closeQuietly(f);
     closeQuietly(this.fd);
   }
 }
+
+type Options = Required<Omit<FdSocketServerOptions, 'complete' | 'timeoutMs'>> & Pick<FdSocketServerOptions, 'complete' | 'timeoutMs'>;
 
 function closeQuietly(fd: number): void {
   try {
@@ -118,7 +136,7 @@ export class FdSocketServer {
   private constructor(
     readonly path: string,
     private readonly fd: number,
-    private readonly opts: Required<FdSocketServerOptions>,
+    private readonly opts: Options,
     private readonly onMessage: (m: FdMessage) => void,
     private readonly onError: (e: Error) => void,
   ) {
@@ -127,7 +145,7 @@ export class FdSocketServer {
 
   /** Listens on `path` (a stale socket file there is replaced). */
   static listen(path: string, onMessage: (m: FdMessage) => void, onError: (e: Error) => void, opts: FdSocketServerOptions = {}): FdSocketServer {
-    const o: Required<FdSocketServerOptions> = { mode: 0o600, maxBytes: 1 << 20, maxFds: 16, ...opts };
+    const o: Options = { mode: 0o600, maxBytes: 1 << 20, maxFds: 16, ...opts };
     try {
       unlinkSync(path);
     } catch (e) {

@@ -12,6 +12,7 @@ import { cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { rawCloseQuietly } from '../../addon/rawfd.js';
 import { logger, type Logger } from '../common/log.js';
+import type { FdSocketServer } from '../../addon/fdsocket.js';
 import { ListenerSocket, type ListenerMessage } from './ListenerSocket.js';
 import type { FromWorker, ToWorker, WorkerData } from './agentProtocol.js';
 import type { LoopOptions, LoopStats } from './NotifyLoop.js';
@@ -61,7 +62,7 @@ export class SeccompAgent extends EventEmitter {
   private closed = false;
 
   private constructor(
-    private readonly server: ListenerSocket,
+    private readonly server: FdSocketServer,
     private readonly slots: WorkerSlot[],
     private readonly resolveTarget: SeccompAgentOptions['resolve'],
     private readonly log: Logger,
