@@ -4,6 +4,22 @@ import { closeSync, openSync, readSync } from 'node:fs';
 
 let buf = Buffer.allocUnsafe(64 * 1024);
 
+/** Reads fd to its end into the shared buffer (grown as needed); `fromStart`: pread from offset 0. */
+function readAll(fd: number, fromStart: boolean): string {
+  let n = 0;
+  for (;;) {
+    if (n === buf.length) {
+      const bigger = Buffer.allocUnsafe(buf.length * 2);
+      buf.copy(bigger, 0, 0, n);
+      buf = bigger;
+    }
+    const r = readSync(fd, buf, n, buf.length - n, fromStart ? n : null);
+    if (r === 0) break;
+    n += r;
+  }
+  return buf.toString('latin1', 0, n);
+}
+
 /** The whole file as latin1 text, or undefined when it does not exist (ENOENT/ENOTDIR/ESRCH). */
 export function readText(path: string): string | undefined {
   let fd: number;
@@ -14,18 +30,7 @@ export function readText(path: string): string | undefined {
     throw e;
   }
   try {
-    let n = 0;
-    for (;;) {
-      if (n === buf.length) {
-        const bigger = Buffer.allocUnsafe(buf.length * 2);
-        buf.copy(bigger, 0, 0, n);
-        buf = bigger;
-      }
-      const r = readSync(fd, buf, n, buf.length - n, null);
-      if (r === 0) break;
-      n += r;
-    }
-    return buf.toString('latin1', 0, n);
+    return readAll(fd, false);
   } catch (e) {
     // A process that exits between open and read gives ESRCH; treat it as gone.
     if (isMissing(e)) return undefined;
@@ -68,18 +73,7 @@ export class OpenFileCache {
       this.fds.set(path, fd);
     }
     try {
-      let n = 0;
-      for (;;) {
-        if (n === buf.length) {
-          const bigger = Buffer.allocUnsafe(buf.length * 2);
-          buf.copy(bigger, 0, 0, n);
-          buf = bigger;
-        }
-        const r = readSync(fd, buf, n, buf.length - n, n);
-        if (r === 0) break;
-        n += r;
-      }
-      return buf.toString('latin1', 0, n);
+      return readAll(fd, true);
     } catch (e) {
       this.fds.delete(path);
       closeSync(fd);
