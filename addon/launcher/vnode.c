@@ -514,7 +514,7 @@ static int nsexec_main(int argc, char **argv) {
   return 127;
 }
 
-/* ---------- vnode-inject PID SRC=DST... ----------
+/* ---------- vnode-inject PID SRC=DST... [-- CMD ARGS...] ----------
  * Binds host files (vnodefs' /proc/sys entries) over paths inside a running container's mount
  * namespace, which runc refuses to do from config.json: each source is cloned with open_tree in
  * the host's mount namespace, then we join the container's and move_mount the clones onto their
@@ -522,18 +522,18 @@ static int nsexec_main(int argc, char **argv) {
  * The targets are looked up from the container's pid, net, ipc and uts namespaces too: procfs
  * gives each of those its own dentries under /proc/sys (kernel/pid_max is per pid namespace
  * since 6.14, net/ per network namespace), and a mount placed on the host's dentry is invisible
- * to the container. The pid namespace applies to children only, hence the fork. */
+ * to the container. The pid namespace applies to children only, hence the fork.
+ * Alone it prints how many targets it bound. With "-- CMD ARGS...", the binding runs in a child
+ * (the namespaces it joins are not ours to keep) and then, if it succeeded, CMD replaces us in
+ * the host's namespaces with every fd intact: vnode-runc's `start` hook answers with
+ * "vnode-inject PID ... -- runc ... start ID", so no process is started from the manager. */
 #ifndef OPEN_TREE_CLONE
 #define OPEN_TREE_CLONE 1
 #endif
 #ifndef MOVE_MOUNT_F_EMPTY_PATH
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
-static int inject_main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: vnode-inject PID SRC=DST...\n");
-    return 2;
-  }
+static int inject(int argc, char **argv, int quiet) {
   char *end;
   long pid = strtol(argv[1], &end, 10);
   if (*end || pid <= 0) die(2, "bad pid %s", argv[1]);
@@ -608,9 +608,43 @@ static int inject_main(int argc, char **argv) {
     }
     done++;
   }
-  printf("%d\n", done);
-  fflush(stdout);
+  if (!quiet) {
+    printf("%d\n", done);
+    fflush(stdout);
+  }
   _exit(0);
+}
+
+static int inject_main(int argc, char **argv) {
+  int sep = 0;
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--") == 0) {
+      sep = i;
+      break;
+    }
+  if ((sep ? sep : argc) < 3 || (sep && sep + 1 >= argc)) {
+    fprintf(stderr, "usage: vnode-inject PID SRC=DST... [-- CMD ARGS...]\n");
+    return 2;
+  }
+  if (!sep) return inject(argc, argv, 0);
+  argv[sep] = NULL;
+  pid_t child = fork();
+  if (child < 0) {
+    fprintf(stderr, "vnode-inject: fork: %s\n", strerror(errno));
+    return 1;
+  }
+  if (child == 0) _exit(inject(sep, argv, 1));
+  int st;
+  while (waitpid(child, &st, 0) < 0) {
+    if (errno != EINTR) {
+      fprintf(stderr, "vnode-inject: wait: %s\n", strerror(errno));
+      return 1;
+    }
+  }
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) return WIFEXITED(st) ? WEXITSTATUS(st) : 1;
+  execv(argv[sep + 1], argv + sep + 1);
+  fprintf(stderr, "vnode-inject: exec %s: %s\n", argv[sep + 1], strerror(errno));
+  return 127;
 }
 
 static const char *base(const char *p) {

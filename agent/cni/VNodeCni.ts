@@ -1,6 +1,7 @@
 // vnode-cni, chained last after the host's network in the vnode handler's CNI config. ADD: the
 // pod joins its vNode (created on first use) and its interface, addresses and routes move into a
-// network namespace owned by the vNode's user namespace. DEL: idempotent (containerd calls it
+// network namespace owned by the vNode's user namespace (finished behind the answer, before the
+// sandbox starts). DEL: idempotent (containerd calls it
 // twice, the second time without a netns). CHECK and VERSION. Errors in the CNI error format.
 import { z } from 'zod';
 import { describeIssues } from '../common/config.js';
@@ -94,23 +95,42 @@ export class VNodeCni {
     const namespace = args.K8S_POD_NAMESPACE;
     const uid = args.K8S_POD_UID || args.K8S_POD_INFRA_CONTAINER_ID || id;
     if (!namespace) return cniError(E.BAD_ENV, 'CNI_ARGS lacks K8S_POD_NAMESPACE (vnode-cni serves Kubernetes pods only)', '', v);
+    // Checked here, so that the usual misconfiguration fails the ADD itself; the move is later.
+    if (!(await interfaceIn(netns, ifname))) return cniError(E.BAD_CONFIG, `no interface ${ifname} in ${netns}: vnode-cni must be chained after the plugin that creates it`, '', v);
     const annotations = conf.runtimeConfig?.['io.kubernetes.cri.pod-annotations'] ?? {};
     const key = this.vnodes.keyFor({ namespace, uid, name: args.K8S_POD_NAME, annotations });
+    const podNetns = this.vnodes.podNetnsPath(key, id);
+    // The vNode (created on first use: ~12 ms), the pod's netns and the interface move (16-20 ms
+    // of kernel time: moving a link waits for an RCU barrier) run on while containerd prepares
+    // the sandbox: its Create waits for the netns and its Start for the move
+    // (VNodePods.trackPodNetwork), so RunPodSandbox still returns only with the network in place,
+    // and a failure here fails the sandbox.
     const t0 = performance.now();
-    const vnode = await this.vnodes.getOrCreate(key, id);
-    const t1 = performance.now();
-    let podNetns: string | undefined;
-    try {
-      podNetns = await this.vnodes.createPodNetns(key, id);
-      const t2 = performance.now();
-      const moved = await moveInterface(netns, ifname, podNetns);
-      const ms = (a: number, b: number) => +(b - a).toFixed(1);
-      this.log.info('pod network moved into its vNode', { id, vnode: vnode.name, ...moved, vnodeMs: ms(t0, t1), netnsMs: ms(t1, t2), moveMs: ms(t2, performance.now()) });
-    } catch (e) {
-      if (podNetns) await this.vnodes.removePodNetns(key, id).catch(() => undefined);
-      if (!this.podHasTasks(id)) await this.vnodes.release(key, id).catch(() => undefined);
-      throw e;
-    }
+    let joined = false;
+    const netnsReady = (async () => {
+      await this.vnodes.getOrCreate(key, id);
+      joined = true;
+      return this.vnodes.createPodNetns(key, id);
+    })();
+    const moved = (async () => {
+      let created = false;
+      try {
+        await netnsReady.catch((e: unknown) => {
+          throw joined ? e : new Error(`cannot join the pod's vNode: ${(e as Error).message}`, { cause: e });
+        });
+        created = true;
+        const t1 = performance.now();
+        const m = await moveInterface(netns, ifname, podNetns);
+        const ms = (a: number, b: number) => +(b - a).toFixed(1);
+        this.log.info('pod network moved into its vNode', { id, key, ...m, vnodeAndNetnsMs: ms(t0, t1), moveMs: ms(t1, performance.now()) });
+      } catch (e) {
+        this.log.error('pod network setup failed', { id, key, error: (e as Error).message });
+        if (created) await this.vnodes.removePodNetns(key, id).catch(() => undefined);
+        if (joined && !this.podHasTasks(id)) await this.vnodes.release(key, id).catch(() => undefined);
+        throw e;
+      }
+    })();
+    this.pods.trackPodNetwork(id, { netns: netnsReady, ready: moved });
     // The result is the host network's, with our interface now in the pod's vNode netns.
     const result = structuredClone(conf.prevResult);
     for (const i of result.interfaces ?? []) if (i.name === ifname && i.sandbox) i.sandbox = podNetns;
@@ -118,6 +138,8 @@ export class VNodeCni {
   }
 
   private async del(_conf: z.infer<typeof NetConfSchema>, id: string): Promise<LaunchAnswer> {
+    // An ADD still setting up (or failed) settles first; its own failure path cleaned up after it.
+    await this.pods.podNetworkSettled(id);
     const vnode = this.pods.vnodeOfPod(id);
     if (vnode) {
       // Destroying the netns destroys the pod's end of the veth, and so the pair.
@@ -129,6 +151,11 @@ export class VNodeCni {
   }
 
   private async check(conf: z.infer<typeof NetConfSchema>, id: string, ifname: string): Promise<LaunchAnswer> {
+    try {
+      await this.pods.podNetworkReady(id);
+    } catch (e) {
+      return cniError(E.TRY_LATER, `pod ${id}: its network setup failed: ${(e as Error).message}`, '', conf.cniVersion);
+    }
     const vnode = this.pods.vnodeOfPod(id);
     const path = vnode?.netns[id];
     if (!path) return cniError(E.TRY_LATER, `pod ${id} has no vNode network namespace`, '', conf.cniVersion);

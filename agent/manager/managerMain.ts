@@ -83,7 +83,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
   launch.handle('containerd-shim-vnode-v2', shimLaunch(new ShimBinaryActions(registry, proxy, `unix://${taskSocket}`, logger('shim'))));
   launch.handle(
     'vnode-runc',
-    runcHook(join(TREE_BIN, 'runc'), (id) => registry.task(id)?.sandbox === false, (pid) => pods.beforeStart(pid), logger('runc-hook')),
+    runcHook(join(TREE_BIN, 'runc'), (id) => registry.task(id)?.sandbox === false, (pid, then) => pods.startCommand(pid, then), logger('runc-hook')),
   );
   launch.handle('vnode-cni', new VNodeCni(vnodes, pods, (podId) => proxy.podHasTasks(podId), logger('cni')).handle);
   launch.handle(HEALTH_ENTRY, healthLaunch());

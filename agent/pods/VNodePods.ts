@@ -80,12 +80,14 @@ export class VNodePods implements TaskHooks {
     // containers find it there.
     const vnode = ctx.sandbox ? await this.vnodes.getOrCreate(key, ctx.podId) : this.vnodes.get(key);
     if (!vnode || vnode.state !== 'ready') throw new SpecError(`pod ${ctx.podId}: its vNode (${key}) is ${vnode?.state ?? 'gone'}`);
+    // vnode-cni's ADD may still be creating the pod's netns; runc create needs it.
+    const podNetns = ctx.sandbox ? ((await this.podNetworks.get(ctx.podId)?.netns) ?? vnode.netns[ctx.podId]) : undefined;
     const host = ctx.sandbox ? hostNamespacesOf(spec) : { hostNetwork: false, hostPID: false, hostIPC: false };
     if (host.hostNetwork) await this.ensureVNodeNetwork(vnode);
     const rewritten = rewriteSpec(spec, ctx.sandbox, host, {
       namespaces: vnode.namespaces,
       idRange: vnode.idRange,
-      podNetns: vnode.netns[ctx.podId],
+      podNetns,
       procBindings: this.opts.procBindings,
       hostMountOf: hostMountResolver(),
       seccomp: this.opts.seccompListener
@@ -153,15 +155,55 @@ export class VNodePods implements TaskHooks {
   }
 
   /**
-   * Between `runc create` and `runc start` (vnode-runc's hook): binds vnodefs' /proc/sys entries
-   * into the container, which runc refuses to do from config.json. Not a vNode task: nothing.
+   * Pod networks vnode-cni's ADD is still setting up: the netns (the sandbox's Create waits for
+   * it) and the interface moved into it (the sandbox's Start waits for that). An entry goes when
+   * it succeeds; a failed one stays, failing the sandbox, until the pod's CNI DEL.
    */
-  async beforeStart(pid: number): Promise<number> {
+  private readonly podNetworks = new Map<string, { netns: Promise<string>; ready: Promise<void> }>();
+
+  trackPodNetwork(podId: string, net: { netns: Promise<string>; ready: Promise<void> }): void {
+    this.podNetworks.set(podId, net);
+    net.netns.catch(() => undefined);
+    net.ready.then(
+      () => {
+        if (this.podNetworks.get(podId) === net) this.podNetworks.delete(podId);
+      },
+      () => undefined,
+    );
+  }
+
+  /** Resolves once the pod's network is in place; rejects with why it could not be. */
+  async podNetworkReady(podId: string): Promise<void> {
+    await this.podNetworks.get(podId)?.ready;
+  }
+
+  /** Waits for a network setup in flight to end either way, then forgets it. */
+  async podNetworkSettled(podId: string): Promise<void> {
+    const net = this.podNetworks.get(podId);
+    if (!net) return;
+    await net.ready.catch(() => undefined);
+    if (this.podNetworks.get(podId) === net) this.podNetworks.delete(podId);
+  }
+
+  /** The proxy's Start of a pod's sandbox: its network must be in place first. */
+  async beforeSandboxStart(podId: string): Promise<void> {
+    try {
+      await this.podNetworkReady(podId);
+    } catch (e) {
+      throw new SpecError(`pod ${podId}: its network could not be set up: ${(e as Error).message}`);
+    }
+  }
+
+  /**
+   * Between `runc create` and `runc start` (vnode-runc's hook): the command that binds vnodefs'
+   * /proc/sys entries into the container (which runc refuses to do from config.json) and then
+   * runs `then` (runc start) in its place: the launcher execs it, no process comes from here.
+   * Undefined when there is nothing to bind.
+   */
+  startCommand(pid: number, then: string[]): { path: string; argv: string[] } | undefined {
     const b = this.opts.sysctlBindings;
-    if (!b?.length || !this.opts.launcher || !(pid > 0)) return 0;
-    const args = [String(pid), ...b.map((x) => `${x.source}=${x.destination}`)];
-    const { stdout } = await execFileP(this.opts.launcher, args, { env: { PATH: process.env.PATH ?? '' }, timeout: 10_000 });
-    return Number(stdout.trim()) || 0;
+    if (!b?.length || !this.opts.launcher || !(pid > 0) || !then.length) return undefined;
+    return { path: this.opts.launcher, argv: ['vnode-inject', String(pid), ...b.map((x) => `${x.source}=${x.destination}`), '--', ...then] };
   }
 
   async taskGone(id: string, podId: string): Promise<void> {
@@ -199,6 +241,7 @@ export class VNodePods implements TaskHooks {
 
   async podGone(podId: string): Promise<void> {
     this.podStarts.delete(podId);
+    await this.podNetworkSettled(podId);
     const v = this.vnodeOfPod(podId);
     if (!v) return;
     await this.vnodes.removePodNetns(v.key, podId);

@@ -27,10 +27,16 @@ export function parseRuncArgs(argv: string[]): { command: string | undefined; lo
 }
 
 /**
- * `beforeStart(id, pid)` binds what the container needs; `wants(id)` says whether it needs any
- * (the pod's sandbox, our pause process, does not).
+ * `startCommand(pid, runcStart)` is what to exec instead of runc start: a vnode-inject that binds
+ * what the container needs and then execs runc start (undefined: nothing to bind). `wants(id)`
+ * says whether the container needs any (the pod's sandbox, our pause process, does not).
  */
-export function runcHook(runc: string, wants: (id: string) => boolean, beforeStart: (pid: number) => Promise<number>, log: Logger): (req: LaunchRequest) => Promise<LaunchAnswer> {
+export function runcHook(
+  runc: string,
+  wants: (id: string) => boolean,
+  startCommand: (pid: number, then: string[]) => { path: string; argv: string[] } | undefined,
+  log: Logger,
+): (req: LaunchRequest) => Promise<LaunchAnswer> {
   return async (req) => {
     const args = req.argv.slice(1);
     const exec: LaunchAnswer = { kind: 'exec', path: runc, argv: ['runc', ...args] };
@@ -44,13 +50,11 @@ export function runcHook(runc: string, wants: (id: string) => boolean, beforeSta
     } catch {
       return exec;
     }
-    try {
-      const n = await beforeStart(pid);
-      log.debug('bound into the container before start', { pid, bindings: n });
-    } catch (e) {
-      // The container must not start without its vNode's files: runc start is not run.
-      return { kind: 'exit', code: 1, stderr: `vnode-runc: preparing container ${p.rest[0] ?? ''} (pid ${pid}): ${(e as Error).message}\n` };
-    }
-    return exec;
+    const cmd = startCommand(pid, [runc, ...args]);
+    if (!cmd) return exec;
+    // A failed binding exits non-zero before runc start runs: the container does not start
+    // without its vNode's files.
+    log.debug('binding into the container before start', { pid });
+    return { kind: 'exec', path: cmd.path, argv: cmd.argv };
   };
 }

@@ -47,6 +47,8 @@ export interface TaskHooks {
   taskGone(id: string, podId: string): Promise<void>;
   /** After the last task of a pod is gone (its runc shim exited). */
   podGone(podId: string): Promise<void>;
+  /** Before the Start of a pod's sandbox task is forwarded (its network must be ready). */
+  beforeSandboxStart?(podId: string): Promise<void>;
 }
 
 export interface TaskProxyOptions {
@@ -152,6 +154,18 @@ export class TaskProxy {
             if (podId) await this.taskGone(req.id, podId);
           }
           return res;
+        },
+        Start: async (payload, ctx) => {
+          const req = m.Start.request.decode(payload);
+          const task = req.execId ? undefined : this.registry.task(req.id);
+          if (task?.sandbox && this.opts.hooks?.beforeSandboxStart) {
+            try {
+              await this.opts.hooks.beforeSandboxStart(task.podId);
+            } catch (e) {
+              throw new TtrpcError(Code.FAILED_PRECONDITION, `task ${req.id}: ${(e as Error).message}`);
+            }
+          }
+          return this.forward('Start', req.id, payload, ctx);
         },
         Shutdown: async (payload, ctx) => {
           const req = m.Shutdown.request.decode(payload);

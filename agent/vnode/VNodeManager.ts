@@ -9,7 +9,7 @@
 // directory without record) is cleaned up by reload().
 import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createNetns } from '../../addon/holder.js';
 import { MountConstants, umount2 } from '../../addon/mount.js';
 import { isSyscallError } from '../../addon/native.js';
@@ -155,6 +155,12 @@ export class VNodeManager {
     });
   }
 
+  /** Where createPodNetns(key, id) binds the pod's netns: known before it (or its vNode) exists. */
+  podNetnsPath(key: string, id: string): string {
+    if (!NETNS_ID.test(id)) throw new VNodeError(key, `netns id ${JSON.stringify(id)} must match ${NETNS_ID}`);
+    return join(this.records.get(key)?.dir ?? join(this.vnodesDir, vnodeName(key)), 'netns', id);
+  }
+
   /** A network namespace owned by the vNode's user namespace, bind-mounted at the returned path
    * (below the vNode's run dir), for a pod's network (vnode-cni). Idempotent per id. */
   createPodNetns(key: string, id: string): Promise<string> {
@@ -163,8 +169,8 @@ export class VNodeManager {
       let r = this.ready(key);
       const existing = r.netns[id];
       if (existing && mountsBelow(existing).length) return existing;
-      const dir = join(r.dir, 'netns');
-      const path = join(dir, id);
+      const path = this.podNetnsPath(key, id);
+      const dir = dirname(path);
       await mkdir(dir, { recursive: true, mode: 0o755 });
       // Recorded before it exists, so a crash in between still gets it unmounted on teardown.
       r = { ...r, netns: { ...r.netns, [id]: path } };
