@@ -39,7 +39,8 @@ export interface VnodeFsOptions {
   loadIntervalMs?: number;
   /** shared table entries (sysctl values, start times, loads) */
   kvCapacity?: number;
-  /** how long an idle worker polls for the next request before sleeping, ns */
+  /** how long the first worker, when idle, polls for the next request before sleeping, ns (the
+   * others sleep at once: a second spinning worker takes the CPU a woken reader needs) */
   spinNs?: number;
 }
 
@@ -120,7 +121,7 @@ export class VnodeFs {
         maxWrite: MAX_WRITE,
         mountedAt,
         sizes,
-        spinNs: this.opts.spinNs,
+        spinNs: i === 0 ? this.opts.spinNs : 0,
       };
       const w = new Worker(new URL('./fuseWorker.js', import.meta.url), { workerData: wd, name: `vnodefs-${i}` });
       w.on('error', (e) => log.error('vnodefs worker died', { worker: i, error: e.stack }));
