@@ -96,6 +96,16 @@ test('ADD answers with the vNode netns; the move lands before the sandbox may st
   assert.match(inNs(podNetns, ['ip', '-4', 'addr', 'show', 'eth0']), /10\.213\.7\.2\/24/);
   assert.match(inNs(podNetns, ['ip', 'route']), /default via 10\.213\.7\.1/);
   assert.equal(out(await call('CHECK', id, { netns: hostNetns })).code, 0);
+  // A second pod of the namespace joins the same vNode (one state write for join + netns).
+  inNs(hostNetns, ['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer1']);
+  assert.equal(out(await call('ADD', 'pod1b', { netns: hostNetns })).code, 0);
+  await pods.beforeSandboxStart('pod1b');
+  assert.deepEqual(vnodes.list().map((v) => v.pods), [[id, 'pod1b']], 'both pods in one vNode');
+  const netns1b = vnodes.podNetnsPath(vnodes.list()[0]!.key, 'pod1b');
+  assert.deepEqual(vnodes.list()[0]!.netns, { [id]: podNetns, pod1b: netns1b });
+  assert.ok(await interfaceIn(netns1b, 'eth0'));
+  assert.equal(out(await call('DEL', 'pod1b', { netns: hostNetns })).code, 0);
+  assert.deepEqual(vnodes.list().map((v) => v.pods), [[id]]);
   assert.equal(out(await call('DEL', id, { netns: hostNetns })).code, 0);
   assert.equal(out(await call('DEL', id)).code, 0, 'the second DEL comes without a netns');
   assert.deepEqual(vnodes.list(), [], 'the last pod gone takes its vNode');

@@ -107,11 +107,17 @@ export class VNodeCni {
     // and a failure here fails the sandbox.
     const t0 = performance.now();
     let joined = false;
-    const netnsReady = (async () => {
-      await this.vnodes.getOrCreate(key, id);
-      joined = true;
-      return this.vnodes.createPodNetns(key, id);
-    })();
+    const netnsReady = this.vnodes.joinWithNetns(key, id, id).then(
+      (path) => {
+        joined = true;
+        return path;
+      },
+      async (e: unknown) => {
+        // Whether the pod was counted in before the failure (the catch below lets go of it).
+        joined = this.vnodes.get(key)?.pods.includes(id) ?? false;
+        throw e;
+      },
+    );
     const moved = (async () => {
       let created = false;
       try {

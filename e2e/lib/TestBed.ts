@@ -15,7 +15,22 @@ import { ContainerConfigBuilder, PodConfigBuilder, type ContainerOptions, type P
 export const REPO_ROOT = join(dirname(new URL(import.meta.url).pathname), '../../..');
 export const TREE_DIR = join(REPO_ROOT, 'build/opt/vnode');
 
-const CGROUP_V1_CONTROLLERS = ['cpu,cpuacct', 'memory', 'pids', 'blkio', 'devices', 'freezer', 'cpuset', 'net_cls,net_prio', 'perf_event', 'hugetlb', 'rdma', 'misc', 'systemd', 'unified'];
+/**
+ * Every cgroup hierarchy mounted under /sys/fs/cgroup (as dir names there), read from mountinfo:
+ * controllers are co-mounted on some hosts (`cpu,cpuacct`) and separate on others (`cpu` and
+ * `cpuacct` here), and a fixed list missed one or the other.
+ */
+function cgroupHierarchies(): string[] {
+  const dirs = new Set<string>();
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [pre, post] = line.split(' - ');
+    const mountpoint = pre?.split(' ')[4];
+    const fstype = post?.split(' ')[0];
+    if ((fstype === 'cgroup' || fstype === 'cgroup2') && mountpoint?.startsWith('/sys/fs/cgroup/')) dirs.add(mountpoint.slice('/sys/fs/cgroup/'.length));
+  }
+  return [...dirs];
+}
+const CGROUP_V1_CONTROLLERS = cgroupHierarchies();
 
 export interface RuntimeHandler {
   runtime_type: string;
