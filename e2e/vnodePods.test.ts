@@ -166,6 +166,24 @@ describe('pods in vNodes', { skip }, () => {
     assert.ok(!processes().some((p) => holders.includes(p.pid)), 'no holder left');
   });
 
+  test('a vNode that cannot take a new pod fails its RunPodSandbox (the network is set up behind the CNI answer) and leaves nothing', { timeout: 90_000 }, async () => {
+    const anchor = await bed.runPod({ name: 'f1', namespace: 'team-f', handler: 'vnode' });
+    const [v] = vnodeStates().filter((x) => x.pods.includes(anchor.podId));
+    assert.ok(v?.holder);
+    const netnsBefore = mounts().filter((m) => m.fsType === 'nsfs').length;
+    process.kill(v.holder.pid, 'SIGKILL');
+    await waitFor('the vNode to be marked failed', () => vnodeStates().some((x) => x.name === v.name && (x as VNodeState & { state: string }).state === 'failed'), 10_000);
+    // vnode-cni answers ADD before the vNode is asked for the pod's netns; the sandbox's Create
+    // then fails with the reason, and containerd tears the half-made sandbox down (CNI DEL).
+    await assert.rejects(bed.runPod({ name: 'f2', namespace: 'team-f', handler: 'vnode' }), /lost its holder/);
+    assert.deepEqual((await bed.cri.listPodSandboxes()).map((p) => p.id), [anchor.podId], 'the failed sandbox is gone');
+    assert.deepEqual(vnodeStates().map((x) => x.pods), [[anchor.podId]], 'the failed pod holds no vNode');
+    assert.ok(mounts().filter((m) => m.fsType === 'nsfs').length <= netnsBefore, 'no netns left by the failed pod');
+    await bed.cri.stopPodSandbox(anchor.podId);
+    await bed.cri.removePodSandbox(anchor.podId);
+    await waitFor('the failed vNode to go with its last pod', () => vnodeStates().length === 0, 10_000);
+  });
+
   test('the rootfs is not chowned: start cost does not depend on the image size', { timeout: 180_000 }, async () => {
     const big = manyFilesImage(20_000);
     bed.importImage(big.tar);
