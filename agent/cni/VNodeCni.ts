@@ -1,8 +1,8 @@
 // vnode-cni, chained last after the host's network in the vnode handler's CNI config. ADD: the
 // pod joins its vNode (created on first use) and its interface, addresses and routes move into a
 // network namespace owned by the vNode's user namespace (finished behind the answer, before the
-// sandbox starts). DEL: idempotent (containerd calls it
-// twice, the second time without a netns). CHECK and VERSION. Errors in the CNI error format.
+// sandbox starts). DEL: idempotent (containerd calls it twice, the second time without a netns).
+// CHECK and VERSION. Errors in the CNI error format.
 import { z } from 'zod';
 import { describeIssues } from '../common/config.js';
 import type { Logger } from '../common/log.js';

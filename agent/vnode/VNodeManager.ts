@@ -71,6 +71,12 @@ export interface ReleaseResult {
   destroyed: boolean;
 }
 
+/** Throws unless the vNode can take pods: a failed one waits for its pods to be released. */
+function usable(r: VNodeRecord): void {
+  if (r.state === 'failed') throw new VNodeError(r.key, `${r.name} lost its holder (pid ${r.holder?.pid}); release its pods (${r.pods.join(', ')}) so it can be recreated`);
+  if (r.state !== 'ready') throw new VNodeError(r.key, `${r.name} is ${r.state}`);
+}
+
 export class VNodeManager {
   private readonly records = new Map<string, VNodeRecord>();
   private readonly holders = new Map<string, Holder>();
@@ -120,8 +126,7 @@ export class VNodeManager {
     return this.locked(key, async () => {
       let r = this.records.get(key);
       if (!r) return viewOf(await this.create(key, podRef));
-      if (r.state === 'failed') throw new VNodeError(key, `${r.name} lost its holder (pid ${r.holder?.pid}); release its pods (${r.pods.join(', ')}) so it can be recreated`);
-      if (r.state !== 'ready') throw new VNodeError(key, `${r.name} is ${r.state}`);
+      usable(r);
       if (!r.pods.includes(podRef)) {
         r = { ...r, pods: [...r.pods, podRef] };
         await this.save(r);
@@ -177,8 +182,7 @@ export class VNodeManager {
     const path = await this.locked(key, async () => {
       const r = this.records.get(key);
       if (!r) return undefined; // created below, the usual way
-      if (r.state === 'failed') throw new VNodeError(key, `${r.name} lost its holder (pid ${r.holder?.pid}); release its pods (${r.pods.join(', ')}) so it can be recreated`);
-      if (r.state !== 'ready') throw new VNodeError(key, `${r.name} is ${r.state}`);
+      usable(r);
       return this.podNetnsLocked(r, id, podRef);
     });
     if (path !== undefined) return path;
