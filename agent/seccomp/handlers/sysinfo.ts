@@ -2,22 +2,12 @@
 // answer. The memory fields are the container's (the same figures as its /proc/meminfo), uptime
 // is the container's, procs its task count; the load averages stay the host's (the emulated
 // /proc/loadavg is sampled by vnodefs, which this worker does not share).
-import { hostSysinfo } from '../../../addon/taskinfo.js';
+import { hostSysinfo, type HostSysinfo } from '../../../addon/taskinfo.js';
 import { Errno, SyscallFault } from '../SyscallFault.js';
 import { ok, type Answer, type HandlerEnv, type SyscallHandler } from './types.js';
 
-export interface SysinfoFields {
-  uptime: number;
-  loads: [number, number, number];
-  totalram: number;
-  freeram: number;
-  sharedram: number;
-  bufferram: number;
-  totalswap: number;
-  freeswap: number;
-  procs: number;
-  memUnit: number;
-}
+/** The fields of struct sysinfo, the host's or a container's. */
+export type SysinfoFields = HostSysinfo;
 
 /** struct sysinfo as the ABI lays it out: 112 bytes with 8-byte longs, 64 with 4-byte longs
  * (which scale memory by mem_unit when a figure does not fit in 32 bits, as the kernel does). */
