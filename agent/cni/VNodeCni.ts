@@ -106,33 +106,19 @@ export class VNodeCni {
     // (VNodePods.trackPodNetwork), so RunPodSandbox still returns only with the network in place,
     // and a failure here fails the sandbox.
     const t0 = performance.now();
-    let joined = false;
-    const netnsReady = this.vnodes.joinWithNetns(key, id, id).then(
-      (path) => {
-        joined = true;
-        return path;
-      },
-      async (e: unknown) => {
-        // Whether the pod was counted in before the failure (the catch below lets go of it).
-        joined = this.vnodes.get(key)?.pods.includes(id) ?? false;
-        throw e;
-      },
-    );
+    const netnsReady = this.vnodes.joinWithNetns(key, id, id);
     const moved = (async () => {
-      let created = false;
       try {
-        await netnsReady.catch((e: unknown) => {
-          throw joined ? e : new Error(`cannot join the pod's vNode: ${(e as Error).message}`, { cause: e });
-        });
-        created = true;
+        await netnsReady;
         const t1 = performance.now();
         const m = await moveInterface(netns, ifname, podNetns);
         const ms = (a: number, b: number) => +(b - a).toFixed(1);
         this.log.info('pod network moved into its vNode', { id, key, ...m, vnodeAndNetnsMs: ms(t0, t1), moveMs: ms(t1, performance.now()) });
       } catch (e) {
         this.log.error('pod network setup failed', { id, key, error: (e as Error).message });
-        if (created) await this.vnodes.removePodNetns(key, id).catch(() => undefined);
-        if (joined && !this.podHasTasks(id)) await this.vnodes.release(key, id).catch(() => undefined);
+        // Both idempotent: a netns never made is not removed, a pod never counted in not released.
+        await this.vnodes.removePodNetns(key, id).catch(() => undefined);
+        if (this.vnodes.get(key)?.pods.includes(id) && !this.podHasTasks(id)) await this.vnodes.release(key, id).catch(() => undefined);
         throw e;
       }
     })();
