@@ -4,29 +4,20 @@
 // (the second call comes without a netns), bad input gets a CNI error and changes nothing.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { umount2 } from '../../addon/mount.js';
-import { parseConfig } from '../common/config.js';
 import { logger } from '../common/log.js';
 import type { LaunchAnswer } from '../launch/launchProtocol.js';
 import { VNodePods } from '../pods/VNodePods.js';
+import { isolatedConfig } from '../vnode/testing/isolatedConfig.js';
 import { VNodeManager } from '../vnode/VNodeManager.js';
 import { interfaceIn } from './netnsMove.js';
 import { VNodeCni } from './VNodeCni.js';
 
 const POOL_START = 0xa0000000; // this file's own part of the id space
-const base = mkdtempSync(join(tmpdir(), 'vnode-cni-e2e-'));
-chmodSync(base, 0o711);
-writeFileSync(join(base, 'subuid'), '');
-writeFileSync(join(base, 'subgid'), '');
-const cfg = parseConfig({
-  runDir: join(base, 'run'),
-  stateDir: join(base, 'state'),
-  idPool: { start: POOL_START, count: 4, subuidFile: join(base, 'subuid'), subgidFile: join(base, 'subgid') },
-});
+const { cfg, base } = isolatedConfig({ prefix: 'vnode-cni-e2e-', poolStart: POOL_START, count: 4 });
 const log = logger('test');
 let vnodes: VNodeManager;
 let pods: VNodePods;

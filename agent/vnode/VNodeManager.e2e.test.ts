@@ -6,8 +6,7 @@
 // named in VNODE_CORE_KEYS, prints them, and waits to be killed.
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
@@ -16,6 +15,7 @@ import { configureLogging } from '../common/log.js';
 import { execInVNode } from './execInVNode.js';
 import { locateTree, processStartTime } from './Holder.js';
 import { IdPoolExhaustedError, parseSubIds } from './IdAllocator.js';
+import { isolatedConfig } from './testing/isolatedConfig.js';
 import { mountsBelow, VNodeManager } from './VNodeManager.js';
 import type { VNode } from './VNodeRecord.js';
 
@@ -27,16 +27,8 @@ let region = 0;
  * footprint check counts processes by uid). Blocks 0 and 2 of the pool are host subids. */
 function makeConfig(count = 16): { cfg: Config; base: string; poolStart: number } {
   const POOL_START = POOL_BASE + region++ * 512 * B;
-  const base = mkdtempSync(join(tmpdir(), 'vnode-core-e2e-'));
-  chmodSync(base, 0o711); // holders run as unprivileged host uids and must reach their root dir
   // A host user's subordinate range covering the pool's first block, and a subgid entry in the third.
-  writeFileSync(join(base, 'subuid'), `alice:${POOL_START}:${B}\n`);
-  writeFileSync(join(base, 'subgid'), `bob:${POOL_START + 2 * B + 100}:1000\n`);
-  const cfg = parseConfig({
-    runDir: join(base, 'run'),
-    stateDir: join(base, 'state'),
-    idPool: { start: POOL_START, count, subuidFile: join(base, 'subuid'), subgidFile: join(base, 'subgid') },
-  });
+  const { cfg, base } = isolatedConfig({ prefix: 'vnode-core-e2e-', poolStart: POOL_START, count, subuid: `alice:${POOL_START}:${B}\n`, subgid: `bob:${POOL_START + 2 * B + 100}:1000\n` });
   return { cfg, base, poolStart: POOL_START };
 }
 

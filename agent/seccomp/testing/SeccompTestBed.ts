@@ -4,9 +4,10 @@
 // range, own pid and mount namespaces, the vNode's ipc/uts, a pod netns owned by the vNode).
 // The lead ports these behaviours to CRI pods; the bundle mirrors what the spec rewriter makes.
 import { execFile, spawn } from 'node:child_process';
-import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, lchownSync, mkdirSync, mkdtempSync, openSync, closeSync, readdirSync, rmSync, writeFileSync, lstatSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, lchownSync, mkdirSync, openSync, closeSync, readdirSync, rmSync, writeFileSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseConfig, type Config } from '../../common/config.js';
+import type { Config } from '../../common/config.js';
+import { isolatedConfig } from '../../vnode/testing/isolatedConfig.js';
 import { VNodeManager } from '../../vnode/VNodeManager.js';
 import type { VNode } from '../../vnode/VNodeRecord.js';
 import { containerBindings, VnodeFs } from '../../vnodefs/VnodeFs.js';
@@ -84,16 +85,8 @@ export class SeccompTestBed {
   }
 
   static async start(opts: { agent?: Partial<SeccompAgentOptions> } = {}): Promise<SeccompTestBed> {
-    const base = mkdtempSync('/tmp/vnode-sec-');
-    chmodSync(base, 0o711);
     const poolStart = POOL_BASE + region++ * 64 * B + (process.pid % 8) * 8 * B;
-    writeFileSync(join(base, 'subuid'), '');
-    writeFileSync(join(base, 'subgid'), '');
-    const cfg = parseConfig({
-      runDir: join(base, 'run'),
-      stateDir: join(base, 'state'),
-      idPool: { start: poolStart, count: 8, subuidFile: join(base, 'subuid'), subgidFile: join(base, 'subgid') },
-    });
+    const { cfg, base } = isolatedConfig({ prefix: 'vnode-sec-', poolStart, count: 8 });
     mkdirSync(cfg.runDir, { recursive: true, mode: 0o711 });
     chmodSync(cfg.runDir, 0o711);
     const vnodes = await VNodeManager.open(cfg);
