@@ -18,7 +18,7 @@ import { ContainerdUnit } from './lib/ContainerdUnit.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { diffSnapshots, snapshotFiles, type Snapshot } from './lib/fileSnapshot.js';
 import { snapshotNodePaths } from './lib/hostGuard.js';
-import { isAlive, mounts, waitFor } from './lib/hostState.js';
+import { isAlive, mounts, run, waitFor, type Ran } from './lib/hostState.js';
 import { ManagerProcess } from './lib/ManagerProcess.js';
 import { REPO_ROOT, TestBed, TREE_DIR } from './lib/TestBed.js';
 
@@ -84,28 +84,12 @@ after(async () => {
   assert.deepEqual(diffSnapshots(nodeBefore, snapshotNodePaths()), [], "the node's own vNode paths were never touched");
 });
 
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
 /** The installer as the image runs it: the staged tree's node and entry, the config file. */
-function runEntry(op: 'install' | 'uninstall'): Promise<RunResult> {
-  const t0 = performance.now();
-  return new Promise((resolve, reject) => {
-    const p = spawn(join(TREE_DIR, 'lib/node'), [join(TREE_DIR, 'lib/app/installer/installerEntry.js'), '--config', CONFIG_FILE, op], { env: { PATH: process.env.PATH, VNODE_LOG_LEVEL: 'warn' } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
-  });
+function runEntry(op: 'install' | 'uninstall'): Promise<Ran> {
+  return run(join(TREE_DIR, 'lib/node'), [join(TREE_DIR, 'lib/app/installer/installerEntry.js'), '--config', CONFIG_FILE, op], { env: { PATH: process.env.PATH, VNODE_LOG_LEVEL: 'warn' } });
 }
 
-async function mustRun(op: 'install' | 'uninstall'): Promise<RunResult & { report: Record<string, unknown> }> {
+async function mustRun(op: 'install' | 'uninstall'): Promise<Ran & { report: Record<string, unknown> }> {
   const r = await runEntry(op);
   assert.equal(r.code, 0, `${op} failed:\n${r.stderr}\ncontainerd:\n${bed.tailLog(20)}`);
   return { ...r, report: JSON.parse(r.stdout) as Record<string, unknown> };

@@ -4,7 +4,6 @@
 // finds it up, and on a half-up node (manager killed) removes and redoes it; down removes all of it (the config restored byte for byte by the uninstall, no
 // process, mount, holder or dir left); down again succeeds.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -13,7 +12,7 @@ import { CriStatusProbe } from '../installer/CriStatusProbe.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { diffSnapshots, type Snapshot } from './lib/fileSnapshot.js';
 import { snapshotNodePaths } from './lib/hostGuard.js';
-import { isAlive, mounts, processes } from './lib/hostState.js';
+import { isAlive, mounts, processes, run, type Ran } from './lib/hostState.js';
 import { REPO_ROOT, TestBed } from './lib/TestBed.js';
 
 const skip = e2eSkipReason();
@@ -24,27 +23,11 @@ const bed = () => TestBed.attach({ name: 'instloc', subnetIndex: 22, baseDir: BA
 
 let nodeBefore: Snapshot;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
+function local(cmd: 'up' | 'down'): Promise<Ran> {
+  return run(process.execPath, [join(REPO_ROOT, 'dist/e2e/local.js'), cmd], { env: { PATH: process.env.PATH, ...ENV } });
 }
 
-function local(cmd: 'up' | 'down'): Promise<Run> {
-  const t0 = Date.now();
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(REPO_ROOT, 'dist/e2e/local.js'), cmd], { env: { PATH: process.env.PATH, ...ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (code) => resolve({ code, stdout, stderr, ms: Date.now() - t0 }));
-  });
-}
-
-async function mustRun(cmd: 'up' | 'down'): Promise<Run> {
+async function mustRun(cmd: 'up' | 'down'): Promise<Ran> {
   const r = await local(cmd);
   assert.equal(r.code, 0, `local ${cmd} failed:\n${r.stdout}\n${r.stderr}`);
   return r;

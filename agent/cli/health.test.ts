@@ -1,8 +1,7 @@
 // `vnode health` as the DaemonSet's probes run it: the built CLI against a real vnode-manager,
 // then against every way the manager can be missing.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,19 +10,13 @@ import { test } from 'node:test';
 import { logger } from '../common/log.js';
 import { LaunchServer } from '../launch/LaunchServer.js';
 import { TREE_BIN } from '../launch/treePaths.js';
+import { run as runAsync } from '../../e2e/lib/hostState.js';
 
 const skip = existsSync(join(TREE_BIN, 'vnode')) ? false : 'install tree not built (node scripts/build.mjs)';
 
-function run(bin: string, args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(join(TREE_BIN, bin), args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
+async function run(bin: string, args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const r = await runAsync(join(TREE_BIN, bin), args, { env: { PATH: process.env.PATH, ...env } });
+  return { status: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Lazily unmounts what a SIGKILLed manager left under dir (its vnodefs FUSE mount), deepest first. */

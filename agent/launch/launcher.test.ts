@@ -1,13 +1,14 @@
 // The C launcher against the manager's LaunchServer: forwarding of argv/env/cwd/stdin, both answer
 // kinds, the runc fast path, and malformed requests that harm no other call.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { logger } from '../common/log.js';
+import { run as runAsync } from '../../e2e/lib/hostState.js';
 import { TREE_BIN } from './treePaths.js';
 import { encodeLaunchRequest, type LaunchRequest } from './launchProtocol.js';
 import { LaunchServer } from './LaunchServer.js';
@@ -31,19 +32,9 @@ after(async () => {
 });
 
 // Asynchronous: the server under test runs on this process's event loop.
-function run(name: string, args: string[], env: Record<string, string> = {}, input = ''): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(join(TREE_BIN, name), args, { env: { PATH: process.env.PATH, VNODE_RUN_DIR: dir, ...env }, cwd: dir });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    p.on('error', reject);
-    p.on('close', (status) => resolve({ status, stdout, stderr }));
-    // A program that never reads stdin (vnode-runc execs runc) may be gone before we write.
-    p.stdin.on('error', () => undefined);
-    p.stdin.end(input);
-  });
+async function run(name: string, args: string[], env: Record<string, string> = {}, input = ''): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const r = await runAsync(join(TREE_BIN, name), args, { env: { PATH: process.env.PATH, VNODE_RUN_DIR: dir, ...env }, cwd: dir, input });
+  return { status: r.code, stdout: r.stdout, stderr: r.stderr };
 }
 
 test('a forwarded call carries argv, env, cwd and stdin, and returns stdout, stderr and the code', { skip }, async () => {

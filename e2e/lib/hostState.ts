@@ -1,5 +1,5 @@
 // Small readers of host state used by the test bed's teardown and its leftover checks.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 
 export interface ProcInfo {
@@ -77,6 +77,36 @@ export function sh(cmd: string, args: string[], opts: { allowFail?: boolean; inp
     const err = e as { stderr?: string; message: string };
     throw new Error(`${cmd} ${args.join(' ')}: ${err.stderr?.trim() || err.message}`);
   }
+}
+
+export interface Ran {
+  /** exit code, null when a signal ended it */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/**
+ * Runs a command without blocking the event loop (for tests whose server under test runs in
+ * this process) and collects its output; `input` goes to its stdin, which is ignored otherwise.
+ */
+export function run(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; input?: string } = {}): Promise<Ran> {
+  const t0 = performance.now();
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { env: opts.env, cwd: opts.cwd, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    p.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stdout, stderr, ms: performance.now() - t0 }));
+    if (p.stdin) {
+      // A program that never reads stdin may be gone before we write.
+      p.stdin.on('error', () => undefined);
+      p.stdin.end(opts.input);
+    }
+  });
 }
 
 export function isAlive(pid: number): boolean {
