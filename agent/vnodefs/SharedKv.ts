@@ -83,10 +83,7 @@ export class SharedKv {
     this.lock();
     try {
       const i = this.find(klen);
-      if (i < 0) return undefined;
-      const o = this.slotOff(i);
-      const vlen = this.buf.readUInt16LE(o + 6);
-      return this.buf.toString('utf8', o + 8 + KEY_MAX, o + 8 + KEY_MAX + vlen);
+      return i < 0 ? undefined : this.valueAt(i);
     } finally {
       this.unlock();
     }
@@ -146,10 +143,8 @@ export class SharedKv {
     try {
       for (let i = 0; i < this.cap; i++) {
         if (this.state(i) !== USED) continue;
-        const o = this.slotOff(i);
-        const k = this.buf.toString('utf8', o + 8, o + 8 + this.buf.readUInt16LE(o + 4));
-        if (!k.startsWith(prefix)) continue;
-        out.push([k, this.buf.toString('utf8', o + 8 + KEY_MAX, o + 8 + KEY_MAX + this.buf.readUInt16LE(o + 6))]);
+        const k = this.keyAt(i);
+        if (k.startsWith(prefix)) out.push([k, this.valueAt(i)]);
       }
     } finally {
       this.unlock();
@@ -164,9 +159,7 @@ export class SharedKv {
     try {
       for (let i = 0; i < this.cap; i++) {
         if (this.state(i) !== USED) continue;
-        const o = this.slotOff(i);
-        const k = this.buf.toString('utf8', o + 8, o + 8 + this.buf.readUInt16LE(o + 4));
-        if (k.startsWith(prefix)) {
+        if (this.keyAt(i).startsWith(prefix)) {
           this.kill(i);
           n++;
         }
@@ -175,6 +168,17 @@ export class SharedKv {
       this.unlock();
     }
     return n;
+  }
+
+  /** The key and value of slot i (lock held): [klen u16 at +4, vlen u16 at +6, key at +8, value at +8+KEY_MAX]. */
+  private keyAt(i: number): string {
+    const o = this.slotOff(i);
+    return this.buf.toString('utf8', o + 8, o + 8 + this.buf.readUInt16LE(o + 4));
+  }
+
+  private valueAt(i: number): string {
+    const o = this.slotOff(i);
+    return this.buf.toString('utf8', o + 8 + KEY_MAX, o + 8 + KEY_MAX + this.buf.readUInt16LE(o + 6));
   }
 
   get size(): number {
