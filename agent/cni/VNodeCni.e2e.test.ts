@@ -12,7 +12,9 @@ import { logger } from '../common/log.js';
 import type { LaunchAnswer } from '../launch/launchProtocol.js';
 import { VNodePods } from '../pods/VNodePods.js';
 import { isolatedConfig } from '../vnode/testing/isolatedConfig.js';
+import { SharingPolicy } from '../vnode/SharingPolicy.js';
 import { VNodeManager } from '../vnode/VNodeManager.js';
+import { podFromCni, VNodePlacement } from '../vnode/VNodePlacement.js';
 import { interfaceIn } from './netnsMove.js';
 import { VNodeCni } from './VNodeCni.js';
 
@@ -28,7 +30,7 @@ const inNs = (ns: string, args: string[]): string => execFileSync('nsenter', [`-
 
 before(async () => {
   vnodes = await VNodeManager.open(cfg, { log });
-  pods = new VNodePods(vnodes, {}, log);
+  pods = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPolicy()), {}, log);
   cni = new VNodeCni(vnodes, pods, () => false, log);
   // containerd's netns for the pod, with the interface the host's plugin made.
   writeFileSync(hostNetns, '');
@@ -76,7 +78,7 @@ test('ADD answers with the vNode netns; the move lands before the sandbox may st
   const id = 'pod1';
   const add = out(await call('ADD', id, { netns: hostNetns }));
   assert.equal(add.code, 0, JSON.stringify(add.json));
-  const podNetns = vnodes.podNetnsPath(vnodes.keyFor({ namespace: 'team-a', uid: `uid-${id}`, annotations: {} }), id);
+  const podNetns = vnodes.podNetnsPath(pods.placePod(podFromCni(id, { K8S_POD_NAMESPACE: 'team-a' }, null)), id);
   const eth0 = (add.json.interfaces as Array<{ name: string; sandbox?: string }>).find((i) => i.name === 'eth0');
   assert.equal(eth0?.sandbox, podNetns, 'the result names the pod netns in its vNode (created behind the answer)');
   assert.equal(add.json.cniVersion, '1.0.0');

@@ -1,37 +1,37 @@
 // vnode-cni, chained last after the host's network in the vnode handler's CNI config. ADD: the
-// pod joins its vNode (created on first use) and its interface, addresses and routes move into a
-// network namespace owned by the vNode's user namespace (finished behind the answer, before the
-// sandbox starts). DEL: idempotent (containerd calls it twice, the second time without a netns).
-// CHECK and VERSION. Errors in the CNI error format.
+// pod joins its vNode (created on first use; VNodePods.placePod decides which) and its interface,
+// addresses and routes move into a network namespace owned by the vNode's user namespace
+// (finished behind the answer, before the sandbox starts). DEL: succeeds for any input (the CNI
+// spec asks it of DEL, and containerd can never remove a pod whose DEL fails): it needs only
+// CNI_CONTAINERID, is idempotent and is called twice (the second time without a netns). CHECK and
+// VERSION. Errors in the CNI error format.
 import { z } from 'zod';
 import { describeIssues } from '../common/config.js';
 import type { Logger } from '../common/log.js';
 import type { LaunchAnswer, LaunchRequest } from '../launch/launchProtocol.js';
 import type { VNodePods } from '../pods/VNodePods.js';
+import { SharingPolicyError } from '../vnode/SharingPolicy.js';
 import type { VNodeManager } from '../vnode/VNodeManager.js';
-import { CNI_SUPPORTED_VERSIONS, cniError, cniVersionResult } from './cniResult.js';
+import { podFromCni, VNodePlacementError } from '../vnode/VNodePlacement.js';
+import { CNI_ID, CNI_SUPPORTED_VERSIONS, cniError, cniVersionResult } from './cniResult.js';
 import { interfaceIn, moveInterface } from './netnsMove.js';
 
-/** CNI error codes (spec): 4 invalid network config, 7 invalid env vars, 11 try again later. */
-const E = { INCOMPATIBLE: 1, BAD_CONFIG: 4, BAD_ENV: 7, IO: 5, TRY_LATER: 11, INTERNAL: 999 };
+/** CNI error codes (spec): 4 invalid network config, 7 invalid env vars, 11 try again later;
+ * 100 and up are the plugin's own: 100, the pod may not join the vNode it asked for. */
+const E = { INCOMPATIBLE: 1, BAD_CONFIG: 4, BAD_ENV: 7, IO: 5, TRY_LATER: 11, REFUSED: 100, INTERNAL: 999 };
 
+// Optional objects may come as null: containerd serializes a pod without annotations as
+// `"io.kubernetes.cri.pod-annotations": null`.
 const NetConfSchema = z
   .object({
     cniVersion: z.string().refine((v) => CNI_SUPPORTED_VERSIONS.includes(v), { message: `must be one of ${CNI_SUPPORTED_VERSIONS.join(', ')}` }),
     name: z.string().min(1),
     type: z.string(),
-    prevResult: z.object({ interfaces: z.array(z.object({ name: z.string(), sandbox: z.string().optional() }).passthrough()).optional() }).passthrough().optional(),
-    runtimeConfig: z.object({ 'io.kubernetes.cri.pod-annotations': z.record(z.string(), z.string()).optional() }).passthrough().optional(),
+    prevResult: z.object({ interfaces: z.array(z.object({ name: z.string(), sandbox: z.string().optional() }).passthrough()).nullish() }).passthrough().nullish(),
+    runtimeConfig: z.object({ 'io.kubernetes.cri.pod-annotations': z.record(z.string(), z.string()).nullish() }).passthrough().nullish(),
   })
   .passthrough();
-
-const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
-
-export interface CniPodArgs {
-  namespace: string;
-  name: string;
-  uid: string;
-}
+type NetConf = z.infer<typeof NetConfSchema>;
 
 /** CNI_ARGS: "K=V;K=V" (containerd sends IgnoreUnknown, K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID, ...). */
 export function parseCniArgs(s: string | undefined): Record<string, string> {
@@ -41,6 +41,17 @@ export function parseCniArgs(s: string | undefined): Record<string, string> {
     if (i > 0) out[kv.slice(0, i)] = kv.slice(i + 1);
   }
   return out;
+}
+
+/** The cniVersion to answer in: the config's when it is one we speak, else ours. */
+function versionOf(stdin: Buffer): string {
+  try {
+    const v = (JSON.parse(stdin.toString('utf8')) as { cniVersion?: unknown } | null)?.cniVersion;
+    if (typeof v === 'string' && CNI_SUPPORTED_VERSIONS.includes(v)) return v;
+  } catch {
+    // not JSON: answered in our own version
+  }
+  return '1.0.0';
 }
 
 export class VNodeCni {
@@ -56,49 +67,46 @@ export class VNodeCni {
     const env = req.env;
     const cmd = env.CNI_COMMAND;
     if (cmd === 'VERSION') return { kind: 'exit', code: 0, stdout: cniVersionResult() };
-    let conf: z.infer<typeof NetConfSchema>;
+    const id = env.CNI_CONTAINERID ?? '';
+    if (cmd === 'DEL') return this.del(id, versionOf(req.stdin));
+    let conf: NetConf;
     try {
       const raw: unknown = JSON.parse(req.stdin.toString('utf8'));
       const r = NetConfSchema.safeParse(raw);
-      if (!r.success) return cniError(E.BAD_CONFIG, 'invalid network configuration', describeIssues(r.error).join('; '));
+      if (!r.success) return cniError(E.BAD_CONFIG, 'invalid network configuration', describeIssues(r.error).join('; '), versionOf(req.stdin));
       conf = r.data;
     } catch (e) {
       return cniError(E.BAD_CONFIG, 'network configuration on stdin is not JSON', (e as Error).message);
     }
     const v = conf.cniVersion;
-    const id = env.CNI_CONTAINERID ?? '';
-    if (!ID.test(id)) return cniError(E.BAD_ENV, 'CNI_CONTAINERID is missing or malformed', JSON.stringify(id), v);
+    if (!CNI_ID.test(id)) return cniError(E.BAD_ENV, 'CNI_CONTAINERID is missing or malformed', JSON.stringify(id), v);
     const ifname = env.CNI_IFNAME || 'eth0';
     try {
       switch (cmd) {
         case 'ADD':
           return await this.add(conf, id, ifname, env);
-        case 'DEL':
-          return await this.del(conf, id);
         case 'CHECK':
           return await this.check(conf, id, ifname);
         default:
           return cniError(E.BAD_ENV, `unknown CNI_COMMAND ${JSON.stringify(cmd ?? '')}`, '', v);
       }
     } catch (e) {
+      if (e instanceof VNodePlacementError) return cniError(E.REFUSED, e.message, '', v);
+      if (e instanceof SharingPolicyError) return cniError(E.TRY_LATER, e.message, '', v);
       this.log.error('vnode-cni failed', { command: cmd, id, error: (e as Error).message });
       return cniError(E.INTERNAL, `vnode-cni ${cmd}: ${(e as Error).message}`, '', v);
     }
   };
 
-  private async add(conf: z.infer<typeof NetConfSchema>, id: string, ifname: string, env: Record<string, string>): Promise<LaunchAnswer> {
+  private async add(conf: NetConf, id: string, ifname: string, env: Record<string, string>): Promise<LaunchAnswer> {
     const v = conf.cniVersion;
     if (!conf.prevResult) return cniError(E.BAD_CONFIG, 'vnode-cni must be chained after the host network (no prevResult)', '', v);
     const netns = env.CNI_NETNS;
     if (!netns?.startsWith('/')) return cniError(E.BAD_ENV, 'CNI_NETNS is missing', '', v);
-    const args = parseCniArgs(env.CNI_ARGS);
-    const namespace = args.K8S_POD_NAMESPACE;
-    const uid = args.K8S_POD_UID || args.K8S_POD_INFRA_CONTAINER_ID || id;
-    if (!namespace) return cniError(E.BAD_ENV, 'CNI_ARGS lacks K8S_POD_NAMESPACE (vnode-cni serves Kubernetes pods only)', '', v);
+    // Refused before anything is made (VNodePlacementError, answered as code 100).
+    const key = this.pods.placePod(podFromCni(id, parseCniArgs(env.CNI_ARGS), conf.runtimeConfig?.['io.kubernetes.cri.pod-annotations']));
     // Checked here, so that the usual misconfiguration fails the ADD itself; the move is later.
     if (!(await interfaceIn(netns, ifname))) return cniError(E.BAD_CONFIG, `no interface ${ifname} in ${netns}: vnode-cni must be chained after the plugin that creates it`, '', v);
-    const annotations = conf.runtimeConfig?.['io.kubernetes.cri.pod-annotations'] ?? {};
-    const key = this.vnodes.keyFor({ namespace, uid, name: args.K8S_POD_NAME, annotations });
     const podNetns = this.vnodes.podNetnsPath(key, id);
     // The vNode (created on first use: ~12 ms), the pod's netns and the interface move (16-20 ms
     // of kernel time: moving a link waits for an RCU barrier) run on while containerd prepares
@@ -122,27 +130,38 @@ export class VNodeCni {
         throw e;
       }
     })();
-    this.pods.trackPodNetwork(id, { netns: netnsReady, ready: moved });
+    this.pods.trackPodNetwork(id, { key, netns: netnsReady, ready: moved });
     // The result is the host network's, with our interface now in the pod's vNode netns.
     const result = structuredClone(conf.prevResult);
     for (const i of result.interfaces ?? []) if (i.name === ifname && i.sandbox) i.sandbox = podNetns;
     return { kind: 'exit', code: 0, stdout: `${JSON.stringify({ ...result, cniVersion: v })}\n` };
   }
 
-  private async del(_conf: z.infer<typeof NetConfSchema>, id: string): Promise<LaunchAnswer> {
-    // An ADD still setting up (or failed) settles first; its own failure path cleaned up after it.
-    await this.pods.podNetworkSettled(id);
-    const vnode = this.pods.vnodeOfPod(id);
-    if (vnode) {
-      // Destroying the netns destroys the pod's end of the veth, and so the pair.
-      await this.vnodes.removePodNetns(vnode.key, id);
-      // A pod whose sandbox never started (a failed RunPodSandbox) would otherwise hold its vNode.
-      if (!this.podHasTasks(id)) await this.vnodes.release(vnode.key, id);
+  /** Never fails on input: an id we could not have used has nothing of ours to remove. */
+  private async del(id: string, cniVersion: string): Promise<LaunchAnswer> {
+    if (!CNI_ID.test(id)) {
+      this.log.warn('vnode-cni DEL without a usable CNI_CONTAINERID: nothing to remove', { id: JSON.stringify(id).slice(0, 200) });
+      return { kind: 'exit', code: 0, stdout: '' };
+    }
+    try {
+      // An ADD still setting up (or failed) settles first; its own failure path cleaned up after it.
+      await this.pods.podNetworkSettled(id);
+      const vnode = this.pods.vnodeOfPod(id);
+      if (vnode) {
+        // Destroying the netns destroys the pod's end of the veth, and so the pair.
+        await this.vnodes.removePodNetns(vnode.key, id);
+        // A pod whose sandbox never started (a failed RunPodSandbox) would otherwise hold its vNode.
+        if (!this.podHasTasks(id)) await this.vnodes.release(vnode.key, id);
+      }
+    } catch (e) {
+      // Not the input: the host refused (a busy mount, a full disk). containerd retries DEL.
+      this.log.error('vnode-cni DEL failed', { id, error: (e as Error).message });
+      return cniError(E.IO, `vnode-cni DEL ${id}: ${(e as Error).message}`, '', cniVersion);
     }
     return { kind: 'exit', code: 0, stdout: '' };
   }
 
-  private async check(conf: z.infer<typeof NetConfSchema>, id: string, ifname: string): Promise<LaunchAnswer> {
+  private async check(conf: NetConf, id: string, ifname: string): Promise<LaunchAnswer> {
     try {
       await this.pods.podNetworkReady(id);
     } catch (e) {

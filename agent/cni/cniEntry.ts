@@ -4,9 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { cniError, cniVersionResult } from './cniResult.js';
-
-const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+import { CNI_ID, CNI_SUPPORTED_VERSIONS, cniError, cniVersionResult } from './cniResult.js';
 
 /** Prints a CNI error object and returns the exit code. */
 function fail(code: number, msg: string, cniVersion: string): number {
@@ -18,8 +16,8 @@ export async function cniMain(_argv: string[]): Promise<number> {
   const cmd = process.env.CNI_COMMAND;
   let cniVersion = '1.0.0';
   try {
-    const conf = JSON.parse(readFileSync(0, 'utf8') || '{}') as { cniVersion?: string };
-    if (conf.cniVersion) cniVersion = conf.cniVersion;
+    const conf = JSON.parse(readFileSync(0, 'utf8') || '{}') as { cniVersion?: unknown } | null;
+    if (typeof conf?.cniVersion === 'string' && CNI_SUPPORTED_VERSIONS.includes(conf.cniVersion)) cniVersion = conf.cniVersion;
   } catch {
     // VERSION has no config; others are answered below
   }
@@ -28,8 +26,9 @@ export async function cniMain(_argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === 'DEL') {
+    // DEL succeeds for any input: an id we could not have used names nothing of ours.
     const id = process.env.CNI_CONTAINERID ?? '';
-    if (!ID.test(id)) return fail(7, 'CNI_CONTAINERID is missing or malformed', cniVersion);
+    if (!CNI_ID.test(id)) return 0;
     const vnodes = join(process.env.VNODE_RUN_DIR || '/run/vnode', 'vnodes');
     for (const v of existsSync(vnodes) ? readdirSync(vnodes) : []) {
       const path = join(vnodes, v, 'netns', id);

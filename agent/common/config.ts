@@ -7,6 +7,21 @@ import { z } from 'zod';
 export const ID_RANGE_SIZE = 65536;
 
 const absPath = z.string().startsWith('/', 'must be an absolute path');
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/** Shared vNodes set up by the cluster admin: vNode name -> the namespaces whose pods share it. */
+export const SharedVNodesSchema = z
+  .record(z.string().regex(DNS_LABEL, 'a shared vNode name must be a DNS label (a-z, 0-9, -, at most 63)'), z.array(z.string().min(1)))
+  .superRefine((vnodes, ctx) => {
+    const owner = new Map<string, string>();
+    for (const [name, namespaces] of Object.entries(vnodes))
+      for (const ns of namespaces) {
+        const other = owner.get(ns);
+        if (other !== undefined && other !== name) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [name], message: `namespace ${JSON.stringify(ns)} is given to two shared vNodes, ${other} and ${name}` });
+        owner.set(ns, name);
+      }
+  });
+export type SharedVNodes = z.infer<typeof SharedVNodesSchema>;
 
 export const ConfigSchema = z
   .object({
@@ -55,6 +70,16 @@ export const ConfigSchema = z
     vnodefs: z.boolean().default(true),
     /** Which pods share a vNode: all pods of a namespace on this node, or one vNode per pod. */
     vnodeMode: z.enum(['namespace', 'pod']).default('namespace'),
+    /** Pods of different namespaces share a vNode only as the cluster admin says here
+     * (agent/vnode/SharingPolicy.ts); a pod annotation alone never moves a tenant boundary. */
+    sharing: z
+      .object({
+        vnodes: SharedVNodesSchema.default({}),
+        /** A policy file the installer keeps from namespace labels; placement waits for it. */
+        policyFile: absPath.optional(),
+      })
+      .strict()
+      .default({}),
     /** How long a new vNode's holder may take to report ready. */
     holderReadyTimeoutMs: z.number().int().positive().default(10_000),
   })
@@ -104,6 +129,18 @@ export function loadConfig(file = process.env.VNODE_CONFIG, env: NodeJS.ProcessE
   if (env.VNODE_CNI_CONF_DIR || env.VNODE_CNI_BIN_DIR) {
     const cni = (raw.cni ?? {}) as Record<string, unknown>;
     raw = { ...raw, cni: { ...cni, ...(env.VNODE_CNI_CONF_DIR ? { confDir: env.VNODE_CNI_CONF_DIR } : {}), ...(env.VNODE_CNI_BIN_DIR ? { binDir: env.VNODE_CNI_BIN_DIR } : {}) } };
+  }
+  if (env.VNODE_SHARED_VNODES || env.VNODE_SHARING_POLICY_FILE) {
+    const sharing = { ...((raw.sharing ?? {}) as Record<string, unknown>) };
+    if (env.VNODE_SHARED_VNODES) {
+      try {
+        sharing.vnodes = JSON.parse(env.VNODE_SHARED_VNODES) as unknown;
+      } catch (e) {
+        throw new ConfigError('VNODE_SHARED_VNODES', [`not JSON: ${(e as Error).message}`]);
+      }
+    }
+    if (env.VNODE_SHARING_POLICY_FILE) sharing.policyFile = env.VNODE_SHARING_POLICY_FILE;
+    raw = { ...raw, sharing };
   }
   return parseConfig(raw, file ?? 'defaults');
 }

@@ -18,6 +18,8 @@ import { TaskProxy } from '../shim/TaskProxy.js';
 import { TaskRegistry } from '../shim/TaskRegistry.js';
 import { TtrpcServer } from '../shim/ttrpc/TtrpcServer.js';
 import { VNodeManager } from '../vnode/VNodeManager.js';
+import { SharingPolicy } from '../vnode/SharingPolicy.js';
+import { VNodePlacement } from '../vnode/VNodePlacement.js';
 
 export async function managerMain(_argv: string[]): Promise<number> {
   const cfg = loadConfig();
@@ -37,8 +39,10 @@ export async function managerMain(_argv: string[]): Promise<number> {
     await vnodefs.mount();
   }
   const bindings = vnodefs ? containerBindings(vnodefs.mountpoint) : [];
+  const placement = new VNodePlacement(cfg.vnodeMode, new SharingPolicy(cfg.sharing.vnodes, cfg.sharing.policyFile));
   const pods = new VNodePods(
     vnodes,
+    placement,
     {
       procBindings: bindings.filter((b) => !b.writable),
       sysctlBindings: bindings.filter((b) => b.writable),

@@ -16,13 +16,7 @@ import { hostMountResolver } from '../spec/hostMountOf.js';
 import { hostNamespacesOf, parseSpec, rewriteSpec, SpecError } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
 import { unmountBelow, type VNodeManager } from '../vnode/VNodeManager.js';
-import type { PodIdentity } from '../vnode/vnodeKey.js';
-
-const A = {
-  namespace: 'io.kubernetes.cri.sandbox-namespace',
-  uid: 'io.kubernetes.cri.sandbox-uid',
-  name: 'io.kubernetes.cri.sandbox-name',
-};
+import { podFromSpec, type PodIdentity, type VNodePlacement } from '../vnode/VNodePlacement.js';
 
 export interface VNodePodsOptions {
   /** vnodefs files to bind over /proc and /sys, when vnodefs runs. */
@@ -59,29 +53,30 @@ function podCgroup(spec: { linux: Record<string, unknown> }): string | undefined
 export class VNodePods implements TaskHooks {
   constructor(
     private readonly vnodes: VNodeManager,
+    private readonly placement: VNodePlacement,
     private readonly opts: VNodePodsOptions,
     private readonly log: Logger,
   ) {}
 
-  /** The pod a spec belongs to, from the CRI annotations containerd puts on every spec. */
-  static podOf(annotations: Record<string, string>): PodIdentity {
-    const namespace = annotations[A.namespace];
-    const uid = annotations[A.uid];
-    if (!namespace || !uid) throw new SpecError(`not a CRI pod: annotations ${A.namespace} and ${A.uid} are required`);
-    return { namespace, uid, name: annotations[A.name], annotations };
+  /**
+   * The key of the pod's vNode, decided once per pod: by vnode-cni's ADD, or by the sandbox's
+   * Create for a pod without one (hostNetwork). Once the pod is in a vNode, that is its answer.
+   */
+  placePod(pod: PodIdentity): string {
+    return this.podNetworks.get(pod.sandboxId)?.key ?? this.vnodeOfPod(pod.sandboxId)?.key ?? this.placement.keyFor(pod);
   }
 
   async prepareCreate(ctx: CreateContext): Promise<{ rootfs?: Mount[] }> {
     const t0 = performance.now();
     const specPath = join(ctx.bundle, 'config.json');
     const spec = parseSpec(readFileSync(specPath, 'utf8'), specPath);
-    const key = this.vnodes.keyFor(VNodePods.podOf(ctx.annotations));
+    // vnode-cni's ADD may still be creating the pod's netns; runc create needs it.
+    const pendingNetns = ctx.sandbox ? await this.podNetworks.get(ctx.podId)?.netns : undefined;
     // The sandbox brings the pod into its vNode (hostNetwork pods have no CNI ADD to do it);
     // containers find it there.
-    const vnode = ctx.sandbox ? await this.vnodes.getOrCreate(key, ctx.podId) : this.vnodes.get(key);
-    if (!vnode || vnode.state !== 'ready') throw new SpecError(`pod ${ctx.podId}: its vNode (${key}) is ${vnode?.state ?? 'gone'}`);
-    // vnode-cni's ADD may still be creating the pod's netns; runc create needs it.
-    const podNetns = ctx.sandbox ? ((await this.podNetworks.get(ctx.podId)?.netns) ?? vnode.netns[ctx.podId]) : undefined;
+    const vnode = ctx.sandbox ? await this.vnodes.getOrCreate(this.placePod(podFromSpec(ctx.podId, ctx.annotations)), ctx.podId) : this.vnodeOfPod(ctx.podId);
+    if (!vnode || vnode.state !== 'ready') throw new SpecError(`pod ${ctx.podId}: its vNode${vnode ? ` (${vnode.key})` : ''} is ${vnode?.state ?? 'gone'}`);
+    const podNetns = ctx.sandbox ? (pendingNetns ?? vnode.netns[ctx.podId]) : undefined;
     const host = ctx.sandbox ? hostNamespacesOf(spec) : { hostNetwork: false, hostPID: false, hostIPC: false };
     if (host.hostNetwork) await this.ensureVNodeNetwork(vnode);
     const rewritten = rewriteSpec(spec, ctx.sandbox, host, {
@@ -159,9 +154,9 @@ export class VNodePods implements TaskHooks {
    * it) and the interface moved into it (the sandbox's Start waits for that). An entry goes when
    * it succeeds; a failed one stays, failing the sandbox, until the pod's CNI DEL.
    */
-  private readonly podNetworks = new Map<string, { netns: Promise<string>; ready: Promise<void> }>();
+  private readonly podNetworks = new Map<string, { key: string; netns: Promise<string>; ready: Promise<void> }>();
 
-  trackPodNetwork(podId: string, net: { netns: Promise<string>; ready: Promise<void> }): void {
+  trackPodNetwork(podId: string, net: { key: string; netns: Promise<string>; ready: Promise<void> }): void {
     this.podNetworks.set(podId, net);
     net.netns.catch(() => undefined);
     net.ready.then(
@@ -239,7 +234,20 @@ export class VNodePods implements TaskHooks {
     rmSync(file, { force: true });
   }
 
-  async podGone(podId: string): Promise<void> {
+  /** Pods leaving their vNode now: the proxy says so at the last Delete and again when the pod's
+   * runc shim exits, and the two must not race over the vNode's own network. */
+  private readonly leaving = new Map<string, Promise<void>>();
+
+  podGone(podId: string): Promise<void> {
+    let p = this.leaving.get(podId);
+    if (!p) {
+      p = this.leave(podId).finally(() => this.leaving.delete(podId));
+      this.leaving.set(podId, p);
+    }
+    return p;
+  }
+
+  private async leave(podId: string): Promise<void> {
     this.podStarts.delete(podId);
     await this.podNetworkSettled(podId);
     const v = this.vnodeOfPod(podId);

@@ -114,7 +114,7 @@ export class TaskProxy {
       }
       this.registry.removePod(p.podId);
       rmSync(p.dir, { recursive: true, force: true });
-      await this.opts.hooks?.podGone(p.podId).catch((e: unknown) => this.log.error('pod cleanup failed', { podId: p.podId, error: String(e) }));
+      await this.podGone(p.podId);
       this.log.warn('cleaned up a pod of a previous manager', { podId: p.podId, tasks: own.length, shimWasAlive: !!shim });
     }
     for (const t of tasks.filter((x) => !pods.some((p) => p.podId === x.podId))) this.registry.removeTask(t.id);
@@ -151,7 +151,12 @@ export class TaskProxy {
             const r = m.Delete.response.decode(res);
             const podId = this.registry.task(req.id)?.podId;
             this.registry.removeTask(req.id, { pid: r.pid, exitStatus: r.exitStatus, exitedAt: r.exitedAt ?? null });
-            if (podId) await this.taskGone(req.id, podId);
+            if (podId) {
+              await this.taskGone(req.id, podId);
+              // The pod's last task: it leaves its vNode now, not when its runc shim gets round to
+              // exiting, so StopPodSandbox returns with nothing of the pod left.
+              if (this.registry.tasksOfPod(podId).length === 0) await this.podGone(podId);
+            }
           }
           return res;
         },
@@ -353,7 +358,7 @@ export class TaskProxy {
       if (left.length === 0) {
         this.registry.removePod(shim.podId);
         shim.removeDir();
-        void this.opts.hooks?.podGone(shim.podId).catch((e: unknown) => this.log.error('pod cleanup failed', { podId: shim.podId, error: String(e) }));
+        void this.podGone(shim.podId);
       }
     });
   }
@@ -396,6 +401,15 @@ export class TaskProxy {
       await this.opts.hooks?.taskGone(id, podId);
     } catch (e) {
       this.log.error('task cleanup failed', { id, podId, error: (e as Error).message });
+    }
+  }
+
+  /** The vNode layer lets go of the pod (idempotent: called at its last Delete and when its shim exits). */
+  private async podGone(podId: string): Promise<void> {
+    try {
+      await this.opts.hooks?.podGone(podId);
+    } catch (e) {
+      this.log.error('pod cleanup failed', { podId, error: (e as Error).message });
     }
   }
 

@@ -19,7 +19,7 @@ import { logger, type Logger } from '../common/log.js';
 import { Holder, locateTree } from './Holder.js';
 import { IdAllocator } from './IdAllocator.js';
 import { StateStore } from './StateStore.js';
-import { vnodeKey, vnodeName, type PodIdentity } from './vnodeKey.js';
+import { vnodeName } from './VNodePlacement.js';
 import { viewOf, VNodeRecordSchema, type VNode, type VNodeRecord } from './VNodeRecord.js';
 
 export class VNodeError extends Error {
@@ -100,11 +100,6 @@ export class VNodeManager {
     const m = new VNodeManager(cfg, store, ids, locateTree(opts.treeDir ?? cfg.treeDir), opts.log ?? logger('vnode'));
     await m.reload();
     return m;
-  }
-
-  /** The key of the vNode a pod belongs to under the configured mode (see vnodeKey.ts). */
-  keyFor(pod: PodIdentity): string {
-    return vnodeKey(pod, this.cfg.vnodeMode);
   }
 
   get(key: string): VNode | undefined {
