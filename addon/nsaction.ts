@@ -3,7 +3,13 @@
 // agent/seccomp's.
 import { fn, native } from './native.js';
 
-export const NsOp = native.nsActionOps as { mountFs: number; bind: number; move: number; umount: number; mkdev: number; probe: number };
+export const NsOp = native.nsActionOps as { mountFs: number; bind: number; move: number; umount: number; mknod: number; probe: number };
+
+/**
+ * The character devices `mknod` actions may make, [major, minor, host device]: the addon refuses
+ * any other (a hard limit on what host root creates for a container, beside agent/seccomp's policy).
+ */
+export const NS_SAFE_DEVICES = native.nsActionSafeDevices as readonly (readonly [number, number, string])[];
 
 export interface NsActionRequest {
   op: number;
@@ -26,8 +32,8 @@ export interface NsActionRequest {
   umask?: number;
   /** The caller's dirfd number (mknodat), copied with pidfd_getfd; absent = its cwd. */
   dirfd?: number;
-  /** Host device bound for mkdev, e.g. /dev/null. */
-  device?: string;
+  /** mknod: the character device, one of NS_SAFE_DEVICES. */
+  rdev?: [number, number];
   /** [major, minor] of the emulated files' superblock: refused as umount/move source. */
   protect?: [number, number];
   /** For mountFs: (host file, path inside the new mount) bound on top. */
@@ -40,6 +46,7 @@ export interface NsActionResult {
   code: string;
   /** Which step failed ('' on success). */
   stage: string;
+  /** mountFs: emulated files bound; bind: 1 if made recursive; mknod: 0 a device node, 1 the host's device bound. */
   value: number;
 }
 

@@ -1,6 +1,7 @@
 // What a privileged workload does to "its node", inside a privileged vNode pod through CRI: mount
 // proc and sysfs (emulated files on top), tmpfs, bind and overlay; no unmounting of the emulated
-// files; the safe devices only; a reboot that stops the pod's container and nothing else.
+// files; the safe devices only, as real nodes in the rootfs; a reboot that stops the pod's
+// container and nothing else.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -73,14 +74,34 @@ describe('syscalls a privileged vNode pod makes, answered by the manager', { ski
     assert.match(await ok(id, 'grep MemTotal /proc/meminfo'), /262144 kB/, 'still emulated');
   });
 
-  test('mknod: /dev/null works, a block device does not', { timeout: 60_000 }, async () => {
+  test('mknod: real safe-device nodes in the rootfs (usable in /tmp, removable), the bind on a pod-mounted tmpfs, no block device', { timeout: 60_000 }, async () => {
     const { id } = await privilegedPod('devs');
-    // A fresh /dev, as systemd and container engines inside a pod make one.
+    // The rootfs (the overlay containerd mounted): real nodes, owned by the vNode's root, usable in
+    // the sticky /tmp and removed by rm, as on a node.
+    const nodes = await ok(
+      id,
+      [
+        'cd /tmp',
+        'for d in "null 1 3" "zero 1 5" "full 1 7" "random 1 8" "urandom 1 9" "tty 5 0"; do set -- $d; mknod $1 c $2 $3 && stat -c "%n %F %t:%T %U %a" $1; done',
+        'grep -c " /tmp/" /proc/self/mountinfo || true',
+        'echo x > null && echo wrote-null && head -c 3 null | wc -c',
+        'head -c 3 zero | wc -c; head -c 3 urandom | wc -c; echo x > random && echo wrote-random',
+        'echo x > full 2>/dev/null || echo full-enospc',
+        'rm null zero full random urandom tty && echo removed',
+      ].join('\n'),
+    );
+    for (const [n, dev] of [['null', '1:3'], ['zero', '1:5'], ['full', '1:7'], ['random', '1:8'], ['urandom', '1:9'], ['tty', '5:0']])
+      assert.match(nodes, new RegExp(`^${n} character special file ${dev} root 644$`, 'm'), nodes);
+    assert.match(nodes, /^0\nwrote-null\n0\n3\n3\nwrote-random\nfull-enospc\nremoved\n$/m, `no mounts, then each works: ${nodes}`);
+    // A fresh /dev, as systemd and container engines inside a pod make one: that tmpfs belongs to
+    // the pod's user namespace (no node on it could be opened), so the host's device is bound.
     assert.equal(await ok(id, 'mkdir -p /newdev && mount -t tmpfs -o mode=755 none /newdev && mknod /newdev/null c 1 3 && echo x > /newdev/null && head -c 3 /newdev/null | wc -c'), '0\n');
     const b = await sh(id, 'mknod /newdev/sda b 8 0');
     assert.notEqual(b.exitCode, 0);
     assert.match(b.stderr, /not permitted/i);
-    assert.notEqual((await sh(id, 'mknod /newdev/mem c 1 1')).exitCode, 0, '/dev/mem is not a safe device');
+    const m = await sh(id, 'mknod /tmp/mem c 1 1');
+    assert.notEqual(m.exitCode, 0, '/dev/mem is not a safe device');
+    assert.match(m.stderr, /not permitted/i);
   });
 
   test('reboot stops the calling container only: the host and other pods are untouched', { timeout: 90_000 }, async () => {

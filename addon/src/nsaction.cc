@@ -12,10 +12,14 @@
 //   4. a grandchild, cloned the same way so it lives in the target's pid namespace, chroots to the
 //      target's root, enters its cwd and performs the action on file descriptors: paths are
 //      resolved once with openat2(RESOLVE_NO_MAGICLINKS) and the mount is made with
-//      move_mount/fsmount on those fds, so a rename racing with us cannot redirect it.
+//      move_mount/fsmount on those fds, so a rename racing with us cannot redirect it;
+//   5. mknod only: back on the worker thread (host root, the host's mount namespace), the device
+//      node is made in the directory the grandchild resolved and proved writable as the caller
+//      (its fd comes back over a socketpair), see MknodOnHost.
 // The children run in the manager's address space: raw syscalls and stack memory only, every
 // signal blocked, results written to a struct the worker reads after they exit.
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/mount.h>
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
@@ -26,6 +30,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -41,13 +46,33 @@
 #ifndef STATX_ATTR_MOUNT_ROOT
 #define STATX_ATTR_MOUNT_ROOT 0x00002000
 #endif
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452  // kernel 6.6 (the same number on every architecture); Debian 12's headers lack it
+#endif
 
 namespace {
 
 using vnode::SyscallWorker;
 using vnode::WorkResult;
 
-enum Op { kMountFs = 1, kBind = 2, kMove = 3, kUmount = 4, kMkdev = 5, kProbe = 6 };
+// kMknod is the one mknod op of the API; kBindDev is its fallback round, never accepted from JS.
+enum Op { kMountFs = 1, kBind = 2, kMove = 3, kUmount = 4, kMknod = 5, kProbe = 6, kBindDev = 100 };
+
+// The only devices kMknod makes, whatever the caller of nsAction asks: a node of these is harmless
+// anywhere (the policy of who may have one is agent/seccomp's; this is the hard limit of what host
+// root creates for a container). The path is the host device bound when no node can be made.
+struct SafeDevice {
+  unsigned major, minor;
+  const char* hostPath;
+};
+constexpr SafeDevice kSafeDevices[] = {{1, 3, "/dev/null"}, {1, 5, "/dev/zero"}, {1, 7, "/dev/full"},
+                                       {1, 8, "/dev/random"}, {1, 9, "/dev/urandom"}, {5, 0, "/dev/tty"}};
+
+const SafeDevice* FindSafeDevice(int64_t major, int64_t minor) {
+  for (const SafeDevice& d : kSafeDevices)
+    if (d.major == major && d.minor == minor) return &d;
+  return nullptr;
+}
 
 // Where a failure happened, reported as `stage` so the handler's log says which step failed.
 enum Stage {
@@ -71,10 +96,13 @@ enum Stage {
   kStAttach,
   kStOverlay,
   kStAct,
+  kStMknod,
+  kStOwner,
 };
 const char* const kStageNames[] = {"",        "open target",     "caller gone", "prepare",  "setns(user)", "setns(mnt)", "setns(net/ipc/uts/cgroup)",
                                    "setns(pid)", "credentials", "clone",       "chroot",   "resolve target", "resolve source",
-                                   "check",   "fsopen",          "fsconfig",    "fsmount",  "attach",      "overlay",    "act"};
+                                   "check",   "fsopen",          "fsconfig",    "fsmount",  "attach",      "overlay",    "act",
+                                   "host mknod", "owner and mode"};
 
 constexpr size_t kMaxOverlays = 64;
 constexpr size_t kStack = 256 * 1024;
@@ -100,6 +128,8 @@ struct Ctx {
   uint32_t mode = 0;
   uint32_t umask = 022;
   int devfd = -1;
+  unsigned devMajor = 0, devMinor = 0;
+  int sock = -1;  // mknod: the grandchild's end of the socketpair the directory fd goes back on
   bool hasProtect = false;
   uint32_t protMajor = 0, protMinor = 0;
   Overlay overlays[kMaxOverlays];
@@ -109,6 +139,7 @@ struct Ctx {
   int err = 0;
   int stage = 0;
   int64_t value = 0;
+  char name[NAME_MAX + 1] = {0};  // mknod: the last component, in the directory sent back
 };
 
 inline long Fail(Ctx* c, int stage, int err) {
@@ -312,9 +343,76 @@ long DoUmount(Ctx* c) {
   return 0;
 }
 
-// mknod of a safe character device: an empty file made the way mknod would (O_EXCL, the
-// caller's umask), with the host's device bound on it (a user namespace cannot create nodes).
-long DoMkdev(Ctx* c) {
+// mknod, first round, as the caller (root of its user namespace, in its root and cwd): proves the
+// node may be created at this path. The parent directory is resolved once; a placeholder is made
+// in it with O_CREAT|O_EXCL and the caller's umask, so every check of creation is the kernel's
+// own (EEXIST also for a symlink, dangling or not: mknod never follows the last component; EACCES,
+// EROFS, ENOENT, EDQUOT, ...) and the placeholder's owner and mode are what the caller's node gets
+// (umask or default ACL, a setgid directory's group). The directory fd and the placeholder go to
+// the worker over c->sock; then the placeholder is removed again, still as the caller, so the
+// host's step never removes or replaces a name (MknodOnHost only creates).
+long DoMknodPlace(Ctx* c) {
+  size_t n = strnlen(c->path, 4096);
+  if (n == 0) return Fail(c, kStResolve, ENOENT);
+  if (n >= 4096) return Fail(c, kStResolve, ENAMETOOLONG);
+  char buf[4096];
+  memcpy(buf, c->path, n + 1);
+  bool trailingSlash = false;
+  while (n > 1 && buf[n - 1] == '/') buf[--n] = 0, trailingSlash = true;
+  char* slash = strrchr(buf, '/');
+  const char* last = slash ? slash + 1 : buf;
+  const char* dir = ".";
+  if (slash == buf) dir = "/";
+  else if (slash) {
+    *slash = 0;
+    dir = buf;
+  }
+  // "/", "." and "..": the kernel's answer is EEXIST once the directory itself resolves.
+  bool noName = !*last || !strcmp(last, ".") || !strcmp(last, "..");
+  int pfd = Openat2(c->dirfd, noName && slash != buf ? c->path : dir, O_PATH | O_DIRECTORY, RESOLVE_NO_MAGICLINKS);
+  if (pfd < 0) return Fail(c, kStResolve, errno);
+  if (noName) return Fail(c, kStResolve, EEXIST);
+  size_t ln = strlen(last);
+  if (ln > NAME_MAX) return Fail(c, kStResolve, ENAMETOOLONG);
+  if (trailingSlash) {
+    // "name/" asks for a directory: EEXIST if the name is taken, ENOENT if not (filename_create).
+    struct statx st;
+    if (Statx(pfd, last, AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT, &st) == 0) return Fail(c, kStResolve, EEXIST);
+    return Fail(c, kStResolve, errno);
+  }
+  umask(c->umask);
+  int ph = Openat2(pfd, last, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW, RESOLVE_NO_MAGICLINKS, c->mode & 07777);
+  if (ph < 0) return Fail(c, kStResolve, errno);
+  memcpy(c->name, last, ln + 1);
+  int fds[2] = {pfd, ph};
+  char cbuf[CMSG_SPACE(sizeof fds)];
+  memset(cbuf, 0, sizeof cbuf);
+  char byte = 'd';
+  iovec iov{&byte, 1};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof cbuf;
+  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof fds);
+  memcpy(CMSG_DATA(cm), fds, sizeof fds);
+  long sent = sendmsg(c->sock, &msg, MSG_NOSIGNAL);
+  int sendErr = errno;
+  // Whatever failure: if the name no longer holds our placeholder, someone who can write the
+  // directory changed it; the host's mknodat then finds the name taken (EEXIST) or free.
+  unlinkat(pfd, last, 0);
+  if (sent < 0) return Fail(c, kStAct, sendErr);
+  return 0;
+}
+
+// mknod fallback round, as the caller: an empty file made the way mknod would (O_EXCL, the
+// caller's umask) with the host's device bound on it (nosuid, noexec), as sysbox does. Used only
+// where host root cannot make a node (MknodOnHost): a filesystem mounted inside a user namespace,
+// where a node could not be opened anyway (SB_I_NODEV).
+long DoBindDev(Ctx* c) {
   umask(c->umask);
   int fd = Openat2(c->dirfd, c->path, O_RDONLY | O_CREAT | O_EXCL | O_NOFOLLOW, RESOLVE_NO_MAGICLINKS, c->mode & 07777);
   if (fd < 0) return Fail(c, kStResolve, errno);
@@ -323,6 +421,7 @@ long DoMkdev(Ctx* c) {
     unlinkat(c->dirfd, c->path, 0);
     return Fail(c, kStAttach, e);
   }
+  c->value = 1;
   return 0;
 }
 
@@ -347,7 +446,8 @@ int Grandchild(void* arg) {
     case kBind: DoBind(c); break;
     case kMove: DoMove(c); break;
     case kUmount: DoUmount(c); break;
-    case kMkdev: DoMkdev(c); break;
+    case kMknod: DoMknodPlace(c); break;
+    case kBindDev: DoBindDev(c); break;
     case kProbe: DoProbe(c); break;
     default: Fail(c, kStPrepare, EINVAL);
   }
@@ -363,7 +463,7 @@ void CloseAllBut(const Ctx* c) {
     if (fd >= 0 && n < sizeof keep / sizeof keep[0]) keep[n++] = fd;
   };
   add(c->userns), add(c->mntns), add(c->netns), add(c->pidns), add(c->ipcns), add(c->utsns), add(c->cgroupns);
-  add(c->root), add(c->cwd), add(c->dirfd), add(c->devfd);
+  add(c->root), add(c->cwd), add(c->dirfd), add(c->devfd), add(c->sock);
   for (size_t i = 0; i < c->nOverlays; i++) add(c->overlays[i].fd);
   for (size_t i = 1; i < n; i++)
     for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
@@ -422,6 +522,105 @@ int OtherNs(const std::string& proc, const char* kind, int& err) {
   return fd;
 }
 
+// Clones the helper (Child, then Grandchild) for c.op and waits for it: 0, or the errno of a
+// failed mmap/clone. The result of the action is in c.err/c.stage/c.value.
+int RunChildren(Ctx& c) {
+  void* stacks = mmap(nullptr, 2 * kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stacks == MAP_FAILED) return errno;
+  char* stack1 = static_cast<char*>(stacks);
+  c.stack2 = stack1 + kStack;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);  // the children inherit it: no handler of ours runs in them
+  long pid = clone(Child, stack1 + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
+  int cloneErr = errno;
+  if (pid > 0) {
+    int st;
+    while (waitpid(static_cast<pid_t>(pid), &st, __WALL) < 0 && errno == EINTR) {
+    }
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  munmap(stacks, 2 * kStack);
+  c.stack2 = nullptr;
+  return pid < 0 ? cloneErr : 0;
+}
+
+// The (directory, placeholder) pair DoMknodPlace sent, if it sent one. The helper has exited: the
+// message is either queued or was never sent.
+void ReceiveFds(int sock, int out[2]) {
+  char byte;
+  iovec iov{&byte, 1};
+  char cbuf[CMSG_SPACE(2 * sizeof(int))];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = sizeof cbuf;
+  if (recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0) return;
+  for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; i++) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof fd);
+      if (i < 2 && out[i] < 0) out[i] = fd;
+      else close(fd);
+    }
+  }
+}
+
+constexpr int kUseBind = -1;
+
+// chmod of the inode an O_PATH fd names: fchmodat2(AT_EMPTY_PATH) (6.6), else through the
+// worker's own /proc (the host's, never a container's) for older kernels.
+int ChmodFd(int fd, mode_t mode) {
+  long r = syscall(SYS_fchmodat2, fd, "", mode, AT_EMPTY_PATH);
+  if (r < 0 && errno == ENOSYS) r = chmod(("/proc/thread-self/fd/" + std::to_string(fd)).c_str(), mode);
+  return static_cast<int>(r);
+}
+
+// mknod, second step, on the worker thread: host root (CAP_MKNOD of the initial user namespace),
+// in the host's mount namespace, acting only on the directory fd the caller's step resolved and
+// only on one name in it, never followed:
+//   1. mknodat(dir, name, S_IFCHR | 0000): creates, never replaces (EEXIST if the name was taken
+//      since the placeholder went). Mode 0 and owned by host root until step 3: nobody but host
+//      root can open it in between.
+//   2. The name is opened O_PATH without following a symlink or crossing a mount, and must be
+//      what step 1 made (a character device of this number, mode 0, owned by us); if someone
+//      renamed it away in between: EEXIST, and the mode-0 node stays wherever they put it (in a
+//      directory they can write, so they can remove it).
+//   3. Owner, group and mode are set on that fd to the placeholder's: the node belongs to whoever
+//      the caller's own mknod would have made it belong to (the vNode's root).
+// Returns 0, an errno (with *stage) or kUseBind: host root cannot create there. EOVERFLOW: the
+// filesystem belongs to a user namespace that does not map host root (a tmpfs, overlay or /dev
+// the pod mounted itself: SB_I_NODEV, a node there could never be opened); EACCES: FUSE or NFS
+// refusing host root; EPERM: no device nodes on this filesystem type. Nothing else is touched
+// before that decision (not even a stat of the placeholder, which FUSE would refuse us too).
+int MknodOnHost(const Ctx& c, int pfd, int placeholder, int* stage) {
+  dev_t dev = makedev(c.devMajor, c.devMinor);
+  if (mknodat(pfd, c.name, S_IFCHR, dev) < 0) {
+    int e = errno;
+    if (e == EOVERFLOW || e == EACCES || e == EPERM) return kUseBind;
+    return *stage = kStMknod, e;
+  }
+  int nfd = Openat2(pfd, c.name, O_PATH | O_NOFOLLOW, RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+  if (nfd < 0) return *stage = kStCheck, EEXIST;
+  struct stat st, ph;
+  int r = 0;
+  if (fstat(nfd, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != dev || (st.st_mode & 07777) != 0 || st.st_uid != geteuid()) {
+    *stage = kStCheck, r = EEXIST;
+  } else if (fstat(placeholder, &ph) < 0 || fchownat(nfd, "", ph.st_uid, ph.st_gid, AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW) < 0 ||
+             ChmodFd(nfd, ph.st_mode & 07777) < 0) {
+    // chown before chmod: chown clears set-id bits. If a step fails, take our node away again
+    // (only if the name still holds it) rather than leave a host-root node behind.
+    *stage = kStOwner, r = errno;
+    struct stat now;
+    if (fstatat(pfd, c.name, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev) unlinkat(pfd, c.name, 0);
+  }
+  close(nfd);
+  return r;
+}
+
 struct Request {
   int op = 0;
   int64_t pid = 0;
@@ -432,7 +631,7 @@ struct Request {
   bool hasPath = false, hasPath2 = false, hasFstype = false, hasSource = false, hasData = false;
   uint64_t flags = 0;
   int64_t mode = 0, umask = 022, targetDirfd = -1;
-  std::string device;
+  int64_t devMajor = -1, devMinor = -1;
   bool hasProtect = false;
   uint32_t protMajor = 0, protMinor = 0;
   std::vector<std::pair<std::string, std::string>> overlays;  // (host source, path inside the new mount)
@@ -504,14 +703,13 @@ WorkResult Run(Request& q) {
     __u64 id = q.id;
     if (ioctl(static_cast<int>(q.listener), SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0) return fail(kStGone, ENOENT);
   }
-  if (q.op == kMkdev) {
-    int d = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, q.device.c_str(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
-    if (keep(d) < 0) return fail(kStPrepare, errno);
-    mount_attr a;
-    memset(&a, 0, sizeof a);
-    a.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
-    if (syscall(SYS_mount_setattr, d, "", AT_EMPTY_PATH, &a, sizeof a) < 0) return fail(kStPrepare, errno);
-    c.devfd = d;
+  int sv[2] = {-1, -1};
+  if (q.op == kMknod) {
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return fail(kStPrepare, errno);
+    keep(sv[0]), keep(sv[1]);
+    c.sock = sv[1];
+    c.devMajor = static_cast<unsigned>(q.devMajor);
+    c.devMinor = static_cast<unsigned>(q.devMinor);
   }
   for (auto& o : q.overlays) {
     if (c.nOverlays >= kMaxOverlays) break;
@@ -521,23 +719,38 @@ WorkResult Run(Request& q) {
     c.overlays[c.nOverlays++] = Overlay{d, o.second.c_str()};
   }
 
-  void* stacks = mmap(nullptr, 2 * kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stacks == MAP_FAILED) return fail(kStClone, errno);
-  char* stack1 = static_cast<char*>(stacks);
-  c.stack2 = stack1 + kStack;
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);  // the children inherit it: no handler of ours runs in them
-  long pid = clone(Child, stack1 + kStack, CLONE_VM | CLONE_VFORK | SIGCHLD, &c);
-  int cloneErr = errno;
-  if (pid > 0) {
-    int st;
-    while (waitpid(static_cast<pid_t>(pid), &st, __WALL) < 0 && errno == EINTR) {
+  if (int e = RunChildren(c)) return fail(kStClone, e);
+  if (q.op == kMknod) {
+    int got[2] = {-1, -1};
+    ReceiveFds(sv[0], got);
+    keep(got[0]), keep(got[1]);
+    if (c.err) return fail(c.stage, c.err);
+    if (got[0] < 0 || got[1] < 0) return fail(kStAct, EIO);  // the grandchild reported success without sending
+    int stage = 0;
+    int r = MknodOnHost(c, got[0], got[1], &stage);
+    if (r > 0) return fail(stage, r);
+    if (r == kUseBind) {
+      // Second round, entirely as the caller again (the path is resolved anew; whatever changed in
+      // between is the caller's own doing and gets the kernel's answer).
+      if (q.listener >= 0) {
+        __u64 id = q.id;
+        if (ioctl(static_cast<int>(q.listener), SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0) return fail(kStGone, ENOENT);
+      }
+      const SafeDevice* dev = FindSafeDevice(c.devMajor, c.devMinor);
+      int d = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, dev->hostPath, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC));
+      if (keep(d) < 0) return fail(kStPrepare, errno);
+      mount_attr a;
+      memset(&a, 0, sizeof a);
+      a.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC;
+      if (syscall(SYS_mount_setattr, d, "", AT_EMPTY_PATH, &a, sizeof a) < 0) return fail(kStPrepare, errno);
+      c.devfd = d;
+      c.sock = -1;
+      c.op = kBindDev;
+      c.err = c.stage = 0;
+      c.value = 0;
+      if (int e = RunChildren(c)) return fail(kStClone, e);
     }
   }
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  munmap(stacks, 2 * kStack);
-  if (pid < 0) return fail(kStClone, cloneErr);
   cleanup();
   if (c.err) return fail(c.stage, c.err);
   res.value = c.value;
@@ -578,7 +791,8 @@ bool GetNum(Napi::Object o, const char* key, int64_t& out) {
 }
 
 // nsAction({ op, pid, listener?, id?, joinUser?, path?, path2?, fstype?, source?, data?,
-//            flags?, mode?, umask?, dirfd?, device?, protect?: [major, minor], overlays?: [[src, rel]] })
+//            flags?, mode?, umask?, dirfd?, rdev?: [major, minor], protect?: [major, minor],
+//            overlays?: [[src, rel]] })
 Napi::Value NsAction(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsObject()) {
@@ -599,10 +813,14 @@ Napi::Value NsAction(const Napi::CallbackInfo& info) {
     q->id = id.As<Napi::BigInt>().Uint64Value(&lossless);
   }
   q->joinUser = o.Get("joinUser").ToBoolean();
-  bool hasDevice = false;
   if (!GetStr(o, "path", q->path, q->hasPath) || !GetStr(o, "path2", q->path2, q->hasPath2) || !GetStr(o, "fstype", q->fstype, q->hasFstype) ||
-      !GetStr(o, "source", q->source, q->hasSource) || !GetStr(o, "data", q->data, q->hasData) || !GetStr(o, "device", q->device, hasDevice))
+      !GetStr(o, "source", q->source, q->hasSource) || !GetStr(o, "data", q->data, q->hasData))
     return env.Undefined();
+  Napi::Value rdev = o.Get("rdev");
+  if (rdev.IsArray() && rdev.As<Napi::Array>().Length() == 2) {
+    q->devMajor = rdev.As<Napi::Array>().Get(0u).ToNumber().Int64Value();
+    q->devMinor = rdev.As<Napi::Array>().Get(1u).ToNumber().Int64Value();
+  }
   Napi::Value prot = o.Get("protect");
   if (prot.IsArray() && prot.As<Napi::Array>().Length() == 2) {
     q->hasProtect = true;
@@ -620,8 +838,13 @@ Napi::Value NsAction(const Napi::CallbackInfo& info) {
   }
   bool needPath = q->op != 0;
   if (q->op < kMountFs || q->op > kProbe || (needPath && !q->hasPath) || ((q->op == kBind || q->op == kMove) && !q->hasPath2) ||
-      (q->op == kMountFs && !q->hasFstype) || (q->op == kMkdev && !hasDevice) || q->pid <= 0) {
+      (q->op == kMountFs && !q->hasFstype) || q->pid <= 0) {
     Napi::TypeError::New(env, "nsAction: incomplete request for op " + std::to_string(q->op)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (q->op == kMknod && !FindSafeDevice(q->devMajor, q->devMinor)) {
+    Napi::TypeError::New(env, "nsAction: mknod makes only the safe character devices, not " + std::to_string(q->devMajor) + ":" + std::to_string(q->devMinor))
+        .ThrowAsJavaScriptException();
     return env.Undefined();
   }
   return SyscallWorker::Run(
@@ -633,7 +856,7 @@ Napi::Value NsAction(const Napi::CallbackInfo& info) {
         int stage = failed ? static_cast<int>(r.value >> 16) : 0;
         out.Set("errno", Napi::Number::New(env, err));
         out.Set("code", Napi::String::New(env, err ? vnode::ErrnoName(err) : ""));
-        out.Set("stage", Napi::String::New(env, stage > 0 && stage <= kStAct ? kStageNames[stage] : ""));
+        out.Set("stage", Napi::String::New(env, stage > 0 && stage <= kStOwner ? kStageNames[stage] : ""));
         out.Set("value", Napi::Number::New(env, failed ? 0 : static_cast<double>(r.value)));
         return out;
       });
@@ -646,9 +869,19 @@ void InitNsAction(Napi::Env env, Napi::Object exports) {
   ops.Set("bind", Napi::Number::New(env, kBind));
   ops.Set("move", Napi::Number::New(env, kMove));
   ops.Set("umount", Napi::Number::New(env, kUmount));
-  ops.Set("mkdev", Napi::Number::New(env, kMkdev));
+  ops.Set("mknod", Napi::Number::New(env, kMknod));
   ops.Set("probe", Napi::Number::New(env, kProbe));
   exports.Set("nsActionOps", ops);
+  Napi::Array safe = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (const SafeDevice& d : kSafeDevices) {
+    Napi::Array e = Napi::Array::New(env, 3);
+    e.Set(0u, Napi::Number::New(env, d.major));
+    e.Set(1u, Napi::Number::New(env, d.minor));
+    e.Set(2u, Napi::String::New(env, d.hostPath));
+    safe.Set(i++, e);
+  }
+  exports.Set("nsActionSafeDevices", safe);
 }
 
 }  // namespace

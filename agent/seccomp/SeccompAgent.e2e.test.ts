@@ -123,6 +123,57 @@ test('mknod: the safe character devices work, block and other devices are refuse
   assert.match(r.out, /again=1/, 'EEXIST like mknod');
 });
 
+test('mknod makes real nodes: usable in sticky /tmp, owned by the vNode\'s root, removable; a pod-mounted tmpfs gets the bind', { skip, timeout: 60_000 }, async () => {
+  // Each of the six: a node (no mount), root-owned with the umask applied, written and read in a
+  // sticky world-writable directory like /tmp (where a bound host device is EACCES for O_CREAT
+  // opens: the kernel's may_create_in_sticky), and removed with rm (a bound one is EBUSY).
+  const r = await sh(
+    [
+      'mkdir -m 1777 /tmp/mk && cd /tmp/mk',
+      'for d in "null 1 3" "zero 1 5" "full 1 7" "random 1 8" "urandom 1 9" "tty 5 0"; do',
+      '  set -- $d; mknod $1 c $2 $3 || echo "mknod $1 failed"',
+      '  grep -q " /tmp/mk/$1 " /proc/self/mountinfo && echo "$1 is a mount"',
+      '  echo "$1 $(stat -c "%F %t:%T %U:%G %a" $1)"',
+      'done',
+      'echo x > null && echo wrote-null; head -c 4 null | wc -c',
+      'head -c 5 zero | wc -c; echo x > full; echo full=$?',
+      'head -c 6 urandom | wc -c; echo x > random && echo wrote-random',
+      'rm null zero full random urandom tty && echo removed; ls | wc -l',
+      'umask 077 && mknod -m 0640 m c 1 3 && stat -c "%a" m && rm m',
+    ].join('\n'),
+  );
+  assert.doesNotMatch(r.out, /failed|is a mount/, r.out);
+  for (const [n, dev] of [['null', '1:3'], ['zero', '1:5'], ['full', '1:7'], ['random', '1:8'], ['urandom', '1:9'], ['tty', '5:0']])
+    assert.match(r.out, new RegExp(`^${n} character special file ${dev} root:root 644$`, 'm'), r.out);
+  assert.match(r.out, /^wrote-null\n0$/m, r.out);
+  assert.match(r.out, /^5$/m);
+  assert.match(r.out, /full=1/, 'ENOSPC, as /dev/full answers');
+  assert.match(r.out, /^6$/m);
+  assert.match(r.out, /^wrote-random$/m);
+  assert.match(r.out, /^removed\n0$/m, 'rm works and nothing is left');
+  assert.match(r.out, /^640$/m, 'an explicit mode is kept (mknod -m sets it after the umask)');
+  assert.deepEqual(readdirSync(join(c.bundle, 'rootfs', 'tmp', 'mk')), [], 'nothing left in the rootfs');
+
+  // A tmpfs mounted inside the pod belongs to its user namespace: no node there could be opened
+  // (SB_I_NODEV), so the host's device is bound on an empty file, as before.
+  const t = await sh(
+    [
+      'mkdir -p /root/t && mount -t tmpfs -o mode=755 none /root/t',
+      'mknod /root/t/null c 1 3 && echo x > /root/t/null && echo bound-ok',
+      'grep -c " /root/t/null " /proc/self/mountinfo',
+      'rm /root/t/null; echo rm=$?',
+      'umount /root/t/null && rm /root/t/null && echo removed-after-umount',
+      // an overlay the pod mounts is its user namespace's too
+      'mkdir -p /root/t/l /root/t/u /root/t/w /root/o && mount -t overlay overlay -o lowerdir=/root/t/l,upperdir=/root/t/u,workdir=/root/t/w /root/o',
+      'mknod /root/o/zero c 1 5 && head -c 2 /root/o/zero | wc -c && grep -c " /root/o/zero " /proc/self/mountinfo',
+      'umount /root/o/zero; umount /root/o; umount /root/t',
+    ].join('\n'),
+  );
+  assert.match(t.out, /^bound-ok\n1$/m, t.out);
+  assert.match(t.out, /rm=1/, 'a bound device is a mount point: EBUSY until unmounted');
+  assert.match(t.out, /^removed-after-umount\n2\n1$/m, t.out);
+});
+
 test('free shows 256 MiB and nproc 1 in a container limited to 256 MiB and half a CPU', { skip, timeout: 60_000 }, async () => {
   const r = await sh('free; nproc; uptime');
   const mem = /^Mem:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(r.out);

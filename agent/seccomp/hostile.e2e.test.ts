@@ -1,10 +1,12 @@
 // Hostile arguments: a static C program (fixtures/hostile.c) inside a vNode container calls the
 // intercepted syscalls with bad pointers, over-long strings, bad flags and dirfds, ".." escape
-// attempts, and races (the path string, a symlink and a directory swapped under umount2). Every
-// answer must be the kernel's errno, no emulated file may disappear, nothing may land on the
-// host, and the manager must keep serving.
+// attempts, and races (the path string, a symlink and a directory swapped under umount2; the
+// parent directory, the last component and the new node swapped under mknod). Every answer must
+// be the kernel's errno, no emulated file may disappear, nothing may land on the host (mknod,
+// whose node host root makes, makes one only where the caller could create a file: never in a
+// hostPath the vNode may not write), and the manager must keep serving.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
@@ -28,6 +30,10 @@ after(async () => {
 const EFAULT = 14;
 const EINVAL = 22;
 const EPERM = 1;
+const ENOENT = 2;
+const EACCES = 13;
+const EEXIST = 17;
+const EROFS = 30;
 const expected: Record<string, number> = {
   mount_null_target: EFAULT,
   mount_low_target: EFAULT,
@@ -50,6 +56,19 @@ const expected: Record<string, number> = {
   mknodat_bad_dirfd: 9, // EBADF
   mknod_block: EPERM,
   mknod_mem: EPERM,
+  mknod_symlink_last: EEXIST,
+  mknod_symlink_dangling: EEXIST,
+  mknod_dangling_target_made: ENOENT, // access(): the symlink's target was not created
+  mknod_existing: EEXIST,
+  mknod_trailing_slash: ENOENT,
+  mknod_dot: EEXIST,
+  mknod_hostpath_ro: EACCES,
+  mknod_hostpath_rdonly: EROFS,
+  mknod_hostpath_victim: EEXIST,
+  mknod_hostpath: 0,
+  mknodat_dirfd: 0,
+  mknod_node_write: 0,
+  mknod_node_unlink: 0,
   sysinfo_null: EFAULT,
   sysinfo_unmapped: EFAULT,
   sysinfo_readonly: EFAULT,
@@ -67,16 +86,35 @@ const expected: Record<string, number> = {
   race_proc_mount: 0,
 };
 
-test('hostile arguments get the kernel\'s errno, races remove no emulated file, and the manager keeps serving', { skip, timeout: 300_000 }, async () => {
+test('hostile arguments get the kernel\'s errno, races remove no emulated file, and the manager keeps serving', { skip, timeout: 300_000 }, async (t) => {
   const bin = join(tmp, 'hostile');
   const b = await buildStatic(fileURLToPath(new URL('../../../agent/seccomp/fixtures/hostile.c', import.meta.url)), bin);
   assert.equal(b.code, 0, b.stderr);
-  const c = await bed.container('hostile', { vnode: 'shared:sec-hostile', memoryBytes: 256 << 20, files: { '/bin/hostile': bin } });
+  // hostPath volumes: a root-owned directory the vNode may not write, a read-only bind of a
+  // world-writable one, and a world-writable sticky one (like the host's /tmp) with a host file.
+  const host = (d: string) => join(tmp, d);
+  for (const [d, mode] of [['hostro', 0o755], ['hostrdonly', 0o777], ['hoststicky', 0o1777]] as const) {
+    mkdirSync(host(d));
+    chmodSync(host(d), mode);
+  }
+  writeFileSync(host('hoststicky/victim'), 'host file\n', { mode: 0o644 });
+  const c = await bed.container('hostile', {
+    vnode: 'shared:sec-hostile',
+    memoryBytes: 256 << 20,
+    files: { '/bin/hostile': bin },
+    binds: [
+      { source: host('hostro'), destination: '/hostro' },
+      { source: host('hostrdonly'), destination: '/hostrdonly', readonly: true },
+      { source: host('hoststicky'), destination: '/hoststicky' },
+    ],
+  });
+  const vnodeRoot = c.vnode.idRange.uidStart;
   const hostMountsBefore = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('vnode-sec-escape')).length;
   const r = await c.exec(['/bin/hostile'], 280_000);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.match(r.stdout, /^done$/m, 'the fixture ran to the end (no call hung)');
   const lines = new Map(r.stdout.trim().split('\n').map((l) => [l.split(' ')[0]!, l] as const));
+  for (const [name, l] of lines) if (name.startsWith('race_')) t.diagnostic(l);
   for (const [name, errno] of Object.entries(expected)) {
     const l = lines.get(name);
     assert.ok(l, `missing ${name} in:\n${r.stdout}`);
@@ -93,6 +131,29 @@ test('hostile arguments get the kernel\'s errno, races remove no emulated file, 
     assert.equal(afterN, before, `no emulated file was unmounted by the race: ${l}`);
     assert.ok(Number(/ok=(\d+)/.exec(l)![1]) > 0, `the race really unmounted decoys: ${l}`);
   }
+  // mknod: the node made through a hostPath belongs to the vNode's root, is a real node (not a
+  // mount) of 1:3; the host file of the same name, and the directories the vNode may not write,
+  // are untouched, also after the races.
+  const made = lstatSync(host('hoststicky/null'));
+  assert.ok(made.isCharacterDevice(), 'a device node on the host filesystem');
+  assert.deepEqual([made.rdev, made.uid, made.gid, made.mode & 0o7777], [(1 << 8) | 3, vnodeRoot, c.vnode.idRange.gidStart, 0o644]);
+  assert.equal(readFileSync(host('hoststicky/victim'), 'utf8'), 'host file\n');
+  assert.equal(lstatSync(host('hoststicky/victim')).uid, 0);
+  assert.deepEqual(readdirSync(host('hostro')), [], 'nothing made in a hostPath the vNode may not write');
+  assert.deepEqual(readdirSync(host('hostrdonly')), []);
+  assert.match(lines.get('mknod_node') ?? '', /^mknod_node type=chr rdev=1:3 uid=0 gid=0 mode=644$/, 'owned by the vNode\'s root, with the caller\'s umask');
+  const counts = (name: string): Record<string, number> =>
+    Object.fromEntries([...(lines.get(name) ?? '').matchAll(/(\w+)=(\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+  const dir = counts('race_mknod_dir');
+  assert.ok(dir.ok! > 0 && dir.eacces! > 0, `the race reached both the writable directory and /hostro: ${lines.get('race_mknod_dir')}`);
+  assert.deepEqual([dir.err, dir.nodes, dir.other, dir.wrongdev], [0, dir.ok, 0, 0], `every node made is in the writable directory: ${lines.get('race_mknod_dir')}`);
+  const last = counts('race_mknod_last');
+  assert.equal(last.err, 0, lines.get('race_mknod_last'));
+  assert.ok(last.ok! + last.eexist! === 1500, lines.get('race_mknod_last'));
+  const swap = counts('race_mknod_swap');
+  assert.ok(swap.ok! > 0, lines.get('race_mknod_swap'));
+  assert.equal(swap.wrongdev, 0, lines.get('race_mknod_swap'));
+  assert.deepEqual(readdirSync(host('hostro')), [], 'no race put a node in /hostro');
   // ".." never climbed out of the container's root: nothing was mounted on the host.
   const hostMountsAfter = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes('vnode-sec-escape')).length;
   assert.equal(hostMountsAfter, hostMountsBefore);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { nsAction, NS_SAFE_DEVICES, NsOp } from '../../../addon/nsaction.js';
 import { parseStatus } from '../CallerProc.js';
 import { INTERCEPTED_SYSCALLS } from '../interceptedSyscalls.js';
 import { AUDIT_ARCH, syscallOf, X32_SYSCALL_BIT } from '../syscallTable.js';
@@ -48,6 +49,17 @@ test('mknod dev decoding and the safe device set', () => {
   assert.deepEqual(decodeDev((1 << 8) | 3), { major: 1, minor: 3 });
   assert.deepEqual(decodeDev((259 << 8) | 0x12 | (0x34500 << 12)), { major: 259, minor: 0x34512 });
   assert.deepEqual([...SAFE_CHAR_DEVICES.keys()].sort(), ['1:3', '1:5', '1:7', '1:8', '1:9', '5:0']);
+  // The addon's hard limit on what host root creates is the same set, with the same host devices.
+  assert.deepEqual(
+    NS_SAFE_DEVICES.map(([ma, mi, p]) => [`${ma}:${mi}`, p]).sort(),
+    [...SAFE_CHAR_DEVICES.entries()].sort(),
+  );
+});
+
+test('the addon refuses a mknod request outside the safe set before doing anything', () => {
+  for (const rdev of [[8, 0], [1, 1], [0, 0], [4, 1]] as [number, number][])
+    assert.throws(() => nsAction({ op: NsOp.mknod, pid: process.pid, path: '/tmp/x', rdev }), /only the safe character devices, not \d+:\d+/);
+  assert.throws(() => nsAction({ op: NsOp.mknod, pid: process.pid, path: '/tmp/x' }), /only the safe character devices/);
 });
 
 test('/proc/self in a bind source names the caller, not the helper', () => {

@@ -1,9 +1,15 @@
 // mknod(2), mknodat(2). A user namespace may create FIFOs, sockets, regular files and overlayfs
 // whiteouts (char 0:0) itself: those CONTINUE. Of the device nodes, the safe character devices
-// (null, zero, full, random, urandom, tty) are emulated the way sysbox does: an empty file made
-// at the path as the caller would (O_EXCL, its umask, its root and cwd or dirfd), with the host's
-// device bound on it. Every other device gets EPERM, the kernel's answer.
-// The decision uses only the mode and dev registers, which cannot change under us.
+// (null, zero, full, random, urandom, tty) are made for a caller with CAP_MKNOD; every other
+// device gets EPERM, the kernel's answer. The decision uses only the mode and dev registers, which
+// cannot change under us.
+// How (addon/src/nsaction.cc, op mknod): the parent directory is resolved and a placeholder made
+// in it O_EXCL as the caller (so every check of creating there is the kernel's), removed again,
+// and host root makes a real node at that name through that directory fd, then gives it the
+// placeholder's owner and mode: the node belongs to the vNode's root, can be written in /tmp and
+// removed with rm, as on a real node. Where host root cannot make a node (a filesystem mounted
+// inside the user namespace, where none could ever be opened: SB_I_NODEV), the host's device is
+// bound on an empty file instead, as sysbox does (docs/seccomp.md has the table).
 import { NsOp } from '../../../addon/nsaction.js';
 import { Errno } from '../SyscallFault.js';
 import { answerOf } from './mount.js';
@@ -14,6 +20,7 @@ const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
 const AT_FDCWD = -100;
 
+/** The safe set, "major:minor" -> the host device it is (the addon enforces the same list). */
 export const SAFE_CHAR_DEVICES: ReadonlyMap<string, string> = new Map([
   ['1:3', '/dev/null'],
   ['1:5', '/dev/zero'],
@@ -39,9 +46,9 @@ async function handleMknod(env: HandlerEnv, dirfd: number, pathPtr: bigint, mode
   const st = env.status();
   if (!device || !hasCap(st, CAP_MKNOD)) return fail(Errno.EPERM);
   const rel = !path.startsWith('/') && dirfd !== AT_FDCWD;
-  return answerOf(
-    await env.nsAction({ op: NsOp.mkdev, joinUser: true, path, device, mode: mode & 0o7777, umask: st.umask, dirfd: rel ? dirfd : undefined }),
-  );
+  const r = await env.nsAction({ op: NsOp.mknod, joinUser: true, path, rdev: [major, minor], mode: mode & 0o7777, umask: st.umask, dirfd: rel ? dirfd : undefined });
+  if (!r.errno && r.value === 1) env.log.debug('seccomp: mknod bound the host device (no node can be made on this filesystem)', { path, device });
+  return answerOf(r);
 }
 
 export const mknod: SyscallHandler = {

@@ -57,6 +57,8 @@ export interface ContainerOptions {
   emulate?: boolean;
   /** files copied into the rootfs: path inside -> host path */
   files?: Record<string, string>;
+  /** host directories bound into the container as they are, like hostPath volumes */
+  binds?: { source: string; destination: string; readonly?: boolean }[];
   args?: string[];
 }
 
@@ -149,6 +151,7 @@ export class SeccompTestBed {
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'rw'] },
     ];
+    for (const b of opts.binds ?? []) mounts.push({ destination: b.destination, type: 'bind', source: b.source, options: ['rbind', b.readonly ? 'ro' : 'rw'] });
     if (emulate)
       for (const b of containerBindings(this.fs.mountpoint).filter((x) => !x.writable))
         mounts.push({ destination: b.destination, type: 'bind', source: b.source, options: ['bind', 'ro', 'nosuid', 'nodev'] });
