@@ -36,12 +36,10 @@ export async function managerMain(_argv: string[]): Promise<number> {
     vnodefs = new VnodeFs({ mountpoint });
     await vnodefs.mount();
   }
-  const bindings = vnodefs ? containerBindings(vnodefs.mountpoint) : [];
   const pods = new VNodePods(
     vnodes,
     {
-      procBindings: bindings.filter((b) => !b.writable),
-      sysctlBindings: bindings.filter((b) => b.writable),
+      procBindings: vnodefs ? containerBindings(vnodefs.mountpoint) : [],
       launcher: join(TREE_BIN, 'vnode-inject'),
       seccompListener: join(cfg.runDir, 'seccomp.sock'),
       vnodefs,
