@@ -36,7 +36,8 @@ export interface NsActionRequest {
   rdev?: [number, number];
   /** [major, minor] of the emulated files' superblock: refused as umount/move source. */
   protect?: [number, number];
-  /** For mountFs: (host file, path inside the new mount) bound on top. */
+  /** For mountFs: (host file or directory, path inside the new mount) bound on top; at most 64
+   * (more throws: a file left out would show the real one). A missing path is skipped. */
   overlays?: [string, string][];
 }
 

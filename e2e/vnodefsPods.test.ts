@@ -1,10 +1,14 @@
 // vnodefs through real vNode pods (CRI -> containerd -> vnode handler -> vnode-manager): a
 // container limited to 256 MiB and half a CPU reads its own /proc and /sys figures with the
 // tools images use (busybox cat copies with sendfile(2), others read(2)), uptime counts from its
-// pod's start, and /proc/sys writes stay in the vNode that made them.
+// pod's start, /proc/sys writes stay in the vNode that made them, and nothing identifies the
+// host: /sys/firmware is empty wherever the pod sees a sysfs (its /sys, a hostPath of /sys, one it
+// mounts), boot_id is the pod's own, and DMI is the vNode's (this machine has none: none shows).
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { vnodeName } from '../agent/vnode/VNodePlacement.js';
+import { productUuid } from '../agent/vnodefs/render/renderIdentity.js';
 import { containerBindings } from '../agent/vnodefs/VnodeFs.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import type { TestBed } from './lib/TestBed.js';
@@ -45,7 +49,7 @@ after(async () => {
 
 describe('vnodefs in vNode pods', { skip }, () => {
   test('every emulated file reads the same with sendfile (busybox cat), read(2) and dd', { timeout: 60_000 }, async () => {
-    const files = containerBindings('/').map((b) => b.destination);
+    const files = containerBindings('/').filter((b) => !b.dir).map((b) => b.destination);
     // One line per file: bytes through cat (sendfile), through the shell's redirect + wc (read),
     // through dd with a 1-byte block (many small reads at rising offsets), and the first line.
     const script = files.map((f) => `[ -e ${f} ] && echo "${f} $(cat ${f} | wc -c) $(wc -c < ${f}) $(dd if=${f} bs=1 2>/dev/null | wc -c)"`).join('; ');
@@ -140,5 +144,80 @@ describe('vnodefs in vNode pods', { skip }, () => {
   test('nproc shows one CPU', { timeout: 30_000 }, async () => {
     // nproc asks sched_getaffinity(2), which no file answers: the seccomp agent does.
     assert.equal((await sh(a.containerId, 'nproc')).trim(), '1');
+  });
+
+  test('host identity in an unprivileged pod: /sys/firmware empty, DMI only where the host has it and then the vNode\'s, boot_id the pod\'s own', { timeout: 60_000 }, async () => {
+    const id = a.containerId;
+    assert.equal(await sh(id, 'ls -A /sys/firmware'), '', 'no host firmware tables');
+    assert.ok(existsSync('/sys/firmware/acpi'), 'the host has ACPI tables here, so something was hidden');
+    const hostDmi = existsSync('/sys/devices/virtual/dmi/id');
+    if (!hostDmi) {
+      // This machine has no DMI: the pod has none either (and started, though its DMI binding
+      // had nowhere to go).
+      assert.equal(await sh(id, '[ -e /sys/class/dmi ] && echo present || echo absent'), 'absent\n');
+    } else {
+      assert.equal(await sh(id, 'cat /sys/class/dmi/id/sys_vendor /sys/class/dmi/id/product_name'), 'vNode\nvNode\n');
+      assert.equal(await sh(id, 'cat /sys/class/dmi/id/product_uuid'), `${productUuid(vnodeName('ns:vfs-a'))}\n`);
+      assert.equal((await sh(id, 'ls /sys/devices/virtual/dmi/id | grep -c serial')).trim(), '3');
+    }
+    const hostBootId = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8');
+    const bootId = await sh(id, 'cat /proc/sys/kernel/random/boot_id');
+    assert.match(bootId, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\n$/);
+    assert.notEqual(bootId, hostBootId, "not the host's boot id");
+    assert.equal(await sh(id, 'cat /proc/sys/kernel/random/boot_id'), bootId, 'stable for the pod');
+    assert.equal((await sh(id, 'stat -f -c %t /proc/sys/kernel/random/boot_id')).trim(), FUSE_MAGIC);
+  });
+
+  test('host identity in a privileged pod: its /sys, a hostPath of /sys and /proc, and a sysfs or procfs it mounts all hide the host', { timeout: 90_000 }, async () => {
+    const p = await bed.runPod(
+      { name: 'priv', namespace: 'vfs-a', handler: 'vnode', privileged: true },
+      {
+        name: 'main',
+        command: ['sleep', '3600'],
+        privileged: true,
+        mounts: [
+          { containerPath: '/host/sys', hostPath: '/sys', readonly: true },
+          { containerPath: '/host/proc', hostPath: '/proc', readonly: true },
+        ],
+      },
+    );
+    try {
+      const id = p.containerId;
+      // No CRI mask in a privileged container: vnodefs' empty directory is what hides it.
+      for (const dir of ['/sys/firmware', '/host/sys/firmware']) {
+        assert.equal(await sh(id, `ls -A ${dir}`), '', `${dir} is empty`);
+        assert.equal((await sh(id, `stat -f -c %t ${dir}`)).trim(), FUSE_MAGIC, `${dir} is vnodefs'`);
+      }
+      assert.equal((await sh(id, 'stat -f -c %t /host/sys/devices/system/cpu/online')).trim(), FUSE_MAGIC);
+      const bootId = await sh(id, 'cat /proc/sys/kernel/random/boot_id');
+      assert.equal(await sh(id, 'cat /host/proc/sys/kernel/random/boot_id'), bootId, 'the hostPath /proc shows the pod\'s boot id');
+      assert.notEqual(bootId, await sh(a.containerId, 'cat /proc/sys/kernel/random/boot_id'), 'another pod of the same vNode booted at another time');
+      if (!existsSync('/sys/devices/virtual/dmi/id')) assert.equal(await sh(id, '[ -e /host/sys/class/dmi ] && echo present || echo absent'), 'absent\n');
+      // A sysfs, procfs or bind of /sys the pod makes itself gets the same (the seccomp mount handler).
+      const own = await sh(
+        id,
+        [
+          'set -e',
+          'mkdir -p /tmp/s /tmp/p /tmp/b',
+          'mount -t sysfs sysfs /tmp/s && echo "sysfs [$(ls -A /tmp/s/firmware)] $(stat -f -c %t /tmp/s/firmware)"',
+          'mount -t proc proc /tmp/p && echo "proc $(cat /tmp/p/sys/kernel/random/boot_id)"',
+          'mount --bind /sys /tmp/b && echo "bind [$(ls -A /tmp/b/firmware)]"',
+          // lazily: the emulated files on top keep them busy, and go with them
+          'umount -l /tmp/b /tmp/p /tmp/s',
+        ].join('\n'),
+      );
+      assert.match(own, new RegExp(`^sysfs \\[\\] ${FUSE_MAGIC}$`, 'm'));
+      assert.match(own, new RegExp(`^proc ${bootId.trim()}$`, 'm'));
+      assert.match(own, /^bind \[\]$/m);
+      // The empty directory cannot be unmounted to uncover the host's (EPERM, also lazily).
+      for (const cmd of ['umount /sys/firmware', 'umount -l /sys/firmware', 'umount /host/sys/firmware']) {
+        const r = await bed.cri.execSync(id, ['sh', '-c', `${cmd}; ls -A /sys/firmware /host/sys/firmware`]);
+        assert.match(r.stderr, /Operation not permitted|permission denied/i, `${cmd}: ${r.stderr}`);
+        assert.equal(r.stdout.replace(/^\/[^\n]*:\n/gm, '').trim(), '', `${cmd} uncovered nothing: ${r.stdout}`);
+      }
+    } finally {
+      await bed.cri.stopPodSandbox(p.podId);
+      await bed.cri.removePodSandbox(p.podId);
+    }
   });
 });

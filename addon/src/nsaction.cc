@@ -830,9 +830,17 @@ Napi::Value NsAction(const Napi::CallbackInfo& info) {
   Napi::Value ov = o.Get("overlays");
   if (ov.IsArray()) {
     Napi::Array a = ov.As<Napi::Array>();
-    for (uint32_t i = 0; i < a.Length() && i < kMaxOverlays; i++) {
+    // Never bind fewer than asked: a file left out would show the real one under the emulated.
+    if (a.Length() > kMaxOverlays) {
+      Napi::RangeError::New(env, "nsAction: " + std::to_string(a.Length()) + " overlays, at most " + std::to_string(kMaxOverlays)).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    for (uint32_t i = 0; i < a.Length(); i++) {
       Napi::Value e = a.Get(i);
-      if (!e.IsArray() || e.As<Napi::Array>().Length() != 2) continue;
+      if (!e.IsArray() || e.As<Napi::Array>().Length() != 2) {
+        Napi::TypeError::New(env, "nsAction: overlay " + std::to_string(i) + " is not a [source, path] pair").ThrowAsJavaScriptException();
+        return env.Undefined();
+      }
       q->overlays.emplace_back(e.As<Napi::Array>().Get(0u).ToString().Utf8Value(), e.As<Napi::Array>().Get(1u).ToString().Utf8Value());
     }
   }

@@ -38,14 +38,12 @@ export async function managerMain(_argv: string[]): Promise<number> {
     vnodefs = new VnodeFs({ mountpoint });
     await vnodefs.mount();
   }
-  const bindings = vnodefs ? containerBindings(vnodefs.mountpoint) : [];
   const placement = new VNodePlacement(cfg.vnodeMode, new SharingPolicy(cfg.sharing.vnodes, cfg.sharing.policyFile));
   const pods = new VNodePods(
     vnodes,
     placement,
     {
-      procBindings: bindings.filter((b) => !b.writable),
-      sysctlBindings: bindings.filter((b) => b.writable),
+      procBindings: vnodefs ? containerBindings(vnodefs.mountpoint) : [],
       launcher: join(TREE_BIN, 'vnode-inject'),
       seccompListener: join(cfg.runDir, 'seccomp.sock'),
       vnodefs,

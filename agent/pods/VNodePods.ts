@@ -1,7 +1,7 @@
 // Where pods meet their vNode: the central shim's task hooks (spec rewrite and idmapped rootfs on
 // Create, cleanup on Delete, vNode release when the pod's last task is gone) and vnode-cni's
 // ADD/DEL (the pod's network moved into a netns owned by the vNode's user namespace).
-import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -13,24 +13,30 @@ import type { Mount } from '../proto/taskApi.js';
 import type { CreateContext, TaskHooks } from '../shim/TaskProxy.js';
 import { layerVNodeProfile, type OciSeccomp } from '../seccomp/seccompProfile.js';
 import { hostMountResolver } from '../spec/hostMountOf.js';
-import { hostNamespacesOf, parseSpec, rewriteSpec, SpecError } from '../spec/SpecRewriter.js';
+import { hostNamespacesOf, parseSpec, rewriteSpec, SpecError, type ProcBinding } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
 import { unmountBelow, type VNodeManager } from '../vnode/VNodeManager.js';
 import { podFromSpec, type PodIdentity, type VNodePlacement } from '../vnode/VNodePlacement.js';
 
 export interface VNodePodsOptions {
-  /** vnodefs files to bind over /proc and /sys, when vnodefs runs. */
-  procBindings?: { source: string; destination: string }[];
-  /** vnodefs' writable /proc/sys entries, bound into each container before it starts. */
-  sysctlBindings?: { source: string; destination: string }[];
+  /** vnodefs' files and directories (containerBindings()), when vnodefs runs: the spec rewrite
+   * binds those runc accepts; the /proc/sys ones (`inject`) are bound by vnode-inject. */
+  procBindings?: ProcBinding[];
   /** The launcher's vnode-inject link, which binds them. */
   launcher?: string;
   /** The vnode handler's CNI config dir and plugin dir, for the vNode's own network. */
   cni?: { confDir: string; binDir: string };
   /** The seccomp listener socket: runc hands it each container's notify fd. */
   seccompListener?: string;
-  /** vnodefs, told when a pod starts (uptime counts from there). */
-  vnodefs?: { setStartTime(cgroupPath: string, ms: number): void; clearStartTime(cgroupPath: string): void };
+  /** vnodefs, told when a pod starts (uptime counts from there) and which vNode owns which ids
+   * (its DMI files and boot_id), and when a vNode is gone. */
+  vnodefs?: {
+    setStartTime(cgroupPath: string, ms: number): void;
+    clearStartTime(cgroupPath: string): void;
+    registerVnode(v: { name: string; uidStart: number; size: number }): void;
+    forgetVnode(uidStart: number): void;
+    dropVnode(vnodeId: string): void;
+  };
 }
 
 const execFileP = promisify(execFile);
@@ -76,6 +82,7 @@ export class VNodePods implements TaskHooks {
     // containers find it there.
     const vnode = ctx.sandbox ? await this.vnodes.getOrCreate(this.placePod(podFromSpec(ctx.podId, ctx.annotations)), ctx.podId) : this.vnodeOfPod(ctx.podId);
     if (!vnode || vnode.state !== 'ready') throw new SpecError(`pod ${ctx.podId}: its vNode${vnode ? ` (${vnode.key})` : ''} is ${vnode?.state ?? 'gone'}`);
+    this.registerWithVnodefs(vnode);
     const podNetns = ctx.sandbox ? (pendingNetns ?? vnode.netns[ctx.podId]) : undefined;
     const host = ctx.sandbox ? hostNamespacesOf(spec) : { hostNetwork: false, hostPID: false, hostIPC: false };
     if (host.hostNetwork) await this.ensureVNodeNetwork(vnode);
@@ -84,6 +91,9 @@ export class VNodePods implements TaskHooks {
       idRange: vnode.idRange,
       podNetns,
       procBindings: this.opts.procBindings,
+      // The container's sysfs shows the host's devices and firmware (only net/ is per
+      // namespace), and its procfs the same kernel: what the host lacks, it lacks.
+      hostHas: existsSync,
       hostMountOf: hostMountResolver(),
       seccomp: this.opts.seccompListener
         ? (existing) => layerVNodeProfile(existing as OciSeccomp | undefined, { listenerPath: this.opts.seccompListener!, listenerMetadata: `${vnode.name}/${ctx.id}` })
@@ -101,6 +111,34 @@ export class VNodePods implements TaskHooks {
     if (ctx.sandbox) this.podStarts.set(ctx.podId, Date.now());
     this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, ms: +(performance.now() - t0).toFixed(1) });
     return { rootfs };
+  }
+
+  /** What vnodefs was told about each vNode: its id range and user namespace, by name. */
+  private readonly inVnodefs = new Map<string, { uidStart: number; usernsId: string }>();
+
+  /**
+   * Tells vnodefs which vNode owns the ids this pod runs as (its DMI files and boot_id are made
+   * from the name), on every Create: a container created after a manager restart finds its vNode
+   * registered in the new vnodefs. Repeated only when something changed.
+   */
+  private registerWithVnodefs(v: VNode): void {
+    const fs = this.opts.vnodefs;
+    if (!fs) return;
+    const usernsId = `userns:${statSync(v.namespaces.user).ino}`;
+    const had = this.inVnodefs.get(v.name);
+    if (had?.uidStart === v.idRange.uidStart && had.usernsId === usernsId) return;
+    fs.registerVnode({ name: v.name, uidStart: v.idRange.uidStart, size: v.idRange.size });
+    this.inVnodefs.set(v.name, { uidStart: v.idRange.uidStart, usernsId });
+  }
+
+  /** A vNode is gone: vnodefs forgets its owner and its /proc/sys values (its id range and its
+   * user namespace's inode number will be handed to another vNode, which must not inherit them). */
+  private forgetInVnodefs(name: string): void {
+    const had = this.inVnodefs.get(name);
+    if (!had) return;
+    this.inVnodefs.delete(name);
+    this.opts.vnodefs?.forgetVnode(had.uidStart);
+    this.opts.vnodefs?.dropVnode(had.usernsId);
   }
 
   /**
@@ -196,7 +234,7 @@ export class VNodePods implements TaskHooks {
    * Undefined when there is nothing to bind.
    */
   startCommand(pid: number, then: string[]): { path: string; argv: string[] } | undefined {
-    const b = this.opts.sysctlBindings;
+    const b = this.opts.procBindings?.filter((x) => x.inject);
     if (!b?.length || !this.opts.launcher || !(pid > 0) || !then.length) return undefined;
     return { path: this.opts.launcher, argv: ['vnode-inject', String(pid), ...b.map((x) => `${x.source}=${x.destination}`), '--', ...then] };
   }
@@ -256,6 +294,7 @@ export class VNodePods implements TaskHooks {
     // The last pod: the vNode's own network goes first, while its netns still exists.
     if (v.pods.length === 1 && v.pods[0] === podId) await this.removeVNodeNetwork(v).catch((e: unknown) => this.log.error('vNode network removal failed', { vnode: v.name, error: (e as Error).message }));
     const r = await this.vnodes.release(v.key, podId);
+    if (r.destroyed) this.forgetInVnodefs(v.name);
     this.log.info('pod left its vNode', { podId, vnode: v.name, destroyed: r.destroyed });
   }
 

@@ -62,7 +62,7 @@ export class ContainerFacts {
   memory(): { figures: MemoryFigures; shmem: number } | null {
     const cg = this.snapshot({ memory: true });
     const host = this.src.host.read(['meminfo']);
-    const figures = memoryFigures({ cg, host, nowMs: Date.now(), startedAtMs: 0, load: null });
+    const figures = memoryFigures({ cg, host, nowMs: Date.now(), startedAtMs: 0, load: null, vnode: null });
     return figures && cg.memory ? { figures, shmem: Math.min(cg.memory.stat.shmem, figures.total) } : null;
   }
 

@@ -11,13 +11,12 @@
 // hangs up (every filtered process gone) is released once its in-flight answers have settled.
 import { statSync } from 'node:fs';
 import { rawCloseQuietly } from '../../addon/rawfd.js';
-import { join } from 'node:path';
 import { FdWatcher, Readiness } from '../../addon/fdwatch.js';
 import { isSyscallError } from '../../addon/native.js';
 import { nsAction, type NsActionRequest, type NsActionResult } from '../../addon/nsaction.js';
 import { enableSyncWakeUp, notificationValid, recvNotification, respond, respondContinue, type SeccompNotification } from '../../addon/seccomp.js';
 import { logger, type Logger } from '../common/log.js';
-import { procFiles } from '../vnodefs/procFiles.js';
+import { mountOverlays } from '../vnodefs/VnodeFs.js';
 import { callerStatus, mountNamespaceOf } from './CallerProc.js';
 import { ContainerFacts, FactsSources } from './ContainerFacts.js';
 import { FairScheduler } from './FairScheduler.js';
@@ -53,13 +52,8 @@ export function emulationFor(mountpoint: string): Emulation {
   const dev = st.dev;
   const major = Number(((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn));
   const minor = Number((dev & 0xffn) | ((dev >> 12n) & ~0xffn));
-  const procOverlays: [string, string][] = [];
-  const sysOverlays: [string, string][] = [];
-  for (const f of procFiles) {
-    if (f.path.startsWith('proc/')) procOverlays.push([join(mountpoint, f.path), f.path.slice('proc/'.length)]);
-    else if (f.path.startsWith('sys/')) sysOverlays.push([join(mountpoint, f.path), f.path.slice('sys/'.length)]);
-  }
-  return { protect: [major, minor], procOverlays, sysOverlays };
+  const o = mountOverlays(mountpoint);
+  return { protect: [major, minor], procOverlays: o.proc, sysOverlays: o.sys };
 }
 
 class Connection {

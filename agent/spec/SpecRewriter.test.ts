@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
+import { containerBindings } from '../vnodefs/VnodeFs.js';
 import { hostNamespacesOf, parseSpec, rewriteSpec, SpecError, type VNodeTarget } from './SpecRewriter.js';
 
 const fixture = (name: string) => parseSpec(readFileSync(new URL(`../../../agent/spec/fixtures/${name}.json`, import.meta.url), 'utf8'), name);
@@ -87,4 +88,65 @@ test('a pod without its vNode netns is refused, and a malformed spec names the b
   assert.throws(() => rewriteSpec(fixture('sandbox-plain'), true, { hostNetwork: false, hostPID: false, hostIPC: false }, { ...target, podNetns: undefined }), SpecError);
   assert.throws(() => parseSpec('{"ociVersion":"1","linux":{"namespaces":[{"path":"/x"}]}}', 'b/config.json'), /b\/config\.json: linux\.namespaces\.0\.type: Required/);
   assert.throws(() => parseSpec('{', 'c'), /c: not JSON/);
+});
+
+// The path rules for vnodefs' binds, on fixture hosts: one like this machine (no DMI, ACPI
+// firmware, no /sys/hypervisor) and one with DMI and a hypervisor directory.
+const VFS = '/run/vnode/vnodefs';
+const all = containerBindings(VFS);
+const noDmiHost = (p: string): boolean => !p.startsWith('/sys/devices/virtual/dmi') && p !== '/sys/hypervisor' && p !== '/proc/sys/net/netfilter/nf_conntrack_max';
+const dmiHost = (_p: string): boolean => true;
+const PLAIN = { hostNetwork: false, hostPID: false, hostIPC: false };
+const binds = (r: ReturnType<typeof rewriteSpec>): Map<string, { source?: string; options?: string[] }> =>
+  new Map((r.mounts ?? []).filter((m) => m.source?.startsWith(`${VFS}/`)).map((m) => [m.destination, m]));
+
+test('vnodefs binds: what the host lacks is left out (runc would fail creating it); DMI and firmware come as directories', () => {
+  const onThis = binds(rewriteSpec(fixture('container-plain'), false, PLAIN, { ...target, procBindings: all, hostHas: noDmiHost }));
+  assert.ok(!onThis.has('/sys/devices/virtual/dmi/id'), 'no DMI on the host: none in the pod');
+  assert.ok(!onThis.has('/sys/hypervisor'));
+  assert.equal(onThis.get('/sys/firmware')?.source, `${VFS}/sys/firmware`, 'the host firmware directory is hidden by an empty one');
+  assert.deepEqual(onThis.get('/sys/firmware')?.options, ['bind', 'ro', 'nosuid', 'nodev']);
+  assert.ok(onThis.has('/proc/meminfo') && onThis.has('/sys/devices/system/cpu/online'));
+  const withDmi = binds(rewriteSpec(fixture('container-plain'), false, PLAIN, { ...target, procBindings: all, hostHas: dmiHost }));
+  assert.equal(withDmi.get('/sys/devices/virtual/dmi/id')?.source, `${VFS}/sys/devices/virtual/dmi/id`);
+  assert.ok(withDmi.has('/sys/hypervisor'));
+  assert.ok(![...withDmi.keys()].some((d) => d.startsWith('/sys/devices/virtual/dmi/id/')), 'the directory, not file by file');
+  // /proc/sys paths (boot_id, the sysctl entries) are vnode-inject's: runc refuses them here.
+  assert.ok(![...withDmi.keys()].some((d) => d.startsWith('/proc/sys/')));
+});
+
+test("vnodefs binds over a hostPath of the host's /sys and /proc: the same files below their destination, read-only, no sysctl entries", () => {
+  const s = fixture('container-privileged-hostnet-hostpid');
+  s.mounts = [
+    ...(s.mounts ?? []),
+    { destination: '/host/sys', type: 'bind', source: '/sys', options: ['rbind', 'rprivate', 'ro'] },
+    { destination: '/host/proc/', type: 'bind', source: '/proc', options: ['rbind', 'rprivate', 'ro'] },
+    { destination: '/dmi', type: 'bind', source: '/sys/class/dmi/id', options: ['rbind', 'rprivate', 'ro'] },
+  ];
+  const fsOf = (p: string) => (p === '/proc' ? { fsType: 'proc', lockedFlags: [] } : p.startsWith('/sys') ? { fsType: 'sysfs', lockedFlags: [] } : undefined);
+  const r = binds(rewriteSpec(s, false, { hostNetwork: true, hostPID: true, hostIPC: false }, { ...target, procBindings: all, hostHas: dmiHost, hostMountOf: fsOf }));
+  assert.equal(r.get('/host/sys/devices/virtual/dmi/id')?.source, `${VFS}/sys/devices/virtual/dmi/id`);
+  assert.equal(r.get('/host/sys/firmware')?.source, `${VFS}/sys/firmware`);
+  assert.equal(r.get('/host/sys/devices/system/cpu/online')?.source, `${VFS}/sys/devices/system/cpu/online`);
+  assert.equal(r.get('/host/proc/meminfo')?.source, `${VFS}/proc/meminfo`);
+  assert.equal(r.get('/host/proc/sys/kernel/random/boot_id')?.source, `${VFS}/proc/sys/kernel/random/boot_id`, 'outside /proc runc binds it');
+  assert.ok(!r.has('/host/proc/sys/kernel/pid_max'), 'writable sysctl entries are not bound over a hostPath /proc');
+  assert.ok(r.get('/host/proc/sys/kernel/random/boot_id')!.options!.includes('ro'));
+  // A hostPath of a sysfs subdirectory is a whole sysfs instance too: covered the same way.
+  assert.equal(r.get('/dmi/devices/virtual/dmi/id')?.source, `${VFS}/sys/devices/virtual/dmi/id`);
+  assert.equal(r.get('/dmi/firmware')?.source, `${VFS}/sys/firmware`);
+  // On a host without DMI the hostPath instances leave it out as well.
+  const bare = binds(rewriteSpec(s, false, { hostNetwork: true, hostPID: true, hostIPC: false }, { ...target, procBindings: all, hostHas: noDmiHost, hostMountOf: fsOf }));
+  assert.ok(![...bare.keys()].some((d) => d.includes('/dmi/id')));
+  assert.ok(bare.has('/host/sys/firmware'));
+});
+
+test('a hostPath of /proc mounted on the container\'s /proc leaves /proc/sys to vnode-inject, and a mount the pod has is never doubled', () => {
+  const s = fixture('container-plain');
+  s.mounts = [...(s.mounts ?? []), { destination: '/proc', type: 'bind', source: '/proc', options: ['rbind'] }, { destination: '/sys/firmware', type: 'bind', source: '/srv/fw', options: ['rbind'] }];
+  const fsOf = (p: string) => (p === '/proc' ? { fsType: 'proc', lockedFlags: [] } : { fsType: 'ext4', lockedFlags: [] });
+  const r = rewriteSpec(s, false, PLAIN, { ...target, procBindings: all, hostHas: dmiHost, hostMountOf: fsOf });
+  assert.ok(!r.mounts!.some((m) => m.destination.startsWith('/proc/sys/')), 'runc would refuse it');
+  assert.equal(r.mounts!.filter((m) => m.destination === '/proc/meminfo').length, 1);
+  assert.deepEqual(r.mounts!.filter((m) => m.destination === '/sys/firmware').map((m) => m.source), ['/srv/fw'], "the pod's own mount there stays");
 });

@@ -5,7 +5,8 @@
 //   vNode's network for hostNetwork pods, the vNode's pid/ipc/uts for hostPID/hostIPC/hostNetwork;
 // - privileged stays privileged, but only inside the user namespace: host devices are cut down to
 //   a safe set, and nothing else of the host is granted;
-// - the FUSE /proc and /sys files of vnodefs bound over the real ones, where it runs.
+// - the FUSE /proc and /sys files of vnodefs bound over the real ones, where it runs, also over
+//   the procfs and sysfs instances that stand in for a hostPath of the host's /proc or /sys.
 // Host-path mounts pass through unchanged: the user namespace makes them owned by unmapped ids,
 // so a root-owned host file stays unwritable (docs/pods.md).
 import { z } from 'zod';
@@ -66,12 +67,28 @@ export interface VNodeTarget {
   idRange: { uidStart: number; gidStart: number; size: number };
   /** The pod's own network namespace (owned by the vNode's user namespace), unless hostNetwork. */
   podNetns?: string;
-  /** Files of vnodefs to bind over /proc and /sys (absent when vnodefs does not run). */
-  procBindings?: { source: string; destination: string }[];
+  /** Files and directories of vnodefs to bind over /proc and /sys (absent when vnodefs does not
+   * run; see containerBindings()). */
+  procBindings?: ProcBinding[];
+  /** Whether the host has a path: a binding whose destination the host lacks (DMI on a machine
+   * without it) is left out, since runc would try to create it and fail the container.
+   * Absent: every binding is made. */
+  hostHas?: (path: string) => boolean;
   /** The mount a host path lives on: its type and its locked flags (see hostMountOf.ts). */
   hostMountOf?: (source: string) => { fsType: string; lockedFlags: string[] } | undefined;
   /** Layers the vNode's seccomp rules (notify to the manager, deny set) on the container's own. */
   seccomp?: (existing: Record<string, unknown> | undefined) => Record<string, unknown>;
+}
+
+export interface ProcBinding {
+  /** in the vnodefs mount */
+  source: string;
+  /** the /proc or /sys path it stands for */
+  destination: string;
+  /** a /proc/sys entry the vNode writes (bound without ro, by vnode-inject) */
+  writable?: boolean;
+  /** bound by vnode-inject before runc start: runc refuses it under the container's /proc */
+  inject?: boolean;
 }
 
 export interface HostNamespaces {
@@ -174,6 +191,8 @@ export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespac
   // instance of the container's own namespaces (the vNode's with hostPID/hostNetwork). Any other
   // bind repeats its source mount's nosuid/nodev/noexec: in a user namespace those are locked,
   // and runc's read-only remount fails with EPERM unless it repeats them.
+  // The new instances are noted: vnodefs' files go over them as over the container's own.
+  const instances: { destination: string; fsType: 'proc' | 'sysfs' }[] = [];
   if (v.hostMountOf && spec.mounts) {
     spec.mounts = spec.mounts.map((m) => {
       const opts = m.options ?? [];
@@ -182,6 +201,7 @@ export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespac
       if (!host) return m;
       if (host.fsType === 'proc' || host.fsType === 'sysfs') {
         const ro = opts.includes('ro') || host.fsType === 'sysfs';
+        instances.push({ destination: m.destination, fsType: host.fsType });
         return { destination: m.destination, type: host.fsType, source: host.fsType, options: ['nosuid', 'noexec', 'nodev', ...(ro ? ['ro'] : [])] };
       }
       const add = host.lockedFlags.filter((f) => !opts.includes(f));
@@ -189,14 +209,31 @@ export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespac
     });
   }
 
-  // vnodefs: the emulated /proc and /sys files over the real ones (read-only binds; runc accepts
-  // these /proc destinations). Writable /proc/sys entries are not bind targets runc allows. The
-  // pause process reads none of them.
+  // vnodefs: the emulated /proc and /sys files over the real ones (read-only binds). The pause
+  // process reads none of them.
   if (v.procBindings?.length && !sandbox) {
     const mounts = spec.mounts ?? [];
-    for (const b of v.procBindings) {
-      if (mounts.some((m) => m.destination === b.destination)) continue;
-      mounts.push({ destination: b.destination, type: 'bind', source: b.source, options: ['bind', 'ro', 'nosuid', 'nodev'] });
+    const bind = (destination: string, source: string): void => {
+      if (mounts.some((m) => m.destination === destination)) return;
+      mounts.push({ destination, type: 'bind', source, options: ['bind', 'ro', 'nosuid', 'nodev'] });
+    };
+    const present = v.procBindings.filter((b) => !v.hostHas || v.hostHas(b.destination));
+    // The container's own /proc and /sys: what runc accepts here; the rest (/proc/sys entries)
+    // vnode-inject binds before runc start.
+    for (const b of present) if (!b.inject) bind(b.destination, b.source);
+    // A hostPath of the host's /proc or /sys became an instance of the container's own: the same
+    // files below its destination, where runc binds any path (it refuses only the container's
+    // /proc). Not the writable /proc/sys entries: a node agent reads /host/proc, and a write
+    // there reaches the kernel's own entry, which the vNode's root may not change anyway.
+    for (const inst of instances) {
+      const prefix = inst.fsType === 'proc' ? '/proc/' : '/sys/';
+      const root = inst.destination.replace(/\/+$/, '');
+      // An instance on the container's own /proc gets its /proc/sys files from vnode-inject.
+      const underProc = root === '/proc' || root.startsWith('/proc/');
+      for (const b of present) {
+        if (b.writable || !b.destination.startsWith(prefix) || (b.inject && underProc)) continue;
+        bind(`${root}/${b.destination.slice(prefix.length)}`, b.source);
+      }
     }
     spec.mounts = mounts;
   }

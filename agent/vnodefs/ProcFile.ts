@@ -9,8 +9,11 @@ export interface ViewFile {
   /** path inside the mount, e.g. proc/meminfo (the same path under / in the container) */
   path: string;
   /** what the view must contain: cgroup parts, host files, load */
-  needs: SnapshotParts & { host: readonly (keyof HostFacts)[]; load?: boolean; start?: boolean };
+  needs: SnapshotParts & { host: readonly (keyof HostFacts)[]; load?: boolean; start?: boolean; identity?: boolean };
   render(v: ViewInput): string;
+  /** readable only by root of the caller's user namespace (mode 0400), like the kernel's
+   * root-only files (DMI serials and product_uuid); others get EACCES */
+  rootOnly?: boolean;
   /** st_size and st_blksize reported (see fileSize.ts) */
   size: number;
 }

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
+import { productUuid } from './render/renderIdentity.js';
 import { VnodeFs } from './VnodeFs.js';
 
 const CG = '/sys/fs/cgroup';
@@ -147,6 +148,37 @@ test('a /proc/sys write is seen in that user namespace only and never reaches th
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('identity files through the kernel: a registered vNode reads its own DMI and boot_id, its root alone the UUID, the host gets EIO', { skip }, async () => {
+  // This machine has no DMI, so the vnodefs directory is read where it is mounted, as processes
+  // of a vNode owning host ids 300000-365535 and as the host.
+  const name = 'vn-e2e-identity';
+  fs!.registerVnode({ name, uidStart: 300000, size: 65536 });
+  const dmi = join(mnt, 'sys/devices/virtual/dmi/id');
+  try {
+    const asUser = (uid: number, script: string): string =>
+      execFileSync('setpriv', [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', 'sh', '-c', script], { encoding: 'utf8', timeout: 10_000 });
+    // A user of the vNode (uid 1000 in it): world-readable attributes yes, product_uuid no.
+    assert.equal(asUser(301000, `cat ${dmi}/sys_vendor ${dmi}/product_name`), 'vNode\nvNode\n');
+    assert.match(asUser(301000, `cat ${dmi}/product_uuid 2>&1; echo rc=$?`), /Permission denied\nrc=1\n$/);
+    assert.equal(asUser(301000, `ls ${dmi} | wc -l`).trim(), '21', 'the attributes, modalias and uevent');
+    // Root of a user namespace whose 0 is the vNode's root (300000) reads it (util-linux's
+    // `unshare -r` as uid 300000 maps exactly that).
+    const out = asUser(300000, `unshare -U -r sh -c 'cat ${dmi}/product_uuid /proc/self/uid_map ${mnt}/proc/sys/kernel/random/boot_id'`);
+    const [uuid, uidMap, bootId] = out.trim().split('\n');
+    assert.match(uidMap!, /^\s*0\s+300000\s+1$/);
+    assert.equal(uuid, productUuid(name));
+    assert.match(bootId!, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.notEqual(`${bootId}\n`, readFileSync('/proc/sys/kernel/random/boot_id', 'utf8'));
+    // The host (no registered vNode) gets an error, never values.
+    assert.match(asUser(0, `cat ${dmi}/sys_vendor 2>&1; echo rc=$?`), /Input\/output error\nrc=1\n$/);
+    // The empty directories list nothing through the kernel either.
+    assert.equal(asUser(301000, `ls -A ${mnt}/sys/firmware ${mnt}/sys/hypervisor`), `${mnt}/sys/firmware:\n\n${mnt}/sys/hypervisor:\n`);
+  } finally {
+    fs!.forgetVnode(300000);
+  }
+  assert.match(execFileSync('setpriv', ['--reuid=301000', '--regid=301000', '--clear-groups', 'sh', '-c', `cat ${dmi}/sys_vendor 2>&1; echo rc=$?`], { encoding: 'utf8' }), /rc=1/, 'forgotten: no longer answered');
 });
 
 test('readers keep being answered while the main thread is blocked for 2 s', { skip }, async () => {

@@ -13,10 +13,12 @@ import { logger } from '../common/log.js';
 import { fileSizes } from './fileSize.js';
 import { HandleArena } from './HandleArena.js';
 import { LOAD_INTERVAL_MS } from './render/loadAverage.js';
-import { procFiles } from './procFiles.js';
+import { bindPoints, procFiles } from './procFiles.js';
+import type { VnodeIdentity } from './render/renderIdentity.js';
 import { SharedKv } from './SharedKv.js';
 import { SysctlStore } from './SysctlStore.js';
 import { startKey } from './ViewBuilder.js';
+import { VnodeIdentities } from './VnodeIdentities.js';
 import { Ctl, type FuseWorkerData, type SamplerWorkerData } from './workerProtocol.js';
 
 const log = logger('vnodefs');
@@ -55,9 +57,52 @@ const ARENA_SLOTS = 256;
 const ARENA_SLOT_SIZE = 32 * 1024;
 const MAX_WRITE = 32 * 1024;
 
-/** The files a container should get, as (path in the mount, path in the container). */
-export function containerBindings(mountpoint: string): { source: string; destination: string; writable: boolean }[] {
-  return procFiles.map((f) => ({ source: join(mountpoint, f.path), destination: `/${f.path}`, writable: f.kind === 'sysctl' }));
+/** The only /proc destinations runc 1.1 binds from config.json (libcontainer checkProcMount). */
+const RUNC_PROC_DESTINATIONS = ['/proc/cpuinfo', '/proc/diskstats', '/proc/meminfo', '/proc/stat', '/proc/swaps', '/proc/uptime', '/proc/loadavg', '/proc/slabinfo', '/proc/net/dev'];
+
+export interface ContainerBinding {
+  /** in the vnodefs mount */
+  source: string;
+  /** in the container; also the host path it stands for */
+  destination: string;
+  /** a /proc/sys entry the vNode writes: bound without ro */
+  writable: boolean;
+  /** a directory bound as a whole (DMI, and the empty ones that hide a host directory) */
+  dir: boolean;
+  /** a /proc destination runc refuses in config.json: bound by vnode-inject before runc start */
+  inject: boolean;
+}
+
+/** The files and directories a container should get (docs/vnodefs.md). */
+export function containerBindings(mountpoint: string): ContainerBinding[] {
+  return bindPoints().map((b) => {
+    const destination = `/${b.path}`;
+    const inject = destination.startsWith('/proc/') && !RUNC_PROC_DESTINATIONS.includes(destination);
+    return { source: join(mountpoint, b.path), destination, writable: b.writable, dir: b.dir, inject };
+  });
+}
+
+/** How many files the namespace helper binds onto one new mount at most (kMaxOverlays in
+ * addon/src/nsaction.cc): one more would be refused there, so it is checked here first. */
+export const MAX_MOUNT_OVERLAYS = 64;
+
+/**
+ * What goes on top of a procfs or sysfs the pod mounts itself (the seccomp mount handler):
+ * (file or directory in the vnodefs mount, path inside the new mount), every /proc one including
+ * the /proc/sys entries (the new mount has none of vnode-inject's binds).
+ */
+export function mountOverlays(mountpoint: string): { proc: [string, string][]; sys: [string, string][] } {
+  const proc: [string, string][] = [];
+  const sys: [string, string][] = [];
+  for (const b of bindPoints()) {
+    if (b.path.startsWith('proc/')) proc.push([join(mountpoint, b.path), b.path.slice('proc/'.length)]);
+    else if (b.path.startsWith('sys/')) sys.push([join(mountpoint, b.path), b.path.slice('sys/'.length)]);
+    else throw new Error(`vnodefs registry: ${b.path} is neither under proc/ nor sys/`);
+  }
+  for (const [kind, list] of [['proc', proc], ['sysfs', sys]] as const) {
+    if (list.length > MAX_MOUNT_OVERLAYS) throw new Error(`vnodefs: ${list.length} files to bind on a new ${kind} mount, the namespace helper takes at most ${MAX_MOUNT_OVERLAYS}`);
+  }
+  return { proc, sys };
 }
 
 export class VnodeFs {
@@ -72,6 +117,7 @@ export class VnodeFs {
   private mounted = false;
   private connection: number | null = null;
   private readonly sysctls: SysctlStore;
+  private readonly identities: VnodeIdentities;
 
   constructor(o: VnodeFsOptions) {
     this.mountpoint = o.mountpoint;
@@ -87,6 +133,7 @@ export class VnodeFs {
     };
     this.kv = new SharedKv(this.opts.kvCapacity);
     this.sysctls = new SysctlStore(this.kv, this.opts.procRoot);
+    this.identities = new VnodeIdentities(this.kv);
   }
 
   /** Mounts and starts the workers; resolves once the kernel's INIT has been answered. */
@@ -161,6 +208,20 @@ export class VnodeFs {
   /** Forgets a vNode's /proc/sys values (when the vNode is deleted). */
   dropVnode(vnodeId: string): void {
     this.sysctls.drop(vnodeId);
+  }
+
+  /**
+   * Names the vNode that owns a host id range: its processes then read that vNode's DMI files
+   * and boot_id. Must happen before its containers start (a caller of no registered vNode gets
+   * EIO for those files, never the host's); registering a range again replaces its owner.
+   */
+  registerVnode(v: VnodeIdentity): void {
+    this.identities.register(v);
+  }
+
+  /** Forgets the vNode whose id range starts at uidStart (when it is deleted). */
+  forgetVnode(uidStart: number): void {
+    this.identities.forget(uidStart);
   }
 
   stats(): VnodeFsStats {

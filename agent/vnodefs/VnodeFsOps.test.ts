@@ -12,7 +12,8 @@ import { HandleArena } from './HandleArena.js';
 import { HostFactsReader } from './HostFactsReader.js';
 import { InodeTable } from './InodeTable.js';
 import type { ProcFile } from './ProcFile.js';
-import { procFiles } from './procFiles.js';
+import { emptyDirs, procFiles } from './procFiles.js';
+import { productUuid } from './render/renderIdentity.js';
 import * as abi from './protocol/fuseAbi.js';
 import { FuseDispatcher } from './protocol/FuseDispatcher.js';
 import { SharedKv } from './SharedKv.js';
@@ -20,6 +21,7 @@ import { SysctlStore } from './SysctlStore.js';
 import { startKey, ViewBuilder } from './ViewBuilder.js';
 import { ViewResolver } from './ViewResolver.js';
 import { VnodeFsOps } from './VnodeFsOps.js';
+import { VnodeIdentities } from './VnodeIdentities.js';
 
 const cg = v1Fixture({ memory: 256 * MiB, cpu: { quota: 50000, period: 100000 } });
 const cgText = (p: string): string => `4:memory:${p}\n3:cpuset:${p}\n2:cpuacct:${p}\n1:cpu:${p}\n0::/\n`;
@@ -39,7 +41,7 @@ after(() => {
 
 const NOW = 1_800_000_000_000;
 const kv = new SharedKv(256);
-const table = new InodeTable(procFiles);
+const table = new InodeTable(procFiles, emptyDirs);
 function server(arena = new HandleArena({ workers: 1, slotsPerWorker: 8, slotSize: 8192 }), onError?: (e: unknown) => void, files = table): FuseDispatcher {
   const ops = new VnodeFsOps({
     table: files,
@@ -209,4 +211,74 @@ test('a renderer that throws is EIO at OPEN and reported, not an empty file', ()
   assert.equal(call(s, abi.Op.OPEN, n, A_ROOT, openIn(0)).error, -abi.EIO);
   assert.equal(errors.length, 1);
   assert.match(String((errors[0] as Error).message), /renderer bug/);
+});
+
+// Identity files: vNode A owns host ids 100000-165535, vNode B 200000-265535 (the fixture's
+// uid_map), registered as the manager does.
+const identities = new VnodeIdentities(kv);
+identities.register({ name: 'vn-a', uidStart: 100000, size: 65536 });
+identities.register({ name: 'vn-b', uidStart: 200000, size: 65536 });
+const DMI = 'sys/devices/virtual/dmi/id';
+
+test('DMI: each vNode reads its own product_uuid and vNode vendor strings, never the host\'s', () => {
+  const s = server();
+  assert.equal(cat(s, `${DMI}/product_uuid`, A_ROOT), `${productUuid('vn-a')}\n`);
+  assert.equal(cat(s, `${DMI}/product_uuid`, B_ROOT), `${productUuid('vn-b')}\n`);
+  assert.equal(cat(s, `${DMI}/sys_vendor`, A_ROOT), 'vNode\n');
+  assert.equal(cat(s, `${DMI}/product_serial`, A_ROOT), '\n');
+  assert.match(cat(s, `${DMI}/modalias`, B_ROOT), /^dmi:bvnvNode:.*:$/m);
+});
+
+test('DMI: serials and product_uuid are 0400 and root\'s only (EACCES for a user), the rest 0444', () => {
+  const s = server();
+  const mode = (p: string): number => call(s, abi.Op.GETATTR, ino(p), A_ROOT, Buffer.alloc(16)).body.readUInt32LE(16 + 60);
+  assert.equal(mode(`${DMI}/product_uuid`), abi.S_IFREG | 0o400);
+  assert.equal(mode(`${DMI}/board_serial`), abi.S_IFREG | 0o400);
+  assert.equal(mode(`${DMI}/product_name`), abi.S_IFREG | 0o444);
+  assert.equal(call(s, abi.Op.OPEN, ino(`${DMI}/product_uuid`), A_USER, openIn(0)).error, -abi.EACCES);
+  assert.equal(call(s, abi.Op.ACCESS, ino(`${DMI}/product_uuid`), A_USER, Buffer.from(new Uint32Array([4, 0]).buffer)).error, -abi.EACCES);
+  assert.equal(call(s, abi.Op.ACCESS, ino(`${DMI}/product_uuid`), A_ROOT, Buffer.from(new Uint32Array([4, 0]).buffer)).error, 0);
+  assert.equal(cat(s, `${DMI}/product_name`, A_USER), 'vNode\n', 'world-readable ones are read by anyone');
+  assert.equal(write(s, `${DMI}/product_name`, A_ROOT, 'x'), -abi.EACCES);
+});
+
+test('identity files for a caller of no registered vNode (the host, an unknown range) are EIO and reported', () => {
+  const errors: unknown[] = [];
+  const s = server(undefined, (e) => errors.push(e));
+  assert.equal(call(s, abi.Op.OPEN, ino(`${DMI}/sys_vendor`), { pid: 999, uid: 0 }, openIn(0)).error, -abi.EIO);
+  assert.equal(call(s, abi.Op.OPEN, ino('proc/sys/kernel/random/boot_id'), { pid: 201, uid: 300000 }, openIn(0)).error, -abi.EIO);
+  assert.equal(errors.length, 2);
+  assert.match(String((errors[0] as Error).message), /host uid 0 is in no registered vNode's id range/);
+});
+
+test('boot_id: the pod\'s own (from its start), the same for its containers, another for another vNode', () => {
+  const s = server();
+  kv.set(startKey(cg.path), String(NOW - 3000));
+  try {
+    const a = cat(s, 'proc/sys/kernel/random/boot_id', A_ROOT);
+    assert.match(a, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\n$/);
+    assert.equal(cat(s, 'proc/sys/kernel/random/boot_id', A_USER), a, 'every process of the pod');
+    assert.notEqual(cat(s, 'proc/sys/kernel/random/boot_id', B_ROOT), a);
+    assert.equal(call(s, abi.Op.GETATTR, ino('proc/sys/kernel/random/boot_id'), A_ROOT, Buffer.alloc(16)).body.readUInt32LE(16 + 60), abi.S_IFREG | 0o444);
+  } finally {
+    kv.delete(startKey(cg.path));
+  }
+});
+
+test('empty directories: sys/firmware and sys/hypervisor list nothing and hold nothing', () => {
+  const s = server();
+  for (const d of ['sys/firmware', 'sys/hypervisor']) {
+    const n = ino(d);
+    const attr = call(s, abi.Op.GETATTR, n, A_ROOT, Buffer.alloc(16));
+    assert.equal(attr.body.readUInt32LE(16 + 60), abi.S_IFDIR | 0o555);
+    // A miss is answered as a negative entry (node id 0), which the kernel turns into ENOENT.
+    for (const name of ['dmi', 'acpi', 'efi']) {
+      const r = call(s, abi.Op.LOOKUP, n, A_ROOT, Buffer.from(`${name}\0`));
+      assert.equal(r.error, 0);
+      assert.equal(r.body.readBigUInt64LE(0), 0n, `${d}/${name} is not there`);
+    }
+    const listed = table.byPath(d)!.children!;
+    assert.equal(listed.size, 0);
+  }
+  assert.throws(() => new InodeTable(procFiles, ['sys/devices/virtual/dmi/id']), /empty directory .* has files/);
 });

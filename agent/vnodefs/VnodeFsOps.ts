@@ -14,6 +14,8 @@ import type { ViewResolver } from './ViewResolver.js';
 
 const O_ACCMODE = 3;
 const O_RDONLY = 0;
+const O_WRONLY = 1;
+const R_OK = 4;
 const W_OK = 2;
 const X_OK = 1;
 
@@ -42,7 +44,8 @@ export class VnodeFsOps implements FuseOps {
     const f = n.file;
     if (!f) return { ino: n.ino, size: 0, mode: abi.S_IFDIR | 0o555, nlink: 2 + [...n.children!.values()].filter((c) => c.children).length, uid: 0, gid: 0, time: this.d.mountedAt };
     const writable = f.kind === 'sysctl' && !f.sysctl.readOnly;
-    return { ino: n.ino, size: f.size, blksize: f.size, mode: abi.S_IFREG | (writable ? 0o644 : 0o444), nlink: 1, uid: 0, gid: 0, time: this.d.mountedAt };
+    const mode = writable ? 0o644 : f.kind === 'view' && f.rootOnly ? 0o400 : 0o444;
+    return { ino: n.ino, size: f.size, blksize: f.size, mode: abi.S_IFREG | mode, nlink: 1, uid: 0, gid: 0, time: this.d.mountedAt };
   }
 
   private node(ctx: RequestContext): Inode | FuseErrno {
@@ -52,6 +55,17 @@ export class VnodeFsOps implements FuseOps {
   /** Writes to /proc/sys entries are for root of the caller's user namespace, like the kernel's. */
   private mayWrite(ctx: RequestContext, f: ProcFile): boolean {
     if (f.kind !== 'sysctl' || f.sysctl.readOnly) return false;
+    return this.isNsRoot(ctx);
+  }
+
+  /** Root-only files (mode 0400) are read by root of the caller's user namespace only. The
+   * kernel's own would be unreadable there (their owner, host root, is not mapped); these are
+   * the vNode's own values, so its root reads them, as root reads them on a machine. */
+  private mayRead(ctx: RequestContext, f: ProcFile): boolean {
+    return f.kind !== 'view' || !f.rootOnly || this.isNsRoot(ctx);
+  }
+
+  private isNsRoot(ctx: RequestContext): boolean {
     const v = this.d.resolver.vnode(ctx.pid, this.now());
     return v !== null && v.rootUid >= 0 && ctx.uid === v.rootUid;
   }
@@ -65,7 +79,7 @@ export class VnodeFsOps implements FuseOps {
       return `${this.d.sysctl.read(v.vnodeId, f.sysctl, now)}\n`;
     }
     const caller = this.d.resolver.view(ctx.pid, now);
-    return f.render(this.d.builder.build(f, caller, now));
+    return f.render(this.d.builder.build(f, caller, now, ctx.uid));
   }
 
   lookup(ctx: RequestContext, name: string): { nodeid: number; attr: FuseAttr } | FuseErrno {
@@ -105,6 +119,7 @@ export class VnodeFsOps implements FuseOps {
     const f = n.file;
     if (!f) return fail(abi.EISDIR);
     if ((flags & O_ACCMODE) !== O_RDONLY && !this.mayWrite(ctx, f)) return fail(abi.EACCES);
+    if ((flags & O_ACCMODE) !== O_WRONLY && !this.mayRead(ctx, f)) return fail(abi.EACCES);
     const text = this.render(ctx, f);
     if (text instanceof FuseErrno) return text;
     const fh = this.d.arena.put(this.d.worker, text);
@@ -181,6 +196,7 @@ export class VnodeFsOps implements FuseOps {
     if (!n.file) return mask & W_OK ? fail(abi.EACCES) : null;
     if (mask & X_OK) return fail(abi.EACCES);
     if (mask & W_OK && !this.mayWrite(ctx, n.file)) return fail(abi.EACCES);
+    if (mask & R_OK && !this.mayRead(ctx, n.file)) return fail(abi.EACCES);
     return null;
   }
 

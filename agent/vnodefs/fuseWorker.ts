@@ -9,7 +9,7 @@ import { logger } from '../common/log.js';
 import { HandleArena } from './HandleArena.js';
 import { HostFactsReader } from './HostFactsReader.js';
 import { InodeTable } from './InodeTable.js';
-import { procFiles } from './procFiles.js';
+import { emptyDirs, procFiles } from './procFiles.js';
 import { FuseDispatcher } from './protocol/FuseDispatcher.js';
 import { IN_HEADER_SIZE, WRITE_IN_SIZE } from './protocol/fuseAbi.js';
 import { SharedKv } from './SharedKv.js';
@@ -29,7 +29,7 @@ const fd = d.clone ? fuseDevClone(d.sessionFd) : d.sessionFd;
 if (d.spinNs > 0) fuseDevSetNonblock(fd);
 const kv = new SharedKv(d.kvSab);
 const ops = new VnodeFsOps({
-  table: new InodeTable(procFiles.map((f) => ({ ...f, size: d.sizes[f.path] ?? f.size }))),
+  table: new InodeTable(procFiles.map((f) => ({ ...f, size: d.sizes[f.path] ?? f.size })), emptyDirs),
   arena: new HandleArena({ sab: d.arenaSab, slotsPerWorker: d.arenaSlots, slotSize: d.arenaSlotSize }),
   worker: d.index,
   resolver: new ViewResolver(d.procRoot),

@@ -42,9 +42,9 @@ export const hasCap = (s: CallerStatus, cap: number): boolean => ((s.capEff >> B
 export interface Emulation {
   /** [major, minor] of the vnodefs superblock: its mounts are the emulated files. */
   protect: [number, number];
-  /** (host file, path inside a new proc mount) */
+  /** (host file or directory, path inside a new proc mount) */
   procOverlays: [string, string][];
-  /** (host file, path inside a new sysfs mount) */
+  /** (host file or directory, path inside a new sysfs mount) */
   sysOverlays: [string, string][];
 }
 

@@ -152,8 +152,10 @@ export class SeccompTestBed {
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'rw'] },
     ];
     for (const b of opts.binds ?? []) mounts.push({ destination: b.destination, type: 'bind', source: b.source, options: ['rbind', b.readonly ? 'ro' : 'rw'] });
+    // What the spec rewrite binds (agent/spec/SpecRewriter.ts): not the /proc/sys paths (runc
+    // refuses them; nothing here injects them) nor what this host lacks (runc cannot create it).
     if (emulate)
-      for (const b of containerBindings(this.fs.mountpoint).filter((x) => !x.writable))
+      for (const b of containerBindings(this.fs.mountpoint).filter((x) => !x.inject && existsSync(x.destination)))
         mounts.push({ destination: b.destination, type: 'bind', source: b.source, options: ['bind', 'ro', 'nosuid', 'nodev'] });
     const resources: Record<string, unknown> = { devices: [{ allow: true, access: 'rwm' }] };
     if (opts.memoryBytes) resources.memory = { limit: opts.memoryBytes };

@@ -1,6 +1,7 @@
 // The input of every renderer: a snapshot of one container's cgroup plus the host facts and
 // times it needs. Renderers are pure functions of this value.
 import type { CgroupSnapshot } from '../../cgroup/CgroupSnapshot.js';
+import type { VnodeIdentity } from './renderIdentity.js';
 
 /** Host files a renderer may pass through or filter (text as read from the host). */
 export interface HostFacts {
@@ -35,6 +36,8 @@ export interface ViewInput {
   /** When the container's pod started (ms since the epoch); filled for files that need it. */
   startedAtMs: number;
   load: LoadSample | null;
+  /** The caller's vNode; filled for files that show a machine identity (renderIdentity.ts). */
+  vnode: VnodeIdentity | null;
 }
 
 export const USER_HZ = 100;

@@ -35,7 +35,7 @@ function view(version: 1 | 2, l: Limits, opts: { omit?: string[]; startedAgoMs?:
   try {
     const text = version === 1 ? ['memory', 'cpu', 'cpuacct', 'cpuset', 'blkio', 'pids'].map((c, i) => `${i + 1}:${c}:${f.path}`).join('\n') + '\n0::/\n' : `0::${f.path}\n`;
     const cg = new CgroupReader({ root: f.root }).snapshot(parseProcCgroup(text));
-    return { cg, host, nowMs: NOW, startedAtMs: NOW - (opts.startedAgoMs ?? 2000), load: opts.load === undefined ? null : opts.load };
+    return { cg, host, nowMs: NOW, startedAtMs: NOW - (opts.startedAgoMs ?? 2000), load: opts.load === undefined ? null : opts.load, vnode: null };
   } finally {
     f.cleanup();
   }

@@ -1,0 +1,95 @@
+// VNodePods' part in vnodefs, with a fake vNode registry and a recording vnodefs: which vNode owns
+// which ids is registered on Create (before any of its processes runs) and forgotten with the
+// vNode, and the container's spec gets vnodefs' binds by the host's path rules.
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+
+import { logger } from '../common/log.js';
+import type { VNodeManager } from '../vnode/VNodeManager.js';
+import type { VNode } from '../vnode/VNodeRecord.js';
+import { VNodePlacement } from '../vnode/VNodePlacement.js';
+import { SharingPolicy } from '../vnode/SharingPolicy.js';
+import { containerBindings } from '../vnodefs/VnodeFs.js';
+import { VNodePods } from './VNodePods.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'vnodepods-test-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+
+// Stands for /proc/<holder>/ns/user: only its inode number matters here.
+const usernsFile = join(tmp, 'userns');
+writeFileSync(usernsFile, '');
+const vnode = {
+  version: 1,
+  name: 'vn-team-a-0123456789',
+  key: 'ns:team-a',
+  idRange: { uidStart: 268435456, gidStart: 268435456, size: 65536 },
+  hostname: 'vn-team-a-0123456789',
+  dir: join(tmp, 'vnode'),
+  rootDir: join(tmp, 'vnode/root'),
+  state: 'ready',
+  holder: { pid: 42, startTime: 1 },
+  pods: ['pod1'],
+  netns: {},
+  createdAt: '2026-01-01T00:00:00.000Z',
+  namespaces: { user: usernsFile, pid: '/proc/42/ns/pid', mnt: '/proc/42/ns/mnt', uts: '/proc/42/ns/uts', ipc: '/proc/42/ns/ipc', net: '/proc/42/ns/net', cgroup: '/proc/42/ns/cgroup' },
+} as unknown as VNode;
+
+let destroyOnRelease = false;
+const vnodes = {
+  get: () => vnode,
+  list: () => [vnode],
+  removePodNetns: async () => true,
+  release: async () => ({ found: true, destroyed: destroyOnRelease }),
+} as unknown as VNodeManager;
+
+const calls: string[] = [];
+const vnodefs = {
+  setStartTime: (p: string) => calls.push(`start ${p}`),
+  clearStartTime: (p: string) => calls.push(`clear ${p}`),
+  registerVnode: (v: { name: string; uidStart: number; size: number }) => calls.push(`register ${v.name} ${v.uidStart} ${v.size}`),
+  forgetVnode: (uidStart: number) => calls.push(`forget ${uidStart}`),
+  dropVnode: (id: string) => calls.push(`drop ${id}`),
+};
+const VFS = '/run/vnode/vnodefs';
+const pods = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPolicy({})), { procBindings: containerBindings(VFS), launcher: '/opt/vnode/bin/vnode-inject', vnodefs }, logger('test'));
+
+async function create(id: string): Promise<{ destination: string; source?: string }[]> {
+  const bundle = mkdtempSync(join(tmp, 'bundle-'));
+  copyFileSync(new URL('../../../agent/spec/fixtures/container-plain.json', import.meta.url), join(bundle, 'config.json'));
+  const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { annotations: Record<string, string> };
+  await pods.prepareCreate({ id, podId: 'pod1', sandbox: false, bundle, namespace: 'k8s.io', annotations: spec.annotations, rootfs: [] });
+  return (JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { mounts: { destination: string; source?: string }[] }).mounts;
+}
+
+test('Create registers the vNode\'s name and id range with vnodefs once; the spec gets the binds this host has', async () => {
+  const mounts = await create('c1');
+  await create('c2');
+  assert.deepEqual(calls.filter((c) => c.startsWith('register')), [`register ${vnode.name} 268435456 65536`], 'once, not per container');
+  const ours = new Map(mounts.filter((m) => m.source?.startsWith(`${VFS}/`)).map((m) => [m.destination, m.source]));
+  assert.equal(ours.get('/sys/firmware'), `${VFS}/sys/firmware`);
+  // The host's own paths decide: this one's DMI (none on the machine these tests were written on).
+  assert.equal(ours.has('/sys/devices/virtual/dmi/id'), statSync('/sys/devices/virtual/dmi/id', { throwIfNoEntry: false }) !== undefined);
+  assert.ok(![...ours.keys()].some((d) => d.startsWith('/proc/sys/')), 'runc refuses these in config.json');
+  // ... they come from vnode-inject, boot_id among them.
+  const cmd = pods.startCommand(1234, ['runc', 'start', 'c1'])!;
+  assert.ok(cmd.argv.includes(`${VFS}/proc/sys/kernel/random/boot_id=/proc/sys/kernel/random/boot_id`));
+  assert.ok(cmd.argv.includes(`${VFS}/proc/sys/kernel/pid_max=/proc/sys/kernel/pid_max`));
+  assert.ok(!cmd.argv.some((a) => a.includes('/sys/firmware') || a.includes('/proc/meminfo')));
+});
+
+test('a pod leaving a vNode that stays changes nothing; the last one makes vnodefs forget its ids and /proc/sys values', async () => {
+  calls.length = 0;
+  destroyOnRelease = false;
+  await pods.podGone('pod1');
+  assert.equal(calls.length, 0, calls.join('; '));
+  destroyOnRelease = true;
+  await pods.podGone('pod1');
+  assert.deepEqual([...calls], ['forget 268435456', `drop userns:${statSync(usernsFile).ino}`]);
+  // A new vNode with the same name is registered again on its next Create.
+  calls.length = 0;
+  await create('c3');
+  assert.deepEqual(calls.filter((c) => c.startsWith('register')), [`register ${vnode.name} 268435456 65536`]);
+});
