@@ -10,13 +10,14 @@ import { Worker } from 'node:worker_threads';
 
 import { fuseDevClose, fuseDevOpen, fuseMount, fuseUmount, MNT_DETACH, MS_NODEV, MS_NOSUID } from '../../addon/fuse.js';
 import { logger } from '../common/log.js';
+import { detectLayout } from '../cgroup/CgroupReader.js';
 import { fileSizes } from './fileSize.js';
 import { HandleArena } from './HandleArena.js';
 import { LOAD_INTERVAL_MS } from './render/loadAverage.js';
 import { procFiles } from './procFiles.js';
-import { SharedKv } from './SharedKv.js';
+import { SharedKv, type SharedKvStats } from './SharedKv.js';
+import { cgroupExistsIn, StartTimes } from './StartTimes.js';
 import { SysctlStore } from './SysctlStore.js';
-import { startKey } from './ViewBuilder.js';
 import { Ctl, type FuseWorkerData, type SamplerWorkerData } from './workerProtocol.js';
 
 const log = logger('vnodefs');
@@ -72,6 +73,7 @@ export class VnodeFs {
   private mounted = false;
   private connection: number | null = null;
   private readonly sysctls: SysctlStore;
+  private readonly starts: StartTimes;
 
   constructor(o: VnodeFsOptions) {
     this.mountpoint = o.mountpoint;
@@ -87,6 +89,7 @@ export class VnodeFs {
     };
     this.kv = new SharedKv(this.opts.kvCapacity);
     this.sysctls = new SysctlStore(this.kv, this.opts.procRoot);
+    this.starts = new StartTimes(this.kv, cgroupExistsIn(detectLayout(this.opts.cgroupRoot)));
   }
 
   /** Mounts and starts the workers; resolves once the kernel's INIT has been answered. */
@@ -144,13 +147,31 @@ export class VnodeFs {
     log.info('vnodefs mounted', { mountpoint: this.mountpoint, workers: this.opts.workers, protocol: `7.${Atomics.load(this.ctl, Ctl.MINOR)}` });
   }
 
-  /** The pod's start time for every container under cgroupPath (e.g. the pod cgroup). */
-  setStartTime(cgroupPath: string, startedAtMs: number): void {
-    this.kv.set(startKey(cgroupPath), String(startedAtMs));
+  /**
+   * The pod's start time for every container under cgroupPath (e.g. the pod cgroup). Never
+   * fails the pod: with the shared table full even after dropping the start times of pods whose
+   * cgroup is gone, it is logged and not stored, and the pod's uptime counts from its cgroup's
+   * creation instead. Returns whether it was stored.
+   */
+  setStartTime(cgroupPath: string, startedAtMs: number): boolean {
+    const stored = this.starts.set(cgroupPath, startedAtMs);
+    if (!stored) log.error('vnodefs shared table full: pod start time not stored (its /proc/uptime counts from its cgroup creation)', { cgroupPath, ...this.kv.stats() });
+    return stored;
   }
 
+  /** Forgets a pod's start time (when the pod is gone). */
   clearStartTime(cgroupPath: string): void {
-    this.kv.delete(startKey(cgroupPath));
+    this.starts.clear(cgroupPath);
+  }
+
+  /** The shared table's fill, and its entries by kind (start, sysctl, load). */
+  tableStats(): SharedKvStats & { entries: Record<string, number> } {
+    const entries: Record<string, number> = {};
+    for (const [k] of this.kv.entries()) {
+      const kind = k.slice(0, k.indexOf(':'));
+      entries[kind] = (entries[kind] ?? 0) + 1;
+    }
+    return { ...this.kv.stats(), entries };
   }
 
   /** Values a vNode wrote to its emulated /proc/sys entries. */
