@@ -102,7 +102,10 @@ export class VNodePods implements TaskHooks {
     renameSync(tmp, specPath);
     const rootfs = await this.idmapRootfs(vnode, ctx.id, ctx.rootfs);
     const cgroup = podCgroup(spec);
-    if (ctx.sandbox && cgroup) this.opts.vnodefs?.setStartTime(cgroup, Date.now());
+    if (ctx.sandbox && cgroup && this.opts.vnodefs) {
+      this.opts.vnodefs.setStartTime(cgroup, Date.now());
+      this.podCgroups.set(ctx.podId, cgroup);
+    }
     if (ctx.sandbox) this.podStarts.set(ctx.podId, Date.now());
     this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, ms: +(performance.now() - t0).toFixed(1) });
     return { rootfs };
@@ -241,6 +244,9 @@ export class VNodePods implements TaskHooks {
 
   async podGone(podId: string): Promise<void> {
     this.podStarts.delete(podId);
+    const cgroup = this.podCgroups.get(podId);
+    if (cgroup !== undefined) this.opts.vnodefs?.clearStartTime(cgroup);
+    this.podCgroups.delete(podId);
     await this.podNetworkSettled(podId);
     const v = this.vnodeOfPod(podId);
     if (!v) return;
@@ -253,6 +259,13 @@ export class VNodePods implements TaskHooks {
 
   /** When each pod's sandbox was created (sysinfo's uptime counts from there). */
   private readonly podStarts = new Map<string, number>();
+  /** The cgroup each pod's start time is registered under in vnodefs (cleared by podGone). */
+  private readonly podCgroups = new Map<string, string>();
+
+  /** Sizes of the per-pod maps (the manager's state entry). */
+  stats(): { podStarts: number; podCgroups: number; podNetworks: number } {
+    return { podStarts: this.podStarts.size, podCgroups: this.podCgroups.size, podNetworks: this.podNetworks.size };
+  }
 
   /** The seccomp agent's question for each listener runc hands over: whose container is this? */
   seccompTarget(containerId: string, podId: string | undefined, rootPid: number, fsMountpoint: string | undefined): { vnodeId: string; containerId: string; rootPid: number; fsMountpoint?: string; startedAtMs?: number } | undefined {
