@@ -391,6 +391,30 @@ export class TaskProxy {
     return res;
   }
 
+  /**
+   * Forgets a task whose runc shim could not delete it (the shim died under it): its record and
+   * vNode rootfs, and, when it was the pod's last task and no shim serves the pod any more, the
+   * pod itself, as the shim's exit would have done with no task left.
+   */
+  async dropTask(id: string): Promise<void> {
+    const podId = this.registry.task(id)?.podId;
+    this.registry.removeTask(id);
+    if (!podId) return;
+    await this.taskGone(id, podId);
+    const shim = this.shims.get(podId);
+    if (this.registry.tasksOfPod(podId).length > 0 || (shim && !shim.isClosed) || this.starting.has(podId)) return;
+    const rec = this.registry.pod(podId);
+    this.registry.removePod(podId);
+    if (rec) rmSync(rec.dir, { recursive: true, force: true });
+    await this.opts.hooks?.podGone(podId).catch((e: unknown) => this.log.error('pod cleanup failed', { podId, error: String(e) }));
+    this.log.warn('forgot a pod whose runc shim died under its tasks', { podId });
+  }
+
+  /** Sizes of the in-memory tables (the manager's state entry). */
+  stats(): { shims: number; starting: number; spare: number } {
+    return { shims: this.shims.size, starting: this.starting.size, spare: this.spare ? 1 : 0 };
+  }
+
   private async taskGone(id: string, podId: string): Promise<void> {
     try {
       await this.opts.hooks?.taskGone(id, podId);
