@@ -7,6 +7,7 @@ import { configureLogging, logger } from '../common/log.js';
 import { VNodeCni } from '../cni/VNodeCni.js';
 import { runcHook, RUNC_HOOKED } from '../pods/runcHook.js';
 import { HEALTH_ENTRY, healthLaunch } from './healthLaunch.js';
+import { STATE_ENTRY, stateLaunch } from './stateLaunch.js';
 import { VNodePods } from '../pods/VNodePods.js';
 import { SeccompAgent } from '../seccomp/SeccompAgent.js';
 import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
@@ -36,6 +37,10 @@ export async function managerMain(_argv: string[]): Promise<number> {
     vnodefs = new VnodeFs({ mountpoint });
     await vnodefs.mount();
   }
+  // A torn-down vNode's /proc/sys values go with it (user namespace inode numbers are reused).
+  vnodes.onTeardown((_v, usernsId) => {
+    if (usernsId) vnodefs?.dropVnode(usernsId);
+  });
   const bindings = vnodefs ? containerBindings(vnodefs.mountpoint) : [];
   const pods = new VNodePods(
     vnodes,
@@ -87,6 +92,19 @@ export async function managerMain(_argv: string[]): Promise<number> {
   );
   launch.handle('vnode-cni', new VNodeCni(vnodes, pods, (podId) => proxy.podHasTasks(podId), logger('cni')).handle);
   launch.handle(HEALTH_ENTRY, healthLaunch());
+  launch.handle(
+    STATE_ENTRY,
+    stateLaunch(() => ({
+      registry: registry.stats(),
+      proxy: proxy.stats(),
+      pods: pods.stats(),
+      vnodes: vnodes.stats(),
+      seccomp: { connections: seccomp.connections().length },
+      ttrpc: { connections: ttrpc.connections.size },
+      launch: { connections: launch.connections },
+      ...(vnodefs ? { vnodefs: { ...vnodefs.tableStats(), ...vnodefs.stats() } } : {}),
+    })),
+  );
   await launch.listen();
   log.info('vnode-manager ready', { runDir: cfg.runDir, stateDir: cfg.stateDir, pid: process.pid, vnodes: vnodes.list().length });
 
