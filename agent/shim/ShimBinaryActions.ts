@@ -58,7 +58,7 @@ export class ShimBinaryActions implements ShimActions {
     const bad = validate(args, ['id', 'namespace']);
     if (bad) return bad;
     const bundle = args.bundle || req.cwd;
-    const tomb = this.registry.tombstone(args.id);
+    const tomb = this.registry.takeTombstone(args.id);
     if (tomb) return ok({ pid: tomb.pid, exitStatus: tomb.exitStatus, exitedAt: tomb.exitedAt });
     if (this.proxy.hasTask(args.id)) {
       try {

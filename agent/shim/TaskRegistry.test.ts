@@ -25,6 +25,10 @@ test('2,000 task lifecycles: tasks, starts and task files go; tombstones keep at
   assert.equal(reg.tombstone('task-1999')?.podId, 'pod-999', '... and routes a Shutdown after Delete');
   assert.equal(reg.tombstone(`task-${1999 - MAX_TOMBSTONES}`), undefined, 'the oldest beyond the bound are gone');
   assert.deepEqual(readdirSync(join(dir, 'a/shim/tasks')), []);
+  // containerd's shim delete, after Delete and Shutdown, consumes each.
+  assert.equal(reg.takeTombstone('task-1999')?.exitStatus, 0);
+  assert.equal(reg.tombstone('task-1999'), undefined);
+  assert.equal(reg.stats().tombstones, MAX_TOMBSTONES - 1);
 });
 
 test('tombstones older than the TTL go at the next deletion; starts that never became tasks go at their shim delete or after the TTL', () => {

@@ -47,9 +47,11 @@ export interface Tombstone {
 
 /*
  * Bounds, so that nothing here grows with pod churn:
- * - a tombstone answers containerd's `shim delete`, which follows Task.Delete within
- *   milliseconds, and routes a Shutdown that follows Delete; it is kept 5 minutes, and at most
- *   the 1,024 newest are kept (at 5 pods/s with 2 tasks each, 100 s of deletions);
+ * - a tombstone routes the Shutdown that follows Task.Delete and then answers containerd's
+ *   `shim delete`, which runs once, when containerd closes the task's connection right after
+ *   that Shutdown (../shared/containerd-facts.md §3): the answer consumes it. One that is never
+ *   asked for (containerd died in between) is kept 5 minutes, and at most the 1,024 newest are
+ *   kept (at 5 pods/s with 2 tasks each, 100 s of deletions);
  * - a start (containerd-shim-vnode-v2 start) becomes a task at Create; one that never does is
  *   forgotten at its `shim delete`, or after 10 minutes.
  */
@@ -143,6 +145,13 @@ export class TaskRegistry {
 
   tombstone(id: string): Tombstone | undefined {
     return this.tombstones.get(id);
+  }
+
+  /** The tombstone, removed: for `shim delete`, the last thing containerd asks about a task. */
+  takeTombstone(id: string): Tombstone | undefined {
+    const t = this.tombstones.get(id);
+    this.tombstones.delete(id);
+    return t;
   }
 
   setPod(rec: PodShimRecord): void {
