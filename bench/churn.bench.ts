@@ -1,0 +1,145 @@
+// Pod churn on one manager: nothing may grow with the number of pods that came and went.
+// Each lifecycle goes through CRI the way kubelet drives it: RunPodSandbox, CreateContainer,
+// StartContainer, an ExecSync that reads vnodefs files (/proc/uptime, loadavg, meminfo) and writes
+// a per-vNode /proc/sys value, StopPodSandbox, RemovePodSandbox, then the pod's cgroup removed.
+// Even lifecycles join a namespace whose vNode an anchor pod keeps; odd ones each get a namespace
+// of their own, so a vNode is created and torn down with the pod.
+// After a warm-up, the manager's RSS (VmRSS), open fds, files under its stateDir and runDir, and
+// the sizes of its in-memory tables (the `vnode-state` launch entry) are taken before and after
+// the lifecycles; each figure is one `BENCH churn-<figure>` line with ratio = after/before
+// (flat: <= 1.05). BENCH_CHURN_PODS (default 1000) sets the count for a quick run.
+import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { callLaunch } from '../agent/launch/launchClient.js';
+import { STATE_ENTRY, type StateSizes } from '../agent/manager/stateLaunch.js';
+import { startVNodeBed } from '../e2e/lib/vnodeBed.js';
+import { bench } from './lib.js';
+
+const PODS = Number(process.env.BENCH_CHURN_PODS ?? 1000);
+const WARMUP = Number(process.env.BENCH_CHURN_WARMUP ?? Math.max(10, Math.round(PODS / 20)));
+const FLAT = 1.05;
+/** Time for the manager's work after the last RemovePodSandbox (runc shim exit, vNode teardown, the spare's refill). */
+const SETTLE_MS = 6000; // > one vnodefs load-sampler tick (5 s), which drops the loads of containers that are gone
+
+const { bed, manager, teardown } = await startVNodeBed({ name: 'churn', subnetIndex: 41, baseDir: '/run/vnt-churn', managerEnv: { VNODE_LOG_LEVEL: 'warn' } });
+
+function rssKb(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]);
+}
+
+const openFds = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
+
+/** Open fds by what they point at (socket, pipe, anon_inode:[pidfd], /proc, /sys/fs/cgroup, ...). */
+function fdKinds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let l: string;
+    try {
+      l = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    const kind = l.startsWith('/') ? l.split('/').slice(0, l.startsWith('/sys/fs/cgroup') ? 5 : 2).join('/') : l.replace(/\[\d+\]$/, '');
+    out[kind] = (out[kind] ?? 0) + 1;
+  }
+  return out;
+}
+
+/** Entries below dir, not descending into other filesystems (the vnodefs mount, netns binds). */
+function countFiles(dir: string, dev = lstatSync(dir).dev): number {
+  let n = 0;
+  for (const e of readdirSync(dir)) {
+    n++;
+    const p = join(dir, e);
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      continue; // raced with the manager
+    }
+    if (st.isDirectory() && st.dev === dev) n += countFiles(p, dev);
+  }
+  return n;
+}
+
+async function tables(): Promise<StateSizes> {
+  const a = await callLaunch(join(manager.runDir, 'launch.sock'), { entry: STATE_ENTRY, cwd: '/', argv: [STATE_ENTRY], env: {}, stdin: Buffer.alloc(0) });
+  if (a.kind !== 'exit' || a.code !== 0) throw new Error(`${STATE_ENTRY}: ${JSON.stringify(a)}`);
+  return (JSON.parse(String(a.stdout)) as { tables: StateSizes }).tables;
+}
+
+/** The entries the manager keeps per task, pod, vNode or connection (capacities, counters and tombstone slots of the shared table excluded). */
+function stateEntries(t: StateSizes): number {
+  const skip = new Set(['vnodefs.capacity', 'vnodefs.dead', 'vnodefs.requests', 'vnodefs.malformed', 'vnodefs.failed', 'vnodefs.entries']);
+  let n = 0;
+  for (const [group, fields] of Object.entries(t))
+    for (const [k, v] of Object.entries(fields)) if (typeof v === 'number' && !skip.has(`${group}.${k}`)) n += v;
+  return n;
+}
+
+interface Snapshot {
+  rssKb: number;
+  fds: number;
+  files: number;
+  tables: StateSizes;
+  entries: number;
+  fdKinds: Record<string, number>;
+}
+
+async function snapshot(): Promise<Snapshot> {
+  await sleep(SETTLE_MS);
+  const t = await tables();
+  return { rssKb: rssKb(manager.pid), fds: openFds(manager.pid), files: countFiles(manager.stateDir) + countFiles(manager.runDir), tables: t, entries: stateEntries(t), fdKinds: fdKinds(manager.pid) };
+}
+
+const SCRIPT = 'cat /proc/uptime /proc/loadavg /proc/meminfo >/dev/null && echo 262144 > /proc/sys/vm/max_map_count && cat /proc/sys/vm/max_map_count';
+
+let seq = 0;
+async function lifecycle(): Promise<void> {
+  const i = ++seq;
+  const namespace = i % 2 === 0 ? 'churn-shared' : `churn-own-${i}`;
+  const { podId, containerId, podConfig } = await bed.runPod({ name: `churn-${i}`, namespace, handler: 'vnode' }, { name: 'main', command: ['sleep', '3600'] });
+  for (let attempt = 1; ; attempt++) {
+    const r = await bed.cri.execSync(containerId, ['sh', '-c', SCRIPT]);
+    if (r.exitCode === 0 && r.stdout.trim() === '262144') break;
+    if (attempt >= 5) throw new Error(`pod ${i}: ${SCRIPT}: exit ${r.exitCode}, ${r.stdout} ${r.stderr}`);
+    await sleep(50);
+  }
+  await bed.cri.stopPodSandbox(podId);
+  await bed.cri.removePodSandbox(podId);
+  bed.removePodCgroup((podConfig.linux as { cgroupParent: string }).cgroupParent);
+}
+
+try {
+  await bed.runPod({ name: 'anchor', namespace: 'churn-shared', handler: 'vnode' });
+  for (let i = 0; i < WARMUP; i++) await lifecycle();
+  const before = await snapshot();
+  console.log(`# before: ${JSON.stringify(before.tables)}`);
+  console.log(`# fds before: ${JSON.stringify(before.fdKinds)}`);
+  const t0 = performance.now();
+  for (let i = 0; i < PODS; i++) {
+    await lifecycle();
+    if ((i + 1) % 100 === 0) console.log(`# ${i + 1}/${PODS} lifecycles, ${((performance.now() - t0) / 1000).toFixed(0)} s, manager RSS ${rssKb(manager.pid)} kB, ${openFds(manager.pid)} fds`);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const after = await snapshot();
+  console.log(`# after: ${JSON.stringify(after.tables)}`);
+  console.log(`# fds after: ${JSON.stringify(after.fdKinds)}`);
+  const line = (figure: string, unit: string, b: number, a: number): void => {
+    const ratio = a / b;
+    bench(`churn-${figure}`, { lifecycles: PODS, warmup: WARMUP, [`before_${unit}`]: b, [`after_${unit}`]: a, duration_s: +seconds.toFixed(1), lifecycles_per_s: PODS / seconds, target: `<=${FLAT}`, result: ratio <= FLAT ? 'MET' : 'NOT-MET' }, ratio);
+  };
+  line('rss', 'kb', before.rssKb, after.rssKb);
+  line('fds', 'fds', before.fds, after.fds);
+  line('state-files', 'files', before.files, after.files);
+  line('state-tables', 'entries', before.entries, after.entries);
+} finally {
+  const left = await teardown();
+  if (left.length) {
+    console.error(`# left behind: ${left.join('; ')}`);
+    process.exitCode = 1;
+  }
+}
