@@ -6,8 +6,9 @@
 // of their own, so a vNode is created and torn down with the pod.
 // After a warm-up, the manager's RSS (VmRSS), open fds, files under its stateDir and runDir, and
 // the sizes of its in-memory tables (the `vnode-state` launch entry) are taken before and after
-// the lifecycles; each figure is one `BENCH churn-<figure>` line with ratio = after/before
-// (flat: <= 1.05). BENCH_CHURN_PODS (default 1000) sets the count for a quick run.
+// the lifecycles (each after the same settling: see anchorReads); each figure is one
+// `BENCH churn-<figure>` line with ratio = after/before (flat: <= 1.05). BENCH_CHURN_PODS
+// (default 1000) sets the count for a quick run, BENCH_CHURN_WARMUP the warm-up (default 5%).
 import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -65,10 +66,10 @@ function countFiles(dir: string, dev = lstatSync(dir).dev): number {
   return n;
 }
 
-async function tables(): Promise<StateSizes> {
+async function managerState(): Promise<{ memory: Record<string, number>; tables: StateSizes }> {
   const a = await callLaunch(join(manager.runDir, 'launch.sock'), { entry: STATE_ENTRY, cwd: '/', argv: [STATE_ENTRY], env: {}, stdin: Buffer.alloc(0) });
   if (a.kind !== 'exit' || a.code !== 0) throw new Error(`${STATE_ENTRY}: ${JSON.stringify(a)}`);
-  return (JSON.parse(String(a.stdout)) as { tables: StateSizes }).tables;
+  return JSON.parse(String(a.stdout)) as { memory: Record<string, number>; tables: StateSizes };
 }
 
 /** The entries the manager keeps per task, pod, vNode or connection (capacities, counters and tombstone slots of the shared table excluded). */
@@ -84,15 +85,28 @@ interface Snapshot {
   rssKb: number;
   fds: number;
   files: number;
+  memory: Record<string, number>;
   tables: StateSizes;
   entries: number;
   fdKinds: Record<string, number>;
 }
 
+/**
+ * vnodefs' workers close what they cached for callers and cgroups that are gone lazily, at their
+ * first request a second or more after the last: the pod that stays (the anchor) reads its files
+ * from one process, as live pods on a node do, so both snapshots see the same settled state.
+ */
+async function anchorReads(): Promise<void> {
+  const r = await bed.cri.execSync(anchor, ['sh', '-c', 'i=0; while [ $i -lt 40 ]; do while read l; do :; done < /proc/meminfo; i=$((i+1)); done']);
+  if (r.exitCode !== 0) throw new Error(`anchor reads: exit ${r.exitCode} ${r.stderr}`);
+}
+
 async function snapshot(): Promise<Snapshot> {
   await sleep(SETTLE_MS);
-  const t = await tables();
-  return { rssKb: rssKb(manager.pid), fds: openFds(manager.pid), files: countFiles(manager.stateDir) + countFiles(manager.runDir), tables: t, entries: stateEntries(t), fdKinds: fdKinds(manager.pid) };
+  await anchorReads();
+  await sleep(1000);
+  const { memory, tables: t } = await managerState();
+  return { memory, rssKb: rssKb(manager.pid), fds: openFds(manager.pid), files: countFiles(manager.stateDir) + countFiles(manager.runDir), tables: t, entries: stateEntries(t), fdKinds: fdKinds(manager.pid) };
 }
 
 const SCRIPT = 'cat /proc/uptime /proc/loadavg /proc/meminfo >/dev/null && echo 262144 > /proc/sys/vm/max_map_count && cat /proc/sys/vm/max_map_count';
@@ -113,21 +127,27 @@ async function lifecycle(): Promise<void> {
   bed.removePodCgroup((podConfig.linux as { cgroupParent: string }).cgroupParent);
 }
 
+let anchor = '';
 try {
-  await bed.runPod({ name: 'anchor', namespace: 'churn-shared', handler: 'vnode' });
+  anchor = (await bed.runPod({ name: 'anchor', namespace: 'churn-shared', handler: 'vnode' })).containerId;
   for (let i = 0; i < WARMUP; i++) await lifecycle();
   const before = await snapshot();
   console.log(`# before: ${JSON.stringify(before.tables)}`);
   console.log(`# fds before: ${JSON.stringify(before.fdKinds)}`);
+  console.log(`# memory before: ${JSON.stringify(before.memory)}`);
   const t0 = performance.now();
   for (let i = 0; i < PODS; i++) {
     await lifecycle();
-    if ((i + 1) % 100 === 0) console.log(`# ${i + 1}/${PODS} lifecycles, ${((performance.now() - t0) / 1000).toFixed(0)} s, manager RSS ${rssKb(manager.pid)} kB, ${openFds(manager.pid)} fds`);
+    if ((i + 1) % 100 === 0) {
+      const m = (await managerState()).memory;
+      console.log(`# ${i + 1}/${PODS} lifecycles, ${((performance.now() - t0) / 1000).toFixed(0)} s, manager RSS ${rssKb(manager.pid)} kB (main heap ${m.heapUsedKb} kB), ${openFds(manager.pid)} fds`);
+    }
   }
   const seconds = (performance.now() - t0) / 1000;
   const after = await snapshot();
   console.log(`# after: ${JSON.stringify(after.tables)}`);
   console.log(`# fds after: ${JSON.stringify(after.fdKinds)}`);
+  console.log(`# memory after: ${JSON.stringify(after.memory)}`);
   const line = (figure: string, unit: string, b: number, a: number): void => {
     const ratio = a / b;
     bench(`churn-${figure}`, { lifecycles: PODS, warmup: WARMUP, [`before_${unit}`]: b, [`after_${unit}`]: a, duration_s: +seconds.toFixed(1), lifecycles_per_s: PODS / seconds, target: `<=${FLAT}`, result: ratio <= FLAT ? 'MET' : 'NOT-MET' }, ratio);

@@ -1,5 +1,6 @@
 // The `vnode-state` launch entry: the sizes of the manager's in-memory tables (tasks, pods,
-// tombstones, vNodes, seccomp listeners, vnodefs' shared table, ...) as one JSON line, so a test
+// tombstones, vNodes, seccomp listeners, vnodefs' shared table, ...) and the main thread's
+// memory (process.memoryUsage) as one JSON line, so a test
 // or an operator can see that nothing grows with pod churn (bench/churn.bench.ts reads it).
 import type { LaunchHandler } from '../launch/LaunchServer.js';
 
@@ -8,5 +9,10 @@ export const STATE_ENTRY = 'vnode-state';
 export type StateSizes = Record<string, Record<string, number | Record<string, number>>>;
 
 export function stateLaunch(sizes: () => StateSizes): LaunchHandler {
-  return async () => ({ kind: 'exit', code: 0, stdout: `${JSON.stringify({ pid: process.pid, tables: sizes() })}\n` });
+  return async () => {
+    const kb = (n: number): number => Math.round(n / 1024);
+    const m = process.memoryUsage();
+    const memory = { rssKb: kb(m.rss), heapUsedKb: kb(m.heapUsed), heapTotalKb: kb(m.heapTotal), externalKb: kb(m.external), arrayBuffersKb: kb(m.arrayBuffers) };
+    return { kind: 'exit', code: 0, stdout: `${JSON.stringify({ pid: process.pid, memory, tables: sizes() })}\n` };
+  };
 }
