@@ -8,8 +8,9 @@
 // the sizes of its in-memory tables (the `vnode-state` launch entry) are taken before and after
 // the lifecycles (each after the same settling: see anchorReads); each figure is one
 // `BENCH churn-<figure>` line with ratio = after/before (flat: <= 1.05). BENCH_CHURN_PODS
-// (default 1000) sets the count for a quick run, BENCH_CHURN_WARMUP the warm-up (default 5%).
-import { lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+// (default 1000) sets the count for a quick run, BENCH_CHURN_WARMUP the warm-up (default 5%);
+// BENCH_CHURN_SMAPS=<path> keeps the manager's /proc/PID/smaps at each snapshot (<path>.1, .2).
+import { lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { callLaunch } from '../agent/launch/launchClient.js';
@@ -101,10 +102,12 @@ async function anchorReads(): Promise<void> {
   if (r.exitCode !== 0) throw new Error(`anchor reads: exit ${r.exitCode} ${r.stderr}`);
 }
 
+let smapsSeq = 0;
 async function snapshot(): Promise<Snapshot> {
   await sleep(SETTLE_MS);
   await anchorReads();
   await sleep(1000);
+  if (process.env.BENCH_CHURN_SMAPS) writeFileSync(`${process.env.BENCH_CHURN_SMAPS}.${++smapsSeq}`, readFileSync(`/proc/${manager.pid}/smaps`));
   const { memory, tables: t } = await managerState();
   return { memory, rssKb: rssKb(manager.pid), fds: openFds(manager.pid), files: countFiles(manager.stateDir) + countFiles(manager.runDir), tables: t, entries: stateEntries(t), fdKinds: fdKinds(manager.pid) };
 }
