@@ -6,9 +6,13 @@
 // of their own, so a vNode is created and torn down with the pod.
 // After a warm-up, the manager's RSS (VmRSS), open fds, files under its stateDir and runDir, and
 // the sizes of its in-memory tables (the `vnode-state` launch entry) are taken before and after
-// the lifecycles (each after the same settling: see anchorReads); each figure is one
+// the lifecycles (each after the same settling: see anchorReads). RSS is taken after every thread
+// of the manager collected its garbage (`vnode-state --gc`): V8 lets a worker's old generation
+// fill up to a limit before collecting it, and vnodefs' workers, blocked in read(2), get no
+// idle-time collection, so raw RSS climbs for thousands of pods before it levels (printed too, as
+// churn-rss-raw). Each figure is one
 // `BENCH churn-<figure>` line with ratio = after/before (flat: <= 1.05). BENCH_CHURN_PODS
-// (default 1000) sets the count for a quick run, BENCH_CHURN_WARMUP the warm-up (default 5%);
+// (default 1000) sets the count for a quick run, BENCH_CHURN_WARMUP the warm-up (default 10%: V8 sizes its heaps over the first ~100 pods);
 // BENCH_CHURN_SMAPS=<path> keeps the manager's /proc/PID/smaps at each snapshot (<path>.1, .2).
 import { lstatSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,7 +23,7 @@ import { startVNodeBed } from '../e2e/lib/vnodeBed.js';
 import { bench } from './lib.js';
 
 const PODS = Number(process.env.BENCH_CHURN_PODS ?? 1000);
-const WARMUP = Number(process.env.BENCH_CHURN_WARMUP ?? Math.max(10, Math.round(PODS / 20)));
+const WARMUP = Number(process.env.BENCH_CHURN_WARMUP ?? Math.max(10, Math.round(PODS / 10)));
 const FLAT = 1.05;
 /** Time for the manager's work after the last RemovePodSandbox (runc shim exit, vNode teardown, the spare's refill). */
 const SETTLE_MS = 6000; // > one vnodefs load-sampler tick (5 s), which drops the loads of containers that are gone
@@ -67,8 +71,9 @@ function countFiles(dir: string, dev = lstatSync(dir).dev): number {
   return n;
 }
 
-async function managerState(): Promise<{ memory: Record<string, number>; tables: StateSizes }> {
-  const a = await callLaunch(join(manager.runDir, 'launch.sock'), { entry: STATE_ENTRY, cwd: '/', argv: [STATE_ENTRY], env: {}, stdin: Buffer.alloc(0) });
+async function managerState(gc = false): Promise<{ memory: Record<string, number>; tables: StateSizes }> {
+  const argv = gc ? [STATE_ENTRY, '--gc'] : [STATE_ENTRY];
+  const a = await callLaunch(join(manager.runDir, 'launch.sock'), { entry: STATE_ENTRY, cwd: '/', argv, env: {}, stdin: Buffer.alloc(0) });
   if (a.kind !== 'exit' || a.code !== 0) throw new Error(`${STATE_ENTRY}: ${JSON.stringify(a)}`);
   return JSON.parse(String(a.stdout)) as { memory: Record<string, number>; tables: StateSizes };
 }
@@ -83,6 +88,9 @@ function stateEntries(t: StateSizes): number {
 }
 
 interface Snapshot {
+  /** VmRSS as it is, with whatever garbage V8 has not collected yet */
+  rawRssKb: number;
+  /** VmRSS after every thread of the manager collected its garbage */
   rssKb: number;
   fds: number;
   files: number;
@@ -105,11 +113,17 @@ async function anchorReads(): Promise<void> {
 let smapsSeq = 0;
 async function snapshot(): Promise<Snapshot> {
   await sleep(SETTLE_MS);
-  await anchorReads();
-  await sleep(1000);
+  const rawRssKb = rssKb(manager.pid);
+  // Every thread collects its garbage (vnodefs' workers at their next request: the anchor's reads);
+  // twice, as V8 gives back the space a collection freed (new space, empty pages) at the next one.
+  for (let round = 0; round < 2; round++) {
+    await managerState(true);
+    await anchorReads();
+    await sleep(1000);
+  }
   if (process.env.BENCH_CHURN_SMAPS) writeFileSync(`${process.env.BENCH_CHURN_SMAPS}.${++smapsSeq}`, readFileSync(`/proc/${manager.pid}/smaps`));
   const { memory, tables: t } = await managerState();
-  return { memory, rssKb: rssKb(manager.pid), fds: openFds(manager.pid), files: countFiles(manager.stateDir) + countFiles(manager.runDir), tables: t, entries: stateEntries(t), fdKinds: fdKinds(manager.pid) };
+  return { memory, rawRssKb, rssKb: rssKb(manager.pid), fds: openFds(manager.pid), files: countFiles(manager.stateDir) + countFiles(manager.runDir), tables: t, entries: stateEntries(t), fdKinds: fdKinds(manager.pid) };
 }
 
 const SCRIPT = 'cat /proc/uptime /proc/loadavg /proc/meminfo >/dev/null && echo 262144 > /proc/sys/vm/max_map_count && cat /proc/sys/vm/max_map_count';
@@ -156,6 +170,7 @@ try {
     bench(`churn-${figure}`, { lifecycles: PODS, warmup: WARMUP, [`before_${unit}`]: b, [`after_${unit}`]: a, duration_s: +seconds.toFixed(1), lifecycles_per_s: PODS / seconds, target: `<=${FLAT}`, result: ratio <= FLAT ? 'MET' : 'NOT-MET' }, ratio);
   };
   line('rss', 'kb', before.rssKb, after.rssKb);
+  line('rss-raw', 'kb', before.rawRssKb, after.rawRssKb);
   line('fds', 'fds', before.fds, after.fds);
   line('state-files', 'files', before.files, after.files);
   line('state-tables', 'entries', before.entries, after.entries);

@@ -3,11 +3,12 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
+import { collectGarbage } from '../common/gc.js';
 import { configureLogging, logger } from '../common/log.js';
 import { VNodeCni } from '../cni/VNodeCni.js';
 import { runcHook, RUNC_HOOKED } from '../pods/runcHook.js';
 import { HEALTH_ENTRY, healthLaunch } from './healthLaunch.js';
-import { STATE_ENTRY, stateLaunch } from './stateLaunch.js';
+import { STATE_ENTRY, stateLaunch, type StateSizes } from './stateLaunch.js';
 import { VNodePods } from '../pods/VNodePods.js';
 import { SeccompAgent } from '../seccomp/SeccompAgent.js';
 import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
@@ -92,19 +93,22 @@ export async function managerMain(_argv: string[]): Promise<number> {
   );
   launch.handle('vnode-cni', new VNodeCni(vnodes, pods, (podId) => proxy.podHasTasks(podId), logger('cni')).handle);
   launch.handle(HEALTH_ENTRY, healthLaunch());
-  launch.handle(
-    STATE_ENTRY,
-    stateLaunch(() => ({
-      registry: registry.stats(),
-      proxy: proxy.stats(),
-      pods: pods.stats(),
-      vnodes: vnodes.stats(),
-      seccomp: { connections: seccomp.connections().length },
-      ttrpc: { connections: ttrpc.connections.size },
-      launch: { connections: launch.connections },
-      ...(vnodefs ? { vnodefs: { ...vnodefs.tableStats(), ...vnodefs.stats() } } : {}),
-    })),
-  );
+  const sizes = (): StateSizes => ({
+    registry: registry.stats(),
+    proxy: proxy.stats(),
+    pods: pods.stats(),
+    vnodes: vnodes.stats(),
+    seccomp: { connections: seccomp.connections().length },
+    ttrpc: { connections: ttrpc.connections.size },
+    launch: { connections: launch.connections },
+    ...(vnodefs ? { vnodefs: { ...vnodefs.tableStats(), ...vnodefs.stats() } } : {}),
+  });
+  const gcAll = (): void => {
+    collectGarbage();
+    vnodefs?.requestGc();
+    seccomp.requestGc();
+  };
+  launch.handle(STATE_ENTRY, stateLaunch(sizes, gcAll));
   await launch.listen();
   log.info('vnode-manager ready', { runDir: cfg.runDir, stateDir: cfg.stateDir, pid: process.pid, vnodes: vnodes.list().length });
 

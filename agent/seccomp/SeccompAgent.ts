@@ -202,6 +202,11 @@ export class SeccompAgent extends EventEmitter {
     }
   }
 
+  /** Asks every notification worker for a full garbage collection. */
+  requestGc(): void {
+    for (const s of this.slots) s.worker.postMessage({ t: 'gc' } satisfies ToWorker);
+  }
+
   /** Counters of every worker. */
   async stats(): Promise<LoopStats[]> {
     return Promise.all(

@@ -10,6 +10,7 @@ export interface WorkerData {
 export type ToWorker =
   | { t: 'attach'; connId: number; fd: number; target: SeccompTarget; statePid: number }
   | { t: 'stats'; req: number }
+  | { t: 'gc' }
   | { t: 'stop' };
 
 export type FromWorker =

@@ -184,6 +184,13 @@ export class VnodeFs {
     this.sysctls.drop(vnodeId);
   }
 
+  /** Asks every vnodefs thread for a full garbage collection: the FUSE workers at their next
+   * request, the sampler at once (its sleep is cut short; it samples early, which is harmless). */
+  requestGc(): void {
+    Atomics.add(this.ctl, Ctl.GC_REQUEST, 1);
+    Atomics.notify(this.ctl, Ctl.STOP_SAMPLER);
+  }
+
   stats(): VnodeFsStats {
     return {
       requests: Atomics.load(this.ctl, Ctl.REQUESTS),

@@ -3,6 +3,7 @@
 import { workerData } from 'node:worker_threads';
 
 import { CgroupReader } from '../cgroup/CgroupReader.js';
+import { collectGarbage } from '../common/gc.js';
 import { logger } from '../common/log.js';
 import { LoadSampler } from './LoadSampler.js';
 import { LoadTable } from './LoadTable.js';
@@ -18,6 +19,7 @@ const sampler = new LoadSampler(new LoadTable(kv, d.procRoot), reader);
 const starts = new StartTimes(kv, cgroupExistsIn(reader.layout));
 const log = logger('vnodefs');
 let sweptAt = Date.now();
+let gcSeen = Atomics.load(ctl, Ctl.GC_REQUEST);
 
 // Atomics.wait doubles as the sleep and the stop signal.
 while (Atomics.load(ctl, Ctl.STOP_SAMPLER) === 0) {
@@ -34,6 +36,11 @@ while (Atomics.load(ctl, Ctl.STOP_SAMPLER) === 0) {
     } catch (e) {
       log.error('vnodefs start time sweep failed', { error: e instanceof Error ? e.stack : String(e) });
     }
+  }
+  const gcRequest = Atomics.load(ctl, Ctl.GC_REQUEST);
+  if (gcRequest !== gcSeen) {
+    gcSeen = gcRequest;
+    collectGarbage();
   }
   Atomics.wait(ctl, Ctl.STOP_SAMPLER, 0, d.intervalMs);
 }

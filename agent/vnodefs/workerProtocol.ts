@@ -38,5 +38,7 @@ export const enum Ctl {
   MALFORMED = 4,
   FAILED = 5,
   STOP_SAMPLER = 6,
+  /** bumped to ask every vnodefs thread for a full garbage collection (at its next request or tick) */
+  GC_REQUEST = 7,
   SIZE = 8,
 }
