@@ -103,12 +103,15 @@ export async function managerMain(_argv: string[]): Promise<number> {
     launch: { connections: launch.connections },
     ...(vnodefs ? { vnodefs: { ...vnodefs.tableStats(), ...vnodefs.stats() } } : {}),
   });
+  // Heap each thread retains after a requested collection (`vnode-state --gc`; bench/churn).
+  let mainHeapAfterGcKb = 0;
   const gcAll = (): void => {
-    collectGarbage();
+    mainHeapAfterGcKb = collectGarbage();
     vnodefs?.requestGc();
     seccomp.requestGc();
   };
-  launch.handle(STATE_ENTRY, stateLaunch(sizes, gcAll));
+  const heapAfterGc = (): Record<string, number> => ({ main: mainHeapAfterGcKb, ...vnodefs?.heapAfterGc(), ...seccomp.heapAfterGc() });
+  launch.handle(STATE_ENTRY, stateLaunch(sizes, gcAll, heapAfterGc));
   await launch.listen();
   log.info('vnode-manager ready', { runDir: cfg.runDir, stateDir: cfg.stateDir, pid: process.pid, vnodes: vnodes.list().length });
 

@@ -14,12 +14,12 @@ export type StateSizes = Record<string, Record<string, number | Record<string, n
  * (gcAll: the main thread at once, workers at their next turn), so that memory figures taken a
  * moment later show what is retained, not what V8 has yet to collect.
  */
-export function stateLaunch(sizes: () => StateSizes, gcAll: () => void = collectGarbage): LaunchHandler {
+export function stateLaunch(sizes: () => StateSizes, gcAll: () => void = collectGarbage, heapAfterGc: () => Record<string, number> = () => ({})): LaunchHandler {
   return async (req) => {
     if (req.argv.includes('--gc')) gcAll();
     const kb = (n: number): number => Math.round(n / 1024);
     const m = process.memoryUsage();
     const memory = { rssKb: kb(m.rss), heapUsedKb: kb(m.heapUsed), heapTotalKb: kb(m.heapTotal), externalKb: kb(m.external), arrayBuffersKb: kb(m.arrayBuffers) };
-    return { kind: 'exit', code: 0, stdout: `${JSON.stringify({ pid: process.pid, memory, tables: sizes() })}\n` };
+    return { kind: 'exit', code: 0, stdout: `${JSON.stringify({ pid: process.pid, memory, heapAfterGcKb: heapAfterGc(), tables: sizes() })}\n` };
   };
 }

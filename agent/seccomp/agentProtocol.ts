@@ -19,4 +19,5 @@ export type FromWorker =
   | { t: 'attachFailed'; connId: number; error: string }
   | { t: 'released'; connId: number; reason: string }
   | { t: 'stats'; req: number; stats: LoopStats }
+  | { t: 'gcDone'; heapKb: number }
   | { t: 'stopped' };

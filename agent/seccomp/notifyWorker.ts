@@ -26,7 +26,7 @@ port.on('message', (m: ToWorker) => {
       post({ t: 'stats', req: m.req, stats: loop.stats });
       break;
     case 'gc':
-      collectGarbage();
+      post({ t: 'gcDone', heapKb: collectGarbage() });
       break;
     case 'stop':
       loop.stopAll();

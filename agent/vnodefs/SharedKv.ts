@@ -47,6 +47,9 @@ export class SharedKv {
     this.cap = Math.floor((this.sab.byteLength - HDR_INTS * 4) / SLOT);
     this.i32 = new Int32Array(this.sab);
     this.buf = Buffer.from(this.sab);
+    // A new table is touched once, whole (one write per page): its memory is all resident from
+    // the start, rather than growing page by page as keys hash all over it (8192 entries: 3.6 MB).
+    if (typeof capacityOrSab === 'number') for (let o = 0; o < this.buf.length; o += 4096) this.buf[o] = 0;
   }
 
   private lock(): void {

@@ -191,6 +191,14 @@ export class VnodeFs {
     Atomics.notify(this.ctl, Ctl.STOP_SAMPLER);
   }
 
+  /** Heap in use (KiB) of each vnodefs thread after its last requested collection (0: none yet). */
+  heapAfterGc(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 0; i < Math.min(this.opts.workers, 7); i++) out[`vnodefs${i}`] = Atomics.load(this.ctl, Ctl.HEAP_KB + i);
+    out.vnodefsSampler = Atomics.load(this.ctl, Ctl.HEAP_KB + 7);
+    return out;
+  }
+
   stats(): VnodeFsStats {
     return {
       requests: Atomics.load(this.ctl, Ctl.REQUESTS),

@@ -112,7 +112,8 @@ try {
     const gcRequest = Atomics.load(ctl, Ctl.GC_REQUEST);
     if (gcRequest !== gcSeen) {
       gcSeen = gcRequest;
-      collectGarbage();
+      const kb = collectGarbage();
+      if (d.index < 7) Atomics.store(ctl, Ctl.HEAP_KB + d.index, kb);
     }
     if (dispatcher.destroyed) break;
   }

@@ -40,7 +40,7 @@ while (Atomics.load(ctl, Ctl.STOP_SAMPLER) === 0) {
   const gcRequest = Atomics.load(ctl, Ctl.GC_REQUEST);
   if (gcRequest !== gcSeen) {
     gcSeen = gcRequest;
-    collectGarbage();
+    Atomics.store(ctl, Ctl.HEAP_KB + 7, collectGarbage());
   }
   Atomics.wait(ctl, Ctl.STOP_SAMPLER, 0, d.intervalMs);
 }

@@ -40,5 +40,7 @@ export const enum Ctl {
   STOP_SAMPLER = 6,
   /** bumped to ask every vnodefs thread for a full garbage collection (at its next request or tick) */
   GC_REQUEST = 7,
-  SIZE = 8,
+  /** heap in use (KiB) after the last requested collection: FUSE worker i at HEAP_KB + i, the sampler at HEAP_KB + 7 */
+  HEAP_KB = 8,
+  SIZE = 16,
 }
