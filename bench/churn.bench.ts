@@ -10,7 +10,8 @@
 // of the manager collected its garbage (`vnode-state --gc`): V8 lets a worker's old generation
 // fill up to a limit before collecting it, and vnodefs' workers, blocked in read(2), get no
 // idle-time collection, so raw RSS climbs for thousands of pods before it levels (printed too, as
-// churn-rss-raw). Each figure is one
+// churn-rss-raw), and the heap each thread still uses after the collection, summed, is
+// churn-heap-retained. Each figure is one
 // `BENCH churn-<figure>` line with ratio = after/before (flat: <= 1.05). BENCH_CHURN_PODS
 // (default 1000) sets the count for a quick run, BENCH_CHURN_WARMUP the warm-up (default 10%: V8 sizes its heaps over the first ~100 pods);
 // BENCH_CHURN_SMAPS=<path> keeps the manager's /proc/PID/smaps at each snapshot (<path>.1, .2).
@@ -26,7 +27,7 @@ const PODS = Number(process.env.BENCH_CHURN_PODS ?? 1000);
 const WARMUP = Number(process.env.BENCH_CHURN_WARMUP ?? Math.max(10, Math.round(PODS / 10)));
 const FLAT = 1.05;
 /** Time for the manager's work after the last RemovePodSandbox (runc shim exit, vNode teardown, the spare's refill). */
-const SETTLE_MS = 6000; // > one vnodefs load-sampler tick (5 s), which drops the loads of containers that are gone
+const SETTLE_MS = 12_000; // > one vnodefs load-sampler tick (5 s), which drops the loads of containers that are gone, and > V8's memory reducer delay (8 s), which shrinks a quiet thread's heap
 
 const { bed, manager, teardown } = await startVNodeBed({ name: 'churn', subnetIndex: 41, baseDir: '/run/vnt-churn', managerEnv: { VNODE_LOG_LEVEL: 'warn' } });
 
@@ -71,11 +72,11 @@ function countFiles(dir: string, dev = lstatSync(dir).dev): number {
   return n;
 }
 
-async function managerState(gc = false): Promise<{ memory: Record<string, number>; tables: StateSizes }> {
+async function managerState(gc = false): Promise<{ memory: Record<string, number>; heapAfterGcKb: Record<string, number>; tables: StateSizes }> {
   const argv = gc ? [STATE_ENTRY, '--gc'] : [STATE_ENTRY];
   const a = await callLaunch(join(manager.runDir, 'launch.sock'), { entry: STATE_ENTRY, cwd: '/', argv, env: {}, stdin: Buffer.alloc(0) });
   if (a.kind !== 'exit' || a.code !== 0) throw new Error(`${STATE_ENTRY}: ${JSON.stringify(a)}`);
-  return JSON.parse(String(a.stdout)) as { memory: Record<string, number>; tables: StateSizes };
+  return JSON.parse(String(a.stdout)) as { memory: Record<string, number>; heapAfterGcKb: Record<string, number>; tables: StateSizes };
 }
 
 /** The entries the manager keeps per task, pod, vNode or connection (capacities, counters and tombstone slots of the shared table excluded). */
@@ -92,6 +93,8 @@ interface Snapshot {
   rawRssKb: number;
   /** VmRSS after every thread of the manager collected its garbage */
   rssKb: number;
+  /** heap each thread retains after that collection (main, vnodefs workers and sampler, seccomp workers) */
+  heapAfterGcKb: Record<string, number>;
   fds: number;
   files: number;
   memory: Record<string, number>;
@@ -116,14 +119,14 @@ async function snapshot(): Promise<Snapshot> {
   const rawRssKb = rssKb(manager.pid);
   // Every thread collects its garbage (vnodefs' workers at their next request: the anchor's reads);
   // twice, as V8 gives back the space a collection freed (new space, empty pages) at the next one.
-  for (let round = 0; round < 2; round++) {
+  for (let round = 0; round < 3; round++) {
     await managerState(true);
     await anchorReads();
     await sleep(1000);
   }
   if (process.env.BENCH_CHURN_SMAPS) writeFileSync(`${process.env.BENCH_CHURN_SMAPS}.${++smapsSeq}`, readFileSync(`/proc/${manager.pid}/smaps`));
-  const { memory, tables: t } = await managerState();
-  return { memory, rawRssKb, rssKb: rssKb(manager.pid), fds: openFds(manager.pid), files: countFiles(manager.stateDir) + countFiles(manager.runDir), tables: t, entries: stateEntries(t), fdKinds: fdKinds(manager.pid) };
+  const { memory, heapAfterGcKb, tables: t } = await managerState();
+  return { memory, heapAfterGcKb, rawRssKb, rssKb: rssKb(manager.pid), fds: openFds(manager.pid), files: countFiles(manager.stateDir) + countFiles(manager.runDir), tables: t, entries: stateEntries(t), fdKinds: fdKinds(manager.pid) };
 }
 
 const SCRIPT = 'cat /proc/uptime /proc/loadavg /proc/meminfo >/dev/null && echo 262144 > /proc/sys/vm/max_map_count && cat /proc/sys/vm/max_map_count';
@@ -151,7 +154,7 @@ try {
   const before = await snapshot();
   console.log(`# before: ${JSON.stringify(before.tables)}`);
   console.log(`# fds before: ${JSON.stringify(before.fdKinds)}`);
-  console.log(`# memory before: ${JSON.stringify(before.memory)}`);
+  console.log(`# memory before: ${JSON.stringify(before.memory)}, heap after GC (KiB) ${JSON.stringify(before.heapAfterGcKb)}`);
   const t0 = performance.now();
   for (let i = 0; i < PODS; i++) {
     await lifecycle();
@@ -164,13 +167,15 @@ try {
   const after = await snapshot();
   console.log(`# after: ${JSON.stringify(after.tables)}`);
   console.log(`# fds after: ${JSON.stringify(after.fdKinds)}`);
-  console.log(`# memory after: ${JSON.stringify(after.memory)}`);
+  console.log(`# memory after: ${JSON.stringify(after.memory)}, heap after GC (KiB) ${JSON.stringify(after.heapAfterGcKb)}`);
   const line = (figure: string, unit: string, b: number, a: number): void => {
     const ratio = a / b;
     bench(`churn-${figure}`, { lifecycles: PODS, warmup: WARMUP, [`before_${unit}`]: b, [`after_${unit}`]: a, duration_s: +seconds.toFixed(1), lifecycles_per_s: PODS / seconds, target: `<=${FLAT}`, result: ratio <= FLAT ? 'MET' : 'NOT-MET' }, ratio);
   };
   line('rss', 'kb', before.rssKb, after.rssKb);
   line('rss-raw', 'kb', before.rawRssKb, after.rawRssKb);
+  const heap = (s: Snapshot): number => Object.values(s.heapAfterGcKb).reduce((x, y) => x + y, 0);
+  line('heap-retained', 'kb', heap(before), heap(after));
   line('fds', 'fds', before.fds, after.fds);
   line('state-files', 'files', before.files, after.files);
   line('state-tables', 'entries', before.entries, after.entries);
