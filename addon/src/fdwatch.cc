@@ -73,9 +73,13 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     handle_ = nullptr;
   }
 
+  // After stop() nothing calls back: the callback is let go of at once. Kept until the wrapper's
+  // finalizer, it would keep the wrapper alive forever whenever the callback's closure reaches it
+  // (a connection object that holds its watcher, as every user does): a leak per watcher.
   Napi::Value Stop(const Napi::CallbackInfo& info) {
     if (handle_) {
       Close();
+      callback_.Reset();
       Unref();
     }
     return info.Env().Undefined();

@@ -8,6 +8,7 @@ import type { CgroupMembership } from './procCgroup.js';
 import type { CgroupSnapshot, CpuSnapshot, IoDeviceStat, IoSnapshot, MemorySnapshot, MemoryStat } from './CgroupSnapshot.js';
 import { emptyMemoryStat } from './CgroupSnapshot.js';
 import { parseCpuList } from './cpuList.js';
+import { AgingMap } from './AgingMap.js';
 import { OpenFileCache, readText as readUncached } from './readText.js';
 
 /** Where the hierarchies are mounted. */
@@ -88,7 +89,10 @@ export function parseFlatKeyed(text: string): Map<string, number> {
   return out;
 }
 
-const ancestryCache = new Map<string, string[]>();
+/** Entries go 10-20 s after their last use (AgingMap): a pod's paths do not outlive it for long. */
+const CACHE_AGE_MS = 10_000;
+const CACHE_MAX = 8192;
+const ancestryCache = new AgingMap<string, string[]>(CACHE_AGE_MS, CACHE_MAX);
 
 /** Directories from the cgroup up to the hierarchy root (memoised: it is on every read's path). */
 function ancestry(mount: string, path: string): string[] {
@@ -98,7 +102,6 @@ function ancestry(mount: string, path: string): string[] {
   const parts = path.split('/').filter((p) => p && p !== '.' && p !== '..');
   const out: string[] = [];
   for (let i = parts.length; i >= 0; i--) out.push(join(mount, ...parts.slice(0, i)));
-  if (ancestryCache.size > 4096) ancestryCache.clear();
   ancestryCache.set(key, out);
   return out;
 }
@@ -126,10 +129,10 @@ const V2_STAT_KEYS = new Set(['anon', 'file', 'shmem', 'file_mapped', 'active_an
 export class CgroupReader {
   readonly layout: CgroupLayout;
   private readonly ttl: number;
-  private readonly cache = new Map<string, { at: number; value: number | undefined }>();
-  private readonly chainCache = new Map<string, { at: number; value: number | null }>();
+  private readonly cache = new AgingMap<string, { at: number; value: number | undefined }>(CACHE_AGE_MS, CACHE_MAX);
+  private readonly chainCache = new AgingMap<string, { at: number; value: number | null }>(CACHE_AGE_MS, CACHE_MAX);
   private readonly memoryTtl: number;
-  private readonly memoryCache = new Map<string, { at: number; value: MemorySnapshot | null }>();
+  private readonly memoryCache = new AgingMap<string, { at: number; value: MemorySnapshot | null }>(CACHE_AGE_MS, CACHE_MAX);
 
   constructor(opts: CgroupReaderOptions = {}) {
     this.layout = detectLayout(opts.root ?? '/sys/fs/cgroup');
@@ -174,7 +177,6 @@ export class CgroupReader {
     const hit = this.cache.get(path);
     if (hit && now - hit.at < this.ttl) return hit.value;
     const value = num(this.readText(path));
-    if (this.cache.size > 4096) this.cache.clear();
     this.cache.set(path, { at: now, value });
     return value;
   }
@@ -194,7 +196,6 @@ export class CgroupReader {
     }
     const value = best >= UNLIMITED ? null : best;
     if (this.ttl > 0) {
-      if (this.chainCache.size > 4096) this.chainCache.clear();
       this.chainCache.set(key, { at: now, value });
     }
     return value;
@@ -207,7 +208,6 @@ export class CgroupReader {
     const hit = this.memoryCache.get(key);
     if (hit && now - hit.at < this.memoryTtl && now >= hit.at) return hit.value;
     const value = this.readMemory(m, swap);
-    if (this.memoryCache.size > 4096) this.memoryCache.clear();
     this.memoryCache.set(key, { at: now, value });
     return value;
   }

@@ -1,6 +1,6 @@
 // Small-file reads for /proc and cgroupfs on hot paths: one open/read/close with a reused
 // buffer (readFileSync stats first and allocates per call, which costs more than the read).
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 
 let buf = Buffer.allocUnsafe(64 * 1024);
 
@@ -49,14 +49,58 @@ export function isMissing(e: unknown): boolean {
  * Reads files that are read again and again (cgroup limits and counters) through descriptors
  * kept open: a pread at offset 0 makes cgroupfs and procfs generate the text afresh, and saves
  * the path walk of open(2), which costs more than the read. A removed cgroup's descriptor fails
- * (ENODEV) and is dropped. At most `max` descriptors are kept (least recently opened go first).
+ * (ENODEV) and is dropped. At most `max` descriptors are kept (least recently opened go first),
+ * and once a second the oldest are checked and those of removed files closed (sweep()).
  */
 export class OpenFileCache {
   private readonly fds = new Map<string, number>();
+  private sweptAt = 0;
 
-  constructor(private readonly max = 256) {}
+  constructor(
+    private readonly max = 256,
+    /** How often (ms) a read also checks the oldest `sweepBatch` paths and closes those gone. */
+    private readonly sweepMs = 1000,
+    private readonly sweepBatch = 64,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Descriptors open now. */
+  get size(): number {
+    return this.fds.size;
+  }
+
+  /**
+   * Closes the descriptors of files that no longer exist among the oldest `sweepBatch`: a
+   * removed cgroup's files would otherwise each hold a descriptor until evicted by size, so a
+   * node that churns through pods would keep `max` of them open. Live ones go to the back.
+   */
+  sweep(): number {
+    const batch: [string, number][] = [];
+    for (const e of this.fds) {
+      if (batch.length >= this.sweepBatch) break;
+      batch.push(e);
+    }
+    let n = 0;
+    for (const [path, fd] of batch) {
+      this.fds.delete(path);
+      if (existsSync(path)) {
+        this.fds.set(path, fd);
+      } else {
+        closeSync(fd);
+        n++;
+      }
+    }
+    return n;
+  }
 
   read(path: string): string | undefined {
+    if (this.fds.size > 0) {
+      const now = this.now();
+      if (now - this.sweptAt >= this.sweepMs) {
+        this.sweptAt = now;
+        this.sweep();
+      }
+    }
     let fd = this.fds.get(path);
     if (fd === undefined) {
       try {

@@ -25,6 +25,11 @@ export class LaunchServer {
     this.server = net.createServer({ allowHalfOpen: true }, (s) => this.serve(s));
   }
 
+  /** Connections open now. */
+  get connections(): number {
+    return this.sockets.size;
+  }
+
   handle(entry: string, h: LaunchHandler): void {
     this.handlers.set(entry, h);
   }

@@ -3,10 +3,12 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
+import { collectGarbage } from '../common/gc.js';
 import { configureLogging, logger } from '../common/log.js';
 import { VNodeCni } from '../cni/VNodeCni.js';
 import { runcHook, RUNC_HOOKED } from '../pods/runcHook.js';
 import { HEALTH_ENTRY, healthLaunch } from './healthLaunch.js';
+import { STATE_ENTRY, stateLaunch, type StateSizes } from './stateLaunch.js';
 import { VNodePods } from '../pods/VNodePods.js';
 import { SeccompAgent } from '../seccomp/SeccompAgent.js';
 import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
@@ -38,6 +40,10 @@ export async function managerMain(_argv: string[]): Promise<number> {
     vnodefs = new VnodeFs({ mountpoint });
     await vnodefs.mount();
   }
+  // A torn-down vNode's /proc/sys values go with it (user namespace inode numbers are reused).
+  vnodes.onTeardown((_v, usernsId) => {
+    if (usernsId) vnodefs?.dropVnode(usernsId);
+  });
   const placement = new VNodePlacement(cfg.vnodeMode, new SharingPolicy(cfg.sharing.vnodes, cfg.sharing.policyFile));
   const pods = new VNodePods(
     vnodes,
@@ -89,6 +95,25 @@ export async function managerMain(_argv: string[]): Promise<number> {
   );
   launch.handle('vnode-cni', new VNodeCni(vnodes, pods, (podId) => proxy.podHasTasks(podId), logger('cni')).handle);
   launch.handle(HEALTH_ENTRY, healthLaunch());
+  const sizes = (): StateSizes => ({
+    registry: registry.stats(),
+    proxy: proxy.stats(),
+    pods: pods.stats(),
+    vnodes: vnodes.stats(),
+    seccomp: { connections: seccomp.connections().length },
+    ttrpc: { connections: ttrpc.connections.size },
+    launch: { connections: launch.connections },
+    ...(vnodefs ? { vnodefs: { ...vnodefs.tableStats(), ...vnodefs.stats() } } : {}),
+  });
+  // Heap each thread retains after a requested collection (`vnode-state --gc`; bench/churn).
+  let mainHeapAfterGcKb = 0;
+  const gcAll = (): void => {
+    mainHeapAfterGcKb = collectGarbage();
+    vnodefs?.requestGc();
+    seccomp.requestGc();
+  };
+  const heapAfterGc = (): Record<string, number> => ({ main: mainHeapAfterGcKb, ...vnodefs?.heapAfterGc(), ...seccomp.heapAfterGc() });
+  launch.handle(STATE_ENTRY, stateLaunch(sizes, gcAll, heapAfterGc));
   await launch.listen();
   log.info('vnode-manager ready', { runDir: cfg.runDir, stateDir: cfg.stateDir, pid: process.pid, vnodes: vnodes.list().length });
 

@@ -35,7 +35,6 @@ export interface VNodePodsOptions {
     clearStartTime(cgroupPath: string): void;
     registerVnode(v: { name: string; uidStart: number; size: number }): void;
     forgetVnode(uidStart: number): void;
-    dropVnode(vnodeId: string): void;
   };
 }
 
@@ -107,7 +106,10 @@ export class VNodePods implements TaskHooks {
     renameSync(tmp, specPath);
     const rootfs = await this.idmapRootfs(vnode, ctx.id, ctx.rootfs);
     const cgroup = podCgroup(spec);
-    if (ctx.sandbox && cgroup) this.opts.vnodefs?.setStartTime(cgroup, Date.now());
+    if (ctx.sandbox && cgroup && this.opts.vnodefs) {
+      this.opts.vnodefs.setStartTime(cgroup, Date.now());
+      this.podCgroups.set(ctx.podId, cgroup);
+    }
     if (ctx.sandbox) this.podStarts.set(ctx.podId, Date.now());
     this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, ms: +(performance.now() - t0).toFixed(1) });
     return { rootfs };
@@ -131,14 +133,13 @@ export class VNodePods implements TaskHooks {
     this.inVnodefs.set(v.name, { uidStart: v.idRange.uidStart, usernsId });
   }
 
-  /** A vNode is gone: vnodefs forgets its owner and its /proc/sys values (its id range and its
-   * user namespace's inode number will be handed to another vNode, which must not inherit them). */
+  /** A vNode is gone: vnodefs forgets its owner (its id range will be handed to another vNode,
+   * which must not inherit it). Its /proc/sys values go through VNodeManager.onTeardown. */
   private forgetInVnodefs(name: string): void {
     const had = this.inVnodefs.get(name);
     if (!had) return;
     this.inVnodefs.delete(name);
     this.opts.vnodefs?.forgetVnode(had.uidStart);
-    this.opts.vnodefs?.dropVnode(had.usernsId);
   }
 
   /**
@@ -287,6 +288,9 @@ export class VNodePods implements TaskHooks {
 
   private async leave(podId: string): Promise<void> {
     this.podStarts.delete(podId);
+    const cgroup = this.podCgroups.get(podId);
+    if (cgroup !== undefined) this.opts.vnodefs?.clearStartTime(cgroup);
+    this.podCgroups.delete(podId);
     await this.podNetworkSettled(podId);
     const v = this.vnodeOfPod(podId);
     if (!v) return;
@@ -300,6 +304,13 @@ export class VNodePods implements TaskHooks {
 
   /** When each pod's sandbox was created (sysinfo's uptime counts from there). */
   private readonly podStarts = new Map<string, number>();
+  /** The cgroup each pod's start time is registered under in vnodefs (cleared by podGone). */
+  private readonly podCgroups = new Map<string, string>();
+
+  /** Sizes of the per-pod maps (the manager's state entry). */
+  stats(): { podStarts: number; podCgroups: number; podNetworks: number } {
+    return { podStarts: this.podStarts.size, podCgroups: this.podCgroups.size, podNetworks: this.podNetworks.size };
+  }
 
   /** The seccomp agent's question for each listener runc hands over: whose container is this? */
   seccompTarget(containerId: string, podId: string | undefined, rootPid: number, fsMountpoint: string | undefined): { vnodeId: string; containerId: string; rootPid: number; fsMountpoint?: string; startedAtMs?: number } | undefined {

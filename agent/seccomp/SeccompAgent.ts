@@ -43,6 +43,8 @@ interface WorkerSlot {
   index: number;
   worker: Worker;
   vnodes: Set<string>;
+  /** heap in use (KiB) after the worker's last requested collection */
+  heapAfterGcKb?: number;
 }
 
 const closeQuietly = rawCloseQuietly;
@@ -192,6 +194,9 @@ export class SeccompAgent extends EventEmitter {
         }
         break;
       }
+      case 'gcDone':
+        slot.heapAfterGcKb = m.heapKb;
+        break;
       case 'stats': {
         this.statsWaiters.get(m.req)?.(m.stats);
         this.statsWaiters.delete(m.req);
@@ -200,6 +205,16 @@ export class SeccompAgent extends EventEmitter {
       default:
         break;
     }
+  }
+
+  /** Asks every notification worker for a full garbage collection. */
+  requestGc(): void {
+    for (const s of this.slots) s.worker.postMessage({ t: 'gc' } satisfies ToWorker);
+  }
+
+  /** Heap in use (KiB) of each worker after its last requested collection. */
+  heapAfterGc(): Record<string, number> {
+    return Object.fromEntries(this.slots.map((s) => [`seccomp${s.index}`, s.heapAfterGcKb ?? 0]));
   }
 
   /** Counters of every worker. */

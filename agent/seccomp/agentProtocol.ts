@@ -10,6 +10,7 @@ export interface WorkerData {
 export type ToWorker =
   | { t: 'attach'; connId: number; fd: number; target: SeccompTarget; statePid: number }
   | { t: 'stats'; req: number }
+  | { t: 'gc' }
   | { t: 'stop' };
 
 export type FromWorker =
@@ -18,4 +19,5 @@ export type FromWorker =
   | { t: 'attachFailed'; connId: number; error: string }
   | { t: 'released'; connId: number; reason: string }
   | { t: 'stats'; req: number; stats: LoopStats }
+  | { t: 'gcDone'; heapKb: number }
   | { t: 'stopped' };

@@ -3,6 +3,7 @@ import { rawCloseQuietly } from '../../addon/rawfd.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { FromWorker, ToWorker, WorkerData } from './agentProtocol.js';
 import { NotifyLoop } from './NotifyLoop.js';
+import { collectGarbage } from '../common/gc.js';
 
 const data = workerData as WorkerData;
 const port = parentPort!;
@@ -23,6 +24,9 @@ port.on('message', (m: ToWorker) => {
       break;
     case 'stats':
       post({ t: 'stats', req: m.req, stats: loop.stats });
+      break;
+    case 'gc':
+      post({ t: 'gcDone', heapKb: collectGarbage() });
       break;
     case 'stop':
       loop.stopAll();

@@ -58,7 +58,7 @@ export class ShimBinaryActions implements ShimActions {
     const bad = validate(args, ['id', 'namespace']);
     if (bad) return bad;
     const bundle = args.bundle || req.cwd;
-    const tomb = this.registry.tombstone(args.id);
+    const tomb = this.registry.takeTombstone(args.id);
     if (tomb) return ok({ pid: tomb.pid, exitStatus: tomb.exitStatus, exitedAt: tomb.exitedAt });
     if (this.proxy.hasTask(args.id)) {
       try {
@@ -67,8 +67,10 @@ export class ShimBinaryActions implements ShimActions {
       } catch (e) {
         this.log.warn('shim delete of a live task failed; cleaning up as an orphan', { id: args.id, error: (e as Error).message });
       }
-      this.registry.removeTask(args.id);
+      await this.proxy.dropTask(args.id);
     }
+    // A start that never became a task (its Create failed or never came) is forgotten here.
+    this.registry.forgetStart(args.id);
     const r = cleanupOrphan(bundle, args.id, args.namespace);
     return { kind: 'exit', code: 0, stdout: encodeDeleteResponse({ pid: r.pid, exitStatus: r.exitStatus, exitedAt: now() }), stderr: r.warnings.join('\n') };
   }

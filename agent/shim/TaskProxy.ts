@@ -226,7 +226,15 @@ export class TaskProxy {
     }
 
     const t0 = performance.now();
-    const shim = await this.shimFor(podId, req.id, start);
+    let shim: RuncShim;
+    try {
+      shim = await this.shimFor(podId, req.id, start);
+    } catch (e) {
+      // No runc shim: what prepareCreate set up goes, and the pod with it if nothing else holds it.
+      await this.taskGone(req.id, podId);
+      await this.podGoneIfIdle(podId);
+      throw e;
+    }
     const t1 = performance.now();
     // containerd sends runtimeoptions.v1.Options (or nothing) for a non-runc runtime; the runc
     // shim needs its own options: vnode-runc in runc's place, and vNode's runc root.
@@ -394,6 +402,35 @@ export class TaskProxy {
     this.registry.removeTask(id, { pid: res.pid, exitStatus: res.exitStatus, exitedAt: res.exitedAt ?? null });
     if (podId) await this.taskGone(id, podId);
     return res;
+  }
+
+  /**
+   * Forgets a task whose runc shim could not delete it (the shim died under it): its record and
+   * vNode rootfs, and, when it was the pod's last task and no shim serves the pod any more, the
+   * pod itself, as the shim's exit would have done with no task left.
+   */
+  async dropTask(id: string): Promise<void> {
+    const podId = this.registry.task(id)?.podId;
+    this.registry.removeTask(id);
+    if (!podId) return;
+    await this.taskGone(id, podId);
+    if (await this.podGoneIfIdle(podId)) this.log.warn('forgot a pod whose runc shim died under its tasks', { podId });
+  }
+
+  /** The pod's end when no task, no live runc shim and no shim start holds it any more (as a shim's exit does). */
+  private async podGoneIfIdle(podId: string): Promise<boolean> {
+    const shim = this.shims.get(podId);
+    if (this.registry.tasksOfPod(podId).length > 0 || (shim && !shim.isClosed) || this.starting.has(podId)) return false;
+    const rec = this.registry.pod(podId);
+    this.registry.removePod(podId);
+    if (rec) rmSync(rec.dir, { recursive: true, force: true });
+    await this.opts.hooks?.podGone(podId).catch((e: unknown) => this.log.error('pod cleanup failed', { podId, error: String(e) }));
+    return true;
+  }
+
+  /** Sizes of the in-memory tables (the manager's state entry). */
+  stats(): { shims: number; starting: number; spare: number } {
+    return { shims: this.shims.size, starting: this.starting.size, spare: this.spare ? 1 : 0 };
   }
 
   private async taskGone(id: string, podId: string): Promise<void> {

@@ -1,6 +1,7 @@
 // What the central shim knows about containerd's tasks: which pod (and so which runc shim) each
 // task id belongs to, the containerd that started it, and short-lived tombstones of deleted tasks
-// so that containerd's `shim delete` after every Task.Delete is answered at once. Persisted under
+// so that containerd's `shim delete` after every Task.Delete is answered at once (bounded in age
+// and count, see below). Tasks and pod shims are persisted under
 // <stateDir>/shim so a restarted manager finds its runc shims again.
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -44,10 +45,22 @@ export interface Tombstone {
   at: number;
 }
 
-const TOMBSTONE_TTL_MS = 5 * 60_000;
+/*
+ * Bounds, so that nothing here grows with pod churn:
+ * - a tombstone routes the Shutdown that follows Task.Delete and then answers containerd's
+ *   `shim delete`, which runs once, when containerd closes the task's connection right after
+ *   that Shutdown (../shared/containerd-facts.md §3): the answer consumes it. One that is never
+ *   asked for (containerd died in between) is kept 5 minutes, and at most the 1,024 newest are
+ *   kept (at 5 pods/s with 2 tasks each, 100 s of deletions);
+ * - a start (containerd-shim-vnode-v2 start) becomes a task at Create; one that never does is
+ *   forgotten at its `shim delete`, or after 10 minutes.
+ */
+export const TOMBSTONE_TTL_MS = 5 * 60_000;
+export const MAX_TOMBSTONES = 1024;
+export const START_TTL_MS = 10 * 60_000;
 
 export class TaskRegistry {
-  private readonly starts = new Map<string, StartInfo>();
+  private readonly starts = new Map<string, { info: StartInfo; at: number }>();
   private readonly tasks = new Map<string, TaskRecord>();
   private readonly pods = new Map<string, PodShimRecord>();
   private readonly tombstones = new Map<string, Tombstone>();
@@ -86,13 +99,20 @@ export class TaskRegistry {
     return { tasks, pods };
   }
 
-  noteStart(info: StartInfo): void {
-    this.starts.set(info.id, info);
+  noteStart(info: StartInfo, now = Date.now()): void {
+    for (const [id, s] of this.starts) if (now - s.at > START_TTL_MS) this.starts.delete(id);
+    this.starts.delete(info.id);
+    this.starts.set(info.id, { info, at: now });
     this.tombstones.delete(info.id);
   }
 
   startInfo(id: string): StartInfo | undefined {
-    return this.starts.get(id);
+    return this.starts.get(id)?.info;
+  }
+
+  /** A start that never became a task (containerd ran `shim delete` for it). */
+  forgetStart(id: string): void {
+    this.starts.delete(id);
   }
 
   addTask(rec: TaskRecord): void {
@@ -110,17 +130,28 @@ export class TaskRegistry {
   }
 
   /** The task is gone from containerd's view; keep its exit for `shim delete`. */
-  removeTask(id: string, tomb?: Omit<Tombstone, 'at' | 'podId'>): void {
+  removeTask(id: string, tomb?: Omit<Tombstone, 'at' | 'podId'>, now = Date.now()): void {
     const podId = this.tasks.get(id)?.podId;
     this.tasks.delete(id);
     this.starts.delete(id);
     rmSync(join(this.taskDir, `${safeName(id)}.json`), { force: true });
-    if (tomb) this.tombstones.set(id, { ...tomb, podId, at: Date.now() });
-    this.pruneTombstones();
+    if (tomb) {
+      // Re-inserted, so the map stays in age order (the oldest first).
+      this.tombstones.delete(id);
+      this.tombstones.set(id, { ...tomb, podId, at: now });
+    }
+    this.pruneTombstones(now);
   }
 
   tombstone(id: string): Tombstone | undefined {
     return this.tombstones.get(id);
+  }
+
+  /** The tombstone, removed: for `shim delete`, the last thing containerd asks about a task. */
+  takeTombstone(id: string): Tombstone | undefined {
+    const t = this.tombstones.get(id);
+    this.tombstones.delete(id);
+    return t;
   }
 
   setPod(rec: PodShimRecord): void {
@@ -141,9 +172,20 @@ export class TaskRegistry {
     return this.tasks.size;
   }
 
-  private pruneTombstones(): void {
-    const old = Date.now() - TOMBSTONE_TTL_MS;
-    for (const [id, t] of this.tombstones) if (t.at < old) this.tombstones.delete(id);
+  /** Sizes of the in-memory tables (the manager's state entry). */
+  stats(): { starts: number; tasks: number; pods: number; tombstones: number } {
+    return { starts: this.starts.size, tasks: this.tasks.size, pods: this.pods.size, tombstones: this.tombstones.size };
+  }
+
+  /** Oldest first: those past the TTL, then any beyond the count bound. */
+  private pruneTombstones(now: number): void {
+    const old = now - TOMBSTONE_TTL_MS;
+    let over = this.tombstones.size - MAX_TOMBSTONES;
+    for (const [id, t] of this.tombstones) {
+      if (t.at >= old && over <= 0) break;
+      this.tombstones.delete(id);
+      over--;
+    }
   }
 }
 

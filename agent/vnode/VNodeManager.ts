@@ -8,7 +8,7 @@
 // half-done (a range without record, a "deleting" record, a record whose holder is gone, a
 // directory without record) is cleaned up by reload().
 import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createNetns } from '../../addon/holder.js';
 import { MountConstants, umount2 } from '../../addon/mount.js';
@@ -77,10 +77,27 @@ function usable(r: VNodeRecord): void {
   if (r.state !== 'ready') throw new VNodeError(r.key, `${r.name} is ${r.state}`);
 }
 
+/** A vNode's user namespace as vnodefs keys per-vNode values ("userns:<inode>"); undefined when its holder is gone. */
+function usernsIdOf(pid: number): string | undefined {
+  try {
+    const m = /\[(\d+)\]/.exec(readlinkSync(`/proc/${pid}/ns/user`));
+    return m ? `userns:${m[1]}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Told when a vNode is torn down (its holder killed), with its user namespace id when known. */
+export type TeardownListener = (v: VNode, usernsId: string | undefined) => void;
+
 export class VNodeManager {
   private readonly records = new Map<string, VNodeRecord>();
   private readonly holders = new Map<string, Holder>();
   private readonly locks = new Map<string, Promise<unknown>>();
+  /** Each live vNode's user namespace id (by name), read while its holder runs: inode numbers are
+   * reused once the namespace is gone, so it is known at teardown even if the holder died first. */
+  private readonly usernsIds = new Map<string, string>();
+  private readonly teardownListeners: TeardownListener[] = [];
   private readonly vnodesDir: string;
 
   private constructor(
@@ -109,6 +126,16 @@ export class VNodeManager {
 
   list(): VNode[] {
     return [...this.records.values()].map(viewOf).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Calls fn for every vNode torn down from now on (after its holder is killed). */
+  onTeardown(fn: TeardownListener): void {
+    this.teardownListeners.push(fn);
+  }
+
+  /** Sizes of the in-memory tables (the manager's state entry). */
+  stats(): { vnodes: number; holders: number; locks: number; usernsIds: number } {
+    return { vnodes: this.records.size, holders: this.holders.size, locks: this.locks.size, usernsIds: this.usernsIds.size };
   }
 
   /** The id allocations as persisted (owner = vNode name). */
@@ -267,6 +294,8 @@ export class VNodeManager {
         (h, e) => this.onHolderExit(h, e),
       );
       this.holders.set(name, holder);
+      const userns = usernsIdOf(holder.pid);
+      if (userns) this.usernsIds.set(name, userns);
       r = { ...r, holder: { pid: holder.pid, startTime: holder.startTime }, state: 'ready' };
       await this.save(r);
       commit();
@@ -310,6 +339,16 @@ export class VNodeManager {
       if (h) await h.kill();
       this.holders.delete(r.name);
     });
+    const userns = this.usernsIds.get(r.name);
+    this.usernsIds.delete(r.name);
+    const view = viewOf(r);
+    for (const fn of this.teardownListeners) {
+      try {
+        fn(view, userns);
+      } catch (e) {
+        this.log.error('vNode teardown listener failed', { key: r.key, name: r.name, error: (e as Error).message });
+      }
+    }
     await step('unmount', () => unmountBelow(r.dir));
     await step('remove files', () => rm(r.dir, { recursive: true, force: true }));
     if (errors.length) {
@@ -363,6 +402,8 @@ export class VNodeManager {
         const h = Holder.adopt(r.holder.pid, r.holder.startTime, r.idRange, (hh, e) => this.onHolderExit(hh, e));
         if (h) {
           this.holders.set(r.name, h);
+          const userns = usernsIdOf(h.pid);
+          if (userns) this.usernsIds.set(r.name, userns);
           adopted.push(r.name);
           continue;
         }

@@ -7,7 +7,7 @@ import type { CgroupMembership } from '../cgroup/procCgroup.js';
 import type { CgroupReader } from '../cgroup/CgroupReader.js';
 import { readText } from '../cgroup/readText.js';
 import type { LoadSample } from './render/ViewInput.js';
-import type { SharedKv } from './SharedKv.js';
+import { SharedKvFullError, type SharedKv } from './SharedKv.js';
 
 interface Stored {
   l: [number, number, number];
@@ -62,13 +62,21 @@ export class LoadTable {
     this.kv.set(`load:${key}`, JSON.stringify(v));
   }
 
-  /** The stored sample, or a fresh zero-load entry with the current task counts. */
+  /**
+   * The stored sample, or a fresh zero-load entry with the current task counts. With the shared
+   * table full the container is not tracked (its loadavg shows the current counts, no averages)
+   * rather than its read failing; the sampler drops entries of containers that are gone.
+   */
   getOrStart(key: string, reader: CgroupReader, m: CgroupMembership, now: number): LoadSample {
     const got = this.get(key);
     if (got) return got;
     const c = this.count(reader, m);
     const s: LoadSample = { load1: 0, load5: 0, load15: 0, ...c };
-    this.put(key, s, now);
+    try {
+      this.put(key, s, now);
+    } catch (e) {
+      if (!(e instanceof SharedKvFullError)) throw e;
+    }
     return s;
   }
 

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { Worker } from 'node:worker_threads';
 
 import { HandleArena } from './HandleArena.js';
-import { SharedKv, SharedKvError } from './SharedKv.js';
+import { SharedKv, SharedKvError, SharedKvFullError } from './SharedKv.js';
 
 test('set, get, overwrite, delete, prefix listing and prefix delete', () => {
   const kv = new SharedKv(64);
@@ -30,6 +30,35 @@ test('a full table and oversized keys or values are refused with an error, tombs
   assert.equal(kv.get('k4'), 'v');
   assert.throws(() => kv.set('x'.repeat(300), 'v'), /key longer/);
   assert.throws(() => kv.set('k', 'x'.repeat(300)), /longer than/);
+});
+
+test('churn: 20,000 pods set and cleared through a 64-entry table never fill it, tombstones are reclaimed, live entries survive', () => {
+  const kv = new SharedKv(64);
+  for (let i = 0; i < 40; i++) kv.set(`sysctl:userns:${i}:kernel.pid_max`, String(i));
+  for (let i = 0; i < 20_000; i++) {
+    kv.set(`start:/kubepods/besteffort/pod-${i}`, String(i));
+    if (i >= 10) kv.delete(`start:/kubepods/besteffort/pod-${i - 10}`);
+    const s = kv.stats();
+    assert.ok(s.dead < 16, `tombstones bounded (a quarter of the table): ${s.dead} at pod ${i}`);
+    assert.ok(s.used + s.dead < 64, `an empty slot always ends a probe: ${s.used} used, ${s.dead} dead`);
+  }
+  assert.equal(kv.size, 50);
+  for (let i = 0; i < 40; i++) assert.equal(kv.get(`sysctl:userns:${i}:kernel.pid_max`), String(i));
+  for (let i = 19_990; i < 20_000; i++) assert.equal(kv.get(`start:/kubepods/besteffort/pod-${i}`), String(i));
+  assert.equal(kv.get('start:/kubepods/besteffort/pod-0'), undefined);
+  assert.equal(kv.deletePrefix('start:'), 10);
+  assert.equal(kv.size, 40);
+  assert.ok(kv.stats().dead < 16, 'a prefix delete is reclaimed like single ones');
+});
+
+test('overflow: without deletes the table fills and set throws SharedKvFullError; overwriting a key still works', () => {
+  const kv = new SharedKv(16);
+  for (let i = 0; i < 16; i++) kv.set(`start:/pod-${i}`, '1');
+  assert.throws(() => kv.set('start:/pod-16', '1'), SharedKvFullError);
+  kv.set('start:/pod-3', '2');
+  assert.equal(kv.get('start:/pod-3'), '2');
+  assert.equal(kv.get('start:/pod-99'), undefined, 'a miss in a full table terminates');
+  assert.deepEqual(kv.stats(), { capacity: 16, used: 16, dead: 0 });
 });
 
 test('another thread sees writes at once and its writes are seen here (no messages involved)', async () => {

@@ -3,6 +3,9 @@
 // averages live here, so a worker never needs a message from another thread (a worker blocked in
 // read(/dev/fuse) could not receive one) and never waits on the main loop.
 // Open addressing with tombstones; one lock word, held only for a copy of a slot or two.
+// Deleted slots are tombstones that lookups must step over: once they make up a quarter of the
+// table (or an insert would leave less than an eighth of it empty) the table is rebuilt in place
+// under the lock, so a node that has churned through many pods probes as little as a new one.
 
 const KEY_MAX = 192;
 const VAL_MAX = 248;
@@ -14,6 +17,16 @@ const USED = 1;
 const DEAD = 2;
 
 export class SharedKvError extends Error {}
+
+/** The table has no free slot: the caller decides what gives (evict, fall back, refuse). */
+export class SharedKvFullError extends SharedKvError {}
+
+export interface SharedKvStats {
+  capacity: number;
+  used: number;
+  /** Tombstones (deleted slots not yet reclaimed by a rebuild). */
+  dead: number;
+}
 
 function fnv1a(b: Buffer, len: number): number {
   let h = 0x811c9dc5;
@@ -34,6 +47,9 @@ export class SharedKv {
     this.cap = Math.floor((this.sab.byteLength - HDR_INTS * 4) / SLOT);
     this.i32 = new Int32Array(this.sab);
     this.buf = Buffer.from(this.sab);
+    // A new table is touched once, whole (one write per page): its memory is all resident from
+    // the start, rather than growing page by page as keys hash all over it (8192 entries: 3.6 MB).
+    if (typeof capacityOrSab === 'number') for (let o = 0; o < this.buf.length; o += 4096) this.buf[o] = 0;
   }
 
   private lock(): void {
@@ -97,17 +113,10 @@ export class SharedKv {
     try {
       let i = this.find(klen);
       if (i < 0) {
-        // First empty or dead slot on the probe path.
-        i = fnv1a(this.keyBuf, klen) % this.cap;
-        let n = 0;
-        for (; n < this.cap && this.state(i) === USED; n++) i = (i + 1) % this.cap;
-        if (n === this.cap) throw new SharedKvError(`shared table full (${this.cap} entries)`);
-        if (this.state(i) === DEAD) Atomics.sub(this.i32, 2, 1);
-        Atomics.add(this.i32, 1, 1);
-        const o = this.slotOff(i);
-        this.buf.writeUInt16LE(klen, o + 4);
-        this.keyBuf.copy(this.buf, o + 8, 0, klen);
-        this.buf.writeInt32LE(USED, o);
+        if (this.size >= this.cap) throw new SharedKvFullError(`shared table full (${this.cap} entries), cannot add ${key.slice(0, 60)}`);
+        const dead = Atomics.load(this.i32, 2);
+        if (dead > 0 && this.size + dead + 1 > this.cap - (this.cap >> 3)) this.rebuild();
+        i = this.place(this.keyBuf, klen);
       }
       const o = this.slotOff(i);
       this.buf.writeUInt16LE(v.length, o + 6);
@@ -117,6 +126,46 @@ export class SharedKv {
     }
   }
 
+  /** Claims the first empty or dead slot on the key's probe path (lock held, a free slot exists). */
+  private place(key: Buffer, klen: number): number {
+    let i = fnv1a(key, klen) % this.cap;
+    while (this.state(i) === USED) i = (i + 1) % this.cap;
+    if (this.state(i) === DEAD) Atomics.sub(this.i32, 2, 1);
+    Atomics.add(this.i32, 1, 1);
+    const o = this.slotOff(i);
+    this.buf.writeUInt16LE(klen, o + 4);
+    key.copy(this.buf, o + 8, 0, klen);
+    this.buf.writeInt32LE(USED, o);
+    return i;
+  }
+
+  /** Rebuilds the table without tombstones (lock held): every live entry is placed again. */
+  private rebuild(): void {
+    const live: { key: Buffer; value: Buffer }[] = [];
+    for (let i = 0; i < this.cap; i++) {
+      const o = this.slotOff(i);
+      if (this.state(i) === USED) {
+        live.push({
+          key: Buffer.from(this.buf.subarray(o + 8, o + 8 + this.buf.readUInt16LE(o + 4))),
+          value: Buffer.from(this.buf.subarray(o + 8 + KEY_MAX, o + 8 + KEY_MAX + this.buf.readUInt16LE(o + 6))),
+        });
+      }
+      this.buf.writeInt32LE(EMPTY, o);
+    }
+    Atomics.store(this.i32, 1, 0);
+    Atomics.store(this.i32, 2, 0);
+    for (const e of live) {
+      const o = this.slotOff(this.place(e.key, e.key.length));
+      this.buf.writeUInt16LE(e.value.length, o + 6);
+      e.value.copy(this.buf, o + 8 + KEY_MAX);
+    }
+  }
+
+  /** After deletions (lock held): rebuild once tombstones are a quarter of the table. */
+  private reclaim(): void {
+    if (Atomics.load(this.i32, 2) >= this.cap >> 2) this.rebuild();
+  }
+
   delete(key: string): boolean {
     const klen = this.encodeKey(key);
     this.lock();
@@ -124,6 +173,7 @@ export class SharedKv {
       const i = this.find(klen);
       if (i < 0) return false;
       this.kill(i);
+      this.reclaim();
       return true;
     } finally {
       this.unlock();
@@ -164,6 +214,7 @@ export class SharedKv {
           n++;
         }
       }
+      this.reclaim();
     } finally {
       this.unlock();
     }
@@ -183,5 +234,13 @@ export class SharedKv {
 
   get size(): number {
     return Atomics.load(this.i32, 1);
+  }
+
+  get capacity(): number {
+    return this.cap;
+  }
+
+  stats(): SharedKvStats {
+    return { capacity: this.cap, used: this.size, dead: Atomics.load(this.i32, 2) };
   }
 }

@@ -2,6 +2,7 @@
 // the pod's start time, the container's load and, for identity files, the caller's vNode.
 import { join } from 'node:path';
 
+import { AgingMap } from '../cgroup/AgingMap.js';
 import { CgroupReader } from '../cgroup/CgroupReader.js';
 import { readText } from '../cgroup/readText.js';
 import { HostFactsReader } from './HostFactsReader.js';
@@ -18,7 +19,8 @@ export const startKey = (cgroupPath: string): string => `start:${cgroupPath.repl
 
 export class ViewBuilder {
   private readonly loads: LoadTable;
-  private readonly created = new Map<string, number>();
+  /** Cgroup creation times of containers without a registered start (gone a minute after their last read). */
+  private readonly created = new AgingMap<string, number>(60_000, 8192);
   readonly identities: VnodeIdentities;
 
   constructor(
@@ -47,7 +49,6 @@ export class ViewBuilder {
     let t = this.created.get(c.key);
     if (t === undefined) {
       t = this.reader.createdAtMs(c.membership) ?? now;
-      if (this.created.size > 4096) this.created.clear();
       this.created.set(c.key, t);
     }
     return t;

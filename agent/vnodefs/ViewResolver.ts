@@ -4,7 +4,9 @@
 // bound to the process it was opened for, so a read on it fails (ESRCH) once the process is
 // gone, even if its pid has been handed to another process. A recycled pid therefore never
 // inherits a view, and checking costs one pread instead of an open+read+close. Entries are
-// re-read after a second in case the process moved to another cgroup.
+// re-read after a second in case the process moved to another cgroup. Once a second, up to 64 of
+// the oldest entries are checked and those whose process is gone are closed: on a node that
+// churns through pods, dead callers would otherwise each hold a descriptor until evicted by size.
 import { closeSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -40,12 +42,42 @@ const probeBuf = Buffer.alloc(64);
 
 export class ViewResolver {
   private readonly cache = new Map<number, CacheEntry>();
+  private sweptAt = 0;
 
   constructor(
     private readonly procRoot = '/proc',
     private readonly ttlMs = 1000,
     private readonly maxEntries = 512,
+    private readonly sweepBatch = 64,
   ) {}
+
+  /** Entries cached now (each holds one descriptor). */
+  get size(): number {
+    return this.cache.size;
+  }
+
+  /** Closes the entries of processes that are gone among the `sweepBatch` oldest, at most once per ttl. */
+  sweep(now: number): number {
+    if (now - this.sweptAt < this.ttlMs) return 0;
+    this.sweptAt = now;
+    const batch: [number, CacheEntry][] = [];
+    for (const pe of this.cache) {
+      if (batch.length >= this.sweepBatch) break;
+      batch.push(pe);
+    }
+    let n = 0;
+    for (const [pid, e] of batch) {
+      if (this.alive(e.fd)) {
+        // To the back of the line: the next sweep looks at others.
+        this.cache.delete(pid);
+        this.cache.set(pid, e);
+      } else {
+        this.drop(pid, e);
+        n++;
+      }
+    }
+    return n;
+  }
 
   /** True while the process the descriptor was opened for is alive. */
   private alive(fd: number): boolean {
@@ -65,6 +97,7 @@ export class ViewResolver {
 
   private entry(pid: number, now: number): CacheEntry | undefined {
     if (!(pid > 0)) return undefined;
+    this.sweep(now);
     const dir = join(this.procRoot, String(pid));
     let e = this.cache.get(pid);
     if (e && !this.alive(e.fd)) {

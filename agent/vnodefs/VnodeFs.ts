@@ -10,14 +10,15 @@ import { Worker } from 'node:worker_threads';
 
 import { fuseDevClose, fuseDevOpen, fuseMount, fuseUmount, MNT_DETACH, MS_NODEV, MS_NOSUID } from '../../addon/fuse.js';
 import { logger } from '../common/log.js';
+import { detectLayout } from '../cgroup/CgroupReader.js';
 import { fileSizes } from './fileSize.js';
 import { HandleArena } from './HandleArena.js';
 import { LOAD_INTERVAL_MS } from './render/loadAverage.js';
 import { bindPoints, procFiles } from './procFiles.js';
 import type { VnodeIdentity } from './render/renderIdentity.js';
-import { SharedKv } from './SharedKv.js';
+import { SharedKv, type SharedKvStats } from './SharedKv.js';
+import { cgroupExistsIn, StartTimes } from './StartTimes.js';
 import { SysctlStore } from './SysctlStore.js';
-import { startKey } from './ViewBuilder.js';
 import { VnodeIdentities } from './VnodeIdentities.js';
 import { Ctl, type FuseWorkerData, type SamplerWorkerData } from './workerProtocol.js';
 
@@ -118,6 +119,7 @@ export class VnodeFs {
   private connection: number | null = null;
   private readonly sysctls: SysctlStore;
   private readonly identities: VnodeIdentities;
+  private readonly starts: StartTimes;
 
   constructor(o: VnodeFsOptions) {
     this.mountpoint = o.mountpoint;
@@ -134,6 +136,7 @@ export class VnodeFs {
     this.kv = new SharedKv(this.opts.kvCapacity);
     this.sysctls = new SysctlStore(this.kv, this.opts.procRoot);
     this.identities = new VnodeIdentities(this.kv);
+    this.starts = new StartTimes(this.kv, cgroupExistsIn(detectLayout(this.opts.cgroupRoot)));
   }
 
   /** Mounts and starts the workers; resolves once the kernel's INIT has been answered. */
@@ -191,13 +194,31 @@ export class VnodeFs {
     log.info('vnodefs mounted', { mountpoint: this.mountpoint, workers: this.opts.workers, protocol: `7.${Atomics.load(this.ctl, Ctl.MINOR)}` });
   }
 
-  /** The pod's start time for every container under cgroupPath (e.g. the pod cgroup). */
-  setStartTime(cgroupPath: string, startedAtMs: number): void {
-    this.kv.set(startKey(cgroupPath), String(startedAtMs));
+  /**
+   * The pod's start time for every container under cgroupPath (e.g. the pod cgroup). Never
+   * fails the pod: with the shared table full even after dropping the start times of pods whose
+   * cgroup is gone, it is logged and not stored, and the pod's uptime counts from its cgroup's
+   * creation instead. Returns whether it was stored.
+   */
+  setStartTime(cgroupPath: string, startedAtMs: number): boolean {
+    const stored = this.starts.set(cgroupPath, startedAtMs);
+    if (!stored) log.error('vnodefs shared table full: pod start time not stored (its /proc/uptime counts from its cgroup creation)', { cgroupPath, ...this.kv.stats() });
+    return stored;
   }
 
+  /** Forgets a pod's start time (when the pod is gone). */
   clearStartTime(cgroupPath: string): void {
-    this.kv.delete(startKey(cgroupPath));
+    this.starts.clear(cgroupPath);
+  }
+
+  /** The shared table's fill, and its entries by kind (start, sysctl, load). */
+  tableStats(): SharedKvStats & { entries: Record<string, number> } {
+    const entries: Record<string, number> = {};
+    for (const [k] of this.kv.entries()) {
+      const kind = k.slice(0, k.indexOf(':'));
+      entries[kind] = (entries[kind] ?? 0) + 1;
+    }
+    return { ...this.kv.stats(), entries };
   }
 
   /** Values a vNode wrote to its emulated /proc/sys entries. */
@@ -222,6 +243,21 @@ export class VnodeFs {
   /** Forgets the vNode whose id range starts at uidStart (when it is deleted). */
   forgetVnode(uidStart: number): void {
     this.identities.forget(uidStart);
+  }
+
+  /** Asks every vnodefs thread for a full garbage collection: the FUSE workers at their next
+   * request, the sampler at once (its sleep is cut short; it samples early, which is harmless). */
+  requestGc(): void {
+    Atomics.add(this.ctl, Ctl.GC_REQUEST, 1);
+    Atomics.notify(this.ctl, Ctl.STOP_SAMPLER);
+  }
+
+  /** Heap in use (KiB) of each vnodefs thread after its last requested collection (0: none yet). */
+  heapAfterGc(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = 0; i < Math.min(this.opts.workers, 7); i++) out[`vnodefs${i}`] = Atomics.load(this.ctl, Ctl.HEAP_KB + i);
+    out.vnodefsSampler = Atomics.load(this.ctl, Ctl.HEAP_KB + 7);
+    return out;
   }
 
   stats(): VnodeFsStats {

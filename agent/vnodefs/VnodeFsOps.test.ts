@@ -42,14 +42,14 @@ after(() => {
 const NOW = 1_800_000_000_000;
 const kv = new SharedKv(256);
 const table = new InodeTable(procFiles, emptyDirs);
-function server(arena = new HandleArena({ workers: 1, slotsPerWorker: 8, slotSize: 8192 }), onError?: (e: unknown) => void, files = table): FuseDispatcher {
+function server(arena = new HandleArena({ workers: 1, slotsPerWorker: 8, slotSize: 8192 }), onError?: (e: unknown) => void, files = table, store = kv): FuseDispatcher {
   const ops = new VnodeFsOps({
     table: files,
     arena,
     worker: 0,
     resolver: new ViewResolver(proc.root),
-    builder: new ViewBuilder(new CgroupReader({ root: cg.root }), new HostFactsReader(proc.root, sys.root), kv, proc.root),
-    sysctl: new SysctlStore(kv, proc.root),
+    builder: new ViewBuilder(new CgroupReader({ root: cg.root }), new HostFactsReader(proc.root, sys.root), store, proc.root),
+    sysctl: new SysctlStore(store, proc.root),
     mountedAt: 1,
     now: () => NOW,
   });
@@ -157,6 +157,18 @@ test('/proc/sys: a non-root user of the vNode may not write; bad values are EINV
   assert.equal(write(s, 'proc/meminfo', A_ROOT, '1'), -abi.EACCES);
   assert.equal(call(s, abi.Op.ACCESS, ino('proc/sys/kernel/pid_max'), A_USER, Buffer.from(new Uint32Array([2, 0]).buffer)).error, -abi.EACCES);
   assert.equal(call(s, abi.Op.ACCESS, ino('proc/sys/kernel/pid_max'), A_ROOT, Buffer.from(new Uint32Array([2, 0]).buffer)).error, 0);
+});
+
+test('a full shared table: a new /proc/sys value is ENOSPC, loadavg and uptime still read, an existing value can change', () => {
+  const full = new SharedKv(8);
+  const s = server(undefined, undefined, table, full);
+  assert.equal(write(s, 'proc/sys/vm/max_map_count', A_ROOT, '262144'), 0);
+  for (let i = 0; full.size < full.capacity; i++) full.set(`start:/kubepods/filler-${i}`, String(NOW));
+  assert.equal(write(s, 'proc/sys/kernel/pid_max', A_ROOT, '65536'), -abi.ENOSPC);
+  assert.equal(write(s, 'proc/sys/vm/max_map_count', A_ROOT, '300000'), 0, 'an existing key needs no new slot');
+  assert.equal(cat(s, 'proc/sys/vm/max_map_count', A_ROOT), '300000\n');
+  assert.match(cat(s, 'proc/loadavg', A_ROOT), /^0\.00 0\.00 0\.00 /, 'not tracked, not an error');
+  assert.match(cat(s, 'proc/uptime', A_ROOT), /^\d+\.\d\d /);
 });
 
 test('a full handle arena falls back to rendering per read, with the same content', () => {

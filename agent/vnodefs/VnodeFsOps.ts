@@ -8,6 +8,7 @@ import type { HandleArena } from './HandleArena.js';
 import type { Inode, InodeTable } from './InodeTable.js';
 import type { ProcFile } from './ProcFile.js';
 import { SysctlValueError } from './sysctl/sysctlEntries.js';
+import { SharedKvFullError } from './SharedKv.js';
 import type { SysctlStore } from './SysctlStore.js';
 import type { ViewBuilder } from './ViewBuilder.js';
 import type { ViewResolver } from './ViewResolver.js';
@@ -160,6 +161,8 @@ export class VnodeFsOps implements FuseOps {
       this.d.sysctl.write(v.vnodeId, f.sysctl, data.toString('latin1'));
     } catch (e) {
       if (e instanceof SysctlValueError) return fail(abi.EINVAL);
+      // The shared table is full: the writer is told, like a kernel out of room for the value.
+      if (e instanceof SharedKvFullError) return fail(abi.ENOSPC);
       throw e;
     }
     return data.length;

@@ -5,6 +5,7 @@ import { workerData } from 'node:worker_threads';
 
 import { fuseDevClone, fuseDevClose, fuseDevRead, fuseDevSetNonblock } from '../../addon/fuse.js';
 import { CgroupReader } from '../cgroup/CgroupReader.js';
+import { collectGarbage } from '../common/gc.js';
 import { logger } from '../common/log.js';
 import { HandleArena } from './HandleArena.js';
 import { HostFactsReader } from './HostFactsReader.js';
@@ -63,6 +64,7 @@ const dispatcher = new FuseDispatcher(ops, {
   },
 });
 
+let gcSeen = Atomics.load(ctl, Ctl.GC_REQUEST);
 const buf = Buffer.allocUnsafe(IN_HEADER_SIZE + WRITE_IN_SIZE + d.maxWrite + 4096);
 let lastStats = { requests: 0, malformed: 0, failed: 0 };
 
@@ -107,6 +109,12 @@ try {
       }
     }
     if ((dispatcher.stats.requests & 63) === 0) flushStats();
+    const gcRequest = Atomics.load(ctl, Ctl.GC_REQUEST);
+    if (gcRequest !== gcSeen) {
+      gcSeen = gcRequest;
+      const kb = collectGarbage();
+      if (d.index < 7) Atomics.store(ctl, Ctl.HEAP_KB + d.index, kb);
+    }
     if (dispatcher.destroyed) break;
   }
 } finally {

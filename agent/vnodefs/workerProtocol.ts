@@ -38,5 +38,9 @@ export const enum Ctl {
   MALFORMED = 4,
   FAILED = 5,
   STOP_SAMPLER = 6,
-  SIZE = 8,
+  /** bumped to ask every vnodefs thread for a full garbage collection (at its next request or tick) */
+  GC_REQUEST = 7,
+  /** heap in use (KiB) after the last requested collection: FUSE worker i at HEAP_KB + i, the sampler at HEAP_KB + 7 */
+  HEAP_KB = 8,
+  SIZE = 16,
 }

@@ -347,6 +347,13 @@ export class TestBed {
     }
   }
 
+  /** Removes a pod's cgroup (its podConfig's cgroupParent) in every hierarchy once the pod is gone, as kubelet does. */
+  removePodCgroup(cgroupParent: string): void {
+    if (!cgroupParent.startsWith(`/${this.cgroupRoot}/`)) throw new Error(`${cgroupParent} is not a cgroup of this bed`);
+    for (const c of CGROUP_V1_CONTROLLERS) removeCgroupTree(`/sys/fs/cgroup/${c}${cgroupParent}`);
+    removeCgroupTree(`/sys/fs/cgroup${cgroupParent}`);
+  }
+
   /** Tear everything down; safe to call twice and on a half-started bed. */
   async teardown(): Promise<void> {
     if (this.onSignal) {

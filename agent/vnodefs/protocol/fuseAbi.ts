@@ -95,6 +95,7 @@ export const EINVAL = 22;
 export const ENOTDIR = 20;
 export const EISDIR = 21;
 export const ENOSYS = 38;
+export const ENOSPC = 28;
 export const EPROTO = 71;
 export const ERANGE = 34;
 export const ENAMETOOLONG = 36;
