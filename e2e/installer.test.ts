@@ -66,7 +66,7 @@ before(async () => {
       drainTimeoutSeconds: 10,
       node: { kubernetes: false },
       // install/uninstall never start it; the vnode pod test starts it as `run` would.
-      manager: { mode: 'child', runDir: RUN_DIR, stateDir: MANAGER_STATE, logLevel: 'debug' },
+      manager: { mode: 'child', runDir: RUN_DIR, stateDir: MANAGER_STATE, logLevel: 'debug', sharing: { vnodes: { tenant1: ['team-b', 'team-c'] } } },
     }),
   );
   pristine = watched();
@@ -202,14 +202,16 @@ test('vnode pods through the installed handler: busybox in a vNode, ExecSync, th
     assert.equal(ma[0], 0);
     assert.ok(ma[1]! >= 65536 && ma[2] === 65536, `root of a vNode's own 65536-id range, not the host's: ${ma.join(' ')}`);
 
-    // The tenant annotation goes through both ways the installer wires: the CNI capability (vnode-cni
-    // picks the vNode) and pod_annotations (the manager's Create finds the same one).
+    // The installer's sharing config reaches the manager: team-b and team-c share tenant1 (one
+    // without the annotation, one naming it through both ways the installer wires: the CNI
+    // capability and pod_annotations); team-a naming it is refused and leaves nothing.
     const tenant = { 'vnode.loft.sh/name': 'tenant1' };
-    const b = await bed.runPod({ name: 'vn2', namespace: 'team-b', handler: 'vnode', annotations: tenant });
+    const b = await bed.runPod({ name: 'vn2', namespace: 'team-b', handler: 'vnode' });
     const c = await bed.runPod({ name: 'vn3', namespace: 'team-c', handler: 'vnode', annotations: tenant });
     const [mb, mc] = [await uidMap(b.containerId), await uidMap(c.containerId)];
-    assert.deepEqual(mb, mc, 'two namespaces naming one tenant share its vNode');
+    assert.deepEqual(mb, mc, 'two namespaces the admin put in one shared vNode share it');
     assert.notEqual(mb[1], ma[1], "and it is not team-a's");
+    await assert.rejects(bed.runPod({ name: 'vn4', namespace: 'team-a', handler: 'vnode', annotations: tenant }), /may not join it/);
 
     // hostNetwork: the vNode's own netns, given the host network by the manager from the chain dir.
     const pb = bed.podConfig({ name: 'vnhost', namespace: 'team-a', hostNetwork: true, privileged: true });

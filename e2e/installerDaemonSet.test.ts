@@ -85,7 +85,7 @@ function bedValues(): ChartValues {
     // test process, in the host's namespaces for the whole run, stands in for it.
     hostPid: process.pid,
     node: { ...v.installer.node, kubernetes: false },
-    manager: { mode: 'nsenter' as const, runDir: at('run/vnode'), stateDir: at('var/lib/vnode') },
+    manager: { ...v.installer.manager, mode: 'nsenter' as const, runDir: at('run/vnode'), stateDir: at('var/lib/vnode') },
     readinessTimeoutSeconds: 30,
     drainTimeoutSeconds: 10,
   };

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { describeIssues, ConfigError } from '../agent/common/config.js';
+import { describeIssues, ConfigError, SharedVNodesSchema } from '../agent/common/config.js';
 import type { ContainerdFlavor } from './containerdConfig.js';
 import type { HostRoot } from './HostRoot.js';
 
@@ -98,6 +98,25 @@ export const InstallerConfigSchema = z
         runDir: absPath.default('/run/vnode'),
         stateDir: absPath.default('/var/lib/vnode'),
         logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+        /**
+         * Which namespaces share a vNode: the cluster admin's word, never a pod's. `vnodes` (vNode
+         * name -> namespaces) is passed to the manager as is; with the Kubernetes API, the
+         * installer also watches the namespaces labelled `namespaceLabel` (value: the vNode's name)
+         * and keeps the manager's policy file from them (null: no label is read). Labels of a
+         * Namespace are set by whoever may update Namespaces (cluster-scoped): the admin, not a
+         * tenant with the admin role in its namespace.
+         */
+        sharing: z
+          .object({
+            vnodes: SharedVNodesSchema.default({}),
+            namespaceLabel: z
+              .string()
+              .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, 'a label key (prefix/name)')
+              .nullable()
+              .default('vnode.loft.sh/shared-vnode'),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

@@ -60,7 +60,7 @@ test('the manager is started with what it needs: run and state dirs, the vnode C
   const cfg = parseInstallerConfig({ hostPid: 7, manager: { logLevel: 'debug' } });
   const m = managerLaunch(cfg, new HostRoot('/host'), cni)!;
   assert.deepEqual(m.argv, ['nsenter', '--target', '7', '--mount', '--uts', '--ipc', '--net', '--pid', '--', '/opt/vnode/current/bin/vnode-manager']);
-  assert.deepEqual(m.env, { VNODE_RUN_DIR: '/run/vnode', VNODE_STATE_DIR: '/var/lib/vnode', VNODE_CNI_CONF_DIR: '/etc/cni/vnode.d', VNODE_CNI_BIN_DIR: '/opt/cni/bin', VNODE_LOG_LEVEL: 'debug' });
+  assert.deepEqual(m.env, { VNODE_RUN_DIR: '/run/vnode', VNODE_STATE_DIR: '/var/lib/vnode', VNODE_CNI_CONF_DIR: '/etc/cni/vnode.d', VNODE_CNI_BIN_DIR: '/opt/cni/bin', VNODE_LOG_LEVEL: 'debug', VNODE_SHARING_POLICY_FILE: '/var/lib/vnode/sharing-policy.json' });
   // What the manager makes of it (agent/common/config.ts reads these overrides).
   const mc = loadConfig(undefined, m.env);
   assert.deepEqual([mc.runDir, mc.stateDir, mc.cni, mc.logLevel], ['/run/vnode', '/var/lib/vnode', { confDir: '/etc/cni/vnode.d', binDir: '/opt/cni/bin' }, 'debug']);
@@ -71,4 +71,19 @@ test('the manager is started with what it needs: run and state dirs, the vnode C
   const child = managerLaunch(parseInstallerConfig({ hostRoot: '/', manager: { mode: 'child' } }), new HostRoot('/'), cni)!;
   assert.equal(child.argv[0], '/opt/vnode/current/bin/vnode-manager');
   assert.equal(managerLaunch(parseInstallerConfig({ manager: { mode: 'none' } }), new HostRoot('/host'), cni), undefined);
+});
+
+test("the admin's shared vNodes reach the manager: the configured ones as they are, the namespace labels through the policy file", () => {
+  const cni = { vnodeConfDir: '/etc/cni/vnode.d', binDir: '/opt/cni/bin' };
+  const vnodes = { tenant1: ['team-b', 'team-c'] };
+  const m = managerLaunch(parseInstallerConfig({ manager: { sharing: { vnodes } } }), new HostRoot('/host'), cni)!;
+  const mc = loadConfig(undefined, m.env);
+  assert.deepEqual(mc.sharing, { vnodes, policyFile: '/var/lib/vnode/sharing-policy.json' });
+  // Without the API (local mode) or without a label, no policy file: the manager would wait for it forever.
+  const local = managerLaunch(parseInstallerConfig({ node: { kubernetes: false }, manager: { mode: 'child', sharing: { vnodes } } }), new HostRoot('/host'), cni)!;
+  assert.equal(local.env.VNODE_SHARING_POLICY_FILE, undefined);
+  assert.deepEqual(loadConfig(undefined, local.env).sharing.vnodes, vnodes);
+  assert.equal(managerLaunch(parseInstallerConfig({ manager: { sharing: { namespaceLabel: null } } }), new HostRoot('/host'), cni)!.env.VNODE_SHARING_POLICY_FILE, undefined);
+  // A namespace given to two shared vNodes is refused where the admin wrote it.
+  assert.throws(() => parseInstallerConfig({ manager: { sharing: { vnodes: { a: ['x'], b: ['x'] } } } }), /namespace "x" is given to two shared vNodes/);
 });

@@ -12,6 +12,7 @@ import { CriStatusProbe } from './CriStatusProbe.js';
 import { HostRoot } from './HostRoot.js';
 import { HostPathsNotReachable, Installer, type InstallerOptions, type NodeAccess } from './Installer.js';
 import { isServerNode, loadInstallerConfig, resolveFlavor, type InstallerConfig } from './installerConfig.js';
+import { NamespaceSharingWatch } from './NamespaceSharingWatch.js';
 import { daemonSetRemoved, defaultKubeConfig, NodeLabeler } from './NodeLabeler.js';
 import { gatherHostFacts, judgeHost, UnsupportedHostError, type HostFacts } from './preflight.js';
 import { CommandRestarter, defaultUnit, NoRestart, NsenterRestarter, runArgv, type ContainerdRestarter, type CriRuntimeProbe } from './restart.js';
@@ -125,8 +126,16 @@ export function managerLaunch(cfg: InstallerConfig, host: HostRoot, cni: { vnode
     VNODE_CNI_CONF_DIR: at(cni.vnodeConfDir),
     VNODE_CNI_BIN_DIR: at(cni.binDir),
     VNODE_LOG_LEVEL: cfg.manager.logLevel,
+    ...(Object.keys(cfg.manager.sharing.vnodes).length ? { VNODE_SHARED_VNODES: JSON.stringify(cfg.manager.sharing.vnodes) } : {}),
+    ...(sharingPolicyFile(cfg) ? { VNODE_SHARING_POLICY_FILE: at(sharingPolicyFile(cfg)!) } : {}),
   };
   return { argv, env };
+}
+
+/** The host path of the shared-vNode policy the installer keeps from namespace labels
+ * (NamespaceSharingWatch), when it reads them: with the Kubernetes API and a label configured. */
+export function sharingPolicyFile(cfg: InstallerConfig): string | undefined {
+  return cfg.node.kubernetes && cfg.manager.sharing.namespaceLabel ? posix.join(cfg.manager.stateDir, 'sharing-policy.json') : undefined;
 }
 
 /** The manager as a child process (see managerLaunch). */
@@ -219,6 +228,10 @@ export async function installerMain(argv: string[]): Promise<number> {
   const report = await installer.install();
   const sync = new CniChainSync({ host, hostConfDir: report.cni.hostConfDir, vnodeConfDir: report.cni.vnodeConfDir, rescanMs: cfg.cni.rescanSeconds * 1000 });
   sync.start();
+  // Before the manager: it places no pod until the admin's policy is there.
+  const policyFile = sharingPolicyFile(cfg);
+  const sharing = policyFile ? new NamespaceSharingWatch(defaultKubeConfig(), host, { label: cfg.manager.sharing.namespaceLabel!, file: policyFile }) : undefined;
+  await sharing?.start();
   const manager = startManager(cfg, host, report.cni);
   const term = new Promise<'term' | 'manager-exit'>((resolve) => {
     process.once('SIGTERM', () => resolve('term'));
@@ -229,11 +242,13 @@ export async function installerMain(argv: string[]): Promise<number> {
   if (why === 'manager-exit') {
     log.error('vnode-manager exited; the pod restarts and reinstalls', { code: manager?.exitCode, signal: manager?.signalCode });
     sync.stop();
+    await sharing?.stop();
     return 1;
   }
   const uninstall = await shouldUninstall(cfg, undefined);
   log.info(uninstall ? 'SIGTERM: uninstalling' : 'SIGTERM: the DaemonSet stays; leaving vNode installed for the next pod');
   sync.stop();
+  await sharing?.stop();
   let removed = false;
   try {
     // The manager runs until containerd no longer lists the handler, so no vNode pod loses it early.

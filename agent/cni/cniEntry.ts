@@ -6,37 +6,45 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CNI_ID, CNI_SUPPORTED_VERSIONS, cniError, cniVersionResult } from './cniResult.js';
 
-/** Prints a CNI error object and returns the exit code. */
-function fail(code: number, msg: string, cniVersion: string): number {
-  process.stdout.write(cniError(code, msg, '', cniVersion).stdout);
-  return 1;
-}
-
-export async function cniMain(_argv: string[]): Promise<number> {
-  const cmd = process.env.CNI_COMMAND;
+/** What vnode-cni answers without a manager, for a CNI environment and stdin. */
+export function cniFallback(env: NodeJS.ProcessEnv, stdin: Buffer): { code: number; stdout: string } {
+  const cmd = env.CNI_COMMAND;
   let cniVersion = '1.0.0';
   try {
-    const conf = JSON.parse(readFileSync(0, 'utf8') || '{}') as { cniVersion?: unknown } | null;
+    const conf = JSON.parse(stdin.toString('utf8') || '{}') as { cniVersion?: unknown } | null;
     if (typeof conf?.cniVersion === 'string' && CNI_SUPPORTED_VERSIONS.includes(conf.cniVersion)) cniVersion = conf.cniVersion;
   } catch {
     // VERSION has no config; others are answered below
   }
-  if (cmd === 'VERSION') {
-    process.stdout.write(cniVersionResult());
-    return 0;
-  }
+  if (cmd === 'VERSION') return { code: 0, stdout: cniVersionResult() };
   if (cmd === 'DEL') {
     // DEL succeeds for any input: an id we could not have used names nothing of ours.
-    const id = process.env.CNI_CONTAINERID ?? '';
-    if (!CNI_ID.test(id)) return 0;
-    const vnodes = join(process.env.VNODE_RUN_DIR || '/run/vnode', 'vnodes');
-    for (const v of existsSync(vnodes) ? readdirSync(vnodes) : []) {
-      const path = join(vnodes, v, 'netns', id);
-      if (!existsSync(path)) continue;
-      spawnSync('umount', ['-l', path]);
-      rmSync(path, { force: true });
+    const id = env.CNI_CONTAINERID ?? '';
+    if (!CNI_ID.test(id)) return { code: 0, stdout: '' };
+    const vnodes = join(env.VNODE_RUN_DIR || '/run/vnode', 'vnodes');
+    try {
+      for (const v of existsSync(vnodes) ? readdirSync(vnodes) : []) {
+        const path = join(vnodes, v, 'netns', id);
+        if (!existsSync(path)) continue;
+        spawnSync('umount', ['-l', path]);
+        rmSync(path, { force: true });
+      }
+    } catch {
+      // Best effort: the next manager reconciles what is left.
     }
-    return 0;
+    return { code: 0, stdout: '' };
   }
-  return fail(11, `vnode-cni ${cmd ?? ''}: vnode-manager is not running`, cniVersion);
+  return { code: 1, stdout: cniError(11, `vnode-cni ${cmd ?? ''}: vnode-manager is not running`, '', cniVersion).stdout };
+}
+
+export async function cniMain(_argv: string[]): Promise<number> {
+  let stdin: Buffer;
+  try {
+    stdin = readFileSync(0);
+  } catch {
+    stdin = Buffer.alloc(0);
+  }
+  const r = cniFallback(process.env, stdin);
+  process.stdout.write(r.stdout);
+  return r.code;
 }

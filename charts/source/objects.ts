@@ -85,6 +85,8 @@ export function chartObjects(p: ValueProvider): K8sObject[] {
         // Find this node's vNode pods (field selector spec.nodeName) and evict them before uninstall.
         { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
         { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
+        // The admin's shared vNodes from namespace labels (installer.manager.sharing.namespaceLabel).
+        { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
       ],
     },
     {

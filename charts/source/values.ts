@@ -26,7 +26,15 @@ export interface ChartValues {
     runtime: { handler: string; cniConfDir: string; podAnnotations: string[] };
     node: { taintWhileInstalling: boolean };
     onTerm: 'auto' | 'uninstall' | 'keep';
-    manager: { mode: 'nsenter' | 'child' | 'none'; runDir: string };
+    manager: {
+      mode: 'nsenter' | 'child' | 'none';
+      runDir: string;
+      /** Which namespaces share a vNode, decided by the cluster admin only: `vnodes` (vNode name ->
+       * namespaces) here, and/or the namespaces labelled `namespaceLabel` (value: the vNode's
+       * name; null turns the label off). A pod's `vnode.loft.sh/name` annotation may only name
+       * the shared vNode of its own namespace. */
+      sharing: { vnodes: Record<string, string[]>; namespaceLabel: string | null };
+    };
   };
 }
 
@@ -73,7 +81,7 @@ export const defaultValues: ChartValues = {
     runtime: { handler: 'vnode', cniConfDir: '/etc/cni/vnode.d', podAnnotations: ['vnode.loft.sh/*'] },
     node: { taintWhileInstalling: false },
     onTerm: 'auto',
-    manager: { mode: 'nsenter', runDir: '/run/vnode' },
+    manager: { mode: 'nsenter', runDir: '/run/vnode', sharing: { vnodes: {}, namespaceLabel: 'vnode.loft.sh/shared-vnode' } },
   },
 };
 
@@ -97,7 +105,13 @@ export const ValuesSchema: z.ZodType<ChartValues> = z
         runtime: z.object({ handler: dnsLabel, cniConfDir: z.string().startsWith('/'), podAnnotations: z.array(z.string()) }).passthrough(),
         node: z.object({ taintWhileInstalling: z.boolean() }).passthrough(),
         onTerm: z.enum(['auto', 'uninstall', 'keep']),
-        manager: z.object({ mode: z.enum(['nsenter', 'child', 'none']), runDir: hostDir }).passthrough(),
+        manager: z
+          .object({
+            mode: z.enum(['nsenter', 'child', 'none']),
+            runDir: hostDir,
+            sharing: z.object({ vnodes: z.record(dnsLabel, z.array(z.string().min(1))), namespaceLabel: z.string().min(1).nullable() }).strict(),
+          })
+          .passthrough(),
       })
       .passthrough(),
   })
@@ -128,7 +142,18 @@ export const valuesJsonSchema = {
         runtime: obj({ handler: dns, cniConfDir: { type: 'string', pattern: '^/' }, podAnnotations: { type: 'array', items: str } }, ['handler', 'cniConfDir', 'podAnnotations'], true),
         node: obj({ taintWhileInstalling: { type: 'boolean' } }, ['taintWhileInstalling'], true),
         onTerm: { enum: ['auto', 'uninstall', 'keep'] },
-        manager: obj({ mode: { enum: ['nsenter', 'child', 'none'] }, runDir: dir }, ['mode', 'runDir'], true),
+        manager: obj(
+          {
+            mode: { enum: ['nsenter', 'child', 'none'] },
+            runDir: dir,
+            sharing: obj({
+              vnodes: { type: 'object', propertyNames: dns, additionalProperties: { type: 'array', items: { type: 'string', minLength: 1 } } },
+              namespaceLabel: { type: ['string', 'null'], minLength: 1 },
+            }),
+          },
+          ['mode', 'runDir', 'sharing'],
+          true,
+        ),
       },
       ['restart', 'runtime', 'node', 'onTerm', 'manager'],
       true,

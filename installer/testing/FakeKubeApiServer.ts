@@ -12,6 +12,15 @@
 //   GET   /api/v1/pods?fieldSelector=spec.nodeName=N
 //   POST  /api/v1/namespaces/{ns}/pods/{name}/eviction (policy/v1 Eviction; 201, the pod goes)
 //   GET   /apis/apps/v1/namespaces/{ns}/daemonsets/{name}
+//   GET   /api/v1/namespaces?labelSelector=S      (S: comma-joined `key`, `!key`, `key=value`,
+//                                                  `key!=value`; a NamespaceList at the current
+//                                                  resourceVersion)
+//   GET   /api/v1/namespaces?watch=true&resourceVersion=RV[&labelSelector=S]
+//                                                 (a chunked stream of {"type":"ADDED|MODIFIED|
+//                                                  DELETED","object":...} lines for changes after
+//                                                  RV, as seen through the selector: an object
+//                                                  leaving it is DELETED; an RV older than the
+//                                                  kept history is 410 Gone)
 // Errors are metav1.Status objects with the real reasons (NotFound, Conflict, Invalid,
 // UnsupportedMediaType, Unauthorized).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -159,12 +168,49 @@ export function jsonPatch(doc: Json, ops: unknown): Json {
   return root;
 }
 
+type Requirement = { key: string; op: 'exists' | '!exists' | '=' | '!='; value?: string };
+
+/** The equality-based label selectors kube-apiserver accepts (set-based ones are not faked). */
+function parseSelector(sel: string): Requirement[] {
+  return sel.split(',').map((part) => {
+    const p = part.trim();
+    let m: RegExpExecArray | null;
+    if ((m = /^([^=!]+)!=(.*)$/.exec(p))) return { key: m[1]!.trim(), op: '!=', value: m[2]!.trim() };
+    if ((m = /^([^=!]+)==?(.*)$/.exec(p))) return { key: m[1]!.trim(), op: '=', value: m[2]!.trim() };
+    if ((m = /^!([^=!]+)$/.exec(p))) return { key: m[1]!.trim(), op: '!exists' };
+    if (/^[^=!\s()]+$/.test(p)) return { key: p, op: 'exists' };
+    throw new HttpError(400, 'BadRequest', `unable to parse requirement: ${JSON.stringify(p)} (the fake takes equality-based selectors)`);
+  });
+}
+
+function matchesSelector(o: Obj, sel: string | null): boolean {
+  if (!sel) return true;
+  const labels = (((o.metadata as Obj | undefined)?.labels ?? {}) as Record<string, string>);
+  return parseSelector(sel).every((r) => {
+    const v = labels[r.key];
+    switch (r.op) {
+      case 'exists':
+        return v !== undefined;
+      case '!exists':
+        return v === undefined;
+      case '=':
+        return v === r.value;
+      default:
+        return v !== r.value;
+    }
+  });
+}
+
 export class FakeKubeApiServer {
   readonly nodes = new Map<string, Obj>();
   readonly pods = new Map<string, Obj>();
   readonly daemonSets = new Map<string, Obj>();
+  readonly namespaces = new Map<string, Obj>();
   readonly requests: RecordedRequest[] = [];
   private server: Server | undefined;
+  /** Namespace changes, for watches: each object as it was after the change (null: deleted). */
+  private readonly nsHistory: { rv: number; name: string; before: Obj | undefined; after: Obj | undefined }[] = [];
+  private readonly nsWatchers = new Set<{ selector: string | null; res: ServerResponse }>();
   private rv = 1000;
   url = '';
 
@@ -182,6 +228,61 @@ export class FakeKubeApiServer {
     this.daemonSets.set(`${namespace}/${name}`, { apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name, namespace, resourceVersion: String(++this.rv), ...(deleting ? { deletionTimestamp: new Date().toISOString() } : {}) } });
   }
 
+  /** Creates or replaces a namespace's labels (a watch sees ADDED or MODIFIED). */
+  setNamespace(name: string, labels: Record<string, string> = {}): void {
+    const before = this.namespaces.get(name);
+    const rv = ++this.rv;
+    const after: Obj = { apiVersion: 'v1', kind: 'Namespace', metadata: { name, uid: `uid-ns-${name}`, labels: { 'kubernetes.io/metadata.name': name, ...labels }, resourceVersion: String(rv) }, spec: { finalizers: ['kubernetes'] }, status: { phase: 'Active' } };
+    this.namespaces.set(name, after);
+    this.nsChanged(rv, name, before, after);
+  }
+
+  deleteNamespace(name: string): void {
+    const before = this.namespaces.get(name);
+    if (!before) return;
+    this.namespaces.delete(name);
+    this.nsChanged(++this.rv, name, before, undefined);
+  }
+
+  /** Ends every open watch stream (as an API server does at its timeout or restart). */
+  closeWatches(): void {
+    for (const w of this.nsWatchers) w.res.end();
+    this.nsWatchers.clear();
+  }
+
+  private nsChanged(rv: number, name: string, before: Obj | undefined, after: Obj | undefined): void {
+    const change = { rv, name, before, after };
+    this.nsHistory.push(change);
+    if (this.nsHistory.length > 1000) this.nsHistory.shift();
+    for (const w of this.nsWatchers) this.sendEvent(w, change);
+  }
+
+  private sendEvent(w: { selector: string | null; res: ServerResponse }, c: { rv: number; before: Obj | undefined; after: Obj | undefined }): void {
+    const was = c.before !== undefined && matchesSelector(c.before, w.selector);
+    const is = c.after !== undefined && matchesSelector(c.after, w.selector);
+    let ev: { type: string; object: Obj } | undefined;
+    if (is) ev = { type: was ? 'MODIFIED' : 'ADDED', object: c.after! };
+    else if (was) ev = { type: 'DELETED', object: { ...(c.before as Obj), metadata: { ...((c.before as Obj).metadata as Obj), resourceVersion: String(c.rv) } } };
+    if (ev) w.res.write(`${JSON.stringify(ev)}\n`);
+  }
+
+  private watchNamespaces(res: ServerResponse, rec: RecordedRequest, url: URL): void {
+    const selector = url.searchParams.get('labelSelector');
+    if (selector) parseSelector(selector);
+    const from = Number(url.searchParams.get('resourceVersion') || this.rv);
+    const oldest = this.nsHistory[0]?.rv ?? this.rv + 1;
+    if (from < oldest - 1 && this.nsHistory.length >= 1000) throw new HttpError(410, 'Expired', `too old resource version: ${from} (${oldest - 1})`);
+    rec.status = 200;
+    this.requests.push(rec);
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    // kube-apiserver answers a watch's headers at once; clients wait for them before streaming.
+    res.flushHeaders();
+    const w = { selector, res };
+    for (const c of this.nsHistory) if (c.rv > from) this.sendEvent(w, c);
+    this.nsWatchers.add(w);
+    res.on('close', () => this.nsWatchers.delete(w));
+  }
+
   async start(): Promise<string> {
     this.server = createServer((req, res) => void this.handle(req, res));
     await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', r));
@@ -190,6 +291,7 @@ export class FakeKubeApiServer {
   }
 
   async stop(): Promise<void> {
+    this.closeWatches();
     this.server?.closeAllConnections();
     await new Promise<void>((r) => (this.server ? this.server.close(() => r()) : r()));
   }
@@ -253,6 +355,12 @@ export class FakeKubeApiServer {
         if (!this.pods.has(key)) throw new HttpError(404, 'NotFound', `pods "${mm[2]}" not found`);
         this.pods.delete(key);
         return this.send(res, rec, 201, { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', code: 201 });
+      } else if (m === '/api/v1/namespaces' && req.method === 'GET') {
+        if (url.searchParams.get('watch') === 'true') return this.watchNamespaces(res, rec, url);
+        const sel = url.searchParams.get('labelSelector');
+        if (sel) parseSelector(sel);
+        const items = [...this.namespaces.values()].filter((n) => matchesSelector(n, sel));
+        return this.send(res, rec, 200, { kind: 'NamespaceList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
       } else if ((mm = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/daemonsets\/([^/]+)$/.exec(m)) && req.method === 'GET') {
         const ds = this.daemonSets.get(`${mm[1]}/${mm[2]}`);
         if (!ds) throw new HttpError(404, 'NotFound', `daemonsets.apps "${mm[2]}" not found`);
