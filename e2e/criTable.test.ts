@@ -5,13 +5,13 @@
 // its exit code, a container's own exit code, stop, remove), and nothing of a vnode pod left
 // afterwards (vNode reference, netns, mounts, state).
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { CriMessage } from '../agent/cri/CriClient.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { mounts, waitFor } from './lib/hostState.js';
-import type { TestBed } from './lib/TestBed.js';
+import { TREE_DIR, type TestBed } from './lib/TestBed.js';
 import { startVNodeBed, type VNodeBed } from './lib/vnodeBed.js';
 
 const skip = e2eSkipReason();
@@ -21,7 +21,8 @@ let bed: TestBed;
 
 before(async () => {
   if (skip) return;
-  vb = await startVNodeBed({ name: 'critable', subnetIndex: 42, baseDir: BASE });
+  // The admin's shared vNode for two namespaces (what the chart's sharing values pass on).
+  vb = await startVNodeBed({ name: 'critable', subnetIndex: 42, baseDir: BASE, managerEnv: { VNODE_SHARED_VNODES: JSON.stringify({ 'crit-shared': ['crit-sa', 'crit-sb'] }) } });
   bed = vb.bed;
 });
 after(async () => {
@@ -211,4 +212,89 @@ describe('the same CRI requests through runc and vnode', { skip }, () => {
       if (errors.length) t.diagnostic(`manager log:\n${vb.manager.tail(30)}`);
     });
   }
+});
+
+interface VNodeRecordOnDisk {
+  name: string;
+  key: string;
+  pods: string[];
+  netns: Record<string, string>;
+}
+function vnodeRecords(): VNodeRecordOnDisk[] {
+  const vdir = join(vb.manager.stateDir, 'vnodes');
+  return (existsSync(vdir) ? readdirSync(vdir).filter((x) => x.endsWith('.json')) : []).map((f) => JSON.parse(readFileSync(join(vdir, f), 'utf8')) as VNodeRecordOnDisk);
+}
+const netnsMounts = () => mounts().filter((m) => m.mountPoint.startsWith(join(bed.state, 'netns'))).map((m) => m.mountPoint);
+
+describe('who decides, and what stays removable', { skip }, () => {
+  afterEach(async () => {
+    await bed.removeAllPods();
+  });
+
+  test("shared vNodes only by the admin's consent: allowed namespaces share, a pod naming another's vNode fails RunPodSandbox and leaves nothing", { timeout: 120_000 }, async () => {
+    const uidMap = async (id: string) => (await bed.cri.execSync(id, ['cat', '/proc/self/uid_map'])).stdout.trim();
+    const ask = { 'vnode.loft.sh/name': 'crit-shared' };
+    const a = await bed.runPod({ name: 'sa', namespace: 'crit-sa', handler: 'vnode' });
+    const b = await bed.runPod({ name: 'sb', namespace: 'crit-sb', handler: 'vnode', annotations: ask });
+    assert.equal(await uidMap(a.containerId), await uidMap(b.containerId), 'the two namespaces the admin named share one vNode');
+    assert.deepEqual(vnodeRecords().map((v) => v.key), ['shared:crit-shared']);
+    const netnsBefore = netnsMounts();
+
+    // A tenant naming the shared vNode from a namespace the admin did not put in it: refused by
+    // vnode-cni for a pod-network pod, by the sandbox's Create for a hostNetwork one.
+    await assert.rejects(bed.runPod({ name: 'intruder', namespace: 'crit-other', handler: 'vnode', annotations: ask }), /namespace "crit-other" may not join it: only the cluster admin decides/);
+    const hp = bed.podConfig({ name: 'intruder-host', namespace: 'crit-other', hostNetwork: true, annotations: ask });
+    const hostConfig = hp.build();
+    mkdirSync(hostConfig.logDirectory as string, { recursive: true });
+    await assert.rejects(bed.cri.runPodSandbox(hostConfig, 'vnode'), /may not join it/);
+    // Nothing was made for them: no vNode, no reference, no netns; the shared one holds its two pods.
+    const recs = vnodeRecords();
+    assert.deepEqual(recs.map((v) => [v.key, [...v.pods].sort()]), [['shared:crit-shared', [a.podId, b.podId].sort()]]);
+    assert.deepEqual(netnsMounts(), netnsBefore);
+    const ready = (await bed.cri.listPodSandboxes()).filter((p) => (p.metadata as { namespace?: string }).namespace === 'crit-other' && p.state === 'SANDBOX_READY');
+    assert.deepEqual(ready, []);
+  });
+
+  test('a pod the previous release left stuck (its CNI DEL failing) is removable after an upgrade', { timeout: 120_000 }, async (t) => {
+    // The previous release's vnode-cni: ADD and DEL fail on a bare pod's null annotations.
+    const link = join(bed.cniBinDir, 'vnode-cni');
+    const old = join(BASE, 'old-vnode-cni');
+    writeFileSync(
+      old,
+      `#!/bin/sh
+cat >/dev/null
+if [ "$CNI_COMMAND" = VERSION ]; then echo '{"cniVersion":"1.0.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0"]}'; exit 0; fi
+echo '{"cniVersion":"1.0.0","code":4,"msg":"invalid network configuration","details":"runtimeConfig.io.kubernetes.cri.pod-annotations: Expected object, received null"}'
+exit 1
+`,
+    );
+    chmodSync(old, 0o755);
+    const upgrade = () => {
+      rmSync(link, { force: true });
+      symlinkSync(join(TREE_DIR, 'bin/vnode-cni'), link);
+    };
+    rmSync(link, { force: true });
+    symlinkSync(old, link);
+    t.after(upgrade);
+    const netnsBefore = netnsMounts();
+    const name = `stuck-${++seq}`;
+    await assert.rejects(bed.cri.runPodSandbox({ metadata: { name } }, 'vnode'), /Expected object, received null/);
+    const stuck = (await bed.cri.listPodSandboxes()).filter((p) => (p.metadata as { name?: string }).name === name);
+    t.diagnostic(`containerd kept ${stuck.length} sandbox(es) of the failed pod; netns mounts ${netnsMounts().length - netnsBefore.length} more`);
+    for (const p of stuck) await assert.rejects(bed.cri.stopPodSandbox(p.id as string), /received null/, 'stuck under the old release');
+
+    upgrade();
+    for (const p of stuck) {
+      await bed.cri.stopPodSandbox(p.id as string);
+      await bed.cri.removePodSandbox(p.id as string);
+      assert.deepEqual(leftOf(p.id as string), []);
+    }
+    assert.deepEqual((await bed.cri.listPodSandboxes()).filter((p) => (p.metadata as { name?: string }).name === name), []);
+    assert.deepEqual(netnsMounts(), netnsBefore, 'its netns is gone');
+    // And the same bare pod now runs.
+    const id = await bed.cri.runPodSandbox({ metadata: { name: `${name}-after` } }, 'vnode');
+    await bed.cri.stopPodSandbox(id);
+    await bed.cri.removePodSandbox(id);
+    assert.deepEqual(leftOf(id), []);
+  });
 });

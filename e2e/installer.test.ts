@@ -186,10 +186,10 @@ test('install again: nothing written, no restart', { skip, timeout: 60_000 }, as
 
 test('vnode pods through the installed handler: busybox in a vNode, ExecSync, the tenant annotation, a hostNetwork pod', { skip, timeout: 120_000 }, async (t) => {
   // The manager as the installer's `run` starts it (managerLaunch): the installed binary, with
-  // the run/state dirs, the CNI chain dir it keeps and containerd's CNI bin dir.
+  // the run/state dirs, the CNI chain dir it keeps, containerd's CNI bin dir and the admin's shared vNodes.
   const cfg = loadInstallerConfig(CONFIG_FILE);
   const launch = managerLaunch(cfg, new HostRoot('/'), { vnodeConfDir: VNODE_CNI_DIR, binDir: bed.cniBinDir })!;
-  assert.deepEqual(launch.env, { VNODE_RUN_DIR: RUN_DIR, VNODE_STATE_DIR: MANAGER_STATE, VNODE_CNI_CONF_DIR: VNODE_CNI_DIR, VNODE_CNI_BIN_DIR: bed.cniBinDir, VNODE_LOG_LEVEL: 'debug' });
+  assert.deepEqual(launch.env, { VNODE_RUN_DIR: RUN_DIR, VNODE_STATE_DIR: MANAGER_STATE, VNODE_CNI_CONF_DIR: VNODE_CNI_DIR, VNODE_CNI_BIN_DIR: bed.cniBinDir, VNODE_LOG_LEVEL: 'debug', VNODE_SHARED_VNODES: JSON.stringify({ tenant1: ['team-b', 'team-c'] }) });
   const manager = new ManagerProcess(RUN_DIR, MANAGER_STATE, launch.env, launch.argv[0]);
   await manager.start();
   const uidMap = async (id: string) => (await bed.cri.execSync(id, ['cat', '/proc/self/uid_map'])).stdout.trim().split(/\s+/).map(Number);
