@@ -4,7 +4,7 @@
 export const CNI_SUPPORTED_VERSIONS = ['0.3.0', '0.3.1', '0.4.0', '1.0.0'];
 
 /** The container ids vnode-cni names anything after (a netns file, a record key). */
-export const CNI_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+export { CONTAINER_ID as CNI_ID } from '../common/containerId.js';
 
 /** The VERSION result. */
 export function cniVersionResult(): string {

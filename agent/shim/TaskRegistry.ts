@@ -6,6 +6,7 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { CONTAINER_ID } from '../common/containerId.js';
 import type { Logger } from '../common/log.js';
 
 /** What `containerd-shim-vnode-v2 start` told us about a task before its Create. */
@@ -189,9 +190,9 @@ export class TaskRegistry {
   }
 }
 
-/** containerd ids are [A-Za-z0-9_.-]; anything else is refused before it can name a file. */
+/** containerd ids (CONTAINER_ID); anything else is refused before it can name a file. */
 export function safeName(id: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/.test(id)) throw new Error(`invalid task id ${JSON.stringify(id)}`);
+  if (!CONTAINER_ID.test(id)) throw new Error(`invalid task id ${JSON.stringify(id)}`);
   return id;
 }
 

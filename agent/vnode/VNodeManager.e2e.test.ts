@@ -220,6 +220,10 @@ function registerTests(): void {
     const netns = await m.createPodNetns('ns:shared', 'sandbox-a');
     assert.equal(await m.createPodNetns('ns:shared', 'sandbox-a'), netns, 'idempotent');
     assert.equal(mountsBelow(netns).length, 1);
+    // A netns id names a file in the vNode's dir: nothing that walks out of netns/.
+    for (const bad of ['..', '.', '', '-x', 'a/b', '.hidden'])
+      assert.throws(() => m.podNetnsPath('ns:shared', bad), /must match/, `netns id ${JSON.stringify(bad)}`);
+    await assert.rejects(async () => m.createPodNetns('ns:shared', '..'), /must match/);
     // Root of the vNode may configure it: the netns is owned by the vNode's user namespace.
     const up = await run('busybox', ['nsenter', `--net=${netns}`, nsexec(), String(v1.holder!.pid), 'user', '--', 'busybox', 'ip', 'link', 'set', 'lo', 'up']);
     assert.equal(up.code, 0, up.err);

@@ -19,6 +19,7 @@ import { logger, type Logger } from '../common/log.js';
 import { Holder, locateTree } from './Holder.js';
 import { IdAllocator } from './IdAllocator.js';
 import { StateStore } from './StateStore.js';
+import { CONTAINER_ID } from '../common/containerId.js';
 import { vnodeName } from './VNodePlacement.js';
 import { viewOf, VNodeRecordSchema, type VNode, type VNodeRecord } from './VNodeRecord.js';
 
@@ -33,7 +34,7 @@ export class VNodeError extends Error {
   }
 }
 
-const NETNS_ID = /^[A-Za-z0-9_.-]{1,128}$/;
+const NETNS_ID = CONTAINER_ID;
 
 /** Mount points (from /proc/self/mountinfo) at or below dir, deepest first. */
 export function mountsBelow(dir: string, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string[] {
