@@ -1,6 +1,6 @@
 // The DaemonSet itself: the chart's pod template (the same source as manifests/), rendered with
-// values that point its host paths at the bed, run through CRI the way kubelet runs it (image
-// built from the staged tree and imported with ctr, hostPath volumes with their propagation,
+// values that point its host paths at the bed, run through CRI the way kubelet runs it (the
+// release image, the Dockerfile built by buildah, imported with ctr, hostPath volumes with their propagation,
 // the ConfigMap as files, privileged + hostPID + hostNetwork, exec probes as ExecSync). The pod
 // installs vNode onto the very containerd it runs under, keeps running through the restart it
 // causes with its manager answering, and uninstalls when kubelet stops it.
@@ -13,7 +13,6 @@ import { checkHealth } from '../agent/cli/health.js';
 import { chartFiles, renderTemplate } from '../charts/source/chartFiles.js';
 import { defaultValues, ValuesSchema, type ChartValues } from '../charts/source/values.js';
 import { CriStatusProbe } from '../installer/CriStatusProbe.js';
-import { buildInstallerImage } from '../installer/image/installerImage.js';
 import { parseInstallerConfig } from '../installer/installerConfig.js';
 import { ContainerdUnit } from './lib/ContainerdUnit.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
@@ -21,12 +20,15 @@ import { diffSnapshots, snapshotFiles, type Snapshot } from './lib/fileSnapshot.
 import { snapshotNodePaths } from './lib/hostGuard.js';
 import { waitFor } from './lib/hostState.js';
 import { KubeletPod } from './lib/KubeletPod.js';
-import { TestBed, TREE_DIR } from './lib/TestBed.js';
+import { buildReleaseImage, RELEASE_TEST_IMAGE } from './lib/releaseImage.js';
+import { TestBed } from './lib/TestBed.js';
 import { translatePod } from './lib/translatePod.js';
 
-const skip = e2eSkipReason(['/usr/bin/containerd', '/usr/sbin/runc', '/usr/lib/cni/bridge', '/usr/bin/nsenter']);
+const skip = e2eSkipReason(['/usr/bin/containerd', '/usr/sbin/runc', '/usr/lib/cni/bridge', '/usr/bin/nsenter', '/usr/bin/buildah', '/usr/bin/mmdebstrap']);
 const BASE = '/run/vnt-instds';
-const IMAGE = { repository: 'localhost/vnode-installer', tag: 'inst-e2e' };
+// The release image: the Dockerfile built by buildah (e2e/releaseImage.test.ts builds the same one).
+const [IMAGE_REPO, IMAGE_TAG] = RELEASE_TEST_IMAGE.split(/:(?=[^:]+$)/) as [string, string];
+const IMAGE = { repository: IMAGE_REPO, tag: IMAGE_TAG };
 const at = (p: string) => join(BASE, p);
 
 let bed: TestBed;
@@ -93,7 +95,7 @@ function bedValues(): ChartValues {
   return ValuesSchema.parse(v);
 }
 
-test('the DaemonSet pod installs vNode on its own containerd, survives the restart, uninstalls on stop', { skip, timeout: 300_000 }, async (t) => {
+test('the DaemonSet pod installs vNode on its own containerd, survives the restart, uninstalls on stop', { skip, timeout: 1_500_000 }, async (t) => {
   // The chart's templates rendered as helm would, with this bed's values.
   const values = bedValues();
   const ctx = { Values: values, Release: { Namespace: 'vnode-system', Name: 'vnode-runtime' } };
@@ -102,11 +104,11 @@ test('the DaemonSet pod installs vNode on its own containerd, survives the resta
   const cfg = parseInstallerConfig(parse(cm.data['config.yaml']!));
   assert.equal(cfg.installDir, at('opt/vnode'), 'the ConfigMap carries the installer config');
 
-  // The image from the staged tree, imported as kubelet's node would have pulled it.
+  // The release image (the Dockerfile, built by buildah), imported as kubelet's node would have pulled it.
   const t0 = Date.now();
-  const img = buildInstallerImage(TREE_DIR, at('images/installer.tar'), `${IMAGE.repository}:${IMAGE.tag}`);
-  bed.importImage(img.tar);
-  t.diagnostic(`image built and imported in ${Date.now() - t0} ms`);
+  const img = buildReleaseImage({ log: (s) => t.diagnostic(s) });
+  bed.importImage(img.archive);
+  t.diagnostic(`image ${img.fromCache ? 'from the cache' : 'built'} and imported in ${Date.now() - t0} ms`);
 
   const before = watched();
   const configBytes = readFileSync(bed.configPath);

@@ -1,4 +1,4 @@
-// One build: TypeScript -> dist/, the C++ addon (node-gyp, --nodedir=/usr), the C launcher, and
+// One build: TypeScript -> dist/, the C++ addon (node-gyp against the running node's headers), the C launcher, and
 // the staged install tree build/opt/vnode/{bin,lib} that the installer, the Dockerfile and the
 // tests all use.
 import { execFileSync } from 'node:child_process';
@@ -24,14 +24,28 @@ function walk(dir, out = []) {
   return out;
 }
 
-// 1. TypeScript
+// 1. TypeScript. tsc never deletes: outputs whose source is gone (a removed module, a removed
+// test) are deleted here, so they neither run as tests nor travel in the staged tree.
 run(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json']);
+if (existsSync(join(root, 'dist'))) {
+  for (const out of walk(join(root, 'dist'))) {
+    const m = /^(.*)\.(js|js\.map|d\.ts)$/.exec(relative(join(root, 'dist'), out));
+    if (m && !m[1].startsWith('agent/proto/') && !existsSync(join(root, `${m[1]}.ts`))) rmSync(out);
+  }
+}
 // Non-TS assets that the code loads at run time travel beside the compiled files.
 for (const dir of ['agent/proto']) {
   if (existsSync(join(root, dir))) cpSync(join(root, dir), join(root, 'dist', dir), { recursive: true });
 }
 
-// 2. Addon (rebuild only when a source changed).
+// 2. Addon (rebuild only when a source changed), against the headers of the node that runs this
+// build: /usr for Debian's nodejs (/usr/bin/node), /usr/local for the node images
+// (/usr/local/bin/node); VNODE_NODEDIR overrides.
+const nodedir = process.env.VNODE_NODEDIR || dirname(dirname(process.execPath));
+if (!existsSync(join(nodedir, 'include/node/node_api.h'))) {
+  console.error(`build: no node headers at ${nodedir}/include/node (install the headers of ${process.execPath}, or set VNODE_NODEDIR)`);
+  process.exit(1);
+}
 const addonOut = join(root, 'addon/build/Release/vnode_addon.node');
 const addonSrcs = walk(join(root, 'addon/src')).concat([join(root, 'addon/binding.gyp')]);
 if (addonSrcs.some((s) => newer(s, addonOut))) {
@@ -39,7 +53,7 @@ if (addonSrcs.some((s) => newer(s, addonOut))) {
   const configured = existsSync(join(root, 'addon/build/Makefile'));
   const srcsChanged = !configured || newer(join(root, 'addon/binding.gyp'), join(root, 'addon/build/Makefile')) ||
     readdirSync(join(root, 'addon/src')).some((f) => f.endsWith('.cc') && !existsSync(join(root, 'addon/build/Release/obj.target/vnode_addon/src', f.replace(/\.cc$/, '.o'))));
-  run(gyp, [srcsChanged ? 'rebuild' : 'build', '--nodedir=/usr', '--silent'], { cwd: join(root, 'addon') });
+  run(gyp, [srcsChanged ? 'rebuild' : 'build', `--nodedir=${nodedir}`, '--silent'], { cwd: join(root, 'addon') });
 }
 
 // 3. Launcher and other small C programs.

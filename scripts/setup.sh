@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(containerd runc containernetworking-plugins busybox-static fuse3 libfuse3-dev libseccomp-dev
-      iptables iproute2 lxcfs golang-github-containerd-containerd-dev build-essential python3 pkg-config)
+      iptables iproute2 lxcfs golang-github-containerd-containerd-dev build-essential python3 pkg-config
+      buildah mmdebstrap)
 
 missing=()
 for p in "${PKGS[@]}"; do
