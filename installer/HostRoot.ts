@@ -5,6 +5,7 @@
 // link on the host ("/etc/cni/net.d -> /var/lib/cni-conf") lands on the host's target.
 import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, posix } from 'node:path';
+import { mountOf, readMountInfo } from '../agent/common/mountinfo.js';
 
 export class HostPathError extends Error {
   constructor(readonly hostPath: string, message: string, readonly code?: string) {
@@ -37,7 +38,7 @@ export class HostRoot {
     if (!points.some(inside)) return [];
     return hostPaths.filter((hp) => {
       const p = this.path(hp);
-      const owner = points.filter((m) => p === m || p.startsWith(m === '/' ? '/' : `${m}/`)).sort((a, b) => b.length - a.length)[0];
+      const owner = mountOf(p, points.map((mountPoint) => ({ mountPoint })))?.mountPoint;
       return owner === undefined || !inside(owner);
     });
   }
@@ -184,13 +185,8 @@ export class HostRoot {
   }
 }
 
-const unescapeMount = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-
 export function readMountPoints(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => unescapeMount(l.split(' ')[4]!));
+  return readMountInfo().map((m) => m.mountPoint);
 }
 
 /** One path component's glob as a RegExp (Go's filepath.Match: `*` and `?` never match "/"). */
