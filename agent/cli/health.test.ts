@@ -12,8 +12,9 @@ import { mountPointsUnder, readMountInfo } from '../common/mountinfo.js';
 import { LaunchServer } from '../launch/LaunchServer.js';
 import { TREE_BIN } from '../launch/treePaths.js';
 import { run as runAsync } from '../../e2e/lib/hostState.js';
+import { built, skipUnless } from '../../e2e/lib/e2eGate.js';
 
-const skip = existsSync(join(TREE_BIN, 'vnode')) ? false : 'install tree not built (node scripts/build.mjs)';
+const skip = skipUnless(built(join(TREE_BIN, 'vnode')));
 
 async function run(bin: string, args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const r = await runAsync(join(TREE_BIN, bin), args, { env: { PATH: process.env.PATH, ...env } });

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { e2eSkipReason } from '../../e2e/lib/e2eGate.js';
+import { ROOT, skipUnless } from '../../e2e/lib/e2eGate.js';
 import { isMountPoint, mountOf, mountPointsUnder, MountInfoError, parseMountInfo, parseMountInfoLine, readMountInfo, unescapeMountField } from './mountinfo.js';
 
 // Lines as kernels print them: a root entry with a shared peer group, a slave with two optional
@@ -91,7 +91,7 @@ const findmntTargets = (): string[] =>
 
 const sorted = (a: string[]) => [...a].sort();
 
-const root = e2eSkipReason([]);
+const root = skipUnless(ROOT);
 
 test('this machine: the parsed mount points are the ones findmnt prints, a mount with every escaped character included', { skip: root }, () => {
   const base = mkdtempSync(join(tmpdir(), 'vnode-mountinfo-'));

@@ -1,14 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildInstallerImage, installerRootfs, INSTALLER_ENTRY } from './installerImage.js';
+import { built, ROOT, skipUnless } from '../../e2e/lib/e2eGate.js';
 
 const tree = fileURLToPath(new URL('../../../build/opt/vnode', import.meta.url));
-const skip = !existsSync(join(tree, 'lib/app/installer/installerEntry.js')) && 'build/opt/vnode not built with the installer (node scripts/build.mjs)';
+const skip = skipUnless(built(join(tree, 'lib/app/installer/installerEntry.js')));
 
 test('the image is a deterministic OCI layout that ctr can import', { skip }, (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vnode-inst-img-'));
@@ -20,7 +21,7 @@ test('the image is a deterministic OCI layout that ctr can import', { skip }, (t
   assert.equal(index.manifests[0].annotations['io.containerd.image.name'], 'localhost/vnode-installer:test');
 });
 
-test('the image root runs the installer entrypoint with only what the image holds (chroot)', { skip: skip || (process.getuid?.() !== 0 && 'needs root for chroot') }, (t) => {
+test('the image root runs the installer entrypoint with only what the image holds (chroot)', { skip: skip || skipUnless(ROOT) }, (t) => {
   const root = mkdtempSync(join(tmpdir(), 'vnode-inst-rootfs-'));
   t.after(() => rmSync(root, { recursive: true, force: true }));
   installerRootfs(tree, root);
