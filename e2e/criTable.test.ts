@@ -9,6 +9,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, sy
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import type { CriMessage } from '../agent/cri/CriClient.js';
+import { cniVersionResult } from '../agent/cni/cniResult.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { mounts, waitFor } from './lib/hostState.js';
 import { TREE_DIR, type TestBed } from './lib/TestBed.js';
@@ -263,7 +264,7 @@ describe('who decides, and what stays removable', { skip }, () => {
       old,
       `#!/bin/sh
 cat >/dev/null
-if [ "$CNI_COMMAND" = VERSION ]; then echo '{"cniVersion":"1.0.0","supportedVersions":["0.3.0","0.3.1","0.4.0","1.0.0"]}'; exit 0; fi
+if [ "$CNI_COMMAND" = VERSION ]; then echo '${cniVersionResult().trim()}'; exit 0; fi
 echo '{"cniVersion":"1.0.0","code":4,"msg":"invalid network configuration","details":"runtimeConfig.io.kubernetes.cri.pod-annotations: Expected object, received null"}'
 exit 1
 `,

@@ -3,8 +3,10 @@
 // path the installer handles is a host path ("/etc/containerd/config.toml"); only this class
 // turns it into a path inside the pod, resolving symlinks against the host root so an absolute
 // link on the host ("/etc/cni/net.d -> /var/lib/cni-conf") lands on the host's target.
-import { closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
 import { dirname, isAbsolute, join, posix } from 'node:path';
+import { syncDir, writeFileAtomic } from '../agent/common/atomicWrite.js';
+import { mountOf, readMountInfo } from '../agent/common/mountinfo.js';
 
 export class HostPathError extends Error {
   constructor(readonly hostPath: string, message: string, readonly code?: string) {
@@ -37,7 +39,7 @@ export class HostRoot {
     if (!points.some(inside)) return [];
     return hostPaths.filter((hp) => {
       const p = this.path(hp);
-      const owner = points.filter((m) => p === m || p.startsWith(m === '/' ? '/' : `${m}/`)).sort((a, b) => b.length - a.length)[0];
+      const owner = mountOf(p, points.map((mountPoint) => ({ mountPoint })))?.mountPoint;
       return owner === undefined || !inside(owner);
     });
   }
@@ -124,24 +126,13 @@ export class HostRoot {
     }
   }
 
-  /** Writes through a temp file, fsync and rename: readers see the old or the new file, never half. */
+  /** writeFileAtomic on the host path: readers see the old or the new file, never half. */
   writeAtomic(hostPath: string, text: string | Buffer, mode = 0o644): void {
     const p = this.path(hostPath);
-    mkdirSync(dirname(p), { recursive: true });
-    // The temp name has no .toml/.conf/.conflist/.json suffix, so no config loader picks it up.
-    const tmp = join(dirname(p), `.${posix.basename(hostPath)}.vnode-tmp-${process.pid}`);
     try {
-      writeFileSync(tmp, text, { mode });
-      const fd = openSync(tmp, 'r');
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, p);
-      syncDir(dirname(p));
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileAtomic(p, text, { mode });
     } catch (e) {
-      rmSync(tmp, { force: true });
       throw new HostPathError(hostPath, `cannot write: ${(e as Error).message}`, errCode(e));
     }
   }
@@ -184,13 +175,8 @@ export class HostRoot {
   }
 }
 
-const unescapeMount = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-
 export function readMountPoints(): string[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => unescapeMount(l.split(' ')[4]!));
+  return readMountInfo().map((m) => m.mountPoint);
 }
 
 /** One path component's glob as a RegExp (Go's filepath.Match: `*` and `?` never match "/"). */
@@ -214,17 +200,4 @@ export function globToRegExp(glob: string): RegExp {
     else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
   }
   return new RegExp(`${re}$`);
-}
-
-export function syncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Some file systems refuse fsync on directories; the rename is still atomic.
-  }
 }

@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, copyFileSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join, posix } from 'node:path';
-import { syncDir, type HostRoot } from './HostRoot.js';
+import { symlinkAtomic, syncDir } from '../agent/common/atomicWrite.js';
+import type { HostRoot } from './HostRoot.js';
 
 const MANIFEST = '.vnode-tree';
 
@@ -135,12 +136,7 @@ export class HostTree {
   /** Points `current` at a version by renaming a new link over the old one. */
   switchTo(version: string): boolean {
     if (this.current() === version) return false;
-    const dir = this.host.path(this.installDir);
-    const tmp = join(dir, `.current-${process.pid}`);
-    rmSync(tmp, { force: true });
-    symlinkSync(`versions/${version}`, tmp);
-    renameSync(tmp, join(dir, 'current'));
-    syncDir(dir);
+    symlinkAtomic(`versions/${version}`, join(this.host.path(this.installDir), 'current'));
     return true;
   }
 

@@ -11,12 +11,12 @@
 // containerd once and wait until CRI no longer lists the handler, then the CNI dir, the link and
 // the tree. Every step is idempotent and records what it will touch before touching it, so a run
 // killed at any point is finished by the next install or undone by the next uninstall.
-import { renameSync, symlinkSync } from 'node:fs';
 import { posix } from 'node:path';
+import { isTempName, symlinkAtomic } from '../agent/common/atomicWrite.js';
 import { logger, type Logger } from '../agent/common/log.js';
 import { planInstall, planRemoval, type ConfigPlan, type ConfigTarget, type FileEdit, type VnodeRuntimeSpec } from './containerdConfig.js';
 import { CHAINED_FILE, syncChain, type ChainOptions } from './cniChain.js';
-import { syncDir, type HostRoot } from './HostRoot.js';
+import type { HostRoot } from './HostRoot.js';
 import { HostTree } from './HostTree.js';
 import { InstallJournal, type StepName } from './InstallJournal.js';
 import { waitForHandler, type ContainerdRestarter, type CriRuntimeProbe } from './restart.js';
@@ -193,11 +193,7 @@ export class Installer {
     const found = this.foreign(link);
     if (found) throw new ForeignFileError(link, found);
     o.host.mkdirp(dir);
-    const tmp = posix.join(dir, `.${posix.basename(link)}.vnode-tmp-${process.pid}`);
-    o.host.remove(tmp);
-    symlinkSync(target, o.host.entry(tmp));
-    renameSync(o.host.entry(tmp), o.host.entry(link));
-    syncDir(o.host.path(dir));
+    symlinkAtomic(target, o.host.entry(link));
     return true;
   }
 
@@ -209,7 +205,7 @@ export class Installer {
     let removed = false;
     if (o.host.readLink(link) === target) removed = o.host.remove(link);
     const dir = posix.dirname(link);
-    for (const n of o.host.list(dir)) if (n.startsWith(`.${posix.basename(link)}.vnode-tmp-`)) o.host.remove(posix.join(dir, n));
+    for (const n of o.host.list(dir)) if (isTempName(n, posix.basename(link))) o.host.remove(posix.join(dir, n));
     for (const d of [...(madeDirs ?? [])].reverse()) {
       if (!o.host.isDir(d) || o.host.list(d).length !== 0) continue;
       try {

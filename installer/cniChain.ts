@@ -8,6 +8,7 @@ import { posix } from 'node:path';
 import { z } from 'zod';
 import type { HostRoot } from './HostRoot.js';
 import { logger, type Logger } from '../agent/common/log.js';
+import { CniVersionSchema } from '../agent/cni/cniVersion.js';
 
 /** The file the installer writes in the vnode dir; the only file it ever writes there. */
 export const CHAINED_FILE = '10-vnode.conflist';
@@ -17,12 +18,12 @@ const CNI_EXTENSIONS = ['.conf', '.conflist', '.json'];
 const PluginConf = z.object({ type: z.string().min(1) }).passthrough();
 const ConfList = z
   .object({
-    cniVersion: z.string().optional(),
+    cniVersion: CniVersionSchema.optional(),
     name: z.string().min(1),
     plugins: z.array(PluginConf).min(1, 'has no plugins'),
   })
   .passthrough();
-const SingleConf = z.object({ cniVersion: z.string().optional(), name: z.string().min(1), type: z.string().min(1) }).passthrough();
+const SingleConf = z.object({ cniVersion: CniVersionSchema.optional(), name: z.string().min(1), type: z.string().min(1) }).passthrough();
 
 export type CniConfList = z.infer<typeof ConfList>;
 

@@ -9,6 +9,7 @@ import { planInstall, planRemoval, type ConfigTarget, type VnodeRuntimeSpec } fr
 import { parseContainerdVersion } from './containerdVersion.js';
 import { findBlocks } from './markedBlock.js';
 import { MemFiles } from './testing/MemFiles.js';
+import { skipUnless } from '../e2e/lib/e2eGate.js';
 
 const fixtures = new URL('../../installer/fixtures/containerd/', import.meta.url);
 const fx = (name: string) => readFileSync(new URL(name, fixtures), 'utf8');
@@ -209,7 +210,7 @@ test('k3s with the admin\'s config.toml.tmpl (Go template): block appended to it
 // containerd itself judges the result: `containerd --config F config dump` prints the merged
 // configuration exactly as the daemon would load it (no daemon needed).
 const containerdBin = ['/usr/bin/containerd', '/usr/local/bin/containerd'].find((p) => existsSync(p));
-test('containerd 1.6 on this machine loads every edited config with the vnode handler and runc', { skip: !containerdBin && 'no containerd binary' }, (t) => {
+test('containerd 1.6 on this machine loads every edited config with the vnode handler and runc', { skip: skipUnless({ what: 'containerd (/usr/bin or /usr/local/bin)', met: () => containerdBin !== undefined, how: 'npm test installs the packages' }) }, (t) => {
   const version = parseContainerdVersion(execFileSync(containerdBin!, ['--version'], { encoding: 'utf8' }));
   const dir = mkdtempSync(join(tmpdir(), 'vnode-inst-dump-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));

@@ -3,10 +3,10 @@
 // being deleted) or leave the host installed for the next pod (a rolling update or a restart).
 // `install`, `uninstall`, `preflight` run one action and exit (for hosts without Kubernetes).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { posix } from 'node:path';
 import { configureLogging, logger } from '../agent/common/log.js';
+import { mountPointsUnder, readMountInfo, type MountInfo } from '../agent/common/mountinfo.js';
 import { CniChainSync } from './cniChain.js';
 import { CriStatusProbe } from './CriStatusProbe.js';
 import { HostRoot } from './HostRoot.js';
@@ -270,18 +270,14 @@ export async function installerMain(argv: string[]): Promise<number> {
 
 /** Lazily unmounts, in the host's mount namespace, every mount below the given host dirs. */
 async function unmountInHost(hostPid: number, dirs: string[]): Promise<void> {
-  let table: string;
+  let table: MountInfo[];
   try {
-    table = readFileSync(`/proc/${hostPid}/mountinfo`, 'utf8');
+    table = readMountInfo(hostPid);
   } catch (e) {
     log.warn('cannot read the host mount table', { error: (e as Error).message });
     return;
   }
-  const points = table
-    .split('\n')
-    .map((l) => (l.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8))))
-    .filter((m) => dirs.some((d) => m.startsWith(`${d}/`)))
-    .sort((a, b) => b.length - a.length);
+  const points = dirs.flatMap((d) => mountPointsUnder(d, table, { strictlyBelow: true })).sort((a, b) => b.length - a.length);
   for (const m of points) {
     try {
       await runArgv(['nsenter', '--target', String(hostPid), '--mount', '--', 'umount', '-l', m], 10_000);

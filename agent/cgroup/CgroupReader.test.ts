@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 
 import { CgroupReader, detectLayout } from './CgroupReader.js';
 import { formatCpuList, parseCpuList } from './cpuList.js';
 import { membershipKey, parseProcCgroup, type CgroupMembership } from './procCgroup.js';
+import { readMountInfo } from '../common/mountinfo.js';
 import { MiB, v1Fixture, v2Fixture, type Fixture } from './testFixtures.js';
 
 const v1m = (path: string): CgroupMembership => parseProcCgroup(
@@ -154,11 +156,41 @@ test('v1 with a limit cache re-reads after the TTL and the fd cache survives a r
   }
 });
 
-test('the live machine: the reader finds this process and a memory figure', () => {
+test('the live machine: the layout is what the kernel mounted, and this process\'s memory is what its cgroup files say', () => {
   const r = new CgroupReader();
+  // From the kernel's side: /proc/cgroups names the controllers, mountinfo where each is mounted.
+  const controllers = readFileSync('/proc/cgroups', 'utf8').split('\n').slice(1).filter(Boolean).map((l) => l.split('\t'));
+  const cgroupMounts = readMountInfo().filter((m) => m.mountPoint.startsWith('/sys/fs/cgroup'));
+  const v1 = new Map<string, string>();
+  for (const [name, hierarchy, , enabled] of controllers) {
+    const at = cgroupMounts.find((m) => m.fsType === 'cgroup' && m.superOptions.includes(name!));
+    if (hierarchy !== '0' && enabled === '1' && at) v1.set(name!, at.mountPoint);
+  }
+  assert.deepEqual(new Map([...r.layout.v1].sort()), new Map([...v1].sort()));
+  assert.equal(r.layout.v2, cgroupMounts.find((m) => m.fsType === 'cgroup2')?.mountPoint ?? null);
+  assert.ok(r.layout.v1.has('memory') || r.layout.v2, 'this machine has a memory controller');
+
   const m = parseProcCgroup(readFileSync('/proc/self/cgroup', 'utf8'));
+  const onV1 = r.layout.v1.has('memory');
+  const dir = onV1 ? join(r.layout.v1.get('memory')!, m.v1.get('memory')!) : join(r.layout.v2!, m.v2!);
+  const kernel = (f: string) => readFileSync(join(dir, f), 'utf8').trim();
+  const usage = () => Number(kernel(onV1 ? 'memory.usage_in_bytes' : 'memory.current'));
+  const low = usage();
   const mem = r.memory(m);
-  if (r.layout.v1.has('memory') || r.layout.v2) assert.ok(mem === null || mem.usageBytes > 0);
+  const high = usage();
+  assert.ok(mem, 'a memory reading for this process');
+  assert.ok(mem.usageBytes > 0);
+  // Usage moves between reads; it stays within what the kernel said just before and after, give or take 64 MiB.
+  assert.ok(mem.usageBytes >= Math.min(low, high) - 64 * MiB && mem.usageBytes <= Math.max(low, high) + 64 * MiB, `${mem.usageBytes} vs ${low}..${high}`);
+  // The limit is the smallest set one on the way up; "max" and v1's page-rounded 2^63 mean none.
+  const limits: number[] = [];
+  for (let d = dir; d.length >= (onV1 ? r.layout.v1.get('memory')! : r.layout.v2!).length; d = dirname(d)) {
+    const file = join(d, onV1 ? 'memory.limit_in_bytes' : 'memory.max');
+    // A v2 root has no memory.max: it cannot be limited.
+    const text = existsSync(file) ? readFileSync(file, 'utf8').trim() : 'max';
+    if (text !== 'max' && Number(text) < 2 ** 62) limits.push(Number(text));
+  }
+  assert.equal(mem.limitBytes, limits.length ? Math.min(...limits) : null);
 });
 
 test('memoryTtlMs reuses a group\'s memory figures for that long, then reads them again', async () => {

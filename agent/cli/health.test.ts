@@ -2,17 +2,19 @@
 // then against every way the manager can be missing.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { logger } from '../common/log.js';
+import { mountPointsUnder, readMountInfo } from '../common/mountinfo.js';
 import { LaunchServer } from '../launch/LaunchServer.js';
 import { TREE_BIN } from '../launch/treePaths.js';
 import { run as runAsync } from '../../e2e/lib/hostState.js';
+import { built, skipUnless } from '../../e2e/lib/e2eGate.js';
 
-const skip = existsSync(join(TREE_BIN, 'vnode')) ? false : 'install tree not built (node scripts/build.mjs)';
+const skip = skipUnless(built(join(TREE_BIN, 'vnode')));
 
 async function run(bin: string, args: string[], env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const r = await runAsync(join(TREE_BIN, bin), args, { env: { PATH: process.env.PATH, ...env } });
@@ -21,12 +23,7 @@ async function run(bin: string, args: string[], env: Record<string, string>): Pr
 
 /** Lazily unmounts what a SIGKILLed manager left under dir (its vnodefs FUSE mount), deepest first. */
 function unmountUnder(dir: string): void {
-  const points = readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4] ?? '')
-    .filter((m) => m.startsWith(`${dir}/`))
-    .sort((a, b) => b.length - a.length);
-  for (const m of points) execFileSync('umount', ['-l', m]);
+  for (const m of mountPointsUnder(dir, readMountInfo(), { strictlyBelow: true })) execFileSync('umount', ['-l', m]);
 }
 
 async function until(what: string, fn: () => boolean, ms = 15_000): Promise<void> {

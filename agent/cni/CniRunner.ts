@@ -6,10 +6,11 @@ import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { CniVersionSchema } from './cniVersion.js';
 
 const PluginSchema = z.object({ type: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'a plugin binary name') }).passthrough();
 export const ConfListSchema = z
-  .object({ cniVersion: z.string(), name: z.string().min(1), plugins: z.array(PluginSchema).min(1) })
+  .object({ cniVersion: CniVersionSchema, name: z.string().min(1), plugins: z.array(PluginSchema).min(1) })
   .passthrough();
 export type ConfList = z.infer<typeof ConfListSchema>;
 

@@ -13,7 +13,8 @@ import type { VNodePods } from '../pods/VNodePods.js';
 import { SharingPolicyError } from '../vnode/SharingPolicy.js';
 import type { VNodeManager } from '../vnode/VNodeManager.js';
 import { podFromCni, VNodePlacementError } from '../vnode/VNodePlacement.js';
-import { CNI_ID, CNI_SUPPORTED_VERSIONS, cniError, cniVersionResult } from './cniResult.js';
+import { CNI_ID, cniError, cniVersionResult } from './cniResult.js';
+import { answerVersion, CniVersionSchema, isCniVersion, unsupportedCniVersion } from './cniVersion.js';
 import { interfaceIn, moveInterface } from './netnsMove.js';
 
 /** CNI error codes (spec): 4 invalid network config, 7 invalid env vars, 11 try again later;
@@ -24,7 +25,7 @@ const E = { INCOMPATIBLE: 1, BAD_CONFIG: 4, BAD_ENV: 7, IO: 5, TRY_LATER: 11, RE
 // `"io.kubernetes.cri.pod-annotations": null`.
 const NetConfSchema = z
   .object({
-    cniVersion: z.string().refine((v) => CNI_SUPPORTED_VERSIONS.includes(v), { message: `must be one of ${CNI_SUPPORTED_VERSIONS.join(', ')}` }),
+    cniVersion: CniVersionSchema,
     name: z.string().min(1),
     type: z.string(),
     prevResult: z.object({ interfaces: z.array(z.object({ name: z.string(), sandbox: z.string().optional() }).passthrough()).nullish() }).passthrough().nullish(),
@@ -43,16 +44,6 @@ export function parseCniArgs(s: string | undefined): Record<string, string> {
   return out;
 }
 
-/** The cniVersion to answer in: the config's when it is one we speak, else ours. */
-function versionOf(stdin: Buffer): string {
-  try {
-    const v = (JSON.parse(stdin.toString('utf8')) as { cniVersion?: unknown } | null)?.cniVersion;
-    if (typeof v === 'string' && CNI_SUPPORTED_VERSIONS.includes(v)) return v;
-  } catch {
-    // not JSON: answered in our own version
-  }
-  return '1.0.0';
-}
 
 export class VNodeCni {
   constructor(
@@ -68,12 +59,15 @@ export class VNodeCni {
     const cmd = env.CNI_COMMAND;
     if (cmd === 'VERSION') return { kind: 'exit', code: 0, stdout: cniVersionResult() };
     const id = env.CNI_CONTAINERID ?? '';
-    if (cmd === 'DEL') return this.del(id, versionOf(req.stdin));
+    if (cmd === 'DEL') return this.del(id, answerVersion(req.stdin));
     let conf: NetConf;
     try {
       const raw: unknown = JSON.parse(req.stdin.toString('utf8'));
+      // The spec's code 1 for a version we do not speak, before anything else is judged.
+      const asked = (raw as { cniVersion?: unknown } | null)?.cniVersion;
+      if (typeof asked === 'string' && !isCniVersion(asked)) return cniError(E.INCOMPATIBLE, `incompatible CNI version: ${unsupportedCniVersion(asked)}`);
       const r = NetConfSchema.safeParse(raw);
-      if (!r.success) return cniError(E.BAD_CONFIG, 'invalid network configuration', describeIssues(r.error).join('; '), versionOf(req.stdin));
+      if (!r.success) return cniError(E.BAD_CONFIG, 'invalid network configuration', describeIssues(r.error).join('; '), answerVersion(req.stdin));
       conf = r.data;
     } catch (e) {
       return cniError(E.BAD_CONFIG, 'network configuration on stdin is not JSON', (e as Error).message);

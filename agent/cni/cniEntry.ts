@@ -4,18 +4,13 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CNI_ID, CNI_SUPPORTED_VERSIONS, cniError, cniVersionResult } from './cniResult.js';
+import { CNI_ID, cniError, cniVersionResult } from './cniResult.js';
+import { answerVersion } from './cniVersion.js';
 
 /** What vnode-cni answers without a manager, for a CNI environment and stdin. */
 export function cniFallback(env: NodeJS.ProcessEnv, stdin: Buffer): { code: number; stdout: string } {
   const cmd = env.CNI_COMMAND;
-  let cniVersion = '1.0.0';
-  try {
-    const conf = JSON.parse(stdin.toString('utf8') || '{}') as { cniVersion?: unknown } | null;
-    if (typeof conf?.cniVersion === 'string' && CNI_SUPPORTED_VERSIONS.includes(conf.cniVersion)) cniVersion = conf.cniVersion;
-  } catch {
-    // VERSION has no config; others are answered below
-  }
+  const cniVersion = answerVersion(stdin);
   if (cmd === 'VERSION') return { code: 0, stdout: cniVersionResult() };
   if (cmd === 'DEL') {
     // DEL succeeds for any input: an id we could not have used names nothing of ours.

@@ -11,13 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 
-import type { Logger } from '../common/log.js';
-import { VNodePods } from '../pods/VNodePods.js';
-import { SharingPolicy } from '../vnode/SharingPolicy.js';
-import type { VNodeManager } from '../vnode/VNodeManager.js';
-import { VNodePlacement } from '../vnode/VNodePlacement.js';
 import { cniFallback } from './cniEntry.js';
-import { VNodeCni } from './VNodeCni.js';
+import { vnodeCniWithoutVNodes } from './testing/vnodeCniWithoutVNodes.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 0x5eed12);
 const CASES = Number(process.env.FUZZ_CASES ?? 1500);
@@ -122,20 +117,6 @@ function fuzzer(r: () => number) {
   return { stdin, env };
 }
 
-/** A vNode registry that holds nothing and records what was asked of it. */
-function recordingVNodes(calls: string[]): VNodeManager {
-  return {
-    get: () => undefined,
-    list: () => [],
-    podNetnsPath: (key: string, id: string) => join(tmp, 'vnode', key.replace(/[^a-z0-9]/gi, '_'), id),
-    joinWithNetns: (key: string) => {
-      calls.push(`join ${key}`);
-      return Promise.reject(new Error('the fuzz never joins a vNode'));
-    },
-    removePodNetns: async () => true,
-    release: async () => ({ found: false, destroyed: false }),
-  } as unknown as VNodeManager;
-}
 
 function checkAnswer(where: string, cmd: string | undefined, code: number, stdout: string): void {
   if (cmd === 'DEL') {
@@ -156,12 +137,7 @@ function checkAnswer(where: string, cmd: string | undefined, code: number, stdou
 
 test(`vnode-cni in the manager: ${CASES} fuzzed configs and environments (seed ${SEED})`, async () => {
   const calls: string[] = [];
-  // Quiet: every refused input is logged, and there are thousands.
-  const noop = () => undefined;
-  const log = { debug: noop, info: noop, warn: noop, error: noop, child: () => log } as unknown as Logger;
-  const vnodes = recordingVNodes(calls);
-  const pods = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPolicy({ tenant1: ['team-b'] })), {}, log);
-  const cni = new VNodeCni(vnodes, pods, () => false, log);
+  const cni = vnodeCniWithoutVNodes(calls, tmp);
   const f = fuzzer(rng(SEED));
   const counts: Record<string, number> = {};
   for (let i = 0; i < CASES; i++) {

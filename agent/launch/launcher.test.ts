@@ -2,7 +2,7 @@
 // kinds, the runc fast path, and malformed requests that harm no other call.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,11 +12,12 @@ import { run as runAsync } from '../../e2e/lib/hostState.js';
 import { TREE_BIN } from './treePaths.js';
 import { encodeLaunchRequest, type LaunchRequest } from './launchProtocol.js';
 import { LaunchServer } from './LaunchServer.js';
+import { built, skipUnless } from '../../e2e/lib/e2eGate.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vnode-launch-'));
 const server = new LaunchServer(join(dir, 'launch.sock'), logger('test'));
 const seen: LaunchRequest[] = [];
-const skip = existsSync(join(TREE_BIN, 'vnode')) ? false : 'launcher not built (npm run build)';
+const skip = skipUnless(built(join(TREE_BIN, 'vnode')));
 
 before(async () => {
   server.handle('vnode-cni', async (req) => {

@@ -1,13 +1,14 @@
 // Where pods meet their vNode: the central shim's task hooks (spec rewrite and idmapped rootfs on
 // Create, cleanup on Delete, vNode release when the pod's last task is gone) and vnode-cni's
 // ADD/DEL (the pod's network moved into a netns owned by the vNode's user namespace).
-import { closeSync, existsSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { bindIdmapped } from '../../addon/mount.js';
 import { cniAdd, cniDel, loadConfList, type CniRun, type ConfList } from '../cni/CniRunner.js';
+import { writeFileAtomic } from '../common/atomicWrite.js';
 import type { Logger } from '../common/log.js';
 import type { Mount } from '../proto/taskApi.js';
 import type { CreateContext, TaskHooks } from '../shim/TaskProxy.js';
@@ -101,9 +102,7 @@ export class VNodePods implements TaskHooks {
     // The container's processes run as the vNode's ids: they must be able to pass through the
     // bundle (0700, root's) to their rootfs.
     await allowTraverse(ctx.bundle);
-    const tmp = `${specPath}.vnode.tmp`;
-    writeFileSync(tmp, JSON.stringify(rewritten));
-    renameSync(tmp, specPath);
+    writeFileAtomic(specPath, JSON.stringify(rewritten));
     const rootfs = await this.idmapRootfs(vnode, ctx.id, ctx.rootfs);
     const cgroup = podCgroup(spec);
     if (ctx.sandbox && cgroup && this.opts.vnodefs) {

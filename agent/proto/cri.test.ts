@@ -1,16 +1,17 @@
 // CRI wire compatibility: our runtime.v1 definitions against the descriptors embedded in the
 // installed containerd. A changed field number, type or name must fail this test.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import protobuf from 'protobufjs';
 import { embeddedDescriptors } from './embeddedDescriptors.js';
 import { loadProtos, PROTO_DIR } from './load.js';
 import { wireCheck } from './wireCheck.js';
+import { installed, skipUnless } from '../../e2e/lib/e2eGate.js';
 
 const CONTAINERD = '/usr/bin/containerd';
-const skip = !existsSync(CONTAINERD) && !process.env.CI ? 'containerd is not installed (npm test installs it)' : false;
+const skip = skipUnless(installed(CONTAINERD));
 
 test('runtime.v1 definitions match containerd field by field', { skip }, () => {
   const upstream = embeddedDescriptors(CONTAINERD).filter((f) => f.package === 'runtime.v1');

@@ -3,7 +3,7 @@
 // and method we define matches the embedded descriptors, the upstream messages and services we
 // mirror are complete, and the check itself catches a changed field number.
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import protobuf from 'protobufjs';
@@ -11,6 +11,7 @@ import { embeddedDescriptors, type FieldDesc, type FileDesc, type MessageDesc } 
 import { PROTO_DIR } from './load.js';
 import { SHIM_PROTO_FILES, shimProtos, TASK_METHODS } from './taskApi.js';
 import { wireCheck } from './wireCheck.js';
+import { installed, skipUnless } from '../../e2e/lib/e2eGate.js';
 
 const SHIM_BIN = '/usr/bin/containerd-shim-runc-v2';
 const CONTAINERD_BIN = '/usr/bin/containerd';
@@ -50,7 +51,9 @@ function ttrpcDescriptor(): FileDesc {
   return { name: 'ttrpc/types.go', package: 'ttrpc', messageType: messages, enumType: [], service: [] };
 }
 
-const haveTtrpcSource = existsSync(TTRPC_TYPES_GO);
+// Go ttrpc's source comes with golang-github-containerd-containerd-dev (npm test installs it).
+const noTtrpcSource = skipUnless(installed(TTRPC_TYPES_GO));
+const haveTtrpcSource = noTtrpcSource === false;
 
 /** Our root without the ttrpc package (checked separately when its Go source is present). */
 function upstreamFor(withTtrpc: boolean): FileDesc[] {
@@ -88,7 +91,7 @@ test('the Task service and its types match the runc shim binary alone', () => {
   assert.deepEqual(wireCheck(root, shimDescs), []);
 });
 
-test('ttrpc framing messages match the field numbers in Go ttrpc', { skip: !haveTtrpcSource && 'no Go ttrpc source installed' }, () => {
+test('ttrpc framing messages match the field numbers in Go ttrpc', { skip: noTtrpcSource }, () => {
   const root = shimProtos();
   for (const name of ['Request', 'Response', 'KeyValue', 'Status']) assert.ok(root.lookupType(`ttrpc.${name}`));
   const onlyTtrpc = protobuf.Root.fromJSON({ nested: { ttrpc: root.lookup('ttrpc')!.toJSON(), google: root.lookup('google')!.toJSON() } });
@@ -167,7 +170,7 @@ test('the check catches a changed field number, type, enum value or method type 
   ]);
 });
 
-test('a changed ttrpc framing number is caught too', { skip: !haveTtrpcSource && 'no Go ttrpc source installed' }, () => {
+test('a changed ttrpc framing number is caught too', { skip: noTtrpcSource }, () => {
   const text = readFileSync(join(PROTO_DIR, 'ttrpc.proto'), 'utf8').replace('int64 timeout_nano = 4;', 'int64 timeout_nano = 6;');
   const root = rootFromTexts({ 'ttrpc.proto': text });
   assert.deepEqual(wireCheck(root, [ttrpcDescriptor(), ...shimDescs]), ['.ttrpc.Request.timeoutNano: field number 6, upstream 4']);

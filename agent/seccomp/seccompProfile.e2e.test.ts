@@ -2,14 +2,15 @@
 // libseccomp runc links (2.5.4 here), two rules for one syscall are not resolved by strictness.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
+import { installed, skipUnless } from '../../e2e/lib/e2eGate.js';
 
-const hasLib = existsSync('/usr/include/seccomp.h');
+const noLib = skipUnless(installed('/usr/include/seccomp.h'));
 
-test('libseccomp keeps the first of two unconditional rules, and an unconditional rule overrides conditional ones', { skip: !hasLib && 'libseccomp-dev missing' }, () => {
+test('libseccomp keeps the first of two unconditional rules, and an unconditional rule overrides conditional ones', { skip: noLib }, () => {
   const dir = mkdtempSync('/tmp/vnode-sec-precedence-');
   try {
     const bin = join(dir, 'precedence');

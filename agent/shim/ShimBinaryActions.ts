@@ -3,8 +3,8 @@
 // reads it to reconnect after its own restart) and print the manager's Task address. delete:
 // idempotent and fast; answers from the task's tombstone, or kills a task we still hold, or
 // cleans up an orphan; prints a proto DeleteResponse.
-import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../common/atomicWrite.js';
 import type { Logger } from '../common/log.js';
 import type { LaunchAnswer, LaunchRequest } from '../launch/launchProtocol.js';
 import { shimProtos, TASK_SERVICE, type DeleteResponse, type TaskApi } from '../proto/taskApi.js';
@@ -47,9 +47,7 @@ export class ShimBinaryActions implements ShimActions {
       ttrpcAddress: req.env.TTRPC_ADDRESS || `${args.address}.ttrpc`,
       publishBinary: args.publishBinary,
     });
-    const tmp = join(bundle, '.address.tmp');
-    writeFileSync(tmp, this.taskAddress);
-    renameSync(tmp, join(bundle, 'address'));
+    writeFileAtomic(join(bundle, 'address'), this.taskAddress);
     this.log.debug('shim start', { id: args.id, bundle });
     return { kind: 'exit', code: 0, stdout: this.taskAddress };
   }

@@ -3,9 +3,10 @@
 // so that containerd's `shim delete` after every Task.Delete is answered at once (bounded in age
 // and count, see below). Tasks and pod shims are persisted under
 // <stateDir>/shim so a restarted manager finds its runc shims again.
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { writeFileAtomic } from '../common/atomicWrite.js';
 import { CONTAINER_ID } from '../common/containerId.js';
 import type { Logger } from '../common/log.js';
 
@@ -119,7 +120,7 @@ export class TaskRegistry {
   addTask(rec: TaskRecord): void {
     this.tasks.set(rec.id, rec);
     this.starts.delete(rec.id);
-    writeAtomic(join(this.taskDir, `${safeName(rec.id)}.json`), rec);
+    writeRecord(join(this.taskDir, `${safeName(rec.id)}.json`), rec);
   }
 
   task(id: string): TaskRecord | undefined {
@@ -157,7 +158,7 @@ export class TaskRegistry {
 
   setPod(rec: PodShimRecord): void {
     this.pods.set(rec.podId, rec);
-    writeAtomic(join(this.podDir, `${safeName(rec.podId)}.json`), rec);
+    writeRecord(join(this.podDir, `${safeName(rec.podId)}.json`), rec);
   }
 
   pod(podId: string): PodShimRecord | undefined {
@@ -196,8 +197,6 @@ export function safeName(id: string): string {
   return id;
 }
 
-function writeAtomic(path: string, value: unknown): void {
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
-  renameSync(tmp, path);
+function writeRecord(path: string, value: unknown): void {
+  writeFileAtomic(path, JSON.stringify(value), { mode: 0o600 });
 }

@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isMountPoint as inMountTable } from '../common/mountinfo.js';
 
 export interface OrphanResult {
   pid: number;
@@ -50,7 +51,5 @@ export function cleanupOrphan(bundle: string, id: string, namespace: string): Or
 }
 
 function isMountPoint(path: string): boolean {
-  if (!existsSync(path)) return false;
-  const mi = readFileSync('/proc/self/mountinfo', 'utf8');
-  return mi.split('\n').some((l) => l.split(' ')[4] === path);
+  return existsSync(path) && inMountTable(path);
 }

@@ -2,36 +2,18 @@
 // namespace cannot drop (nosuid, nodev, noexec; runc must repeat them when it remounts a bind
 // read-only inside the vNode) and the filesystem type (a bind of the host's procfs or sysfs would
 // show the host's processes and devices: those become the vNode's own instances).
-import { readFileSync, realpathSync } from 'node:fs';
+import { realpathSync } from 'node:fs';
+import { mountOf, readMountInfo, type MountInfo } from '../common/mountinfo.js';
 
 const LOCKABLE = ['nosuid', 'nodev', 'noexec'];
-
-interface MountEntry {
-  mountPoint: string;
-  options: string[];
-  fsType: string;
-}
 
 export interface HostMount {
   fsType: string;
   lockedFlags: string[];
 }
 
-const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-
-export function readMounts(mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): MountEntry[] {
-  return mountinfo
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const f = l.split(' ');
-      const sep = f.indexOf('-');
-      return { mountPoint: unescape(f[4]!), options: f[5]!.split(','), fsType: f[sep + 1] ?? '' };
-    });
-}
-
 /** A function answering, for a host path, the mount it is on (undefined: not found). */
-export function hostMountResolver(mounts: MountEntry[] = readMounts()): (source: string) => HostMount | undefined {
+export function hostMountResolver(mounts: Pick<MountInfo, 'mountPoint' | 'options' | 'fsType'>[] = readMountInfo()): (source: string) => HostMount | undefined {
   return (source) => {
     let path = source;
     try {
@@ -39,13 +21,7 @@ export function hostMountResolver(mounts: MountEntry[] = readMounts()): (source:
     } catch {
       // not there (runc will say so); use the path as given
     }
-    let best: MountEntry | undefined;
-    for (const m of mounts) {
-      const mp = m.mountPoint;
-      const under = path === mp || path.startsWith(mp.endsWith('/') ? mp : `${mp}/`);
-      // The last matching entry with the longest mount point is the one on top.
-      if (under && (!best || mp.length >= best.mountPoint.length)) best = m;
-    }
+    const best = mountOf(path, mounts);
     return best && { fsType: best.fsType, lockedFlags: best.options.filter((o) => LOCKABLE.includes(o)) };
   };
 }

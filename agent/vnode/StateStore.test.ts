@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { z } from 'zod';
+import { tempPathFor } from '../common/atomicWrite.js';
 import { StateError, StateStore } from './StateStore.js';
 
 const Schema = z.object({ n: z.number() });
@@ -18,6 +19,7 @@ test('write, read, list, remove; bad content names the file; leftovers of torn w
   writeFileSync(join(dir, 'vnodes', 'b.json'), '{"n":"x"}');
   await assert.rejects(s.readJson('vnodes/b.json', Schema), (e: unknown) => e instanceof StateError && /b\.json: n: Expected number/.test(e.message));
   writeFileSync(join(dir, 'vnodes', 'c.json.tmp-1-1'), '{');
+  writeFileSync(tempPathFor(join(dir, 'vnodes', 'd.json')), '{');
   assert.deepEqual(await s.list('vnodes'), ['vnodes/a.json', 'vnodes/b.json']);
   assert.deepEqual(readdirSync(join(dir, 'vnodes')).sort(), ['a.json', 'b.json']);
   await s.remove('vnodes/a.json');

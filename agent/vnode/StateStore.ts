@@ -1,8 +1,9 @@
-// Small JSON state files under Config.stateDir, written atomically (temp file, fsync, rename,
-// fsync of the directory) so a crash leaves either the old or the new content, never a torn file.
-import { mkdir, open, readdir, readFile, rename, rm, unlink } from 'node:fs/promises';
+// Small JSON state files under Config.stateDir, written atomically (writeFileAtomic: temp file,
+// fsync, rename, fsync of the directory) so a crash leaves the old or the new content, never a torn file.
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { z } from 'zod';
+import { isTempName, syncDir, writeFileAtomic } from '../common/atomicWrite.js';
 
 export class StateError extends Error {
   constructor(
@@ -13,8 +14,6 @@ export class StateError extends Error {
     this.name = 'StateError';
   }
 }
-
-let tmpCounter = 0;
 
 export class StateStore {
   constructor(readonly dir: string) {}
@@ -28,19 +27,7 @@ export class StateStore {
     const file = this.path(name);
     const dir = dirname(file);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const tmp = `${file}.tmp-${process.pid}-${++tmpCounter}`;
-    const fh = await open(tmp, 'w', 0o600);
-    try {
-      await fh.writeFile(JSON.stringify(value, null, 2) + '\n');
-      await fh.sync();
-    } catch (e) {
-      await fh.close();
-      await unlink(tmp).catch(() => undefined);
-      throw e;
-    }
-    await fh.close();
-    await rename(tmp, file);
-    await syncDir(dir);
+    writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 });
   }
 
   /** undefined when the file does not exist; StateError when it is not valid. */
@@ -67,7 +54,7 @@ export class StateStore {
   async remove(name: string): Promise<void> {
     const file = this.path(name);
     await rm(file, { force: true });
-    await syncDir(dirname(file));
+    syncDir(dirname(file));
   }
 
   /** Names of the JSON files in a subdirectory; leftovers of interrupted writes are deleted. */
@@ -82,18 +69,10 @@ export class StateStore {
     }
     const out: string[] = [];
     for (const n of names) {
-      if (n.includes('.tmp-')) await rm(join(dir, n), { force: true });
+      // `.tmp-` names: the temp files of releases before writeFileAtomic.
+      if (isTempName(n) || n.includes('.tmp-')) await rm(join(dir, n), { force: true });
       else if (n.endsWith('.json')) out.push(join(subdir, n));
     }
     return out.sort();
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }

@@ -8,7 +8,7 @@
 // half-done (a range without record, a "deleting" record, a record whose holder is gone, a
 // directory without record) is cleaned up by reload().
 import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createNetns } from '../../addon/holder.js';
 import { MountConstants, umount2 } from '../../addon/mount.js';
@@ -16,6 +16,7 @@ import { isSyscallError } from '../../addon/native.js';
 import type { ExitInfo } from '../../addon/pidfd.js';
 import type { Config } from '../common/config.js';
 import { logger, type Logger } from '../common/log.js';
+import { mountPointsUnder, readMountInfo } from '../common/mountinfo.js';
 import { Holder, locateTree } from './Holder.js';
 import { IdAllocator } from './IdAllocator.js';
 import { StateStore } from './StateStore.js';
@@ -37,16 +38,8 @@ export class VNodeError extends Error {
 const NETNS_ID = CONTAINER_ID;
 
 /** Mount points (from /proc/self/mountinfo) at or below dir, deepest first. */
-export function mountsBelow(dir: string, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string[] {
-  const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  const out: string[] = [];
-  for (const line of mountinfo.split('\n')) {
-    const mp = line.split(' ')[4];
-    if (!mp) continue;
-    const p = unescape(mp);
-    if (p === dir || p.startsWith(dir + '/')) out.push(p);
-  }
-  return out.sort((a, b) => b.length - a.length);
+export function mountsBelow(dir: string): string[] {
+  return mountPointsUnder(dir, readMountInfo());
 }
 
 /** Detaches every mount at or below dir (stacked ones too). */

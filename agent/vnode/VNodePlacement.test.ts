@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { writeFileAtomic } from '../common/atomicWrite.js';
 import { parseConfig } from '../common/config.js';
 import { SharingPolicy, SharingPolicyError } from './SharingPolicy.js';
 import { podFromCni, podFromSpec, VNODE_NAME_ANNOTATION, vnodeName, VNodePlacement, VNodePlacementError, type PodIdentity } from './VNodePlacement.js';
@@ -59,8 +60,7 @@ test('the admin shares a vNode between namespaces; a pod may ask for its own nam
 test('the policy file: placement waits for it, follows its changes, refuses a bad one; configuration wins', () => {
   const file = join(dir, 'sharing.json');
   const write = (v: unknown) => {
-    writeFileSync(`${file}.tmp`, typeof v === 'string' ? v : JSON.stringify(v));
-    renameSync(`${file}.tmp`, file);
+    writeFileAtomic(file, typeof v === 'string' ? v : JSON.stringify(v));
   };
   const p = new VNodePlacement('namespace', new SharingPolicy({ pinned: ['team-p'] }, file));
   assert.throws(() => p.keyFor(pod()), (e: unknown) => e instanceof SharingPolicyError && /is not there yet/.test(e.message));

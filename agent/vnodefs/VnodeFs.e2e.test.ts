@@ -10,10 +10,10 @@ import { after, before, test } from 'node:test';
 
 import { productUuid } from './render/renderIdentity.js';
 import { VnodeFs } from './VnodeFs.js';
+import { installed, ROOT, skipUnless } from '../../e2e/lib/e2eGate.js';
 
 const CG = '/sys/fs/cgroup';
-const isRoot = process.getuid?.() === 0 && existsSync('/dev/fuse') && existsSync(`${CG}/memory/cgroup.procs`);
-const skip = isRoot ? false : 'needs root, /dev/fuse and cgroup v1 controllers';
+const skip = skipUnless(ROOT, installed('/dev/fuse'), installed(`${CG}/memory/cgroup.procs`, 'a host with cgroup v1 controllers'));
 
 const name = `vnodefs-e2e-${process.pid}`;
 const groups: string[] = [];

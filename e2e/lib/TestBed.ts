@@ -10,6 +10,7 @@ import { stringify as tomlStringify } from 'smol-toml';
 import { CriClient, type CriMessage } from '../../agent/cri/CriClient.js';
 import { ensureTestImages, type TestImages } from './testImages.js';
 import { isAlive, linkExists, mounts, processes, sh, waitFor } from './hostState.js';
+import { mountPointsUnder } from '../../agent/common/mountinfo.js';
 import { ContainerConfigBuilder, PodConfigBuilder, type ContainerOptions, type PodOptions } from './podConfig.js';
 
 export const REPO_ROOT = join(dirname(new URL(import.meta.url).pathname), '../../..');
@@ -22,11 +23,8 @@ export const TREE_DIR = join(REPO_ROOT, 'build/opt/vnode');
  */
 function cgroupHierarchies(): string[] {
   const dirs = new Set<string>();
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [pre, post] = line.split(' - ');
-    const mountpoint = pre?.split(' ')[4];
-    const fstype = post?.split(' ')[0];
-    if ((fstype === 'cgroup' || fstype === 'cgroup2') && mountpoint?.startsWith('/sys/fs/cgroup/')) dirs.add(mountpoint.slice('/sys/fs/cgroup/'.length));
+  for (const m of mounts()) {
+    if ((m.fsType === 'cgroup' || m.fsType === 'cgroup2') && m.mountPoint.startsWith('/sys/fs/cgroup/')) dirs.add(m.mountPoint.slice('/sys/fs/cgroup/'.length));
   }
   return [...dirs];
 }
@@ -418,10 +416,7 @@ export class TestBed {
     });
     // 6. Mounts under our base (rootfs overlays, netns binds, shm), deepest first.
     await step('unmount', () => {
-      const ours = mounts()
-        .filter((m) => m.mountPoint === this.base || m.mountPoint.startsWith(`${this.base}/`))
-        .sort((a, b) => b.mountPoint.length - a.mountPoint.length);
-      for (const m of ours) sh('umount', ['-l', m.mountPoint], { allowFail: true });
+      for (const mp of mountPointsUnder(this.base, mounts())) sh('umount', ['-l', mp], { allowFail: true });
     });
     // 7. The bridge, CNI cache entries of our network, cgroups.
     await step('bridge', () => {

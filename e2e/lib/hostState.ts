@@ -42,27 +42,8 @@ export function startTime(pid: number): number | undefined {
   }
 }
 
-export interface MountInfo {
-  id: number;
-  parent: number;
-  mountPoint: string;
-  fsType: string;
-  source: string;
-}
-
-const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-
 /** The mount table of this process's mount namespace. */
-export function mounts(): MountInfo[] {
-  return readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map((l) => {
-      const f = l.split(' ');
-      const sep = f.indexOf('-');
-      return { id: Number(f[0]), parent: Number(f[1]), mountPoint: unescape(f[4]!), fsType: f[sep + 1]!, source: unescape(f[sep + 2]!) };
-    });
-}
+export { readMountInfo as mounts, type MountInfo } from '../../agent/common/mountinfo.js';
 
 export function linkExists(name: string): boolean {
   return existsSync(`/sys/class/net/${name}`);

@@ -18,10 +18,11 @@ import { recordingLogger } from './testUtil.js';
 import { TtrpcClient } from './TtrpcClient.js';
 import { TtrpcServer, type CallContext } from './TtrpcServer.js';
 import { registerService, ServiceClient } from './typedService.js';
+import { installed, ROOT, skipUnless } from '../../../e2e/lib/e2eGate.js';
 
 const NS = 'vnode-ttrpc-ctd';
 const need = ['/usr/bin/containerd', '/usr/bin/ctr', RUNC_SHIM, '/usr/sbin/runc', '/bin/busybox'];
-const skip = process.getuid?.() !== 0 ? 'needs root' : need.find((p) => !existsSync(p)) ? `missing ${need.find((p) => !existsSync(p))}` : false;
+const skip = skipUnless(ROOT, ...need.map((p) => installed(p)));
 
 test('containerd 1.6 runs a container through our TTRPC server (typed Create, raw pass-through for the rest)', { skip, timeout: 120_000 }, async (t) => {
   const dir = mkdtempSync('/run/vnode-ttrpc-ctd-');

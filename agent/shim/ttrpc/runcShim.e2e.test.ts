@@ -17,9 +17,10 @@ import { TtrpcClient } from './TtrpcClient.js';
 import { Code, TtrpcError } from './TtrpcError.js';
 import { TtrpcServer } from './TtrpcServer.js';
 import { registerService, ServiceClient } from './typedService.js';
+import { installed, ROOT, skipUnless } from '../../../e2e/lib/e2eGate.js';
 
 const NS = 'vnode-ttrpc-e2e';
-const skip = !existsSync(RUNC_SHIM) ? `${RUNC_SHIM} missing` : process.getuid?.() !== 0 ? 'needs root' : false;
+const skip = skipUnless(installed(RUNC_SHIM), ROOT);
 
 const dir = mkdtempSync('/run/vnode-ttrpc-e2e-');
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -106,7 +107,7 @@ test('our client against a real runc shim: Connect, error statuses, Shutdown', {
   assert.ok(state === 'gone' || state === 'Z', `shim process state ${state}`);
 });
 
-test('a container through a real runc shim, and its events through our server from Go ttrpc', { skip: skip || (!existsSync('/bin/busybox') && 'no busybox') }, async (t) => {
+test('a container through a real runc shim, and its events through our server from Go ttrpc', { skip: skip || skipUnless(installed('/bin/busybox')) }, async (t) => {
   const sink = await eventSink(t);
   const id = 'life';
   const { task, shim } = await shimClient(t, id, sink.path);

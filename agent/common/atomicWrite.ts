@@ -1,0 +1,72 @@
+// The one way a file or link is replaced in place (state files, task records, the rewritten
+// config.json, the installer's host files and links): a temp entry in the same directory, the
+// file fsynced, renamed over the old one, the directory fsynced. A reader sees the old or the new
+// content, never half, and after a crash the rename is either on disk or not.
+import { closeSync, fsyncSync, openSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+
+const TEMP_MARK = '.vnode-tmp-';
+
+/**
+ * The temp entry beside path: hidden and without the file's suffix, so no loader that reads a
+ * directory by extension (CNI's .conflist, containerd's .toml, our .json) picks it up.
+ */
+export function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}${TEMP_MARK}${process.pid}`);
+}
+
+/** Whether a directory entry is a temp entry of this helper for `name` (any name when omitted): left by a killed writer. */
+export function isTempName(entry: string, name?: string): boolean {
+  return name === undefined ? entry.startsWith('.') && entry.includes(TEMP_MARK) : entry.startsWith(`.${name}${TEMP_MARK}`);
+}
+
+/** fsync of a directory, so a rename or unlink in it is on disk. */
+export function syncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } catch (e) {
+    // Some file systems refuse fsync on directories; the rename is still atomic.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EROFS') throw e;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes the temp entry with `make` and renames it over path; the temp entry never outlives a failure. */
+function replace(path: string, make: (tmp: string) => void): void {
+  const tmp = tempPathFor(path);
+  rmSync(tmp, { force: true });
+  try {
+    make(tmp);
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  syncDir(dirname(path));
+}
+
+export interface AtomicWriteOptions {
+  /** The new file's mode, as for open(2) (the umask applies); default 0o666 like writeFileSync. */
+  mode?: number;
+}
+
+/** Replaces path with data: temp file in the same directory, fsync, rename, fsync of the directory. */
+export function writeFileAtomic(path: string, data: string | Uint8Array, opts: AtomicWriteOptions = {}): void {
+  replace(path, (tmp) => {
+    const fd = openSync(tmp, 'wx', opts.mode ?? 0o666);
+    try {
+      writeFileSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  });
+}
+
+/** Points path (a link, or nothing yet) at target by renaming a new link over it. */
+export function symlinkAtomic(target: string, path: string): void {
+  replace(path, (tmp) => symlinkSync(target, tmp));
+}
