@@ -13,7 +13,7 @@ import { stringify } from 'yaml';
 import { CriStatusProbe } from '../installer/CriStatusProbe.js';
 import { HostRoot } from '../installer/HostRoot.js';
 import { loadInstallerConfig } from '../installer/installerConfig.js';
-import { managerLaunch } from '../installer/installerMain.js';
+import { managerLaunch } from '../installer/ManagerSupervisor.js';
 import { ContainerdUnit } from './lib/ContainerdUnit.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { diffSnapshots, snapshotFiles, type Snapshot } from './lib/fileSnapshot.js';

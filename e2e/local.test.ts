@@ -12,8 +12,9 @@ import { CriStatusProbe } from '../installer/CriStatusProbe.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { diffSnapshots, type Snapshot } from './lib/fileSnapshot.js';
 import { snapshotNodePaths } from './lib/hostGuard.js';
-import { isAlive, mounts, processes, run, type Ran } from './lib/hostState.js';
+import { isAlive, mounts, processes, run, waitFor, type Ran } from './lib/hostState.js';
 import { REPO_ROOT, TestBed } from './lib/TestBed.js';
+import { ensureTestImages } from './lib/testImages.js';
 
 const skip = e2eSkipReason();
 const BASE = '/run/vnt-instloc';
@@ -102,11 +103,50 @@ test('local up again: finds it up and leaves it as it is', { skip, timeout: 120_
   assert.equal(Number(/pid (\d+)/.exec((await checkHealth(join(BASE, 'run/vnode'))).message)?.[1]), managerPid, 'the same manager');
 });
 
-test('local up on a half-up node (the manager killed): removes it and brings it up again', { skip, timeout: 180_000 }, async () => {
+test('a killed manager is restarted by its supervisor within a second, and new vNode pods start', { skip, timeout: 120_000 }, async (t) => {
+  const supervisor = Number(readFileSync(join(BASE, 'run/vnode/supervisor.pid'), 'utf8'));
+  assert.ok(isAlive(supervisor), 'the supervisor runs');
+  assert.notEqual(readFileSync(`/proc/${supervisor}/cgroup`, 'utf8'), readFileSync('/proc/self/cgroup', 'utf8'), 'in a cgroup of its own');
+  const t0 = Date.now();
   process.kill(managerPid, 'SIGKILL');
+  const next = await waitFor('a new manager process', () => {
+    const kids = readFileSync(`/proc/${supervisor}/task/${supervisor}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+    return kids.find((k) => k !== managerPid);
+  }, 5_000, 5);
+  const restartedMs = Date.now() - t0;
+  await waitFor('the new manager to answer', async () => (await checkHealth(join(BASE, 'run/vnode'))).ok, 20_000, 20);
+  const answeringMs = Date.now() - t0;
+  t.diagnostic(`kill -9 -> new manager process ${restartedMs} ms, answering ${answeringMs} ms`);
+  assert.ok(restartedMs <= 1000, `restarted within a second (${restartedMs} ms)`);
+  const h = await checkHealth(join(BASE, 'run/vnode'));
+  assert.equal(Number(/pid (\d+)/.exec(h.message)?.[1]), next, 'the supervisor\'s new child answers');
+  managerPid = next;
+  // A new vNode pod starts through the restarted manager (the node's CRI socket, as a user's crictl).
+  const b = bed();
+  b.images = ensureTestImages(); // imported by up
+  let podId: string | undefined;
+  try {
+    const p = await b.runPod({ name: 'after-restart', namespace: 'default', handler: 'vnode' });
+    podId = p.podId;
+    const e = await b.cri.execSync(p.containerId, ['cat', '/proc/self/uid_map']);
+    assert.equal(e.exitCode, 0, e.stderr);
+  } finally {
+    if (podId) {
+      await b.cri.stopPodSandbox(podId);
+      await b.cri.removePodSandbox(podId);
+    }
+    b.cri.close();
+  }
+});
+
+test('local up on a half-up node (supervisor and manager killed): removes it and brings it up again', { skip, timeout: 180_000 }, async () => {
+  const supervisor = Number(readFileSync(join(BASE, 'run/vnode/supervisor.pid'), 'utf8'));
+  process.kill(supervisor, 'SIGKILL');
+  process.kill(managerPid, 'SIGKILL');
+  await waitFor('both gone', () => !isAlive(supervisor) && !isAlive(managerPid));
   const r = await mustRun('up');
   assert.match(r.stdout, /not fully up \(nobody listens on .*launch\.sock/);
-  assert.match(r.stdout, /starting it to remove the vNode pods[^]*removed 1 pod\(s\)[^]*original bytes[^]*vNode is up/, 'the old pods went through a manager; then a fresh install');
+  assert.match(r.stdout, /starting it to remove the vNode pods[^]*removed [1-9]\d* pod\(s\)[^]*original bytes[^]*vNode is up/, 'the old pods went through a manager; then a fresh install');
   assert.ok(!processes().some((p) => p.pid === holderPid && p.cmdline.startsWith('vnode-holder')), "the old demo pod's holder went with it");
   const h = await checkHealth(join(BASE, 'run/vnode'));
   assert.ok(h.ok, h.message);

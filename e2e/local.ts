@@ -15,10 +15,9 @@ import { checkHealth } from '../agent/cli/health.js';
 import { CriStatusProbe } from '../installer/CriStatusProbe.js';
 import { HostRoot } from '../installer/HostRoot.js';
 import { loadInstallerConfig } from '../installer/installerConfig.js';
-import { managerEnv, managerLaunch } from '../installer/installerMain.js';
+import { ensureSupervisor, runningSupervisor, stopSupervisor, supervisedManager, supervisorLaunch } from '../installer/ManagerSupervisor.js';
 import { ContainerdUnit } from './lib/ContainerdUnit.js';
-import { processes } from './lib/hostState.js';
-import { ManagerProcess } from './lib/ManagerProcess.js';
+import { processes, waitFor } from './lib/hostState.js';
 import { TestBed, TREE_DIR, type TestBedOptions } from './lib/TestBed.js';
 
 const BASE = process.env.VNODE_LOCAL_BASE ?? '/run/vnode-local';
@@ -46,6 +45,7 @@ interface LocalState {
   podId: string;
   containerId: string;
   managerPid: number;
+  supervisorPid: number;
 }
 
 function bedOptions(): TestBedOptions {
@@ -111,18 +111,26 @@ function writeInstallerConfig(bed: TestBed): void {
       readinessTimeoutSeconds: 30,
       drainTimeoutSeconds: 20,
       node: { kubernetes: false },
-      manager: { mode: 'child', runDir: P.runDir, stateDir: P.managerState },
+      // Under its supervisor in a cgroup of the node's own (inside the bed's, which down removes).
+      manager: { mode: 'child', runDir: P.runDir, stateDir: P.managerState, cgroup: { name: `vnt-${NAME}/vnode.slice`, memoryMax: '4294967296', pidsMax: '65536', cpuWeight: 100 } },
     }),
   );
 }
 
-/** The manager, as the installer's `run` starts it (managerLaunch), but detached: it outlives this command. */
-async function startManager(cni: { vnodeConfDir: string; binDir: string }): Promise<ManagerProcess> {
+/** The manager as the installer's `run` starts it: under vnode-supervise, detached, restarted within a second when it dies. */
+async function startManager(cni: { vnodeConfDir: string; binDir: string }): Promise<{ supervisor: number; manager: number; log: string }> {
   const cfg = loadInstallerConfig(CONFIG_FILE);
-  const launch = managerLaunch(cfg, new HostRoot('/'), cni)!;
-  const manager = new ManagerProcess(P.runDir, P.managerState, managerEnv(cfg, launch), launch.argv[0]);
-  await manager.start();
-  return manager;
+  const host = new HostRoot('/');
+  const s = (await ensureSupervisor(cfg, host, cni))!;
+  await waitFor('the vnode-manager to answer', async () => (await checkHealth(P.runDir)).ok, 20_000);
+  return { supervisor: s.pid, manager: supervisedManager(s.pid) ?? 0, log: supervisorLaunch(cfg, host, cni)!.logFile };
+}
+
+/** Stops the supervisor and its manager, if one runs. */
+async function stopManager(): Promise<void> {
+  const cfg = loadInstallerConfig(CONFIG_FILE);
+  const pidFile = supervisorLaunch(cfg, new HostRoot('/'), { vnodeConfDir: P.vnodeCniDir, binDir: '/' })!.pidFile;
+  if (runningSupervisor(new HostRoot('/'), pidFile)) await stopSupervisor(new HostRoot('/'), pidFile);
 }
 
 /** Whether everything `up` makes is there and working; the reason when not. */
@@ -178,9 +186,9 @@ async function up(): Promise<void> {
     const r = await bed.cri.execSync(containerId, ['sh', '-c', 'read a b c < /proc/self/uid_map; echo "$(hostname): uid $(id -u), uid_map: $a $b $c"']);
     if (r.exitCode !== 0) throw new Error(`exec in the demo pod failed: ${r.stderr}`);
     bed.cri.close();
-    writeFileSync(STATE_FILE, JSON.stringify({ podId, containerId, managerPid: manager.pid } satisfies LocalState));
+    writeFileSync(STATE_FILE, JSON.stringify({ podId, containerId, managerPid: manager.manager, supervisorPid: manager.supervisor } satisfies LocalState));
     say(`vNode is up: containerd CRI socket ${bed.socket} (handlers runc, vnode; log ${bed.containerdLog})`);
-    say(`vnode-manager pid ${manager.pid} (log ${manager.log})`);
+    say(`vnode-manager pid ${manager.manager} under vnode-supervise pid ${manager.supervisor}, restarted within a second if it dies (log ${manager.log})`);
     say(`demo pod ${podId.slice(0, 12)} (handler vnode, privileged), container ${containerId.slice(0, 12)}`);
     say(`exec in the demo pod: ${r.stdout.trim()}`);
     say('remove everything with: npm run local -- down');
@@ -215,15 +223,13 @@ async function down(): Promise<void> {
     return;
   }
   const holders = recordedHolders();
-  // ManagerProcess finds a manager another process started by its pid file (and checks it still is one).
-  const manager = new ManagerProcess(P.runDir, P.managerState);
   const problems: string[] = [];
   try {
     // vNode pods are removed through their manager (CNI DEL, the shim's delete, the vNode's
     // teardown): one that died is started again first, and re-adopts the vNodes from its state.
     if (installed && existsSync(join(P.installDir, 'current/bin/vnode-manager')) && !(await checkHealth(P.runDir)).ok) {
       say('the vnode-manager is not running; starting it to remove the vNode pods');
-      await manager.stop(); // a hung one, if its pid file still names it
+      await stopManager(); // a hung one, if its supervisor still runs
       await startManager({ vnodeConfDir: P.vnodeCniDir, binDir: bed.cniBinDir });
     }
     if (bed.findContainerd()) {
@@ -240,7 +246,7 @@ async function down(): Promise<void> {
       say(`uninstalled vNode in ${Date.now() - t0} ms: ${JSON.stringify(report.changed)}; containerd's config ${same ? 'has its original bytes' : 'DIFFERS from the original'}`);
     }
   } finally {
-    await manager.stop();
+    if (existsSync(CONFIG_FILE)) await stopManager();
     await bed.teardown(); // closes its CRI client too
   }
   const strays = holders.filter((pid) => processes().some((p) => p.pid === pid && p.cmdline.startsWith('vnode-holder')));

@@ -98,6 +98,25 @@ export const InstallerConfigSchema = z
         runDir: absPath.default('/run/vnode'),
         stateDir: absPath.default('/var/lib/vnode'),
         logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+        /** The manager's log on the host, written by its supervisor (rotated once beyond 64 MiB); null: <stateDir>/manager.log. */
+        logFile: absPath.nullable().default(null),
+        /**
+         * The cgroup the supervisor moves to (in every hierarchy, below its root), with the manager,
+         * its holders and the per-pod runc shims, so they neither live nor die with the installer
+         * pod and have a budget of their own. null: stay where started (tests, mode child).
+         */
+        cgroup: z
+          .object({
+            name: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/, 'a cgroup path below the root, without ".."').refine((n) => !n.split('/').includes('..'), 'no ".."').default('vnode.slice'),
+            /** memory.max (v2) / memory.limit_in_bytes (v1): bytes or "max". */
+            memoryMax: z.string().regex(/^(\d+|max)$/).nullable().default('4294967296'),
+            pidsMax: z.string().regex(/^(\d+|max)$/).nullable().default('65536'),
+            /** cpu.weight (v2, 1-10000; v1 cpu.shares = weight * 1024 / 100). */
+            cpuWeight: z.number().int().min(1).max(10000).nullable().default(100),
+          })
+          .strict()
+          .nullable()
+          .default({}),
         /**
          * Which namespaces share a vNode: the cluster admin's word, never a pod's. `vnodes` (vNode
          * name -> namespaces) is passed to the manager as is; with the Kubernetes API, the

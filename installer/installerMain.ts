@@ -2,7 +2,6 @@
 // step with the host's, run the vnode-manager, and on SIGTERM either uninstall (the DaemonSet is
 // being deleted) or leave the host installed for the next pod (a rolling update or a restart).
 // `install`, `uninstall`, `preflight` run one action and exit (for hosts without Kubernetes).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { posix } from 'node:path';
 import { configureLogging, logger } from '../agent/common/log.js';
@@ -12,6 +11,7 @@ import { CriStatusProbe } from './CriStatusProbe.js';
 import { HostRoot } from './HostRoot.js';
 import { HostPathsNotReachable, Installer, type InstallerOptions, type NodeAccess } from './Installer.js';
 import { isServerNode, loadInstallerConfig, resolveFlavor, type InstallerConfig } from './installerConfig.js';
+import { ensureSupervisor, sharingPolicyFile, stopSupervisor, supervisorAlive, supervisorLaunch } from './ManagerSupervisor.js';
 import { NamespaceSharingWatch } from './NamespaceSharingWatch.js';
 import { daemonSetRemoved, defaultKubeConfig, NodeLabeler } from './NodeLabeler.js';
 import { gatherHostFacts, judgeHost, UnsupportedHostError, type HostFacts } from './preflight.js';
@@ -97,76 +97,6 @@ export async function prepareInstaller(cfg: InstallerConfig, deps: InstallerDeps
   return { installer, host, facts, cfg, cniSync: undefined };
 }
 
-/** PATH of a systemd unit (systemd's default), for the manager in the host's namespaces. */
-const HOST_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-
-export interface ManagerLaunch {
-  argv: string[];
-  /** The manager's configuration, as the environment overrides agent/common/config.ts reads. */
-  env: Record<string, string>;
-}
-
-/**
- * How the installer starts the manager: the installed vnode-manager, in the host's namespaces
- * (nsenter) or in this process's, with the host paths it needs: its run and state dirs, the vnode
- * handler's CNI conf dir (the chain the installer keeps; the manager runs the host network from it
- * for a vNode's own netns) and containerd's CNI bin dir, and its log level. undefined for mode none.
- */
-export function managerLaunch(cfg: InstallerConfig, host: HostRoot, cni: { vnodeConfDir: string; binDir: string }): ManagerLaunch | undefined {
-  if (cfg.manager.mode === 'none') return undefined;
-  const bin = posix.join(cfg.installDir, 'current/bin/vnode-manager');
-  const nsenter = cfg.manager.mode === 'nsenter';
-  const argv = nsenter ? ['nsenter', '--target', String(cfg.hostPid), '--mount', '--uts', '--ipc', '--net', '--pid', '--', bin, ...cfg.manager.args] : [host.path(bin), ...cfg.manager.args];
-  // The pod's VNODE_RUN_DIR is a pod path (for the probes); the manager gets host paths, seen
-  // directly in the host's mount namespace or through the host root in this pod's.
-  const at = (p: string) => (nsenter ? p : host.path(p));
-  const env = {
-    VNODE_RUN_DIR: at(cfg.manager.runDir),
-    VNODE_STATE_DIR: at(cfg.manager.stateDir),
-    VNODE_CNI_CONF_DIR: at(cni.vnodeConfDir),
-    VNODE_CNI_BIN_DIR: at(cni.binDir),
-    VNODE_LOG_LEVEL: cfg.manager.logLevel,
-    ...(Object.keys(cfg.manager.sharing.vnodes).length ? { VNODE_SHARED_VNODES: JSON.stringify(cfg.manager.sharing.vnodes) } : {}),
-    ...(sharingPolicyFile(cfg) ? { VNODE_SHARING_POLICY_FILE: at(sharingPolicyFile(cfg)!) } : {}),
-  };
-  return { argv, env };
-}
-
-/** The host path of the shared-vNode policy the installer keeps from namespace labels
- * (NamespaceSharingWatch), when it reads them: with the Kubernetes API and a label configured. */
-export function sharingPolicyFile(cfg: InstallerConfig): string | undefined {
-  return cfg.node.kubernetes && cfg.manager.sharing.namespaceLabel ? posix.join(cfg.manager.stateDir, 'sharing-policy.json') : undefined;
-}
-
-/** The manager as a child process (see managerLaunch). */
-export function startManager(cfg: InstallerConfig, host: HostRoot, cni: { vnodeConfDir: string; binDir: string }): ChildProcess | undefined {
-  const m = managerLaunch(cfg, host, cni);
-  if (!m) return undefined;
-  log.info('starting vnode-manager', { argv: m.argv, env: m.env });
-  return spawn(m.argv[0]!, m.argv.slice(1), { stdio: ['ignore', 'inherit', 'inherit'], env: managerEnv(cfg, m) });
-}
-
-/**
- * The manager's whole environment. Nothing of this pod's VNODE_* (the image's VNODE_TREE names the
- * image's tree, not the installed one; VNODE_RUN_DIR is the pod's path for the probes), and in the
- * host's namespaces the host's PATH, not the image's.
- */
-export function managerEnv(cfg: InstallerConfig, m: ManagerLaunch, env: NodeJS.ProcessEnv = process.env): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined && !k.startsWith('VNODE_')) out[k] = v;
-  if (cfg.manager.mode === 'nsenter') out.PATH = HOST_PATH;
-  return { ...out, ...m.env };
-}
-
-async function stopChild(child: ChildProcess | undefined, graceMs = 20_000): Promise<void> {
-  if (!child || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
-
 /** What SIGTERM means for this pod. */
 async function shouldUninstall(cfg: InstallerConfig, kc: KubeConfig | undefined): Promise<boolean> {
   if (cfg.onTerm !== 'auto') return cfg.onTerm === 'uninstall';
@@ -181,6 +111,9 @@ async function shouldUninstall(cfg: InstallerConfig, kc: KubeConfig | undefined)
     return false;
   }
 }
+
+/** How often the run loop checks that the supervisor lives. */
+const SUPERVISOR_POLL_MS = 2_000;
 
 export async function installerMain(argv: string[]): Promise<number> {
   const args = [...argv];
@@ -232,35 +165,40 @@ export async function installerMain(argv: string[]): Promise<number> {
   const policyFile = sharingPolicyFile(cfg);
   const sharing = policyFile ? new NamespaceSharingWatch(defaultKubeConfig(), host, { label: cfg.manager.sharing.namespaceLabel!, file: policyFile }) : undefined;
   await sharing?.start();
-  const manager = startManager(cfg, host, report.cni);
-  const term = new Promise<'term' | 'manager-exit'>((resolve) => {
+  // The manager runs under its supervisor on the host, not as this pod's child (ManagerSupervisor.ts).
+  const supervisor = await ensureSupervisor(cfg, host, report.cni);
+  if (supervisor) log.info(supervisor.adopted ? 'manager supervisor adopted' : 'manager supervisor started', supervisor);
+  const term = new Promise<'term' | 'supervisor-exit'>((resolve) => {
     process.once('SIGTERM', () => resolve('term'));
     process.once('SIGINT', () => resolve('term'));
-    manager?.once('exit', () => resolve('manager-exit'));
+    if (supervisor) {
+      const poll = setInterval(() => {
+        if (!supervisorAlive(supervisor.pid)) {
+          clearInterval(poll);
+          resolve('supervisor-exit');
+        }
+      }, SUPERVISOR_POLL_MS);
+      poll.unref();
+    }
   });
   const why = await term;
-  if (why === 'manager-exit') {
-    log.error('vnode-manager exited; the pod restarts and reinstalls', { code: manager?.exitCode, signal: manager?.signalCode });
+  if (why === 'supervisor-exit') {
+    log.error('the manager supervisor exited; the pod restarts and starts it again', { supervisor: supervisor?.pid });
     sync.stop();
     await sharing?.stop();
     return 1;
   }
   const uninstall = await shouldUninstall(cfg, undefined);
-  log.info(uninstall ? 'SIGTERM: uninstalling' : 'SIGTERM: the DaemonSet stays; leaving vNode installed for the next pod');
+  log.info(uninstall ? 'SIGTERM: uninstalling' : 'SIGTERM: the DaemonSet stays; vNode and its manager keep running for the next pod', { supervisor: supervisor?.pid });
   sync.stop();
   await sharing?.stop();
-  let removed = false;
-  try {
-    // The manager runs until containerd no longer lists the handler, so no vNode pod loses it early.
-    if (uninstall) {
-      await installer.uninstall();
-      removed = true;
-    }
-  } finally {
-    await stopChild(manager);
-  }
+  if (!uninstall) return 0;
+  // The manager runs until containerd no longer lists the handler, so no vNode pod loses it early.
+  await installer.uninstall();
+  const launch = supervisorLaunch(cfg, host, report.cni);
+  if (launch) await stopSupervisor(host, launch.pidFile);
   // With vNode gone and no vNode pod left, the manager's own state has nobody to serve.
-  if (removed && manager) {
+  if (launch) {
     // Its FUSE mount (vnodefs) outlives it by design, for a restart; after an uninstall it goes too.
     if (cfg.manager.mode === 'nsenter') await unmountInHost(cfg.hostPid, [cfg.manager.runDir, cfg.manager.stateDir]);
     for (const d of [cfg.manager.stateDir, cfg.manager.runDir]) purgeDir(host, d);

@@ -63,6 +63,11 @@ const cflags = ['-O2', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Wno-format
 if (newer(join(root, 'addon/launcher/vnode.c'), launcher)) {
   run('cc', [...cflags, '-o', launcher, 'addon/launcher/vnode.c']);
 }
+// The manager's supervisor on the host (installer/ManagerSupervisor.ts): its own small program.
+const supervise = join(tree, 'bin/vnode-supervise');
+if (newer(join(root, 'addon/launcher/supervise.c'), supervise)) {
+  run('cc', [...cflags, '-o', supervise, 'addon/launcher/supervise.c']);
+}
 for (const link of ['containerd-shim-vnode-v2', 'vnode-cni', 'vnode-runc', 'vnode-manager', 'vnode-holder', 'vnode-nsexec', 'vnode-inject']) {
   const p = join(tree, 'bin', link);
   rmSync(p, { force: true });

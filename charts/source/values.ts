@@ -34,6 +34,9 @@ export interface ChartValues {
        * name; null turns the label off). A pod's `vnode.loft.sh/name` annotation may only name
        * the shared vNode of its own namespace. */
       sharing: { vnodes: Record<string, string[]>; namespaceLabel: string | null };
+      /** The cgroup the manager's supervisor, the manager, its holders and the per-pod runc shims
+       * run in on the host (below each hierarchy's root), with its limits; null: where started. */
+      cgroup: { name: string; memoryMax: string | null; pidsMax: string | null; cpuWeight: number | null } | null;
     };
   };
 }
@@ -81,7 +84,12 @@ export const defaultValues: ChartValues = {
     runtime: { handler: 'vnode', cniConfDir: '/etc/cni/vnode.d', podAnnotations: ['vnode.loft.sh/*'] },
     node: { taintWhileInstalling: false },
     onTerm: 'auto',
-    manager: { mode: 'nsenter', runDir: '/run/vnode', sharing: { vnodes: {}, namespaceLabel: 'vnode.loft.sh/shared-vnode' } },
+    manager: {
+      mode: 'nsenter',
+      runDir: '/run/vnode',
+      sharing: { vnodes: {}, namespaceLabel: 'vnode.loft.sh/shared-vnode' },
+      cgroup: { name: 'vnode.slice', memoryMax: '4294967296', pidsMax: '65536', cpuWeight: 100 },
+    },
   },
 };
 
@@ -110,6 +118,10 @@ export const ValuesSchema: z.ZodType<ChartValues> = z
             mode: z.enum(['nsenter', 'child', 'none']),
             runDir: hostDir,
             sharing: z.object({ vnodes: z.record(dnsLabel, z.array(z.string().min(1))), namespaceLabel: z.string().min(1).nullable() }).strict(),
+            cgroup: z
+              .object({ name: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/), memoryMax: z.string().regex(/^(\d+|max)$/).nullable(), pidsMax: z.string().regex(/^(\d+|max)$/).nullable(), cpuWeight: z.number().int().min(1).max(10000).nullable() })
+              .strict()
+              .nullable(),
           })
           .passthrough(),
       })
@@ -150,8 +162,19 @@ export const valuesJsonSchema = {
               vnodes: { type: 'object', propertyNames: dns, additionalProperties: { type: 'array', items: { type: 'string', minLength: 1 } } },
               namespaceLabel: { type: ['string', 'null'], minLength: 1 },
             }),
+            cgroup: {
+              type: ['object', 'null'],
+              properties: {
+                name: { type: 'string', pattern: '^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$' },
+                memoryMax: { type: ['string', 'null'], pattern: '^([0-9]+|max)$' },
+                pidsMax: { type: ['string', 'null'], pattern: '^([0-9]+|max)$' },
+                cpuWeight: { type: ['integer', 'null'], minimum: 1, maximum: 10000 },
+              },
+              required: ['name', 'memoryMax', 'pidsMax', 'cpuWeight'],
+              additionalProperties: false,
+            },
           },
-          ['mode', 'runDir', 'sharing'],
+          ['mode', 'runDir', 'sharing', 'cgroup'],
           true,
         ),
       },
