@@ -15,11 +15,12 @@ import { chartFiles, renderTemplate } from '../charts/source/chartFiles.js';
 import { defaultValues, ValuesSchema, type ChartValues } from '../charts/source/values.js';
 import { CriStatusProbe } from '../installer/CriStatusProbe.js';
 import { parseInstallerConfig } from '../installer/installerConfig.js';
+import { supervisorAlive } from '../installer/ManagerSupervisor.js';
 import { ContainerdUnit } from './lib/ContainerdUnit.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { diffSnapshots, snapshotFiles, type Snapshot } from './lib/fileSnapshot.js';
 import { snapshotNodePaths } from './lib/hostGuard.js';
-import { waitFor } from './lib/hostState.js';
+import { isAlive, waitFor } from './lib/hostState.js';
 import { KubeletPod } from './lib/KubeletPod.js';
 import { buildReleaseImage, RELEASE_TEST_IMAGE } from './lib/releaseImage.js';
 import { TestBed } from './lib/TestBed.js';
@@ -62,7 +63,7 @@ after(async () => {
 });
 
 /** Chart values for this bed: every host path of the DaemonSet and of the installer's config points into it. */
-function bedValues(): ChartValues {
+function bedValues(onTerm: 'keep' | 'uninstall' = 'uninstall'): ChartValues {
   const v = structuredClone(defaultValues);
   v.image = { ...IMAGE, pullPolicy: 'Never' };
   v.hostPaths = {
@@ -88,7 +89,9 @@ function bedValues(): ChartValues {
     // test process, in the host's namespaces for the whole run, stands in for it.
     hostPid: process.pid,
     node: { ...v.installer.node, kubernetes: false },
-    manager: { ...v.installer.manager, mode: 'nsenter' as const, runDir: at('run/vnode'), stateDir: at('var/lib/vnode') },
+    // The supervisor's cgroup inside the bed's (the bed's teardown kills whatever is left there).
+    manager: { ...v.installer.manager, mode: 'nsenter' as const, runDir: at('run/vnode'), stateDir: at('var/lib/vnode'), cgroup: { ...v.installer.manager.cgroup!, name: `${bed.cgroupRoot}/vnode.slice` } },
+    onTerm,
     readinessTimeoutSeconds: 30,
     drainTimeoutSeconds: 10,
   };
@@ -96,12 +99,18 @@ function bedValues(): ChartValues {
   return ValuesSchema.parse(v);
 }
 
-test('the DaemonSet pod installs vNode on its own containerd, survives the restart, uninstalls on stop', { skip, timeout: 1_500_000 }, async (t) => {
-  // The chart's templates rendered as helm would, with this bed's values.
-  const values = bedValues();
-  const ctx = { Values: values, Release: { Namespace: 'vnode-system', Name: 'vnode-runtime' } };
-  const ds = parse(renderTemplate(chartFiles()['templates/daemonset.yaml']!, ctx)) as { spec: { template: { spec: unknown } } };
-  const cm = parse(renderTemplate(chartFiles()['templates/configmap.yaml']!, ctx)) as { metadata: { name: string }; data: Record<string, string> };
+test('the DaemonSet pod installs vNode on its own containerd, survives the restart; a pod restart disrupts no vNode pod; uninstalls on removal', { skip, timeout: 1_500_000 }, async (t) => {
+  // The chart's templates rendered as helm would, with this bed's values. The first pod is
+  // restarted while the DaemonSet stays (onTerm keep: what `auto` decides for a rolling update or
+  // a liveness restart); the second is the last one (onTerm uninstall: the DaemonSet is removed).
+  const render = (onTerm: 'keep' | 'uninstall') => {
+    const ctx = { Values: bedValues(onTerm), Release: { Namespace: 'vnode-system', Name: 'vnode-runtime' } };
+    return {
+      ds: parse(renderTemplate(chartFiles()['templates/daemonset.yaml']!, ctx)) as { spec: { template: { spec: unknown } } },
+      cm: parse(renderTemplate(chartFiles()['templates/configmap.yaml']!, ctx)) as { metadata: { name: string }; data: Record<string, string> },
+    };
+  };
+  const { ds, cm } = render('keep');
   const cfg = parseInstallerConfig(parse(cm.data['config.yaml']!));
   assert.equal(cfg.installDir, at('opt/vnode'), 'the ConfigMap carries the installer config');
 
@@ -147,6 +156,7 @@ test('the DaemonSet pod installs vNode on its own containerd, survives the resta
     }
   };
   let stoppedCleanly = false;
+  let pod2: KubeletPod | undefined;
   try {
     const started = Date.now();
     await pod.run();
@@ -201,14 +211,52 @@ test('the DaemonSet pod installs vNode on its own containerd, survives the resta
     const [uid, ...map] = e.stdout.trim().split(/\s+/).map(Number);
     assert.equal(uid, 0);
     assert.ok(map[0] === 0 && map[1]! >= 65536 && map[2] === 65536, `the pod's root is a vNode's, not the host's: ${e.stdout}`);
+    // The manager lives outside the installer pod: in the supervisor's cgroup, not the pod's.
+    const supervisor = Number(readFileSync(at('run/vnode/supervisor.pid'), 'utf8'));
+    assert.match(readFileSync(`/proc/${supervisor}/cgroup`, 'utf8'), new RegExp(`:/${bed.cgroupRoot}/vnode\\.slice$`, 'm'));
+    assert.match(readFileSync(`/proc/${mgrPid}/cgroup`, 'utf8'), new RegExp(`:/${bed.cgroupRoot}/vnode\\.slice$`, 'm'));
+
+    // kubelet restarts the installer pod (a rolling update, a liveness restart): SIGTERM while the
+    // DaemonSet stays. The vNode pod does not notice: same manager, same container, exec works.
+    const restartMs = await pod.stop();
+    t.diagnostic(`installer pod stopped (DaemonSet kept) in ${restartMs} ms`);
+    assert.equal(unit.restarts, 1, 'no uninstall: containerd was not restarted');
+    assert.ok(isAlive(supervisor) && isAlive(mgrPid), 'the supervisor and its manager outlive the installer pod');
+    assert.ok((await new CriStatusProbe(bed.socket).runtimeHandlers()).includes('vnode'), 'the handler stays');
+    const during = await bed.cri.execSync(v.containerId, ['cat', '/proc/self/uid_map']);
+    assert.equal(during.exitCode, 0, `the vNode pod answers with no installer pod: ${during.stderr}`);
+
+    // The next installer pod adopts the running supervisor: nothing restarts.
+    const second = render('uninstall');
+    const uid2 = 'inst-ds-uid-2';
+    const translated2 = translatePod(second.ds.spec.template.spec, {
+      pod: { name: 'vnode-runtime-inst2', namespace: 'vnode-system', uid: uid2, nodeName: 'inst-node', hostIP: '127.0.0.1' },
+      podDir: at(`kubelet/pods/${uid2}`),
+      logDirectory: at(`logs/vnode-system_vnode-runtime-inst2_${uid2}`),
+      cgroupParent: `/${bed.cgroupRoot}/ds2`,
+      configMaps: { [second.cm.metadata.name]: second.cm.data },
+    });
+    pod2 = new KubeletPod(bed, translated2);
+    await pod2.run();
+    await waitFor('the second pod to become ready', () => pod2!.isReady('installer') || undefined, 120_000, 200);
+    assert.equal(unit.restarts, 1, 'the second pod found vNode installed: no containerd restart');
+    assert.equal(Number(readFileSync(at('run/vnode/supervisor.pid'), 'utf8')), supervisor, 'the supervisor was adopted');
+    const h2 = await checkHealth(at('run/vnode'));
+    assert.equal(Number(/pid (\d+)/.exec(h2.message)?.[1]), mgrPid, 'the same manager');
+    const after = await bed.cri.execSync(v.containerId, ['cat', '/proc/self/uid_map']);
+    assert.equal(after.exitCode, 0, after.stderr);
+    assert.equal(after.stdout, during.stdout, 'the same vNode ids throughout');
     // Removed while the manager runs (kubelet's drain before the DaemonSet goes).
     await bed.cri.stopPodSandbox(v.podId);
     await bed.cri.removePodSandbox(v.podId);
 
-    // kubelet deletes the pod: SIGTERM with the grace period; the installer uninstalls.
-    const stopMs = await pod.stop();
+    // kubelet deletes the last pod: SIGTERM with the grace period; the installer uninstalls and
+    // stops the supervisor and its manager.
+    const stopMs = await pod2.stop();
     stoppedCleanly = true;
     t.diagnostic(`pod stopped (uninstall included) in ${stopMs} ms`);
+    // (exited: an orphan's zombie may wait a moment for the host's init to reap it)
+    assert.ok(!supervisorAlive(supervisor) && !supervisorAlive(mgrPid), 'the uninstall stopped the supervisor and the manager');
     assert.equal(unit.restarts, 2, 'the uninstall restarted containerd once');
     assert.ok(readFileSync(bed.configPath).equals(configBytes), "containerd's config has its original bytes");
     assert.ok(!(await new CriStatusProbe(bed.socket).runtimeHandlers()).includes('vnode'));
@@ -229,6 +277,7 @@ test('the DaemonSet pod installs vNode on its own containerd, survives the resta
   } finally {
     if (!stoppedCleanly) {
       pod.stopProbes();
+      pod2?.stopProbes();
       t.diagnostic(`pod log:\n${logFile()}`);
     }
   }

@@ -168,20 +168,17 @@ export async function installerMain(argv: string[]): Promise<number> {
   // The manager runs under its supervisor on the host, not as this pod's child (ManagerSupervisor.ts).
   const supervisor = await ensureSupervisor(cfg, host, report.cni);
   if (supervisor) log.info(supervisor.adopted ? 'manager supervisor adopted' : 'manager supervisor started', supervisor);
+  // The poll also keeps this process alive until SIGTERM (the supervisor is not our child).
+  let poll: NodeJS.Timeout | undefined;
   const term = new Promise<'term' | 'supervisor-exit'>((resolve) => {
     process.once('SIGTERM', () => resolve('term'));
     process.once('SIGINT', () => resolve('term'));
-    if (supervisor) {
-      const poll = setInterval(() => {
-        if (!supervisorAlive(supervisor.pid)) {
-          clearInterval(poll);
-          resolve('supervisor-exit');
-        }
-      }, SUPERVISOR_POLL_MS);
-      poll.unref();
-    }
+    poll = setInterval(() => {
+      if (supervisor && !supervisorAlive(supervisor.pid)) resolve('supervisor-exit');
+    }, SUPERVISOR_POLL_MS);
   });
   const why = await term;
+  clearInterval(poll);
   if (why === 'supervisor-exit') {
     log.error('the manager supervisor exited; the pod restarts and starts it again', { supervisor: supervisor?.pid });
     sync.stop();
