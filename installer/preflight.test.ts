@@ -14,7 +14,7 @@ const good: HostFacts = {
 };
 
 test('a supported node passes', () => {
-  assert.deepEqual(judgeHost(good), { ok: true, problems: [], warnings: [] });
+  assert.deepEqual(judgeHost(good), { ok: true, problems: [], warnings: [], findings: [] });
   assert.deepEqual(kernelVersion('6.18.44-fc-v769'), [6, 18, 44]);
 });
 
@@ -38,6 +38,11 @@ test('each unsupported fact is refused with a message that says why', () => {
   }
   assert.deepEqual(judgeHost({ ...good, cgroup: 'v1' }, { allowedCgroups: ['v2'] }).problems, ['cgroup v1 is not allowed by this installation (allowed: v2)']);
   assert.match(judgeHost({ ...good, cgroup: 'hybrid' }).warnings[0]!, /cgroup hybrid/);
+  // Each finding names its check (vnode doctor prints a verdict and a fix per check).
+  assert.deepEqual(
+    judgeHost({ ...good, cgroup: 'hybrid', maxUserNamespaces: 0, containerdRootFs: 'overlay' }).findings.map((f) => [f.check, f.level]),
+    [['cgroup', 'warning'], ['userns', 'problem'], ['idmap', 'problem']],
+  );
 });
 
 test('facts of this machine: hybrid cgroups, user_notif, containerd 1.6 from its --version', async () => {

@@ -32,10 +32,21 @@ export interface PreflightPolicy {
 
 export const DEFAULT_POLICY: PreflightPolicy = { allowedCgroups: ['v2', 'hybrid', 'v1'] };
 
+/** What a finding is about: `vnode doctor` gives one verdict and fix per check. */
+export type HostCheck = 'kernel' | 'cgroup' | 'seccomp' | 'userns' | 'containerd' | 'idmap';
+
+export interface Finding {
+  check: HostCheck;
+  level: 'problem' | 'warning';
+  message: string;
+}
+
 export interface Verdict {
   ok: boolean;
   problems: string[];
   warnings: string[];
+  /** The same problems and warnings, each with the check it belongs to. */
+  findings: Finding[];
 }
 
 export class UnsupportedHostError extends Error {
@@ -59,27 +70,34 @@ const kernelAtLeast = (k: [number, number, number], major: number, minor: number
 const IDMAP_FS: Record<string, [number, number]> = { ext4: [5, 12], xfs: [5, 12], vfat: [5, 12], btrfs: [5, 15], f2fs: [5, 18], tmpfs: [6, 3], zfs: [99, 0] };
 
 export function judgeHost(f: HostFacts, policy: PreflightPolicy = DEFAULT_POLICY): Verdict {
-  const problems: string[] = [];
-  const warnings: string[] = [];
+  const findings: Finding[] = [];
+  let check: HostCheck = 'kernel';
+  const problems = { push: (message: string) => findings.push({ check, level: 'problem', message }) };
+  const warnings = { push: (message: string) => findings.push({ check, level: 'warning', message }) };
   const k = kernelVersion(f.kernelRelease);
   if (!k) problems.push(`kernel release "${f.kernelRelease}" cannot be read`);
   else if (!kernelAtLeast(k, 5, 12)) {
     problems.push(`kernel ${f.kernelRelease} is older than 5.12: vNode needs idmapped mounts (mount_setattr, 5.12) and seccomp user notification with ADDFD (5.9)`);
   }
 
+  check = 'cgroup';
   if (f.cgroup === 'unknown') problems.push('cgroup mode unknown: /sys/fs/cgroup of the host is neither cgroup2 nor a cgroup v1 tmpfs');
   else if (!policy.allowedCgroups.includes(f.cgroup)) problems.push(`cgroup ${f.cgroup} is not allowed by this installation (allowed: ${policy.allowedCgroups.join(', ')})`);
   else if (f.cgroup !== 'v2') warnings.push(`cgroup ${f.cgroup}: vNode is built for cgroup v2 nodes; v1 controllers work but per-vNode limits are coarser`);
 
+  check = 'seccomp';
   if (!f.seccompActions) problems.push('seccomp filters are not available (/proc/sys/kernel/seccomp/actions_avail missing): vNode intercepts syscalls with seccomp user notification');
   else if (!f.seccompActions.includes('user_notif')) problems.push(`seccomp user notification is not available (actions: ${f.seccompActions.join(' ')}): vNode needs SECCOMP_RET_USER_NOTIF`);
 
+  check = 'userns';
   if (f.maxUserNamespaces !== undefined && f.maxUserNamespaces < 1) problems.push('user namespaces are disabled (/proc/sys/user/max_user_namespaces is 0)');
 
+  check = 'containerd';
   if (!f.containerd) problems.push(`containerd version unknown: ${f.containerdError ?? 'not found'}`);
   else if (!atLeast(f.containerd, 1, 6)) problems.push(`containerd ${formatVersion(f.containerd)} is older than 1.6: the vnode handler needs a per-runtime cni_conf_dir (1.6+)`);
   else if (f.containerd.major >= 3) problems.push(`containerd ${formatVersion(f.containerd)} is newer than this installer knows (1.6 to 2.x)`);
 
+  check = 'idmap';
   if (f.idmapProbe) {
     if (!f.idmapProbe.ok) problems.push(`idmapped mounts do not work here: ${f.idmapProbe.detail}`);
   } else if (k && f.containerdRootFs) {
@@ -90,7 +108,8 @@ export function judgeHost(f: HostFacts, policy: PreflightPolicy = DEFAULT_POLICY
       problems.push(`idmapped mounts on ${f.containerdRootFs} (containerd's root) need kernel ${need[0]}.${need[1]}+, this is ${f.kernelRelease}`);
     }
   }
-  return { ok: problems.length === 0, problems, warnings };
+  const of = (level: Finding['level']) => findings.filter((x) => x.level === level).map((x) => x.message);
+  return { ok: of('problem').length === 0, problems: of('problem'), warnings: of('warning'), findings };
 }
 
 const FS_MAGIC: Record<number, string> = {

@@ -2,7 +2,7 @@
 // then against every way the manager can be missing.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,7 +37,7 @@ async function until(what: string, fn: () => boolean, ms = 15_000): Promise<void
 test('vnode health: 0 while the real manager answers, 1 with a reason once it is gone', { skip, timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'vnode-health-'));
   const runDir = join(dir, 'run');
-  const mgr = spawn(join(TREE_BIN, 'vnode-manager'), [], { env: { PATH: process.env.PATH, VNODE_RUN_DIR: runDir, VNODE_STATE_DIR: join(dir, 'state'), VNODE_LOG_LEVEL: 'error' }, stdio: 'ignore' });
+  const mgr = spawn(join(TREE_BIN, 'vnode-manager'), [], { env: { PATH: process.env.PATH, VNODE_RUN_DIR: runDir, VNODE_STATE_DIR: join(dir, 'state'), VNODE_LOG_LEVEL: 'error', VNODE_METRICS_PORT: '0' }, stdio: 'ignore' });
   // One hook, in order: the manager first (so nothing remounts), then its mounts, then the files.
   t.after(() => {
     mgr.kill('SIGKILL');
@@ -48,7 +48,22 @@ test('vnode health: 0 while the real manager answers, 1 with a reason once it is
 
   const ok = await run('vnode', ['health'], { VNODE_RUN_DIR: runDir });
   assert.equal(ok.status, 0, ok.stderr);
-  assert.match(ok.stdout, new RegExp(`^vnode-manager ok: pid ${mgr.pid}, up \\d+\\.\\d s\\n$`));
+  assert.match(ok.stdout, new RegExp(`^vnode-manager ok: pid ${mgr.pid}, up \\d+\\.\\d s; launch ok, ttrpc ok, vnodefs (ok|off), seccomp ok, state ok, metrics ok\\n$`));
+  const ready = await run('vnode', ['health', '--ready'], { VNODE_RUN_DIR: runDir });
+  assert.equal(ready.status, 0, ready.stderr);
+  assert.match(ready.stdout, /^vnode-manager ready: /);
+  // The launch socket moved away under the manager (reached here through a link elsewhere):
+  // launchers find nobody at its path, so liveness fails and says why.
+  const sock = join(runDir, 'launch.sock');
+  const moved = join(runDir, 'moved.sock');
+  const via = join(dir, 'via');
+  renameSync(sock, moved);
+  mkdirSync(via);
+  symlinkSync(moved, join(via, 'launch.sock'));
+  const gone = await run('vnode', ['health'], { VNODE_RUN_DIR: via });
+  assert.equal(gone.status, 1);
+  assert.match(gone.stderr, /launch failed: .*run\/launch\.sock: ENOENT/);
+  renameSync(moved, sock);
   // The flag beats the environment.
   const flag = await run('vnode', ['health', '--run-dir', runDir], { VNODE_RUN_DIR: join(dir, 'elsewhere') });
   assert.equal(flag.status, 0, flag.stderr);

@@ -80,6 +80,16 @@ export const ConfigSchema = z
       })
       .strict()
       .default({}),
+    /** Prometheus metrics at http://<address>:<port>/metrics. The DaemonSet runs on the host
+     * network, so the default binds to loopback only; port 0 takes any free port (tests). */
+    metrics: z
+      .object({
+        enabled: z.boolean().default(true),
+        address: z.string().ip().default('127.0.0.1'),
+        port: z.number().int().min(0).max(65535).default(9713),
+      })
+      .strict()
+      .default({}),
     /** How long a new vNode's holder may take to report ready. */
     holderReadyTimeoutMs: z.number().int().positive().default(10_000),
   })
@@ -129,6 +139,15 @@ export function loadConfig(file = process.env.VNODE_CONFIG, env: NodeJS.ProcessE
   if (env.VNODE_CNI_CONF_DIR || env.VNODE_CNI_BIN_DIR) {
     const cni = (raw.cni ?? {}) as Record<string, unknown>;
     raw = { ...raw, cni: { ...cni, ...(env.VNODE_CNI_CONF_DIR ? { confDir: env.VNODE_CNI_CONF_DIR } : {}), ...(env.VNODE_CNI_BIN_DIR ? { binDir: env.VNODE_CNI_BIN_DIR } : {}) } };
+  }
+  if (env.VNODE_METRICS_PORT || env.VNODE_METRICS_ADDRESS) {
+    const metrics = { ...((raw.metrics ?? {}) as Record<string, unknown>) };
+    if (env.VNODE_METRICS_PORT) {
+      if (!/^\d+$/.test(env.VNODE_METRICS_PORT)) throw new ConfigError('VNODE_METRICS_PORT', [`not a port number: ${JSON.stringify(env.VNODE_METRICS_PORT)}`]);
+      metrics.port = Number(env.VNODE_METRICS_PORT);
+    }
+    if (env.VNODE_METRICS_ADDRESS) metrics.address = env.VNODE_METRICS_ADDRESS;
+    raw = { ...raw, metrics };
   }
   if (env.VNODE_SHARED_VNODES || env.VNODE_SHARING_POLICY_FILE) {
     const sharing = { ...((raw.sharing ?? {}) as Record<string, unknown>) };

@@ -8,10 +8,26 @@ const level = (): string => process.env.VNODE_LOG_LEVEL ?? 'info';
 
 let base: winston.Logger | undefined;
 
+// Error lines by component, counted as they are logged (the vnode_errors_total metric); the
+// components are this program's fixed set of names, so the map stays small.
+const errors = new Map<string, number>();
+const countErrors = winston.format((info) => {
+  if (info.level === 'error') {
+    const c = typeof info.component === 'string' ? info.component : 'unknown';
+    errors.set(c, (errors.get(c) ?? 0) + 1);
+  }
+  return info;
+});
+
+/** Error lines logged so far in this thread, by component. */
+export function errorCounts(): ReadonlyMap<string, number> {
+  return errors;
+}
+
 function root(): winston.Logger {
   base ??= winston.createLogger({
     level: level(),
-    format: winston.format.combine(winston.format.timestamp(), winston.format.errors({ stack: true }), winston.format.json()),
+    format: winston.format.combine(countErrors(), winston.format.timestamp(), winston.format.errors({ stack: true }), winston.format.json()),
     transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] })],
   });
   return base;

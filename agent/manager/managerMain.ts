@@ -1,6 +1,7 @@
 // vnode-manager: the long-running coordinator. Serves the launcher socket (shim and CNI entries)
 // and the central shim's TTRPC Task service that containerd dials for every vnode task.
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { writeFileAtomic } from '../common/atomicWrite.js';
 import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
 import { collectGarbage } from '../common/gc.js';
@@ -8,6 +9,12 @@ import { configureLogging, logger } from '../common/log.js';
 import { VNodeCni } from '../cni/VNodeCni.js';
 import { runcHook, RUNC_HOOKED } from '../pods/runcHook.js';
 import { HEALTH_ENTRY, healthLaunch } from './healthLaunch.js';
+import { Introspection } from './Introspection.js';
+import { managerVersion } from './version.js';
+import { introspectLaunch } from './introspectLaunch.js';
+import { INTROSPECT_ENTRY } from './introspectionReports.js';
+import { managerMetrics } from '../metrics/ManagerMetrics.js';
+import { MetricsServer } from '../metrics/MetricsServer.js';
 import { STATE_ENTRY, stateLaunch, type StateSizes } from './stateLaunch.js';
 import { VNodePods } from '../pods/VNodePods.js';
 import { SeccompAgent } from '../seccomp/SeccompAgent.js';
@@ -23,12 +30,27 @@ import { VNodeManager } from '../vnode/VNodeManager.js';
 import { SharingPolicy } from '../vnode/SharingPolicy.js';
 import { VNodePlacement } from '../vnode/VNodePlacement.js';
 
+/** Counts manager starts on this state dir; returns how many came before this one. */
+function countStart(stateDir: string): number {
+  const file = join(stateDir, 'manager-starts.json');
+  let before = 0;
+  try {
+    before = Number((JSON.parse(readFileSync(file, 'utf8')) as { starts?: unknown }).starts) || 0;
+  } catch {
+    // first start, or a torn file: count from here
+  }
+  writeFileAtomic(file, JSON.stringify({ starts: before + 1 }));
+  return before;
+}
+
 export async function managerMain(_argv: string[]): Promise<number> {
+  const startedAt = Date.now();
   const cfg = loadConfig();
   configureLogging({ level: cfg.logLevel });
   const log = logger('manager');
   mkdirSync(cfg.runDir, { recursive: true, mode: 0o711 });
   mkdirSync(cfg.stateDir, { recursive: true, mode: 0o700 });
+  const restarts = countStart(cfg.stateDir);
   // vNodes first: live holders are re-adopted, dead ones cleaned up.
   const vnodes = await VNodeManager.open(cfg, { log: logger('vnode') });
 
@@ -85,7 +107,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
   const ttrpc = new TtrpcServer({ log: logger('ttrpc') });
   proxy.register(ttrpc);
   const taskSocket = join(cfg.runDir, 'shim.sock');
-  await ttrpc.listen(taskSocket);
+  const ttrpcServer = await ttrpc.listen(taskSocket);
 
   const launch = new LaunchServer(join(cfg.runDir, 'launch.sock'), logger('launch'));
   launch.handle('containerd-shim-vnode-v2', shimLaunch(new ShimBinaryActions(registry, proxy, `unix://${taskSocket}`, logger('shim'))));
@@ -94,7 +116,8 @@ export async function managerMain(_argv: string[]): Promise<number> {
     runcHook(join(TREE_BIN, 'runc'), (id) => registry.task(id)?.sandbox === false, (pid, then) => pods.startCommand(pid, then), logger('runc-hook')),
   );
   launch.handle('vnode-cni', new VNodeCni(vnodes, pods, (podId) => proxy.podHasTasks(podId), logger('cni')).handle);
-  launch.handle(HEALTH_ENTRY, healthLaunch());
+  // A torn-down vNode's syscall counts (and their metric series) go with it.
+  vnodes.onTeardown((v) => seccomp.forgetVnode(v.name));
   const sizes = (): StateSizes => ({
     registry: registry.stats(),
     proxy: proxy.stats(),
@@ -114,14 +137,47 @@ export async function managerMain(_argv: string[]): Promise<number> {
   };
   const heapAfterGc = (): Record<string, number> => ({ main: mainHeapAfterGcKb, ...vnodefs?.heapAfterGc(), ...seccomp.heapAfterGc() });
   launch.handle(STATE_ENTRY, stateLaunch(sizes, gcAll, heapAfterGc));
+  const metricsLog = logger('metrics');
+  let metricsServer: MetricsServer | undefined;
+  let metricsError: string | null = null;
+  const intro = new Introspection({
+    version: managerVersion(),
+    startedAt,
+    runDir: cfg.runDir,
+    stateDir: cfg.stateDir,
+    cni: cfg.cni,
+    vnodes,
+    registry,
+    podIdentity: (id) => pods.podIdentity(id),
+    seccomp,
+    vnodefs,
+    sockets: { launch: { path: launch.path, ino: 0 }, ttrpc: { path: taskSocket, ino: statSync(taskSocket).ino, listening: () => ttrpcServer.listening } },
+    metricsUrl: () => metricsServer?.url ?? null,
+    metricsError: () => metricsError,
+  });
+  launch.handle(HEALTH_ENTRY, healthLaunch(() => intro.health()));
+  launch.handle(INTROSPECT_ENTRY, introspectLaunch(intro));
   await launch.listen();
-  log.info('vnode-manager ready', { runDir: cfg.runDir, stateDir: cfg.stateDir, pid: process.pid, vnodes: vnodes.list().length });
+  intro.setLaunchInode(statSync(launch.path).ino);
+  if (cfg.metrics.enabled) {
+    const server = new MetricsServer(managerMetrics({ version: managerVersion(), vnodes, registry, seccomp, vnodefs, introspection: intro, tables: sizes, restarts }), metricsLog);
+    try {
+      await server.listen(cfg.metrics.address, cfg.metrics.port);
+      metricsServer = server;
+    } catch (e) {
+      // Not fatal: pods run without metrics; readiness and `vnode status` report it.
+      metricsError = `cannot serve metrics on ${cfg.metrics.address}:${cfg.metrics.port}: ${(e as Error).message}`;
+      metricsLog.error(metricsError);
+    }
+  }
+  log.info('vnode-manager ready', { runDir: cfg.runDir, stateDir: cfg.stateDir, pid: process.pid, vnodes: vnodes.list().length, metrics: metricsServer?.url ?? metricsError });
 
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
   log.info('vnode-manager stopping');
+  await metricsServer?.close();
   await launch.close();
   await ttrpc.close();
   await proxy.close();

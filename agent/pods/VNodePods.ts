@@ -80,7 +80,8 @@ export class VNodePods implements TaskHooks {
     const pendingNetns = ctx.sandbox ? await this.podNetworks.get(ctx.podId)?.netns : undefined;
     // The sandbox brings the pod into its vNode (hostNetwork pods have no CNI ADD to do it);
     // containers find it there.
-    const vnode = ctx.sandbox ? await this.vnodes.getOrCreate(this.placePod(podFromSpec(ctx.podId, ctx.annotations)), ctx.podId) : this.vnodeOfPod(ctx.podId);
+    const identity = ctx.sandbox ? podFromSpec(ctx.podId, ctx.annotations) : undefined;
+    const vnode = identity ? await this.vnodes.getOrCreate(this.placePod(identity), ctx.podId) : this.vnodeOfPod(ctx.podId);
     if (!vnode || vnode.state !== 'ready') throw new SpecError(`pod ${ctx.podId}: its vNode${vnode ? ` (${vnode.key})` : ''} is ${vnode?.state ?? 'gone'}`);
     this.registerWithVnodefs(vnode);
     const podNetns = ctx.sandbox ? (pendingNetns ?? vnode.netns[ctx.podId]) : undefined;
@@ -110,6 +111,7 @@ export class VNodePods implements TaskHooks {
       this.podCgroups.set(ctx.podId, cgroup);
     }
     if (ctx.sandbox) this.podStarts.set(ctx.podId, Date.now());
+    if (identity) this.podNames.set(ctx.podId, { namespace: identity.namespace, name: identity.name });
     this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, ms: +(performance.now() - t0).toFixed(1) });
     return { rootfs };
   }
@@ -287,6 +289,7 @@ export class VNodePods implements TaskHooks {
 
   private async leave(podId: string): Promise<void> {
     this.podStarts.delete(podId);
+    this.podNames.delete(podId);
     const cgroup = this.podCgroups.get(podId);
     if (cgroup !== undefined) this.opts.vnodefs?.clearStartTime(cgroup);
     this.podCgroups.delete(podId);
@@ -306,9 +309,16 @@ export class VNodePods implements TaskHooks {
   /** The cgroup each pod's start time is registered under in vnodefs (cleared by podGone). */
   private readonly podCgroups = new Map<string, string>();
 
+  /** Each pod's Kubernetes namespace and name, from its sandbox's annotations (`vnode ls`). */
+  private readonly podNames = new Map<string, { namespace: string; name: string }>();
+
+  podIdentity(podId: string): { namespace: string; name: string } | undefined {
+    return this.podNames.get(podId);
+  }
+
   /** Sizes of the per-pod maps (the manager's state entry). */
-  stats(): { podStarts: number; podCgroups: number; podNetworks: number } {
-    return { podStarts: this.podStarts.size, podCgroups: this.podCgroups.size, podNetworks: this.podNetworks.size };
+  stats(): { podStarts: number; podCgroups: number; podNetworks: number; podNames: number } {
+    return { podStarts: this.podStarts.size, podCgroups: this.podCgroups.size, podNetworks: this.podNetworks.size, podNames: this.podNames.size };
   }
 
   /** The seccomp agent's question for each listener runc hands over: whose container is this? */

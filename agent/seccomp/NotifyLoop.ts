@@ -46,6 +46,14 @@ export interface LoopStats {
   byName: Record<string, number>;
 }
 
+/** How a trapped call ended: a value or errno answered for it, let through (CONTINUE), its caller
+ * gone first, a failure of ours (answered EIO), or a syscall no handler takes (ENOSYS). */
+export const CALL_OUTCOMES = ['answered', 'errno', 'continued', 'gone', 'internal_error', 'unhandled'] as const;
+export type CallOutcome = (typeof CALL_OUTCOMES)[number];
+
+/** A count of calls per vNode, syscall and outcome, keyed "vnode\tsyscall\toutcome". */
+export type CallCounts = Record<string, number>;
+
 /** The emulated files of a vnodefs mount, as seen from the host. */
 export function emulationFor(mountpoint: string): Emulation {
   const st = statSync(mountpoint, { bigint: true });
@@ -127,6 +135,9 @@ export class NotifyLoop {
   private readonly burst: number;
   private readonly log: Logger;
   readonly stats: LoopStats = { connections: 0, received: 0, answered: 0, continued: 0, failed: 0, gone: 0, internalErrors: 0, byName: {} };
+  /** Calls since the last drainCalls(): the agent takes them in batches (metrics, `vnode inspect`),
+   * so a trapped call costs one map increment here and no message. */
+  private calls = new Map<string, number>();
 
   constructor(
     opts: LoopOptions,
@@ -186,7 +197,7 @@ export class NotifyLoop {
     const h = sc && handlers.get(sc.name);
     if (!sc || !h) {
       // Not ours: the profile and the handlers disagree. ENOSYS, as without a listener.
-      this.answer(conn, n.id, { kind: 'errno', errno: Errno.ENOSYS });
+      this.answer(conn, n.id, { kind: 'errno', errno: Errno.ENOSYS }, sc?.name ?? 'unknown', 'unhandled');
       return;
     }
     this.stats.byName[sc.name] = (this.stats.byName[sc.name] ?? 0) + 1;
@@ -202,12 +213,12 @@ export class NotifyLoop {
     }
     if (!(r instanceof Promise)) {
       env.close();
-      this.answer(conn, call.id, r);
+      this.answer(conn, call.id, r, call.name);
       return;
     }
     conn.inflight++;
     r.then(
-      (a) => this.answer(conn, call.id, a),
+      (a) => this.answer(conn, call.id, a, call.name),
       (e: unknown) => this.settle(conn, call, e),
     ).finally(() => {
       env.close();
@@ -219,23 +230,37 @@ export class NotifyLoop {
   private settle(conn: Connection, call: TrappedCall, e: unknown): void {
     if (e instanceof CallerGone) {
       this.stats.gone++;
+      this.count(conn, call.name, 'gone');
       return;
     }
     if (e instanceof SyscallFault) {
       if (e.errno === Errno.ESRCH) {
         this.stats.gone++;
+        this.count(conn, call.name, 'gone');
         return;
       }
-      this.answer(conn, call.id, { kind: 'errno', errno: e.errno });
+      this.answer(conn, call.id, { kind: 'errno', errno: e.errno }, call.name);
       return;
     }
     // A bug of ours: the caller gets EIO (never CONTINUE: that would skip the check that failed).
     this.stats.internalErrors++;
     this.log.error('seccomp: handler failed', { syscall: call.name, tid: call.tid, container: conn.target.containerId, error: (e as Error)?.stack ?? String(e) });
-    this.answer(conn, call.id, { kind: 'errno', errno: isSyscallError(e) && e.errno !== 0 ? Math.abs(e.errno) : Errno.EIO });
+    this.answer(conn, call.id, { kind: 'errno', errno: isSyscallError(e) && e.errno !== 0 ? Math.abs(e.errno) : Errno.EIO }, call.name, 'internal_error');
   }
 
-  private answer(conn: Connection, id: bigint, a: Answer): void {
+  private count(conn: Connection, name: string, outcome: CallOutcome): void {
+    const k = `${conn.target.vnodeId}\t${name}\t${outcome}`;
+    this.calls.set(k, (this.calls.get(k) ?? 0) + 1);
+  }
+
+  /** The call counts since the last drain, handed over and reset. */
+  drainCalls(): CallCounts {
+    const out = Object.fromEntries(this.calls);
+    this.calls = new Map();
+    return out;
+  }
+
+  private answer(conn: Connection, id: bigint, a: Answer, name: string, outcome?: CallOutcome): void {
     if (conn.released) return;
     let delivered: boolean;
     try {
@@ -250,6 +275,7 @@ export class NotifyLoop {
     else if (a.kind === 'continue') this.stats.continued++;
     else if (a.kind === 'errno') this.stats.failed++;
     else this.stats.answered++;
+    this.count(conn, name, !delivered ? 'gone' : (outcome ?? (a.kind === 'continue' ? 'continued' : a.kind === 'errno' ? 'errno' : 'answered')));
   }
 
   private maybeRelease(conn: Connection, reason: string): void {

@@ -15,7 +15,7 @@ import { logger, type Logger } from '../common/log.js';
 import type { FdSocketServer } from '../../addon/fdsocket.js';
 import { ListenerSocket, type ListenerMessage } from './ListenerSocket.js';
 import type { FromWorker, ToWorker, WorkerData } from './agentProtocol.js';
-import type { LoopOptions, LoopStats } from './NotifyLoop.js';
+import type { CallCounts, LoopOptions, LoopStats } from './NotifyLoop.js';
 import { ListenerStateSchema, SeccompTargetSchema, type ListenerState, type SeccompTarget } from './SeccompTarget.js';
 
 export interface SeccompAgentOptions {
@@ -45,7 +45,15 @@ interface WorkerSlot {
   vnodes: Set<string>;
   /** heap in use (KiB) after the worker's last requested collection */
   heapAfterGcKb?: number;
+  /** the worker thread ended (crashed): its vNodes' trapped calls get no answer */
+  dead?: string;
 }
+
+/** vNode -> syscall -> outcome -> calls, since the manager started (a vNode's go with it). */
+export type SyscallTotals = Map<string, Map<string, Map<string, number>>>;
+
+/** How often the agent takes the workers' call counts when nobody asks (bounds their maps). */
+const DRAIN_INTERVAL_MS = 15_000;
 
 const closeQuietly = rawCloseQuietly;
 
@@ -61,6 +69,10 @@ export class SeccompAgent extends EventEmitter {
   private nextConn = 1;
   private nextReq = 1;
   private readonly statsWaiters = new Map<number, (s: LoopStats) => void>();
+  private readonly callWaiters = new Map<number, (c: CallCounts) => void>();
+  private readonly totals: SyscallTotals = new Map();
+  private readonly gone = new Set<string>();
+  private drainTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
   private constructor(
@@ -106,8 +118,15 @@ export class SeccompAgent extends EventEmitter {
     agent = new SeccompAgent(server, slots, opts.resolve, log);
     for (const s of slots) {
       s.worker.on('message', (m: FromWorker) => agent!.onWorker(s, m));
-      s.worker.on('error', (e) => log.error('seccomp: notification worker crashed', { worker: s.index, error: e.stack ?? e.message }));
+      s.worker.on('error', (e) => {
+        s.dead = e.message;
+        log.error('seccomp: notification worker crashed', { worker: s.index, error: e.stack ?? e.message });
+      });
+      s.worker.on('exit', (code) => {
+        if (!agent!.closed) s.dead ??= `exited with ${code}`;
+      });
     }
+    agent.drainTimer = setInterval(() => void agent!.syscallTotals(), DRAIN_INTERVAL_MS).unref();
     return agent;
   }
 
@@ -197,6 +216,11 @@ export class SeccompAgent extends EventEmitter {
       case 'gcDone':
         slot.heapAfterGcKb = m.heapKb;
         break;
+      case 'calls': {
+        this.callWaiters.get(m.req)?.(m.calls);
+        this.callWaiters.delete(m.req);
+        break;
+      }
       case 'stats': {
         this.statsWaiters.get(m.req)?.(m.stats);
         this.statsWaiters.delete(m.req);
@@ -231,10 +255,66 @@ export class SeccompAgent extends EventEmitter {
     );
   }
 
+  /**
+   * Every vNode's trapped calls by syscall and outcome: the workers' counts since the last drain
+   * are taken (one message each) and added up here. A worker that does not answer within
+   * timeoutMs is left for the next time.
+   */
+  async syscallTotals(timeoutMs = 1000): Promise<SyscallTotals> {
+    const live = this.slots.filter((s) => !s.dead);
+    const batches = await Promise.all(live.map((s) => this.ask<CallCounts>(s, this.callWaiters, (req) => ({ t: 'drainCalls', req }), timeoutMs)));
+    for (const b of batches) {
+      for (const [k, n] of Object.entries(b ?? {})) {
+        const [vnode = '', name = '', outcome = ''] = k.split('\t');
+        if (this.gone.has(vnode)) continue;
+        let byName = this.totals.get(vnode);
+        if (!byName) this.totals.set(vnode, (byName = new Map()));
+        let byOutcome = byName.get(name);
+        if (!byOutcome) byName.set(name, (byOutcome = new Map()));
+        byOutcome.set(outcome, (byOutcome.get(outcome) ?? 0) + n);
+      }
+    }
+    this.gone.clear();
+    return this.totals;
+  }
+
+  /** A torn-down vNode's counts go with it (label cardinality stays the live vNodes'). */
+  forgetVnode(vnodeId: string): void {
+    this.totals.delete(vnodeId);
+    // Counts still in a worker's batch are dropped at the next drain, unless the vNode is back by then.
+    this.gone.add(vnodeId);
+  }
+
+  /** Each worker answers a stats request within timeoutMs (its event loop turns), and none crashed. */
+  async health(timeoutMs = 1000): Promise<{ ok: boolean; detail: string }> {
+    const dead = this.slots.filter((s) => s.dead);
+    if (dead.length) return { ok: false, detail: `notification worker ${dead.map((s) => `${s.index} (${s.dead})`).join(', ')} died` };
+    const answers = await Promise.all(this.slots.map((s) => this.ask<LoopStats>(s, this.statsWaiters, (req) => ({ t: 'stats', req }), timeoutMs)));
+    const silent = answers.flatMap((a, i) => (a ? [] : [i]));
+    if (silent.length) return { ok: false, detail: `notification worker ${silent.join(', ')} did not answer within ${timeoutMs} ms` };
+    return { ok: true, detail: `${this.slots.length} workers, ${this.conns.size} listeners` };
+  }
+
+  private ask<T>(s: WorkerSlot, waiters: Map<number, (v: T) => void>, msg: (req: number) => ToWorker, timeoutMs: number): Promise<T | undefined> {
+    return new Promise((resolve) => {
+      const req = this.nextReq++;
+      const timer = setTimeout(() => {
+        waiters.delete(req);
+        resolve(undefined);
+      }, timeoutMs);
+      waiters.set(req, (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      });
+      s.worker.postMessage(msg(req));
+    });
+  }
+
   /** Stops listening, releases every listener and ends the workers. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.drainTimer);
     this.server.close();
     await Promise.all(
       this.slots.map(

@@ -1,5 +1,5 @@
 // Messages between the SeccompAgent (main thread) and its notification workers.
-import type { LoopOptions, LoopStats } from './NotifyLoop.js';
+import type { CallCounts, LoopOptions, LoopStats } from './NotifyLoop.js';
 import type { SeccompTarget } from './SeccompTarget.js';
 
 export interface WorkerData {
@@ -10,6 +10,7 @@ export interface WorkerData {
 export type ToWorker =
   | { t: 'attach'; connId: number; fd: number; target: SeccompTarget; statePid: number }
   | { t: 'stats'; req: number }
+  | { t: 'drainCalls'; req: number }
   | { t: 'gc' }
   | { t: 'stop' };
 
@@ -19,5 +20,6 @@ export type FromWorker =
   | { t: 'attachFailed'; connId: number; error: string }
   | { t: 'released'; connId: number; reason: string }
   | { t: 'stats'; req: number; stats: LoopStats }
+  | { t: 'calls'; req: number; calls: CallCounts }
   | { t: 'gcDone'; heapKb: number }
   | { t: 'stopped' };

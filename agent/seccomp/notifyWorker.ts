@@ -25,6 +25,9 @@ port.on('message', (m: ToWorker) => {
     case 'stats':
       post({ t: 'stats', req: m.req, stats: loop.stats });
       break;
+    case 'drainCalls':
+      post({ t: 'calls', req: m.req, calls: loop.drainCalls() });
+      break;
     case 'gc':
       post({ t: 'gcDone', heapKb: collectGarbage() });
       break;

@@ -12,6 +12,7 @@ import { fuseDevClose, fuseDevOpen, fuseMount, fuseUmount, MNT_DETACH, MS_NODEV,
 import { logger } from '../common/log.js';
 import { detectLayout } from '../cgroup/CgroupReader.js';
 import { fileSizes } from './fileSize.js';
+import { FuseMetrics } from './FuseMetrics.js';
 import { HandleArena } from './HandleArena.js';
 import { LOAD_INTERVAL_MS } from './render/loadAverage.js';
 import { bindPoints, procFiles } from './procFiles.js';
@@ -112,6 +113,8 @@ export class VnodeFs {
   private readonly kv: SharedKv;
   private readonly ctl = new Int32Array(new SharedArrayBuffer(Ctl.SIZE * 4));
   private arena: HandleArena | null = null;
+  /** The workers' request counters and latency histograms (shared memory, see FuseMetrics). */
+  readonly metrics: FuseMetrics;
   private readonly workers: Worker[] = [];
   private sampler: Worker | null = null;
   private sessionFd = -1;
@@ -134,6 +137,7 @@ export class VnodeFs {
       spinNs: o.spinNs ?? Number(process.env.VNODEFS_SPIN_NS ?? 50_000),
     };
     this.kv = new SharedKv(this.opts.kvCapacity);
+    this.metrics = new FuseMetrics({ workers: this.opts.workers });
     this.sysctls = new SysctlStore(this.kv, this.opts.procRoot);
     this.identities = new VnodeIdentities(this.kv);
     this.starts = new StartTimes(this.kv, cgroupExistsIn(detectLayout(this.opts.cgroupRoot)));
@@ -165,6 +169,7 @@ export class VnodeFs {
         arenaSlots: ARENA_SLOTS,
         arenaSlotSize: ARENA_SLOT_SIZE,
         ctlSab: this.ctl.buffer as SharedArrayBuffer,
+        metricsSab: this.metrics.sab,
         cgroupRoot: this.opts.cgroupRoot,
         procRoot: this.opts.procRoot,
         sysRoot: this.opts.sysRoot,
@@ -258,6 +263,16 @@ export class VnodeFs {
     for (let i = 0; i < Math.min(this.opts.workers, 7); i++) out[`vnodefs${i}`] = Atomics.load(this.ctl, Ctl.HEAP_KB + i);
     out.vnodefsSampler = Atomics.load(this.ctl, Ctl.HEAP_KB + 7);
     return out;
+  }
+
+  /** Mounted, every FUSE worker running, and the mount still in this mount namespace. Reads no
+   * file of the mount: a hung worker must not hang the probe that reports it. */
+  health(mountinfo: { mountPoint: string; fsType: string }[]): { ok: boolean; detail: string } {
+    if (!this.mounted) return { ok: false, detail: 'not mounted' };
+    const exited = Atomics.load(this.ctl, Ctl.EXITED);
+    if (exited > 0) return { ok: false, detail: `${exited} of ${this.opts.workers} FUSE workers ended` };
+    if (!mountinfo.some((m) => m.mountPoint === this.mountpoint && m.fsType === 'fuse.vnodefs')) return { ok: false, detail: `${this.mountpoint} is no longer a vnodefs mount` };
+    return { ok: true, detail: `${this.opts.workers} workers, ${this.stats().requests} requests` };
   }
 
   stats(): VnodeFsStats {

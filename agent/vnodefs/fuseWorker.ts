@@ -7,6 +7,7 @@ import { fuseDevClone, fuseDevClose, fuseDevRead, fuseDevSetNonblock } from '../
 import { CgroupReader } from '../cgroup/CgroupReader.js';
 import { collectGarbage } from '../common/gc.js';
 import { logger } from '../common/log.js';
+import { FuseMetrics, isErrorReply } from './FuseMetrics.js';
 import { HandleArena } from './HandleArena.js';
 import { HostFactsReader } from './HostFactsReader.js';
 import { InodeTable } from './InodeTable.js';
@@ -64,6 +65,8 @@ const dispatcher = new FuseDispatcher(ops, {
   },
 });
 
+const metrics = new FuseMetrics({ sab: d.metricsSab });
+
 let gcSeen = Atomics.load(ctl, Ctl.GC_REQUEST);
 const buf = Buffer.allocUnsafe(IN_HEADER_SIZE + WRITE_IN_SIZE + d.maxWrite + 4096);
 let lastStats = { requests: 0, malformed: 0, failed: 0 };
@@ -92,6 +95,8 @@ try {
       if (c !== 'ENODEV' && c !== 'ECONNABORTED') log.error('vnodefs read(/dev/fuse) failed', { worker: d.index, error: String(e) });
       break;
     }
+    // Timed from the request's arrival (after a blocking read returns) to its reply written.
+    const t0 = performance.now();
     const out = dispatcher.handle(buf, n);
     if (dispatcher.negotiatedMinor && Atomics.load(ctl, Ctl.INIT_DONE) === 0) {
       Atomics.store(ctl, Ctl.MINOR, dispatcher.negotiatedMinor);
@@ -108,6 +113,7 @@ try {
         if (c !== 'ENOENT') log.error('vnodefs write(/dev/fuse) failed', { worker: d.index, error: String(e) });
       }
     }
+    metrics.record(d.index, n >= 8 ? buf.readUInt32LE(4) : 0, (performance.now() - t0) / 1000, isErrorReply(out));
     if ((dispatcher.stats.requests & 63) === 0) flushStats();
     const gcRequest = Atomics.load(ctl, Ctl.GC_REQUEST);
     if (gcRequest !== gcSeen) {

@@ -10,6 +10,8 @@ export interface FuseWorkerData {
   arenaSlots: number;
   arenaSlotSize: number;
   ctlSab: SharedArrayBuffer;
+  /** FuseMetrics: this worker's counters and latency histograms (region `index`) */
+  metricsSab: SharedArrayBuffer;
   cgroupRoot: string;
   procRoot: string;
   sysRoot: string;

@@ -90,7 +90,8 @@ test('RuntimeClass, DaemonSet and installer config agree: ready label, handler, 
   assert.equal(under(`${cfg.manager.runDir}/launch.sock`)!.propagation, 'HostToContainer', "the manager's mounts are not pinned by this pod");
   assert.equal(c.env.find((e: any) => e.name === 'VNODE_RUN_DIR').value, `${cfg.hostRoot}${cfg.manager.runDir}`, 'probes look where the manager listens');
   assert.equal(c.env.find((e: any) => e.name === 'VNODE_INSTALLER_CONFIG').value, `${c.volumeMounts.find((m: any) => m.name === 'config').mountPath}/config.yaml`);
-  for (const p of ['startupProbe', 'livenessProbe', 'readinessProbe']) assert.deepEqual(c[p].exec.command, ['/opt/vnode-image/bin/vnode', 'health']);
+  for (const p of ['startupProbe', 'livenessProbe']) assert.deepEqual(c[p].exec.command, ['/opt/vnode-image/bin/vnode', 'health']);
+  assert.deepEqual(c.readinessProbe.exec.command, ['/opt/vnode-image/bin/vnode', 'health', '--ready'], 'readiness checks every subsystem');
   assert.ok(ds.spec.template.spec.terminationGracePeriodSeconds >= cfg.drainTimeoutSeconds + cfg.readinessTimeoutSeconds, 'grace covers drain and restart');
 });
 

@@ -69,10 +69,13 @@ const labels = { 'app.kubernetes.io/name': NAME, 'app.kubernetes.io/component': 
 export function chartObjects(p: ValueProvider): K8sObject[] {
   const ns = p.namespace();
   const meta = (name: string, namespaced = true) => ({ name, ...(namespaced ? { namespace: ns } : {}), labels: { ...labels } });
+  // Liveness: what a restart fixes (manager answers, launch socket, TTRPC, vnodefs and seccomp
+  // workers); readiness adds the state dir and metrics (`vnode health --ready`).
   const health = {
     exec: { command: [`${IMAGE_TREE}/bin/vnode`, 'health'] },
     timeoutSeconds: 5,
   };
+  const ready = { ...health, exec: { command: [...health.exec.command, '--ready'] } };
   return [
     { apiVersion: 'v1', kind: 'ServiceAccount', metadata: meta(NAME) },
     {
@@ -165,7 +168,7 @@ export function chartObjects(p: ValueProvider): K8sObject[] {
                 ],
                 startupProbe: { ...health, periodSeconds: 5, failureThreshold: 120 },
                 livenessProbe: { ...health, periodSeconds: 20, failureThreshold: 3 },
-                readinessProbe: { ...health, periodSeconds: 10, failureThreshold: 1 },
+                readinessProbe: { ...ready, periodSeconds: 10, failureThreshold: 1 },
               },
             ],
             volumes: [

@@ -25,12 +25,14 @@ export class ManagerProcess {
     return { VNODE_RUN_DIR: this.runDir };
   }
 
+  /** Metrics on a free port (VNODE_METRICS_PORT=0) unless the caller names one: beds run beside a
+   * local node that has 9713. `vnode status` tells where. */
   async start(): Promise<void> {
     mkdirSync(this.stateDir, { recursive: true });
     mkdirSync(this.runDir, { recursive: true });
     const fd = openSync(this.log, 'a');
     const p = spawn(this.binary, [], {
-      env: { PATH: process.env.PATH, VNODE_RUN_DIR: this.runDir, VNODE_STATE_DIR: this.stateDir, VNODE_LOG_LEVEL: 'debug', ...this.extraEnv },
+      env: { PATH: process.env.PATH, VNODE_RUN_DIR: this.runDir, VNODE_STATE_DIR: this.stateDir, VNODE_LOG_LEVEL: 'debug', VNODE_METRICS_PORT: '0', ...this.extraEnv },
       stdio: ['ignore', fd, fd],
       detached: true,
     });
