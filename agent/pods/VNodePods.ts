@@ -235,9 +235,12 @@ export class VNodePods implements TaskHooks {
    * runs `then` (runc start) in its place: the launcher execs it, no process comes from here.
    * Undefined when there is nothing to bind.
    */
+  /** What runs instead of `runc start` (runcHook): undefined when no bind is configured; throws when one is but cannot be made. */
   startCommand(pid: number, then: string[]): { path: string; argv: string[] } | undefined {
     const b = this.opts.procBindings?.filter((x) => x.inject);
-    if (!b?.length || !this.opts.launcher || !(pid > 0) || !then.length) return undefined;
+    if (!b?.length) return undefined;
+    if (!this.opts.launcher) throw new Error('no launcher to inject its /proc binds with');
+    if (!(pid > 0) || !then.length) throw new Error(`no container process to inject into (pid ${pid})`);
     return { path: this.opts.launcher, argv: ['vnode-inject', String(pid), ...b.map((x) => `${x.source}=${x.destination}`), '--', ...then] };
   }
 

@@ -28,8 +28,10 @@ export function parseRuncArgs(argv: string[]): { command: string | undefined; lo
 
 /**
  * `startCommand(pid, runcStart)` is what to exec instead of runc start: a vnode-inject that binds
- * what the container needs and then execs runc start (undefined: nothing to bind). `wants(id)`
- * says whether the container needs any (the pod's sandbox, our pause process, does not).
+ * what the container needs and then execs runc start (undefined: nothing is configured to bind;
+ * it throws when binds are configured but cannot be made). `wants(id)` says whether the container
+ * needs them (the pod's sandbox, our pause process, does not). Fail closed: a container that needs
+ * its binds never starts without them; runc start is refused with the reason instead.
  */
 export function runcHook(
   runc: string,
@@ -41,16 +43,28 @@ export function runcHook(
     const args = req.argv.slice(1);
     const exec: LaunchAnswer = { kind: 'exec', path: runc, argv: ['runc', ...args] };
     const p = parseRuncArgs(args);
-    if (p.command !== 'start' || !p.log || !wants(p.rest[p.rest.length - 1] ?? '')) return exec;
+    const id = p.rest[p.rest.length - 1] ?? '';
+    if (p.command !== 'start' || !wants(id)) return exec;
+    const refuse = (why: string): LaunchAnswer => {
+      log.error('container not started without its vNode binds', { id, why });
+      return { kind: 'exit', code: 1, stderr: `vnode-runc: container ${id} not started: ${why}\n` };
+    };
     // The runc shim passes --log <bundle>/log.json and created the container with
     // --pid-file <bundle>/init.pid.
-    let pid = 0;
+    if (!p.log) return refuse('runc start without --log, so its bundle (and init.pid) is unknown');
+    let pid: number;
     try {
       pid = Number(readFileSync(join(dirname(p.log), 'init.pid'), 'utf8').trim());
-    } catch {
-      return exec;
+    } catch (e) {
+      return refuse(`cannot read its init pid: ${(e as Error).message}`);
     }
-    const cmd = startCommand(pid, [runc, ...args]);
+    if (!Number.isInteger(pid) || pid <= 0) return refuse(`its init.pid holds no pid`);
+    let cmd: { path: string; argv: string[] } | undefined;
+    try {
+      cmd = startCommand(pid, [runc, ...args]);
+    } catch (e) {
+      return refuse((e as Error).message);
+    }
     if (!cmd) return exec;
     // A failed binding exits non-zero before runc start runs: the container does not start
     // without its vNode's files.
