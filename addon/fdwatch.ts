@@ -4,6 +4,8 @@ import { native } from './native.js';
 
 interface NativeFdWatcher {
   stop(): void;
+  pause(): void;
+  resume(): void;
   setRef(ref: boolean): void;
   readonly active: boolean;
 }
@@ -39,6 +41,15 @@ export class FdWatcher {
   /** Stops watching; the fd itself stays open (its owner closes it). */
   stop(): void {
     this.w.stop();
+  }
+
+  /** No callbacks until resume(); the fd stays registered with the loop. */
+  pause(): void {
+    this.w.pause();
+  }
+
+  resume(): void {
+    this.w.resume();
   }
 
   /** unref(): the watcher no longer keeps the process alive. */

@@ -5,7 +5,7 @@ import { fn, native } from './native.js';
 const devOpen = fn<() => number>('fuseDevOpen');
 const devClone = fn<(sessionFd: number) => number>('fuseDevClone');
 const devClose = fn<(fd: number) => void>('fuseDevClose');
-const devRead = fn<(fd: number, buf: Buffer, spinNs: number) => number>('fuseDevRead');
+const devRead = fn<(fd: number, buf: Buffer, spinNs: number, timeoutMs?: number) => number>('fuseDevRead');
 const devSetNonblock = fn<(fd: number) => void>('fuseDevSetNonblock');
 const mountFuse = fn<(source: string, target: string, flags: number, data: string) => void>('fuseMount');
 const umount = fn<(target: string, flags: number) => void>('fuseUmount');
@@ -33,8 +33,9 @@ export function fuseDevClose(fd: number): void {
  * Reads one request into buf and returns its length; blocks the calling (worker) thread. With
  * spinNs > 0 (fd made O_NONBLOCK by fuseDevSetNonblock) it polls that long before sleeping.
  */
-export function fuseDevRead(fd: number, buf: Buffer, spinNs: number): number {
-  return devRead(fd, buf, spinNs);
+/** One request into buf; its length, or -1 when `timeoutMs` (>= 0) passed without one. */
+export function fuseDevRead(fd: number, buf: Buffer, spinNs: number, timeoutMs = -1): number {
+  return timeoutMs >= 0 ? devRead(fd, buf, spinNs, Math.ceil(timeoutMs)) : devRead(fd, buf, spinNs);
 }
 
 export function fuseDevSetNonblock(fd: number): void {

@@ -13,7 +13,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "FdWatcher",
-                       {InstanceMethod<&FdWatcher::Stop>("stop"), InstanceMethod<&FdWatcher::SetRef>("setRef"),
+                       {InstanceMethod<&FdWatcher::Stop>("stop"), InstanceMethod<&FdWatcher::SetRef>("setRef"), InstanceMethod<&FdWatcher::Pause>("pause"), InstanceMethod<&FdWatcher::Resume>("resume"),
                         InstanceAccessor<&FdWatcher::Active>("active")});
   }
 
@@ -45,6 +45,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
       return;
     }
     handle_ = h.release();
+    events_ = static_cast<int>(events);
     callback_ = Napi::Persistent(info[2].As<Napi::Function>());
     context_ = std::make_unique<Napi::AsyncContext>(env, "vnode.FdWatcher");
     Ref();  // an active watcher must outlive its JS references
@@ -98,7 +99,22 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
 
   Napi::Value Active(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), handle_ != nullptr); }
 
+  // pause(): no callbacks until resume(); the fd stays registered (no new uv_poll on the same fd).
+  Napi::Value Pause(const Napi::CallbackInfo& info) {
+    if (handle_) uv_poll_stop(handle_);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Resume(const Napi::CallbackInfo& info) {
+    if (handle_) {
+      int r = uv_poll_start(handle_, events_, &FdWatcher::OnPoll);
+      if (r != 0) return vnode::ThrowErrno(info.Env(), "uv_poll_start", -r);
+    }
+    return info.Env().Undefined();
+  }
+
   uv_poll_t* handle_ = nullptr;
+  int events_ = 0;
   Napi::FunctionReference callback_;
   std::unique_ptr<Napi::AsyncContext> context_;
 };

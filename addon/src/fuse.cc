@@ -94,8 +94,8 @@ static int64_t NowNs() {
 // A sched_yield that returns after this long let another thread run: the CPU is contended.
 constexpr int64_t kContendedYieldNs = 10000;
 
-// fuseDevRead(fd, buffer, spinNs): one request from a /dev/fuse fd into buffer; returns its
-// length. Meant for worker threads (it blocks the calling thread). With spinNs > 0 the fd must
+// fuseDevRead(fd, buffer, spinNs[, timeoutMs]): one request from a /dev/fuse fd into buffer; returns its
+// length, or -1 when timeoutMs (>= 0) passed without one. Meant for worker threads (it blocks the calling thread). With spinNs > 0 the fd must
 // be O_NONBLOCK: it polls for up to spinNs (yielding the CPU between tries) before sleeping in
 // a blocking read, so a request that follows closely on the last one (a reader's OPEN, READ, READ) finds
 // the worker awake instead of paying a cross-CPU wake-up. It stops polling early when a yield
@@ -110,11 +110,18 @@ Napi::Value FuseDevRead(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   auto buf = info[1].As<Napi::Buffer<uint8_t>>();
   int64_t spin = info[2].As<Napi::Number>().Int64Value();
+  // timeoutMs >= 0: return -1 when no request came within it (a worker with deferred work).
+  int64_t timeoutMs = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int64Value() : -1;
   int64_t deadline = spin > 0 ? NowNs() + spin : 0;
   for (;;) {
-    ssize_t n = read(fd, buf.Data(), buf.Length());
-    if (n >= 0) return Napi::Number::New(env, double(n));
-    int err = errno;
+    // A blocking fd with a deadline never reads before poll says there is a request.
+    ssize_t n = -1;
+    int err = EAGAIN;
+    if (timeoutMs < 0 || spin > 0) {
+      n = read(fd, buf.Data(), buf.Length());
+      if (n >= 0) return Napi::Number::New(env, double(n));
+      err = errno;
+    }
     if (err == EINTR) continue;
     if (err != EAGAIN) return vnode::ThrowErrno(env, "read(/dev/fuse)", err);
     if (spin > 0 && NowNs() < deadline) {
@@ -124,6 +131,21 @@ Napi::Value FuseDevRead(const Napi::CallbackInfo& info) {
       // time from other work (on a busy node, often the very reader we wait for). Sleep instead.
       if (NowNs() - t0 > kContendedYieldNs) deadline = 0;
       continue;
+    }
+    if (timeoutMs >= 0) {
+      // With a deadline: poll, then one non-blocking try (another worker may have taken it).
+      struct pollfd p = {fd, POLLIN, 0};
+      int r = poll(&p, 1, int(timeoutMs));
+      if (r < 0 && errno != EINTR) return vnode::ThrowErrno(env, "poll(/dev/fuse)", errno);
+      if (r <= 0) return Napi::Number::New(env, -1);
+      int fl = fcntl(fd, F_GETFL);
+      if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return vnode::ThrowErrno(env, "fcntl(/dev/fuse)", errno);
+      n = read(fd, buf.Data(), buf.Length());
+      err = errno;
+      if (fcntl(fd, F_SETFL, fl) < 0) return vnode::ThrowErrno(env, "fcntl(/dev/fuse)", errno);
+      if (n >= 0) return Napi::Number::New(env, double(n));
+      if (err == EAGAIN || err == EINTR) return Napi::Number::New(env, -1);
+      return vnode::ThrowErrno(env, "read(/dev/fuse)", err);
     }
     // Sleep in a blocking read, not poll(2): the device wakes one blocked reader per request,
     // while poll wakes every worker (and the requesting process pays for each wake-up).

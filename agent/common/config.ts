@@ -32,6 +32,19 @@ export const ConfigSchema = z
     /** The install tree (bin/, lib/); default: the tree this program runs from. */
     treeDir: absPath.optional(),
     logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+    /**
+     * The CPU the manager spends on one vNode's trapped syscalls and, separately, on its vnodefs
+     * requests: at most `cpuPerVnode` CPU-seconds per second each (split over the worker threads,
+     * accounted in `windowMs` windows). Beyond it the vNode's calls wait for the next window, so a
+     * flooding pod slows itself down, not the manager or the other vNodes. 0 turns it off.
+     */
+    budget: z
+      .object({
+        cpuPerVnode: z.number().min(0).max(64).default(0.25),
+        windowMs: z.number().int().min(5).max(1000).default(50),
+      })
+      .strict()
+      .default({}),
     containerd: z
       .object({
         address: absPath.default('/run/containerd/containerd.sock'),
@@ -136,6 +149,11 @@ export function loadConfig(file = process.env.VNODE_CONFIG, env: NodeJS.ProcessE
   if (env.VNODE_RUN_DIR) raw = { ...raw, runDir: env.VNODE_RUN_DIR };
   if (env.VNODE_STATE_DIR) raw = { ...raw, stateDir: env.VNODE_STATE_DIR };
   if (env.VNODE_LOG_LEVEL) raw = { ...raw, logLevel: env.VNODE_LOG_LEVEL };
+  if (env.VNODE_CPU_BUDGET) {
+    if (!/^\d+(\.\d+)?$/.test(env.VNODE_CPU_BUDGET)) throw new ConfigError('VNODE_CPU_BUDGET', [`not a CPU fraction: ${JSON.stringify(env.VNODE_CPU_BUDGET)}`]);
+    const budget = (raw as { budget?: object }).budget ?? {};
+    raw = { ...raw, budget: { ...budget, cpuPerVnode: Number(env.VNODE_CPU_BUDGET) } };
+  }
   if (env.VNODE_CNI_CONF_DIR || env.VNODE_CNI_BIN_DIR) {
     const cni = (raw.cni ?? {}) as Record<string, unknown>;
     raw = { ...raw, cni: { ...cni, ...(env.VNODE_CNI_CONF_DIR ? { confDir: env.VNODE_CNI_CONF_DIR } : {}), ...(env.VNODE_CNI_BIN_DIR ? { binDir: env.VNODE_CNI_BIN_DIR } : {}) } };

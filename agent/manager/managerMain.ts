@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { writeFileAtomic } from '../common/atomicWrite.js';
 import { join } from 'node:path';
-import { loadConfig } from '../common/config.js';
+import { ID_RANGE_SIZE, loadConfig } from '../common/config.js';
 import { collectGarbage } from '../common/gc.js';
 import { configureLogging, logger } from '../common/log.js';
 import { VNodeCni } from '../cni/VNodeCni.js';
@@ -59,7 +59,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
   if (cfg.vnodefs && existsSync('/dev/fuse')) {
     const mountpoint = join(cfg.runDir, 'vnodefs');
     mkdirSync(mountpoint, { recursive: true, mode: 0o755 });
-    vnodefs = new VnodeFs({ mountpoint });
+    vnodefs = new VnodeFs({ mountpoint, budget: { cpuPerVnode: cfg.budget.cpuPerVnode, windowMs: cfg.budget.windowMs, poolStart: cfg.idPool.start, blockSize: ID_RANGE_SIZE } });
     await vnodefs.mount();
   }
   // A torn-down vNode's /proc/sys values go with it (user namespace inode numbers are reused).
@@ -98,6 +98,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
   // The seccomp agent: runc hands it every vNode container's notify fd (create and each exec).
   const seccomp = await SeccompAgent.start({
     socketPath: join(cfg.runDir, 'seccomp.sock'),
+    budget: cfg.budget,
     log: logger('seccomp'),
     resolve: (state) => {
       const id = state.state.id;

@@ -19,6 +19,7 @@ import { logger, type Logger } from '../common/log.js';
 import { mountOverlays } from '../vnodefs/VnodeFs.js';
 import { callerStatus, mountNamespaceOf } from './CallerProc.js';
 import { ContainerFacts, FactsSources } from './ContainerFacts.js';
+import { CpuBudget } from '../common/CpuBudget.js';
 import { FairScheduler } from './FairScheduler.js';
 import { handlers } from './handlers/registry.js';
 import { CallerGone, type Answer, type CallerStatus, type Emulation, type HandlerEnv, type TrappedCall } from './handlers/types.js';
@@ -33,6 +34,8 @@ export interface LoopOptions {
   /** Namespace helpers running at once in this worker (default 2). */
   helperConcurrency?: number;
   cgroupRoot?: string;
+  /** This worker's CPU share per vNode (CpuBudget); a vNode over it is not read from until the next window. */
+  budget?: { cpuPerSecond: number; windowMs: number };
 }
 
 export interface LoopStats {
@@ -69,6 +72,8 @@ class Connection {
   inflight = 0;
   hungUp = false;
   released = false;
+  /** Over its vNode's budget: not watched until the next window. */
+  paused = false;
 
   constructor(
     readonly connId: number,
@@ -138,6 +143,9 @@ export class NotifyLoop {
   /** Calls since the last drainCalls(): the agent takes them in batches (metrics, `vnode inspect`),
    * so a trapped call costs one map increment here and no message. */
   private calls = new Map<string, number>();
+  private readonly budget: CpuBudget | undefined;
+  /** Times a listener was left unread for a window because its vNode used its budget. */
+  throttled = 0;
 
   constructor(
     opts: LoopOptions,
@@ -145,6 +153,7 @@ export class NotifyLoop {
     log?: Logger,
   ) {
     this.burst = opts.burst ?? 4;
+    this.budget = opts.budget && opts.budget.cpuPerSecond > 0 ? new CpuBudget(opts.budget.cpuPerSecond, opts.budget.windowMs) : undefined;
     this.scheduler = new FairScheduler(opts.helperConcurrency ?? 2);
     this.sources = new FactsSources({ cgroupRoot: opts.cgroupRoot });
     this.log = log ?? logger('seccomp');
@@ -162,18 +171,39 @@ export class NotifyLoop {
     }
     const conn = new Connection(connId, fd, target, new ContainerFacts(target, statePid, this.sources), emulation);
     if (process.env.VNODE_SECCOMP_NO_SYNC !== "1") enableSyncWakeUp(fd);
-    conn.watcher = new FdWatcher(
-      fd,
-      Readiness.readable | Readiness.disconnect,
-      (ev) => this.ready(conn, ev),
-      (s) => this.log.error('seccomp: listener poll failed', { connId, status: s }),
-    );
+    conn.watcher = this.watch(conn);
     this.conns.set(connId, conn);
     this.stats.connections = this.conns.size;
   }
 
+  private watch(conn: Connection): FdWatcher {
+    return new FdWatcher(
+      conn.fd,
+      Readiness.readable | Readiness.disconnect,
+      (ev) => this.ready(conn, ev),
+      (s) => this.log.error('seccomp: listener poll failed', { connId: conn.connId, status: s }),
+    );
+  }
+
+  /** Leaves a listener whose vNode used its budget unread until the next window: its callers wait in the kernel. */
+  private pause(conn: Connection): void {
+    if (conn.paused || !this.budget) return;
+    conn.paused = true;
+    this.throttled++;
+    conn.watcher?.pause();
+    setTimeout(() => {
+      conn.paused = false;
+      if (conn.released || conn.hungUp || this.conns.get(conn.connId) !== conn) return;
+      conn.watcher?.resume();
+    }, this.budget.untilNextWindow() + 1);
+  }
+
   private ready(conn: Connection, events: number): void {
     for (let i = 0; i < this.burst && !conn.hungUp; i++) {
+      if (this.budget?.over(conn.target.vnodeId)) {
+        this.pause(conn);
+        break;
+      }
       let n: SeccompNotification | null;
       try {
         n = recvNotification(conn.fd);
@@ -183,7 +213,9 @@ export class NotifyLoop {
       }
       if (n === null) break;
       this.stats.received++;
+      const t0 = performance.now();
       this.dispatch(conn, n);
+      this.budget?.charge(conn.target.vnodeId, performance.now() - t0);
     }
     if (events & Readiness.disconnect && !conn.hungUp) {
       conn.hungUp = true;

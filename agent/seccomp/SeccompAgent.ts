@@ -25,6 +25,8 @@ export interface SeccompAgentOptions {
   /** Notification worker threads (default min(2, cpus)). */
   workers?: number;
   loop?: LoopOptions;
+  /** CPU-seconds per second all workers together spend on one vNode's calls (0: no budget). */
+  budget?: { cpuPerVnode: number; windowMs: number };
   log?: Logger;
 }
 
@@ -90,7 +92,7 @@ export class SeccompAgent extends EventEmitter {
     const slots: WorkerSlot[] = [];
     try {
       for (let i = 0; i < n; i++) {
-        const wd: WorkerData = { index: i, loop: opts.loop ?? {} };
+        const wd: WorkerData = { index: i, loop: { ...opts.loop, ...(opts.budget ? { budget: { cpuPerSecond: opts.budget.cpuPerVnode / n, windowMs: opts.budget.windowMs } } : {}) } };
         const worker = new Worker(new URL('./notifyWorker.js', import.meta.url), { workerData: wd });
         slots.push({ index: i, worker, vnodes: new Set() });
         await new Promise<void>((resolve, reject) => {

@@ -46,6 +46,10 @@ export interface VnodeFsOptions {
   /** how long the first worker, when idle, polls for the next request before sleeping, ns (the
    * others sleep at once: a second spinning worker takes the CPU a woken reader needs) */
   spinNs?: number;
+  /** CPU-seconds per second the workers together spend on one vNode's requests before
+   * deferring them to the next window (0: no budget); vNodes are told apart by their host uid
+   * block: `poolStart` and `blockSize` of the id pool. */
+  budget?: { cpuPerVnode: number; windowMs: number; poolStart: number; blockSize: number };
 }
 
 export interface VnodeFsStats {
@@ -135,6 +139,7 @@ export class VnodeFs {
       loadIntervalMs: o.loadIntervalMs ?? LOAD_INTERVAL_MS,
       kvCapacity: o.kvCapacity ?? 8192,
       spinNs: o.spinNs ?? Number(process.env.VNODEFS_SPIN_NS ?? 50_000),
+      budget: o.budget ?? { cpuPerVnode: 0, windowMs: 50, poolStart: Number.MAX_SAFE_INTEGER, blockSize: 65536 },
     };
     this.kv = new SharedKv(this.opts.kvCapacity);
     this.metrics = new FuseMetrics({ workers: this.opts.workers });
@@ -177,6 +182,7 @@ export class VnodeFs {
         mountedAt,
         sizes,
         spinNs: i === 0 ? this.opts.spinNs : 0,
+        budget: { cpuPerSecond: this.opts.budget.cpuPerVnode / this.opts.workers, windowMs: this.opts.budget.windowMs, poolStart: this.opts.budget.poolStart, blockSize: this.opts.budget.blockSize },
       };
       const w = new Worker(new URL('./fuseWorker.js', import.meta.url), { workerData: wd, name: `vnodefs-${i}` });
       w.on('error', (e) => log.error('vnodefs worker died', { worker: i, error: e.stack }));

@@ -5,6 +5,7 @@ import { workerData } from 'node:worker_threads';
 
 import { fuseDevClone, fuseDevClose, fuseDevRead, fuseDevSetNonblock } from '../../addon/fuse.js';
 import { CgroupReader } from '../cgroup/CgroupReader.js';
+import { CpuBudget, vnodeBucket } from '../common/CpuBudget.js';
 import { collectGarbage } from '../common/gc.js';
 import { logger } from '../common/log.js';
 import { FuseMetrics, isErrorReply } from './FuseMetrics.js';
@@ -83,11 +84,62 @@ function code(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException | undefined)?.code;
 }
 
+// Per-vNode budget: a request whose vNode used its share of the current window is kept (a copy)
+// and answered in a later window; its reader waits, the other vNodes' requests go first.
+const budget = d.budget.cpuPerSecond > 0 ? new CpuBudget(d.budget.cpuPerSecond, d.budget.windowMs) : undefined;
+/** Deferred requests, oldest first; bounded (beyond it requests are answered at once). */
+const deferred: { key: number; req: Buffer }[] = [];
+const MAX_DEFERRED = 4096;
+/** fuse_in_header.uid: the requester's host uid. */
+const UID_OFFSET = 24;
+
+/** Answers one request in `b` (n bytes); false when the connection is gone. */
+function serve(b: Buffer, n: number, key: number): boolean {
+  // Timed from the request's arrival (after a blocking read returns) to its reply written.
+  const t0 = performance.now();
+  const out = dispatcher.handle(b, n);
+  if (dispatcher.negotiatedMinor && Atomics.load(ctl, Ctl.INIT_DONE) === 0) {
+    Atomics.store(ctl, Ctl.MINOR, dispatcher.negotiatedMinor);
+    Atomics.store(ctl, Ctl.INIT_DONE, 1);
+    Atomics.notify(ctl, Ctl.INIT_DONE);
+  }
+  if (out) {
+    try {
+      writeSync(fd, out);
+    } catch (e) {
+      // ENOENT: the request was interrupted or aborted before we answered; nothing to do.
+      const c = code(e);
+      if (c === 'ENODEV') return false;
+      if (c !== 'ENOENT') log.error('vnodefs write(/dev/fuse) failed', { worker: d.index, error: String(e) });
+    }
+  }
+  const ms = performance.now() - t0;
+  if (budget && key !== 0) budget.charge(key, ms);
+  metrics.record(d.index, n >= 8 ? b.readUInt32LE(4) : 0, ms / 1000, isErrorReply(out));
+  if ((dispatcher.stats.requests & 63) === 0) flushStats();
+  return !dispatcher.destroyed;
+}
+
+/** Serves the deferred requests whose vNode has budget again, oldest first. */
+function serveDeferred(): boolean {
+  for (let i = 0; i < deferred.length; ) {
+    const r = deferred[i]!;
+    if (budget!.over(r.key)) {
+      i++;
+      continue;
+    }
+    deferred.splice(i, 1);
+    if (!serve(r.req, r.req.length, r.key)) return false;
+  }
+  return true;
+}
+
 try {
   for (;;) {
+    if (deferred.length && !serveDeferred()) break;
     let n: number;
     try {
-      n = fuseDevRead(fd, buf, d.spinNs);
+      n = fuseDevRead(fd, buf, d.spinNs, deferred.length ? budget!.untilNextWindow() : -1);
     } catch (e) {
       const c = code(e);
       if (c === 'EINTR' || c === 'EAGAIN' || c === 'ENOENT') continue;
@@ -95,33 +147,19 @@ try {
       if (c !== 'ENODEV' && c !== 'ECONNABORTED') log.error('vnodefs read(/dev/fuse) failed', { worker: d.index, error: String(e) });
       break;
     }
-    // Timed from the request's arrival (after a blocking read returns) to its reply written.
-    const t0 = performance.now();
-    const out = dispatcher.handle(buf, n);
-    if (dispatcher.negotiatedMinor && Atomics.load(ctl, Ctl.INIT_DONE) === 0) {
-      Atomics.store(ctl, Ctl.MINOR, dispatcher.negotiatedMinor);
-      Atomics.store(ctl, Ctl.INIT_DONE, 1);
-      Atomics.notify(ctl, Ctl.INIT_DONE);
+    if (n < 0) continue; // the window turned with nothing read: serve what waits
+    const key = budget && n >= IN_HEADER_SIZE ? vnodeBucket(buf.readUInt32LE(UID_OFFSET), d.budget.poolStart, d.budget.blockSize) : 0;
+    if (key !== 0 && deferred.length < MAX_DEFERRED && budget!.over(key)) {
+      deferred.push({ key, req: Buffer.from(buf.subarray(0, n)) });
+      continue;
     }
-    if (out) {
-      try {
-        writeSync(fd, out);
-      } catch (e) {
-        // ENOENT: the request was interrupted or aborted before we answered; nothing to do.
-        const c = code(e);
-        if (c === 'ENODEV') break;
-        if (c !== 'ENOENT') log.error('vnodefs write(/dev/fuse) failed', { worker: d.index, error: String(e) });
-      }
-    }
-    metrics.record(d.index, n >= 8 ? buf.readUInt32LE(4) : 0, (performance.now() - t0) / 1000, isErrorReply(out));
-    if ((dispatcher.stats.requests & 63) === 0) flushStats();
+    if (!serve(buf, n, key)) break;
     const gcRequest = Atomics.load(ctl, Ctl.GC_REQUEST);
     if (gcRequest !== gcSeen) {
       gcSeen = gcRequest;
       const kb = collectGarbage();
       if (d.index < 7) Atomics.store(ctl, Ctl.HEAP_KB + d.index, kb);
     }
-    if (dispatcher.destroyed) break;
   }
 } finally {
   flushStats();

@@ -21,6 +21,8 @@ export interface FuseWorkerData {
   sizes: Record<string, number>;
   /** poll this long for the next request before sleeping (0 = plain blocking read) */
   spinNs: number;
+  /** this worker's CPU share per vNode (CpuBudget), 0 = none; vNodes are told apart by uid block */
+  budget: { cpuPerSecond: number; windowMs: number; poolStart: number; blockSize: number };
 }
 
 export interface SamplerWorkerData {
