@@ -9,6 +9,7 @@ import { VNodeCni } from '../cni/VNodeCni.js';
 import { runcHook, RUNC_HOOKED } from '../pods/runcHook.js';
 import { HEALTH_ENTRY, healthLaunch } from './healthLaunch.js';
 import { STATE_ENTRY, stateLaunch, type StateSizes } from './stateLaunch.js';
+import { DeviceNodes } from '../pods/DeviceNodes.js';
 import { VNodePods } from '../pods/VNodePods.js';
 import { SeccompAgent } from '../seccomp/SeccompAgent.js';
 import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
@@ -54,6 +55,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
       seccompListener: join(cfg.runDir, 'seccomp.sock'),
       vnodefs,
       cni: cfg.cni,
+      devices: new DeviceNodes(cfg.devices.allow),
     },
     logger('pods'),
   );
