@@ -136,5 +136,9 @@ describe('devices in vNode pods', { skip }, () => {
     }
     rmSync(outside, { force: true });
     rmSync(link, { force: true });
+    // Each refusal is spooled for a Warning Event on its pod (the installer posts them).
+    const spooled = readFileSync(join(manager.stateDir, 'pod-events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { pod: { namespace: string; name: string }; reason: string; message: string });
+    assert.deepEqual(spooled.map((e) => `${e.pod.namespace}/${e.pod.name} ${e.reason}`), cases.map(([name]) => `dev-ns/${name} VNodeDeviceRefused`));
+    for (const [i, [, , message]] of cases.entries()) assert.match(spooled[i]!.message, message);
   });
 });

@@ -13,6 +13,7 @@ import { HostRoot } from './HostRoot.js';
 import { HostPathsNotReachable, Installer, type InstallerOptions, type NodeAccess } from './Installer.js';
 import { isServerNode, loadInstallerConfig, resolveFlavor, type InstallerConfig } from './installerConfig.js';
 import { NamespaceSharingWatch } from './NamespaceSharingWatch.js';
+import { NodeEvents } from './NodeEvents.js';
 import { daemonSetRemoved, defaultKubeConfig, NodeLabeler } from './NodeLabeler.js';
 import { gatherHostFacts, judgeHost, UnsupportedHostError, type HostFacts } from './preflight.js';
 import { CommandRestarter, defaultUnit, NoRestart, NsenterRestarter, runArgv, type ContainerdRestarter, type CriRuntimeProbe } from './restart.js';
@@ -225,7 +226,9 @@ export async function installerMain(argv: string[]): Promise<number> {
       break;
   }
 
-  const report = await installer.install();
+  const events = nodeEvents(cfg);
+  const report = events ? await events.around('install', () => installer.install()) : await installer.install();
+  events?.startForwarding(host.path(cfg.manager.stateDir));
   const sync = new CniChainSync({ host, hostConfDir: report.cni.hostConfDir, vnodeConfDir: report.cni.vnodeConfDir, rescanMs: cfg.cni.rescanSeconds * 1000 });
   sync.start();
   // Before the manager: it places no pod until the admin's policy is there.
@@ -241,6 +244,8 @@ export async function installerMain(argv: string[]): Promise<number> {
   const why = await term;
   if (why === 'manager-exit') {
     log.error('vnode-manager exited; the pod restarts and reinstalls', { code: manager?.exitCode, signal: manager?.signalCode });
+    await events?.subsystemFailed('vnode-manager', `exited (code ${manager?.exitCode}, signal ${manager?.signalCode}); the installer pod restarts and reinstalls`);
+    await events?.stop();
     sync.stop();
     await sharing?.stop();
     return 1;
@@ -252,8 +257,9 @@ export async function installerMain(argv: string[]): Promise<number> {
   let removed = false;
   try {
     // The manager runs until containerd no longer lists the handler, so no vNode pod loses it early.
+    await events?.stop();
     if (uninstall) {
-      await installer.uninstall();
+      await (events ? events.around('uninstall', () => installer.uninstall()) : installer.uninstall());
       removed = true;
     }
   } finally {
@@ -266,6 +272,12 @@ export async function installerMain(argv: string[]): Promise<number> {
     for (const d of [cfg.manager.stateDir, cfg.manager.runDir]) purgeDir(host, d);
   }
   return 0;
+}
+
+/** Events on this node and its pods, when the installer talks to the API (node.kubernetes). */
+function nodeEvents(cfg: InstallerConfig): NodeEvents | undefined {
+  const nodeName = process.env.NODE_NAME;
+  return cfg.node.kubernetes && nodeName ? NodeEvents.forCluster(defaultKubeConfig(), nodeName) : undefined;
 }
 
 /** Lazily unmounts, in the host's mount namespace, every mount below the given host dirs. */

@@ -3,6 +3,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../common/config.js';
+import { appendPodEvent, POD_EVENT_SPOOL } from '../common/podEventSpool.js';
 import { collectGarbage } from '../common/gc.js';
 import { configureLogging, logger } from '../common/log.js';
 import { VNodeCni } from '../cni/VNodeCni.js';
@@ -56,6 +57,16 @@ export async function managerMain(_argv: string[]): Promise<number> {
       vnodefs,
       cni: cfg.cni,
       devices: new DeviceNodes(cfg.devices.allow),
+      // Refusals become Events on the pod, posted by the installer (podEventSpool.ts says why).
+      refused: (pod, reason, message) => {
+        if (!pod.namespace || !pod.name) return; // a bare CRI client's pod has no object to report on
+        try {
+          if (!appendPodEvent(join(cfg.stateDir, POD_EVENT_SPOOL), { at: Date.now(), pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid }, reason, message }))
+            log.warn('pod event spool full; event dropped', { reason, pod: `${pod.namespace}/${pod.name}` });
+        } catch (e) {
+          log.warn('cannot spool pod event', { reason, error: (e as Error).message });
+        }
+      },
     },
     logger('pods'),
   );

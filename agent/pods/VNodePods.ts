@@ -13,13 +13,13 @@ import type { Logger } from '../common/log.js';
 import type { Mount } from '../proto/taskApi.js';
 import type { CreateContext, TaskHooks } from '../shim/TaskProxy.js';
 import { layerVNodeProfile, type OciSeccomp } from '../seccomp/seccompProfile.js';
-import { DEFAULT_DEVICE_ALLOW, deviceRequestsOf } from '../spec/DeviceRequests.js';
+import { DEFAULT_DEVICE_ALLOW, DeviceRequestError, deviceRequestsOf } from '../spec/DeviceRequests.js';
 import { hostNodeAt } from '../spec/hostDeviceOf.js';
 import { hostMountResolver } from '../spec/hostMountOf.js';
 import { hostNamespacesOf, parseSpec, rewriteSpec, SpecError, type ProcBinding } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
 import { unmountBelow, type VNodeManager } from '../vnode/VNodeManager.js';
-import { podFromSpec, type PodIdentity, type VNodePlacement } from '../vnode/VNodePlacement.js';
+import { podFromSpec, VNodePlacementError, type PodIdentity, type VNodePlacement } from '../vnode/VNodePlacement.js';
 import { DeviceNodes } from './DeviceNodes.js';
 
 export interface VNodePodsOptions {
@@ -42,6 +42,9 @@ export interface VNodePodsOptions {
   };
   /** The devices containers may ask for (the manager's devices.allow); default: the built-in list. */
   devices?: DeviceNodes;
+  /** Told of every pod the vNode refuses (placement, devices): a Warning Event on the pod
+   * (agent/common/podEventSpool.ts). */
+  refused?: (pod: PodIdentity, reason: 'VNodePlacementRefused' | 'VNodeDeviceRefused', message: string) => void;
 }
 
 const execFileP = promisify(execFile);
@@ -78,7 +81,12 @@ export class VNodePods implements TaskHooks {
    * Create for a pod without one (hostNetwork). Once the pod is in a vNode, that is its answer.
    */
   placePod(pod: PodIdentity): string {
-    return this.podNetworks.get(pod.sandboxId)?.key ?? this.vnodeOfPod(pod.sandboxId)?.key ?? this.placement.keyFor(pod);
+    try {
+      return this.podNetworks.get(pod.sandboxId)?.key ?? this.vnodeOfPod(pod.sandboxId)?.key ?? this.placement.keyFor(pod);
+    } catch (e) {
+      if (e instanceof VNodePlacementError) this.opts.refused?.(pod, 'VNodePlacementRefused', e.message);
+      throw e;
+    }
   }
 
   async prepareCreate(ctx: CreateContext): Promise<{ rootfs?: Mount[] }> {
@@ -98,7 +106,12 @@ export class VNodePods implements TaskHooks {
     // Devices the container asked for: refused before anything is made, or made as nodes of the
     // vNode's ids (removed by taskGone, which a failed Create runs too).
     const user = (spec.process as { user?: { uid?: number; gid?: number } } | undefined)?.user;
-    const devices = ctx.sandbox ? [] : await this.devices.prepare(vnode, ctx.id, deviceRequestsOf(spec, hostNodeAt), { uid: user?.uid ?? 0, gid: user?.gid ?? 0 });
+    const devices = ctx.sandbox
+      ? []
+      : await this.devices.prepare(vnode, ctx.id, deviceRequestsOf(spec, hostNodeAt), { uid: user?.uid ?? 0, gid: user?.gid ?? 0 }).catch((e: unknown) => {
+          if (e instanceof DeviceRequestError) this.opts.refused?.(podFromSpec(ctx.podId, ctx.annotations), 'VNodeDeviceRefused', `container ${ctx.annotations['io.kubernetes.cri.container-name'] ?? ctx.id}: ${e.message}`);
+          throw e;
+        });
     const rewritten = rewriteSpec(spec, ctx.sandbox, host, {
       namespaces: vnode.namespaces,
       idRange: vnode.idRange,
