@@ -78,6 +78,8 @@ export interface InstallReport {
   shimLink: string;
   /** Milliseconds from the restart command to CRI listing the handler. */
   readyMs?: number;
+  /** The version `current` pointed at before, when this run switched it (an upgrade or a rollback). */
+  previousVersion?: string;
 }
 
 export interface UninstallReport {
@@ -331,6 +333,7 @@ export class Installer {
       cni: { hostConfDir, vnodeConfDir: o.runtime.cniConfDir, binDir },
       shimLink: this.linkOf('shimLink', binDir).link,
       ...(readyMs !== undefined ? { readyMs } : {}),
+      ...(t.switched && t.previous && t.previous !== t.version ? { previousVersion: t.previous } : {}),
     };
     this.log.info('vNode installed', report);
     return report;

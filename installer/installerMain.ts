@@ -13,6 +13,7 @@ import { HostPathsNotReachable, Installer, type InstallerOptions, type NodeAcces
 import { isServerNode, loadInstallerConfig, resolveFlavor, type InstallerConfig } from './installerConfig.js';
 import { ensureSupervisor, sharingPolicyFile, stopSupervisor, supervisorAlive, supervisorLaunch } from './ManagerSupervisor.js';
 import { NamespaceSharingWatch } from './NamespaceSharingWatch.js';
+import { NodeEvents } from './NodeEvents.js';
 import { daemonSetRemoved, defaultKubeConfig, NodeLabeler } from './NodeLabeler.js';
 import { gatherHostFacts, judgeHost, UnsupportedHostError, type HostFacts } from './preflight.js';
 import { CommandRestarter, defaultUnit, NoRestart, NsenterRestarter, runArgv, type ContainerdRestarter, type CriRuntimeProbe } from './restart.js';
@@ -158,7 +159,9 @@ export async function installerMain(argv: string[]): Promise<number> {
       break;
   }
 
-  const report = await installer.install();
+  const events = nodeEvents(cfg);
+  const report = events ? await events.around('install', () => installer.install()) : await installer.install();
+  events?.startForwarding(host.path(cfg.manager.stateDir));
   const sync = new CniChainSync({ host, hostConfDir: report.cni.hostConfDir, vnodeConfDir: report.cni.vnodeConfDir, rescanMs: cfg.cni.rescanSeconds * 1000 });
   sync.start();
   // Before the manager: it places no pod until the admin's policy is there.
@@ -181,6 +184,8 @@ export async function installerMain(argv: string[]): Promise<number> {
   clearInterval(poll);
   if (why === 'supervisor-exit') {
     log.error('the manager supervisor exited; the pod restarts and starts it again', { supervisor: supervisor?.pid });
+    await events?.subsystemFailed('vnode-supervise', `the manager's supervisor (pid ${supervisor?.pid}) exited; the installer pod restarts and starts it again`);
+    await events?.stop();
     sync.stop();
     await sharing?.stop();
     return 1;
@@ -189,9 +194,10 @@ export async function installerMain(argv: string[]): Promise<number> {
   log.info(uninstall ? 'SIGTERM: uninstalling' : 'SIGTERM: the DaemonSet stays; vNode and its manager keep running for the next pod', { supervisor: supervisor?.pid });
   sync.stop();
   await sharing?.stop();
+  await events?.stop();
   if (!uninstall) return 0;
   // The manager runs until containerd no longer lists the handler, so no vNode pod loses it early.
-  await installer.uninstall();
+  await (events ? events.around('uninstall', () => installer.uninstall()) : installer.uninstall());
   const launch = supervisorLaunch(cfg, host, report.cni);
   if (launch) await stopSupervisor(host, launch.pidFile);
   // With vNode gone and no vNode pod left, the manager's own state has nobody to serve.
@@ -201,6 +207,12 @@ export async function installerMain(argv: string[]): Promise<number> {
     for (const d of [cfg.manager.stateDir, cfg.manager.runDir]) purgeDir(host, d);
   }
   return 0;
+}
+
+/** Events on this node and its pods, when the installer talks to the API (node.kubernetes). */
+function nodeEvents(cfg: InstallerConfig): NodeEvents | undefined {
+  const nodeName = process.env.NODE_NAME;
+  return cfg.node.kubernetes && nodeName ? NodeEvents.forCluster(defaultKubeConfig(), nodeName) : undefined;
 }
 
 /** Lazily unmounts, in the host's mount namespace, every mount below the given host dirs. */

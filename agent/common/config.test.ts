@@ -36,3 +36,12 @@ test('a file is read as YAML and env overrides apply', () => {
   assert.throws(() => loadConfig(join(dir, 'missing.yaml'), {}), /cannot read/);
   rmSync(dir, { recursive: true, force: true });
 });
+
+test('the device allow-list: built-in default, replaced by VNODE_DEVICE_ALLOW, entries checked', () => {
+  assert.ok(parseConfig({}).devices.allow.some((e) => e.name === 'fuse'));
+  const c = loadConfig(undefined, { VNODE_DEVICE_ALLOW: '[{"name":"fuse"},{"name":"loop7","type":"b"}]' });
+  assert.deepEqual(c.devices.allow, [{ name: 'fuse' }, { name: 'loop7', type: 'b' }]);
+  assert.throws(() => loadConfig(undefined, { VNODE_DEVICE_ALLOW: '[{"name":"fuse","driver":"misc"}]' }), /devices\.allow\.0: an entry names either name or driver/);
+  assert.throws(() => loadConfig(undefined, { VNODE_DEVICE_ALLOW: '[{"path":"/dev/fuse"}]' }), /Unrecognized key/);
+  assert.throws(() => loadConfig(undefined, { VNODE_DEVICE_ALLOW: '[' }), /VNODE_DEVICE_ALLOW.*not JSON/);
+});

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_DEVICE_ALLOW } from '../spec/DeviceRequests.js';
 
 export const ID_RANGE_SIZE = 65536;
 
@@ -103,6 +104,21 @@ export const ConfigSchema = z
       })
       .strict()
       .default({}),
+    /** Devices a container may ask for through CRI (device plugins): entries naming a device by the
+     * kernel's node name or its driver's, character devices unless `type: b` (docs/pods.md, "Devices"). */
+    devices: z
+      .object({
+        allow: z
+          .array(
+            z
+              .object({ name: z.string().min(1).optional(), driver: z.string().min(1).optional(), type: z.enum(['c', 'b']).optional() })
+              .strict()
+              .refine((e) => (e.name === undefined) !== (e.driver === undefined), { message: 'an entry names either name or driver' }),
+          )
+          .default([...DEFAULT_DEVICE_ALLOW]),
+      })
+      .strict()
+      .default({}),
     /** How long a new vNode's holder may take to report ready. */
     holderReadyTimeoutMs: z.number().int().positive().default(10_000),
   })
@@ -178,6 +194,13 @@ export function loadConfig(file = process.env.VNODE_CONFIG, env: NodeJS.ProcessE
     }
     if (env.VNODE_SHARING_POLICY_FILE) sharing.policyFile = env.VNODE_SHARING_POLICY_FILE;
     raw = { ...raw, sharing };
+  }
+  if (env.VNODE_DEVICE_ALLOW) {
+    try {
+      raw = { ...raw, devices: { ...((raw.devices ?? {}) as Record<string, unknown>), allow: JSON.parse(env.VNODE_DEVICE_ALLOW) as unknown } };
+    } catch (e) {
+      throw new ConfigError('VNODE_DEVICE_ALLOW', [`not JSON: ${(e as Error).message}`]);
+    }
   }
   return parseConfig(raw, file ?? 'defaults');
 }

@@ -4,6 +4,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { writeFileAtomic } from '../common/atomicWrite.js';
 import { join } from 'node:path';
 import { ID_RANGE_SIZE, loadConfig } from '../common/config.js';
+import { appendPodEvent, POD_EVENT_SPOOL } from '../common/podEventSpool.js';
 import { collectGarbage } from '../common/gc.js';
 import { configureLogging, logger } from '../common/log.js';
 import { VNodeCni } from '../cni/VNodeCni.js';
@@ -16,6 +17,7 @@ import { INTROSPECT_ENTRY } from './introspectionReports.js';
 import { managerMetrics } from '../metrics/ManagerMetrics.js';
 import { MetricsServer } from '../metrics/MetricsServer.js';
 import { STATE_ENTRY, stateLaunch, type StateSizes } from './stateLaunch.js';
+import { DeviceNodes } from '../pods/DeviceNodes.js';
 import { VNodePods } from '../pods/VNodePods.js';
 import { SeccompAgent } from '../seccomp/SeccompAgent.js';
 import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
@@ -76,6 +78,17 @@ export async function managerMain(_argv: string[]): Promise<number> {
       seccompListener: join(cfg.runDir, 'seccomp.sock'),
       vnodefs,
       cni: cfg.cni,
+      devices: new DeviceNodes(cfg.devices.allow),
+      // Refusals become Events on the pod, posted by the installer (podEventSpool.ts says why).
+      refused: (pod, reason, message) => {
+        if (!pod.namespace || !pod.name) return; // a bare CRI client's pod has no object to report on
+        try {
+          if (!appendPodEvent(join(cfg.stateDir, POD_EVENT_SPOOL), { at: Date.now(), pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid }, reason, message }))
+            log.warn('pod event spool full; event dropped', { reason, pod: `${pod.namespace}/${pod.name}` });
+        } catch (e) {
+          log.warn('cannot spool pod event', { reason, error: (e as Error).message });
+        }
+      },
     },
     logger('pods'),
   );

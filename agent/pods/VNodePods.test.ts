@@ -92,3 +92,21 @@ test('a pod leaving a vNode that stays changes nothing; the last one makes vnode
   await create('c3');
   assert.deepEqual(calls.filter((c) => c.startsWith('register')), [`register ${vnode.name} 268435456 65536`]);
 });
+
+test('refusals are reported for an Event on the pod: placement, and devices before anything is made', async () => {
+  const refused: string[] = [];
+  const p = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPolicy({ t1: ['team-b'] })), { refused: (pod, reason, message) => refused.push(`${pod.namespace}/${pod.name} ${reason} ${message.slice(0, 40)}`) }, logger('test'));
+  assert.throws(() => p.placePod({ sandboxId: 'sb9', namespace: 'team-c', name: 'intruder', uid: 'u9', annotations: { 'vnode.loft.sh/name': 't1' } }), /may not join it/);
+  assert.deepEqual(refused, ['team-c/intruder VNodePlacementRefused pod team-c/intruder asks for the shared ']);
+  // a container asking for the host's /dev/kmsg (1:11)
+  const bundle = mkdtempSync(join(tmp, 'bundle-'));
+  const spec = JSON.parse(readFileSync(new URL('../../../agent/spec/fixtures/container-plain.json', import.meta.url), 'utf8')) as { annotations: Record<string, string>; linux: { devices?: object[]; resources: { devices: object[] } } };
+  spec.linux.devices = [{ path: '/dev/kmsg', type: 'c', major: 1, minor: 11 }];
+  spec.linux.resources.devices.push({ allow: true, type: 'c', major: 1, minor: 11, access: 'rw' });
+  writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+  refused.length = 0;
+  await assert.rejects(p.prepareCreate({ id: 'c9', podId: 'pod1', sandbox: false, bundle, namespace: 'k8s.io', annotations: spec.annotations, rootfs: [] }), /device request "\/dev\/kmsg": character device 1:11/);
+  assert.equal(refused.length, 1);
+  assert.match(refused[0]!, / VNodeDeviceRefused container /);
+  assert.equal(statSync(join(vnode.dir, 'dev'), { throwIfNoEntry: false }), undefined, 'no device dir made');
+});

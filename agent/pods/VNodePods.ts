@@ -13,11 +13,14 @@ import type { Logger } from '../common/log.js';
 import type { Mount } from '../proto/taskApi.js';
 import type { CreateContext, TaskHooks } from '../shim/TaskProxy.js';
 import { layerVNodeProfile, type OciSeccomp } from '../seccomp/seccompProfile.js';
+import { DEFAULT_DEVICE_ALLOW, DeviceRequestError, deviceRequestsOf } from '../spec/DeviceRequests.js';
+import { hostNodeAt } from '../spec/hostDeviceOf.js';
 import { hostMountResolver } from '../spec/hostMountOf.js';
 import { hostNamespacesOf, parseSpec, rewriteSpec, SpecError, type ProcBinding } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
 import { unmountBelow, type VNodeManager } from '../vnode/VNodeManager.js';
-import { podFromSpec, type PodIdentity, type VNodePlacement } from '../vnode/VNodePlacement.js';
+import { podFromSpec, VNodePlacementError, type PodIdentity, type VNodePlacement } from '../vnode/VNodePlacement.js';
+import { DeviceNodes } from './DeviceNodes.js';
 
 export interface VNodePodsOptions {
   /** vnodefs' files and directories (containerBindings()), when vnodefs runs: the spec rewrite
@@ -37,6 +40,11 @@ export interface VNodePodsOptions {
     registerVnode(v: { name: string; uidStart: number; size: number }): void;
     forgetVnode(uidStart: number): void;
   };
+  /** The devices containers may ask for (the manager's devices.allow); default: the built-in list. */
+  devices?: DeviceNodes;
+  /** Told of every pod the vNode refuses (placement, devices): a Warning Event on the pod
+   * (agent/common/podEventSpool.ts). */
+  refused?: (pod: PodIdentity, reason: 'VNodePlacementRefused' | 'VNodeDeviceRefused', message: string) => void;
 }
 
 const execFileP = promisify(execFile);
@@ -57,19 +65,28 @@ function podCgroup(spec: { linux: Record<string, unknown> }): string | undefined
 }
 
 export class VNodePods implements TaskHooks {
+  private readonly devices: DeviceNodes;
+
   constructor(
     private readonly vnodes: VNodeManager,
     private readonly placement: VNodePlacement,
     private readonly opts: VNodePodsOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.devices = opts.devices ?? new DeviceNodes(DEFAULT_DEVICE_ALLOW);
+  }
 
   /**
    * The key of the pod's vNode, decided once per pod: by vnode-cni's ADD, or by the sandbox's
    * Create for a pod without one (hostNetwork). Once the pod is in a vNode, that is its answer.
    */
   placePod(pod: PodIdentity): string {
-    return this.podNetworks.get(pod.sandboxId)?.key ?? this.vnodeOfPod(pod.sandboxId)?.key ?? this.placement.keyFor(pod);
+    try {
+      return this.podNetworks.get(pod.sandboxId)?.key ?? this.vnodeOfPod(pod.sandboxId)?.key ?? this.placement.keyFor(pod);
+    } catch (e) {
+      if (e instanceof VNodePlacementError) this.opts.refused?.(pod, 'VNodePlacementRefused', e.message);
+      throw e;
+    }
   }
 
   async prepareCreate(ctx: CreateContext): Promise<{ rootfs?: Mount[] }> {
@@ -87,6 +104,15 @@ export class VNodePods implements TaskHooks {
     const podNetns = ctx.sandbox ? (pendingNetns ?? vnode.netns[ctx.podId]) : undefined;
     const host = ctx.sandbox ? hostNamespacesOf(spec) : { hostNetwork: false, hostPID: false, hostIPC: false };
     if (host.hostNetwork) await this.ensureVNodeNetwork(vnode);
+    // Devices the container asked for: refused before anything is made, or made as nodes of the
+    // vNode's ids (removed by taskGone, which a failed Create runs too).
+    const user = (spec.process as { user?: { uid?: number; gid?: number } } | undefined)?.user;
+    const devices = ctx.sandbox
+      ? []
+      : await this.devices.prepare(vnode, ctx.id, deviceRequestsOf(spec, hostNodeAt), { uid: user?.uid ?? 0, gid: user?.gid ?? 0 }).catch((e: unknown) => {
+          if (e instanceof DeviceRequestError) this.opts.refused?.(podFromSpec(ctx.podId, ctx.annotations), 'VNodeDeviceRefused', `container ${ctx.annotations['io.kubernetes.cri.container-name'] ?? ctx.id}: ${e.message}`);
+          throw e;
+        });
     const rewritten = rewriteSpec(spec, ctx.sandbox, host, {
       namespaces: vnode.namespaces,
       idRange: vnode.idRange,
@@ -99,6 +125,7 @@ export class VNodePods implements TaskHooks {
       seccomp: this.opts.seccompListener
         ? (existing) => layerVNodeProfile(existing as OciSeccomp | undefined, { listenerPath: this.opts.seccompListener!, listenerMetadata: `${vnode.name}/${ctx.id}` })
         : undefined,
+      devices,
     });
     // The container's processes run as the vNode's ids: they must be able to pass through the
     // bundle (0700, root's) to their rootfs.
@@ -112,7 +139,7 @@ export class VNodePods implements TaskHooks {
     }
     if (ctx.sandbox) this.podStarts.set(ctx.podId, Date.now());
     if (identity) this.podNames.set(ctx.podId, { namespace: identity.namespace, name: identity.name });
-    this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, ms: +(performance.now() - t0).toFixed(1) });
+    this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, devices: devices.length, ms: +(performance.now() - t0).toFixed(1) });
     return { rootfs };
   }
 
@@ -250,6 +277,7 @@ export class VNodePods implements TaskHooks {
     const dir = join(v.dir, 'rootfs', id);
     await unmountBelow(dir);
     await rm(dir, { recursive: true, force: true });
+    await this.devices.release(v, id);
   }
 
   /**

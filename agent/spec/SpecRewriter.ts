@@ -4,7 +4,8 @@
 // - the pod's own network namespace owned by that user namespace (made by vnode-cni), or the
 //   vNode's network for hostNetwork pods, the vNode's pid/ipc/uts for hostPID/hostIPC/hostNetwork;
 // - privileged stays privileged, but only inside the user namespace: host devices are cut down to
-//   a safe set, and nothing else of the host is granted;
+//   a safe set, and nothing else of the host is granted; devices the container asked for (and the
+//   manager allowed, DeviceRequests.ts) are bound from nodes owned by the vNode's ids;
 // - the FUSE /proc and /sys files of vnodefs bound over the real ones, where it runs, also over
 //   the procfs and sysfs instances that stand in for a hostPath of the host's /proc or /sys.
 // Host-path mounts pass through unchanged: the user namespace makes them owned by unmapped ids,
@@ -78,6 +79,19 @@ export interface VNodeTarget {
   hostMountOf?: (source: string) => { fsType: string; lockedFlags: string[] } | undefined;
   /** Layers the vNode's seccomp rules (notify to the manager, deny set) on the container's own. */
   seccomp?: (existing: Record<string, unknown> | undefined) => Record<string, unknown>;
+  /** Devices the container asked for and may have (DeviceRequests.ts), each as a node the manager
+   * made owned by the vNode's ids (agent/pods/DeviceNodes.ts), bound at its container path. */
+  devices?: GrantedDevice[];
+}
+
+export interface GrantedDevice {
+  containerPath: string;
+  /** The node on the host the manager made for this container. */
+  hostNode: string;
+  type: 'c' | 'b';
+  major: number;
+  minor: number;
+  access: string;
 }
 
 export interface ProcBinding {
@@ -156,7 +170,16 @@ export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespac
   linux.gidMappings = [{ containerID: 0, hostID: v.idRange.gidStart, size: v.idRange.size }];
 
   // Devices: a privileged container gets every host device from CRI; keep only the safe set.
-  if (linux.devices) linux.devices = linux.devices.filter((d) => isSafeDevice(d.type, d.major, d.minor));
+  // Requested devices are not runc's to make: in a user namespace runc binds the host node at the
+  // *container* path, owned by an unmapped host id; the manager's own node is bound instead.
+  const granted = v.devices ?? [];
+  const grantedAt = new Set(granted.map((d) => d.containerPath));
+  if (linux.devices) linux.devices = linux.devices.filter((d) => isSafeDevice(d.type, d.major, d.minor) && !grantedAt.has(d.path));
+  if (granted.length) {
+    // Appended: after the container's /dev, which runc mounts first.
+    spec.mounts = [...(spec.mounts ?? []), ...granted.map((d) => ({ destination: d.containerPath, type: 'bind', source: d.hostNode, options: ['bind', 'nosuid', 'noexec'] }))];
+    linux.resources ??= {};
+  }
   if (linux.resources) {
     // Device cgroup: deny all, then allow exactly the safe set and the terminal devices (ptmx,
     // pts, console) every container needs; CRI's own rules for a privileged pod allow all.
@@ -169,6 +192,7 @@ export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespac
     linux.resources.devices = [
       { allow: false, access: 'rwm' },
       ...allow.map((d) => ({ allow: true, type: 'c', major: d.major, minor: d.minor, access: 'rwm' })),
+      ...granted.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.access })),
     ];
   }
 

@@ -90,6 +90,9 @@ export function chartObjects(p: ValueProvider): K8sObject[] {
         { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
         // The admin's shared vNodes from namespace labels (installer.manager.sharing.namespaceLabel).
         { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
+        // Events (installer/NodeEvents.ts): on its Node (in "default", as kubelet's) and on pods its
+        // vNodes refuse (their namespaces); patch aggregates repeats (count, lastTimestamp).
+        { apiGroups: [''], resources: ['events'], verbs: ['create', 'patch'] },
       ],
     },
     {

@@ -72,6 +72,8 @@ export interface ContainerOptions {
   capabilitiesAdd?: string[];
   workingDir?: string;
   tty?: boolean;
+  /** ContainerConfig.devices, as a device plugin's Allocate answer becomes them in kubelet. */
+  devices?: { containerPath: string; hostPath: string; permissions: string }[];
 }
 
 export class ContainerConfigBuilder {
@@ -95,6 +97,7 @@ export class ContainerConfigBuilder {
       mounts: (o.mounts ?? []).map((m) => ({ containerPath: m.containerPath, hostPath: m.hostPath, readonly: !!m.readonly, propagation: m.propagation ?? 'PROPAGATION_PRIVATE' })),
       labels: { 'io.kubernetes.container.name': o.name },
       annotations: {},
+      devices: o.devices ?? [],
       logPath: `${o.name}/0.log`,
       tty: !!o.tty,
       linux: {

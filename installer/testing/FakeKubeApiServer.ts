@@ -21,6 +21,12 @@
 //                                                  RV, as seen through the selector: an object
 //                                                  leaving it is DELETED; an RV older than the
 //                                                  kept history is 410 Gone)
+//   POST  /api/v1/namespaces/{ns}/events         (core/v1 Event: metadata.name, involvedObject and
+//                                                  reason required (422), a body namespace other
+//                                                  than the path's 422, an existing name 409
+//                                                  AlreadyExists; 201 with uid and resourceVersion)
+//   PATCH /api/v1/namespaces/{ns}/events/{name}  (strategic merge or merge patch, as for nodes
+//                                                  but with no merge keys; 404 for a gone event)
 // Errors are metav1.Status objects with the real reasons (NotFound, Conflict, Invalid,
 // UnsupportedMediaType, Unauthorized).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -206,6 +212,8 @@ export class FakeKubeApiServer {
   readonly pods = new Map<string, Obj>();
   readonly daemonSets = new Map<string, Obj>();
   readonly namespaces = new Map<string, Obj>();
+  /** Events by "namespace/name". */
+  readonly events = new Map<string, Obj>();
   readonly requests: RecordedRequest[] = [];
   private server: Server | undefined;
   /** Namespace changes, for watches: each object as it was after the change (null: deleted). */
@@ -361,6 +369,10 @@ export class FakeKubeApiServer {
         if (sel) parseSelector(sel);
         const items = [...this.namespaces.values()].filter((n) => matchesSelector(n, sel));
         return this.send(res, rec, 200, { kind: 'NamespaceList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
+      } else if ((mm = /^\/api\/v1\/namespaces\/([^/]+)\/events$/.exec(m)) && req.method === 'POST') {
+        return this.send(res, rec, 201, this.createEvent(decodeURIComponent(mm[1]!), body));
+      } else if ((mm = /^\/api\/v1\/namespaces\/([^/]+)\/events\/([^/]+)$/.exec(m)) && req.method === 'PATCH') {
+        return this.send(res, rec, 200, this.patchEvent(decodeURIComponent(mm[1]!), decodeURIComponent(mm[2]!), contentType, body));
       } else if ((mm = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/daemonsets\/([^/]+)$/.exec(m)) && req.method === 'GET') {
         const ds = this.daemonSets.get(`${mm[1]}/${mm[2]}`);
         if (!ds) throw new HttpError(404, 'NotFound', `daemonsets.apps "${mm[2]}" not found`);
@@ -371,6 +383,34 @@ export class FakeKubeApiServer {
       if (e instanceof HttpError) return this.send(res, rec, e.code, this.status(e.code, e.reason, e.message));
       return this.send(res, rec, 500, this.status(500, 'InternalError', (e as Error).message));
     }
+  }
+
+  private createEvent(namespace: string, body: unknown): Obj {
+    if (!isObj(body) || !isObj(body.metadata)) throw new HttpError(400, 'BadRequest', 'body must be a core/v1 Event');
+    const meta = body.metadata;
+    if (meta.namespace !== undefined && meta.namespace !== namespace) throw new HttpError(422, 'Invalid', 'the namespace of the provided object does not match the namespace sent on the request');
+    const name = meta.name;
+    if (typeof name !== 'string' || !name) throw new HttpError(422, 'Invalid', 'Event "" is invalid: metadata.name: Required value: name or generateName is required');
+    if (!isObj(body.involvedObject)) throw new HttpError(422, 'Invalid', `Event "${name}" is invalid: involvedObject: Required value`);
+    if (typeof body.reason !== 'string' || !body.reason) throw new HttpError(422, 'Invalid', `Event "${name}" is invalid: reason: Required value`);
+    const key = `${namespace}/${name}`;
+    if (this.events.has(key)) throw new HttpError(409, 'AlreadyExists', `events "${name}" already exists`);
+    const ev: Obj = { ...body, apiVersion: 'v1', kind: 'Event', metadata: { ...meta, namespace, uid: `uid-ev-${name}`, resourceVersion: String(++this.rv) } };
+    this.events.set(key, ev);
+    return ev;
+  }
+
+  private patchEvent(namespace: string, name: string, contentType: string | undefined, body: unknown): Obj {
+    const ev = this.events.get(`${namespace}/${name}`);
+    if (!ev) throw new HttpError(404, 'NotFound', `events "${name}" not found`);
+    let next: Json;
+    if (contentType === 'application/merge-patch+json') next = mergePatch(ev, body as Json);
+    else if (contentType === 'application/strategic-merge-patch+json') next = strategicMergePatch(ev, body as Json);
+    else throw new HttpError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json`);
+    if (!isObj(next) || !isObj(next.metadata) || next.metadata.name !== name) throw new HttpError(422, 'Invalid', 'metadata.name cannot change');
+    next.metadata.resourceVersion = String(++this.rv);
+    this.events.set(`${namespace}/${name}`, next);
+    return next;
   }
 
   private patchNode(name: string, node: Obj, contentType: string | undefined, body: unknown): Obj {
