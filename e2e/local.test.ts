@@ -54,7 +54,7 @@ let holderPid = 0;
 test('local up: containerd with runc and vnode installed by the installer, the manager running, a demo pod in a vNode; all left up', { skip, timeout: 180_000 }, async (t) => {
   const r = await mustRun('up');
   t.diagnostic(`up took ${r.ms} ms`);
-  assert.match(r.stdout, /installed vNode .*"tree","cniBin","shimLink","cniDir","config","restart"/, 'the real installer did every step');
+  assert.match(r.stdout, /installed vNode .*"tree","cniBin","shimLink","cliLink","cniDir","config","restart"/, 'the real installer did every step');
   // The demo pod's exec line: root in the pod, mapped onto a vNode's 65536 ids.
   const m = /uid 0, uid_map: (\d+) (\d+) (\d+)/.exec(r.stdout);
   assert.ok(m, `the demo pod's uid_map is printed:\n${r.stdout}`);
