@@ -23,6 +23,15 @@ export const SharedVNodesSchema = z
   });
 export type SharedVNodes = z.infer<typeof SharedVNodesSchema>;
 
+/** Where the manager serves Prometheus metrics (the installer passes its own through as is). */
+export const MetricsConfigSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    address: z.string().ip().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(9713),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
     /** Sockets and per-boot state: launch.sock, shim.sock, holder roots, netns mounts. */
@@ -82,14 +91,7 @@ export const ConfigSchema = z
       .default({}),
     /** Prometheus metrics at http://<address>:<port>/metrics. The DaemonSet runs on the host
      * network, so the default binds to loopback only; port 0 takes any free port (tests). */
-    metrics: z
-      .object({
-        enabled: z.boolean().default(true),
-        address: z.string().ip().default('127.0.0.1'),
-        port: z.number().int().min(0).max(65535).default(9713),
-      })
-      .strict()
-      .default({}),
+    metrics: MetricsConfigSchema.default({}),
     /** How long a new vNode's holder may take to report ready. */
     holderReadyTimeoutMs: z.number().int().positive().default(10_000),
   })
@@ -140,8 +142,13 @@ export function loadConfig(file = process.env.VNODE_CONFIG, env: NodeJS.ProcessE
     const cni = (raw.cni ?? {}) as Record<string, unknown>;
     raw = { ...raw, cni: { ...cni, ...(env.VNODE_CNI_CONF_DIR ? { confDir: env.VNODE_CNI_CONF_DIR } : {}), ...(env.VNODE_CNI_BIN_DIR ? { binDir: env.VNODE_CNI_BIN_DIR } : {}) } };
   }
-  if (env.VNODE_METRICS_PORT || env.VNODE_METRICS_ADDRESS) {
+  if (env.VNODE_VNODE_MODE) raw = { ...raw, vnodeMode: env.VNODE_VNODE_MODE };
+  if (env.VNODE_METRICS_PORT || env.VNODE_METRICS_ADDRESS || env.VNODE_METRICS_ENABLED) {
     const metrics = { ...((raw.metrics ?? {}) as Record<string, unknown>) };
+    if (env.VNODE_METRICS_ENABLED) {
+      if (env.VNODE_METRICS_ENABLED !== 'true' && env.VNODE_METRICS_ENABLED !== 'false') throw new ConfigError('VNODE_METRICS_ENABLED', [`not true or false: ${JSON.stringify(env.VNODE_METRICS_ENABLED)}`]);
+      metrics.enabled = env.VNODE_METRICS_ENABLED === 'true';
+    }
     if (env.VNODE_METRICS_PORT) {
       if (!/^\d+$/.test(env.VNODE_METRICS_PORT)) throw new ConfigError('VNODE_METRICS_PORT', [`not a port number: ${JSON.stringify(env.VNODE_METRICS_PORT)}`]);
       metrics.port = Number(env.VNODE_METRICS_PORT);
