@@ -150,7 +150,7 @@ test('install: one containerd restart, CRI lists the vnode handler with its own 
   const r = await mustRun('install');
   process.stdout.write(`# install took ${r.ms.toFixed(0)} ms (CRI ready ${String(r.report.readyMs)} ms after the restart)\n`);
   assert.equal(unit.restarts, 1, 'containerd restarted exactly once');
-  assert.deepEqual(r.report.changed, ['tree', 'cniBin', 'shimLink', 'cniDir', 'config', 'restart']);
+  assert.deepEqual(r.report.changed, ['tree', 'cniBin', 'shimLink', 'cliLink', 'cniDir', 'config', 'restart']);
 
   const vn = await vnodeRuntime();
   assert.ok(vn, 'CRI Status (verbose) lists the vnode handler');

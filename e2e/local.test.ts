@@ -18,7 +18,8 @@ import { ensureTestImages } from './lib/testImages.js';
 
 const skip = e2eSkipReason();
 const BASE = '/run/vnt-instloc';
-const ENV = { VNODE_LOCAL_BASE: BASE, VNODE_LOCAL_NAME: 'instloc', VNODE_LOCAL_SUBNET: '22' };
+// Metrics on a free port: a local node of the user's may hold 9713.
+const ENV = { VNODE_LOCAL_BASE: BASE, VNODE_LOCAL_NAME: 'instloc', VNODE_LOCAL_SUBNET: '22', VNODE_LOCAL_METRICS_PORT: '0' };
 /** The same bed local.ts makes, for checks and a last-resort cleanup. */
 const bed = () => TestBed.attach({ name: 'instloc', subnetIndex: 22, baseDir: BASE, hostLayout: true, socket: join(BASE, 'containerd.sock') });
 
@@ -54,7 +55,11 @@ let holderPid = 0;
 test('local up: containerd with runc and vnode installed by the installer, the manager running, a demo pod in a vNode; all left up', { skip, timeout: 180_000 }, async (t) => {
   const r = await mustRun('up');
   t.diagnostic(`up took ${r.ms} ms`);
-  assert.match(r.stdout, /installed vNode .*"tree","cniBin","shimLink","cniDir","config","restart"/, 'the real installer did every step');
+  // One line per step, in order, each with its duration.
+  const steps = [...r.stdout.matchAll(/^\[(\d)\/5\] ([a-z +]+): (\d+) ms; /gm)].map((m) => [Number(m[1]), m[2]]);
+  for (const line of r.stdout.split('\n').filter((l) => /^(\[\d\/5\]|CLI:|metrics:)/.test(l))) t.diagnostic(line);
+  assert.deepEqual(steps, [[1, 'containerd up'], [2, 'install'], [3, 'supervisor+manager'], [4, 'demo pod'], [5, 'exec']], r.stdout);
+  assert.match(r.stdout, /installed vNode .*"tree","cniBin","shimLink","cliLink","cniDir","config","restart"/, 'the real installer did every step');
   // The demo pod's exec line: root in the pod, mapped onto a vNode's 65536 ids.
   const m = /uid 0, uid_map: (\d+) (\d+) (\d+)/.exec(r.stdout);
   assert.ok(m, `the demo pod's uid_map is printed:\n${r.stdout}`);
@@ -85,7 +90,41 @@ test('local up: containerd with runc and vnode installed by the installer, the m
     b.cri.close();
   }
   holderPid = demoHolder();
+  await checkAccessLines(r.stdout);
 });
+
+/**
+ * The lines `up` ends with work as printed: the CLI command (package.json's `vnode` script for this
+ * base) answers with JSON, the installer's CLI link on the node's PATH lists the demo pod's vNode,
+ * and the metrics URL serves the manager's families.
+ */
+async function checkAccessLines(stdout: string): Promise<void> {
+  assert.match(stdout, new RegExp(`^CLI: VNODE_LOCAL_BASE=${BASE} npm run vnode -- status `, 'm'));
+  const metricsUrl = /^metrics: (http:\/\/127\.0\.0\.1:(\d+)\/metrics)$/m.exec(stdout);
+  assert.ok(metricsUrl, `the metrics URL is printed:\n${stdout}`);
+  assert.notEqual(metricsUrl[2], '0', 'the port the manager bound, not the configured 0');
+
+  const st = await run('npm', ['run', '--silent', 'vnode', '--', 'status', '--json'], { cwd: REPO_ROOT, env: { PATH: process.env.PATH, VNODE_LOCAL_BASE: BASE } });
+  assert.equal(st.code, 0, st.stderr);
+  const status = JSON.parse(st.stdout) as { metricsUrl: string; counts: { vnodes: number; pods: number }; subsystems: { name: string; status: string }[] };
+  assert.ok(status.subsystems.every((x) => x.status === 'ok'), JSON.stringify(status.subsystems));
+  assert.deepEqual([status.counts.vnodes, status.counts.pods], [1, 1]);
+  assert.equal(status.metricsUrl, metricsUrl[1]);
+
+  // The link the installer made in the node's usr/local/bin runs the installed tree's CLI.
+  const link = join(BASE, 'usr/local/bin/vnode');
+  assert.equal(readlinkSync(link), join(BASE, 'opt/vnode/current/bin/vnode'));
+  assert.match(stdout, new RegExp(`installed link: VNODE_RUN_DIR=${join(BASE, 'run/vnode')} ${link} status`));
+  const ls = await run(link, ['ls', '--json'], { env: { PATH: process.env.PATH, VNODE_RUN_DIR: join(BASE, 'run/vnode') } });
+  assert.equal(ls.code, 0, ls.stderr);
+  const vnodes = (JSON.parse(ls.stdout) as { vnodes: { key: string; state: string; pods: { namespace: string; name: string }[] }[] }).vnodes;
+  assert.deepEqual(vnodes.map((v) => [v.state, v.pods.map((p) => `${p.namespace}/${p.name}`)]), [['ready', ['default/demo']]], "the demo pod's vNode");
+
+  const text = await (await fetch(metricsUrl[1])).text();
+  for (const f of ['vnode_build_info', 'vnode_vnodes', 'vnode_pods', 'vnode_vnodefs_requests_total', 'process_resident_memory_bytes']) assert.match(text, new RegExp(`^# TYPE ${f} `, 'm'), `family ${f}`);
+  assert.match(text, /^vnode_pods 1$/m);
+  assert.match(text, /^vnode_vnodes\{state="ready"\} 1$/m);
+}
 
 /** The holder of the one vNode, the demo pod's, from the manager's records. */
 function demoHolder(): number {
@@ -100,6 +139,7 @@ function demoHolder(): number {
 test('local up again: finds it up and leaves it as it is', { skip, timeout: 120_000 }, async () => {
   const r = await mustRun('up');
   assert.match(r.stdout, /already up/);
+  assert.match(r.stdout, /^CLI: .*\n.*\nmetrics: http:/m, 'up again says how to reach the node too');
   assert.equal(Number(/pid (\d+)/.exec((await checkHealth(join(BASE, 'run/vnode'))).message)?.[1]), managerPid, 'the same manager');
 });
 

@@ -5,13 +5,17 @@
 // vnode-manager started as the installer starts it, left running detached; a demo pod in a vNode.
 // `npm run local -- down` uninstalls through the installer (containerd's config back to its
 // original bytes), stops the manager and containerd, and leaves nothing behind. Both are
-// idempotent. VNODE_LOCAL_BASE / VNODE_LOCAL_NAME / VNODE_LOCAL_SUBNET move it (the e2e test uses
-// another base so it never touches a running local node).
+// idempotent. `up` prints one line per step with its duration and ends with the CLI command and
+// the metrics URL. VNODE_LOCAL_BASE / VNODE_LOCAL_NAME / VNODE_LOCAL_SUBNET move it (the e2e test
+// uses another base so it never touches a running local node); VNODE_LOCAL_METRICS_PORT sets the
+// manager's metrics port (default 9713; 0 takes a free one).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { checkHealth } from '../agent/cli/health.js';
+import { askManager } from '../agent/cli/ManagerClient.js';
+import { StatusReportSchema } from '../agent/manager/introspectionReports.js';
 import { CriStatusProbe } from '../installer/CriStatusProbe.js';
 import { HostRoot } from '../installer/HostRoot.js';
 import { loadInstallerConfig } from '../installer/installerConfig.js';
@@ -20,9 +24,11 @@ import { ContainerdUnit } from './lib/ContainerdUnit.js';
 import { processes, waitFor } from './lib/hostState.js';
 import { TestBed, TREE_DIR, type TestBedOptions } from './lib/TestBed.js';
 
-const BASE = process.env.VNODE_LOCAL_BASE ?? '/run/vnode-local';
+const BASE = process.env.VNODE_LOCAL_BASE || '/run/vnode-local';
 const NAME = process.env.VNODE_LOCAL_NAME ?? 'local';
 const SUBNET = Number(process.env.VNODE_LOCAL_SUBNET ?? 200);
+const METRICS_PORT = Number(process.env.VNODE_LOCAL_METRICS_PORT ?? 9713);
+const DEFAULT_BASE = '/run/vnode-local';
 const at = (p: string) => join(BASE, p);
 
 /** The node's paths, under the base. */
@@ -112,7 +118,7 @@ function writeInstallerConfig(bed: TestBed): void {
       drainTimeoutSeconds: 20,
       node: { kubernetes: false },
       // Under its supervisor in a cgroup of the node's own (inside the bed's, which down removes).
-      manager: { mode: 'child', runDir: P.runDir, stateDir: P.managerState, cgroup: { name: `vnt-${NAME}/vnode.slice`, memoryMax: '4294967296', pidsMax: '65536', cpuWeight: 100 } },
+      manager: { mode: 'child', runDir: P.runDir, stateDir: P.managerState, metrics: { port: METRICS_PORT }, cgroup: { name: `vnt-${NAME}/vnode.slice`, memoryMax: '4294967296', pidsMax: '65536', cpuWeight: 100 } },
     }),
   );
 }
@@ -153,11 +159,29 @@ async function health(): Promise<{ ok: true; state: LocalState } | { ok: false; 
   }
 }
 
+/** Runs one step of `up` and prints it with its duration: `[n/5] what: N ms; detail`. */
+async function step<T>(n: number, what: string, fn: () => Promise<T>, detail: (r: T) => string): Promise<T> {
+  const t0 = Date.now();
+  const r = await fn();
+  say(`[${n}/5] ${what}: ${Date.now() - t0} ms; ${detail(r)}`);
+  return r;
+}
+
+/** How to look at the node: the CLI (package.json's `vnode` script, or the installer's link) and the metrics URL. */
+async function sayAccess(): Promise<void> {
+  const env = BASE === DEFAULT_BASE ? '' : `VNODE_LOCAL_BASE=${BASE} `;
+  say(`CLI: ${env}npm run vnode -- status   (also ls, inspect REF, doctor; --json for scripts)`);
+  say(`     or the installed link: VNODE_RUN_DIR=${P.runDir} ${join(P.shimLinkDir, 'vnode')} status`);
+  const st = await askManager(P.runDir, ['status'], StatusReportSchema);
+  say(`metrics: ${st.metricsUrl ?? 'not served (vnode status says why)'}`);
+  say('remove everything with: npm run local -- down');
+}
+
 async function up(): Promise<void> {
   const h = await health();
   if (h.ok) {
     say(`vNode is already up: containerd CRI socket ${P.socket}, demo pod ${h.state.podId.slice(0, 12)}, vnode-manager pid ${h.state.managerPid}`);
-    say('remove everything with: npm run local -- down');
+    await sayAccess();
     return;
   }
   if (existsSync(BASE) || TestBed.attach(bedOptions()).findContainerd()) {
@@ -166,32 +190,31 @@ async function up(): Promise<void> {
   }
 
   // containerd as a node has it: runc only, config.toml, the host network in etc/cni/net.d.
-  const bed = await TestBed.start(bedOptions());
+  const bed = await step(1, 'containerd up', () => TestBed.start(bedOptions()), (b) => `handler runc, CRI socket ${b.socket}, log ${b.containerdLog}`);
   try {
     mkdirSync(P.shimLinkDir, { recursive: true });
     mkdirSync(P.local, { recursive: true });
     writeFileSync(ORIGINAL_CONFIG, readFileSync(bed.configPath));
     writeInstallerConfig(bed);
 
-    const t0 = Date.now();
-    const report = await withUnit(bed, () => runInstaller('install'));
-    say(`installed vNode ${String(report.version)} in ${Date.now() - t0} ms: ${JSON.stringify(report.changed)}; containerd restarted once; shim link ${String(report.shimLink)}`);
-
-    const manager = await startManager(report.cni as { vnodeConfDir: string; binDir: string });
-
-    const { podId, containerId } = await bed.runPod(
-      { name: 'demo', namespace: 'default', handler: 'vnode', privileged: true },
-      { name: 'demo', command: ['sh', '-c', 'echo vNode demo pod up; exec sleep infinity'], privileged: true },
+    const report = await step(2, 'install', () => withUnit(bed, () => runInstaller('install')), (r) => `installed vNode ${String(r.version)}: ${JSON.stringify(r.changed)}; containerd restarted once; shim link ${String(r.shimLink)}, CLI link ${String(r.cliLink)}`);
+    const manager = await step(3, 'supervisor+manager', () => startManager(report.cni as { vnodeConfDir: string; binDir: string }), (m) => `vnode-manager pid ${m.manager} under vnode-supervise pid ${m.supervisor}, restarted within a second if it dies (log ${m.log})`);
+    const { podId, containerId } = await step(
+      4,
+      'demo pod',
+      () =>
+        bed.runPod(
+          { name: 'demo', namespace: 'default', handler: 'vnode', privileged: true },
+          { name: 'demo', command: ['sh', '-c', 'echo vNode demo pod up; exec sleep infinity'], privileged: true },
+        ),
+      (p) => `pod ${p.podId.slice(0, 12)} (handler vnode, privileged), container ${p.containerId.slice(0, 12)}`,
     );
-    const r = await bed.cri.execSync(containerId, ['sh', '-c', 'read a b c < /proc/self/uid_map; echo "$(hostname): uid $(id -u), uid_map: $a $b $c"']);
+    const r = await step(5, 'exec', () => bed.cri.execSync(containerId, ['sh', '-c', 'read a b c < /proc/self/uid_map; echo "$(hostname): uid $(id -u), uid_map: $a $b $c"']), (x) => `in the demo pod: ${x.stdout.trim()}`);
     if (r.exitCode !== 0) throw new Error(`exec in the demo pod failed: ${r.stderr}`);
     bed.cri.close();
     writeFileSync(STATE_FILE, JSON.stringify({ podId, containerId, managerPid: manager.manager, supervisorPid: manager.supervisor } satisfies LocalState));
-    say(`vNode is up: containerd CRI socket ${bed.socket} (handlers runc, vnode; log ${bed.containerdLog})`);
-    say(`vnode-manager pid ${manager.manager} under vnode-supervise pid ${manager.supervisor}, restarted within a second if it dies (log ${manager.log})`);
-    say(`demo pod ${podId.slice(0, 12)} (handler vnode, privileged), container ${containerId.slice(0, 12)}`);
-    say(`exec in the demo pod: ${r.stdout.trim()}`);
-    say('remove everything with: npm run local -- down');
+    say(`vNode is up: containerd CRI socket ${bed.socket} (handlers runc, vnode)`);
+    await sayAccess();
   } catch (e) {
     process.stderr.write(`local: up failed, removing what it made\n`);
     await down().catch((d: unknown) => process.stderr.write(`local: ${(d as Error).message}\n`));

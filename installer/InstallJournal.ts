@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { HostRoot } from './HostRoot.js';
 import { posix } from 'node:path';
 
-export const STEP_NAMES = ['tree', 'cniBin', 'shimLink', 'cniDir', 'config', 'restart', 'label'] as const;
+export const STEP_NAMES = ['tree', 'cniBin', 'shimLink', 'cliLink', 'cniDir', 'config', 'restart', 'label'] as const;
 export type StepName = (typeof STEP_NAMES)[number];
 
 const StepRecord = z.object({

@@ -24,7 +24,7 @@ test('install, install again, uninstall: one restart each way, nothing changed t
   const node = new RecordingNode();
   const { opts, containerd } = fakeOptions(root, { node, taintWhileInstalling: true });
   const r1 = await new Installer(opts).install();
-  assert.deepEqual(r1.changed, ['tree', 'cniBin', 'shimLink', 'cniDir', 'config', 'restart', 'label']);
+  assert.deepEqual(r1.changed, ['tree', 'cniBin', 'shimLink', 'cliLink', 'cniDir', 'config', 'restart', 'label']);
   assert.equal(containerd.restarts, 1);
   assert.deepEqual(await containerd.runtimeHandlers(), ['runc', 'vnode']);
   assert.equal(node.ready, true);
@@ -33,6 +33,9 @@ test('install, install again, uninstall: one restart each way, nothing changed t
   // containerd 1.6 finds the sandbox's shim by name on its PATH: a link made in a dir the host lacked.
   assert.equal(readlinkSync(join(host, 'usr/local/bin/containerd-shim-vnode-v2')), '/opt/vnode/current/bin/containerd-shim-vnode-v2');
   assert.equal(readFileSync(opts.host.path('/usr/local/bin/containerd-shim-vnode-v2'), 'utf8'), '#!/bin/sh\nexit 0\n');
+  // The operator's CLI beside it, on the host's PATH.
+  assert.equal(readlinkSync(join(host, 'usr/local/bin/vnode')), '/opt/vnode/current/bin/vnode');
+  assert.equal(r1.cliLink, '/usr/local/bin/vnode');
   const chained = JSON.parse(readFileSync(join(host, 'etc/cni/vnode.d/10-vnode.conflist'), 'utf8'));
   assert.deepEqual(chained.plugins.map((p: { type: string }) => p.type), ['calico', 'portmap', 'vnode-cni']);
   assert.deepEqual(chained.plugins[2].capabilities, { 'io.kubernetes.cri.pod-annotations': true }, 'vnode-cni gets the pod annotations (the tenant)');
@@ -46,7 +49,7 @@ test('install, install again, uninstall: one restart each way, nothing changed t
   assert.deepEqual(snapshotTree(host, [...SKIP, '/var/lib/vnode-installer']), installed);
 
   const u = await new Installer(opts).uninstall();
-  assert.deepEqual(u.changed, ['label', 'config', 'cniDir', 'shimLink', 'cniBin', 'tree']);
+  assert.deepEqual(u.changed, ['label', 'config', 'cniDir', 'cliLink', 'shimLink', 'cniBin', 'tree']);
   assert.equal(containerd.restarts, 2);
   assert.deepEqual(await containerd.runtimeHandlers(), ['runc']);
   assert.equal(node.ready, false);
@@ -170,4 +173,26 @@ test('a containerd-shim-vnode-v2 or vnode-cni that is not vNode\'s: refused befo
   assert.equal(readlinkSync(join(host, 'usr/local/bin/containerd-shim-vnode-v2')), '/opt/vnode/current/bin/containerd-shim-vnode-v2');
   await new Installer(opts).uninstall();
   assert.deepEqual(readdirSync(join(host, 'usr/local/bin')), [], 'the link is gone; the dir the host had stays');
+});
+
+test('a `vnode` in the link dir that is not vNode\'s: the install goes on without the CLI link, and uninstall leaves that file alone', async (t) => {
+  const { root, host } = setup(t);
+  mkdirSync(join(host, 'usr/local/bin'), { recursive: true });
+  writeFileSync(join(host, 'usr/local/bin/vnode'), 'another program called vnode');
+  const withForeign = snapshotTree(host, SKIP);
+  const { opts, containerd } = fakeOptions(root);
+  const r = await new Installer(opts).install();
+  assert.equal(r.cliLink, null, 'the report says the CLI was not linked');
+  assert.ok(!r.changed.includes('cliLink'));
+  assert.deepEqual(await containerd.runtimeHandlers(), ['runc', 'vnode'], 'the runtime is installed all the same');
+  assert.equal(readFileSync(join(host, 'usr/local/bin/vnode'), 'utf8'), 'another program called vnode');
+  await new Installer(opts).uninstall();
+  assert.deepEqual(snapshotTree(host, SKIP), withForeign, 'the foreign vnode stays; everything of ours went');
+  // Once the name is free, the next install links the CLI and the report says so.
+  rmSync(join(host, 'usr/local/bin/vnode'));
+  const r2 = await new Installer(opts).install();
+  assert.equal(r2.cliLink, '/usr/local/bin/vnode');
+  assert.equal(readlinkSync(join(host, 'usr/local/bin/vnode')), '/opt/vnode/current/bin/vnode');
+  await new Installer(opts).uninstall();
+  assert.deepEqual(readdirSync(join(host, 'usr/local/bin')), []);
 });

@@ -3,6 +3,8 @@
 //   cniBin   <cni bin_dir>/vnode-cni -> <installDir>/current/bin/vnode-cni (libcni finds plugins there)
 //   shimLink <shimLinkDir>/containerd-shim-vnode-v2 -> <installDir>/current/bin/... (containerd 1.6
 //            starts a sandbox's shim by name from its PATH and ignores runtime_path there)
+//   cliLink  <shimLinkDir>/vnode -> <installDir>/current/bin/vnode (the operator's CLI on the
+//            host's PATH); skipped with a warning when the name is someone else's
 //   cniDir   the vnode handler's CNI conf dir: the host network with vnode-cni chained last
 //   config   the runtime block in containerd's config (containerdConfig.ts)
 //   restart  containerd restarted once, CRI reports the handler
@@ -76,6 +78,8 @@ export interface InstallReport {
   cni: { hostConfDir: string; vnodeConfDir: string; binDir: string };
   /** Host path of the shim link containerd finds by name. */
   shimLink: string;
+  /** Host path of the `vnode` CLI link; null when that name was someone else's (left alone). */
+  cliLink: string | null;
   /** Milliseconds from the restart command to CRI listing the handler. */
   readyMs?: number;
   /** The version `current` pointed at before, when this run switched it (an upgrade or a rollback). */
@@ -118,8 +122,10 @@ export class ForeignFileError extends Error {
 }
 
 /** The links the installer owns outside its install dir. */
-type LinkStep = Extract<StepName, 'cniBin' | 'shimLink'>;
+type LinkStep = Extract<StepName, 'cniBin' | 'shimLink' | 'cliLink'>;
 export const SHIM_BINARY = 'containerd-shim-vnode-v2';
+export const CLI_BINARY = 'vnode';
+const LINK_NAMES: Record<LinkStep, string> = { cniBin: 'vnode-cni', shimLink: SHIM_BINARY, cliLink: CLI_BINARY };
 
 export class DrainTimeout extends Error {
   constructor(readonly handler: string, readonly remaining: number) {
@@ -162,7 +168,7 @@ export class Installer {
 
   /** The link a step makes: name in a host dir -> the binary of that name under `current`. */
   private linkOf(step: LinkStep, binDir: string): { link: string; target: string } {
-    const name = step === 'cniBin' ? 'vnode-cni' : SHIM_BINARY;
+    const name = LINK_NAMES[step];
     return { link: posix.join(step === 'cniBin' ? binDir : this.o.shimLinkDir, name), target: posix.join(this.o.installDir, 'current/bin', name) };
   }
 
@@ -182,15 +188,27 @@ export class Installer {
     }
   }
 
-  /** Makes `link` -> `target` by renaming a new link over it; records the dirs it had to create. */
+  /**
+   * Makes `link` -> `target` by renaming a new link over it; records the dirs it had to create.
+   * The CLI link is a convenience, not part of the runtime: a `vnode` that is someone else's is
+   * left alone (and recorded as skipped, so uninstall leaves it too) instead of failing the install.
+   */
   private installLink(step: LinkStep, binDir: string): boolean {
     const o = this.o;
     const { link, target } = this.linkOf(step, binDir);
+    if (step === 'cliLink') {
+      const found = this.foreign(link);
+      if (found) {
+        this.log.warn('not linking the vnode CLI: the name is taken', { link, found });
+        this.journal.started(step, { skipped: found });
+        return false;
+      }
+    }
     const dir = posix.dirname(link);
     const made: string[] = [];
     for (let d = dir; d !== '/' && !o.host.exists(d); d = posix.dirname(d)) made.unshift(d);
     const prev = (this.journal.step(step)?.data.madeDirs as string[] | undefined) ?? [];
-    this.journal.started(step, { link, target, madeDirs: [...new Set([...prev, ...made])] });
+    this.journal.started(step, { link, target, madeDirs: [...new Set([...prev, ...made])], ...(step === 'cliLink' ? { skipped: null } : {}) });
     if (o.host.readLink(link) === target) return false;
     const found = this.foreign(link);
     if (found) throw new ForeignFileError(link, found);
@@ -253,8 +271,8 @@ export class Installer {
     const binDir = o.cniBinDir ?? plan.cni.binDir;
     const hostConfDir = o.hostCniConfDir ?? plan.cni.confDir;
 
-    // cniBin, shimLink
-    for (const step of ['cniBin', 'shimLink'] as const) {
+    // cniBin, shimLink, cliLink
+    for (const step of ['cniBin', 'shimLink', 'cliLink'] as const) {
       await this.hook(step, 'before', 'install');
       if (this.installLink(step, binDir)) changed.push(step);
       j.done(step);
@@ -332,6 +350,7 @@ export class Installer {
       configPlan: { mode: plan.mode, file: plan.file, configVersion: plan.configVersion, pluginId: plan.pluginId, notes: plan.notes },
       cni: { hostConfDir, vnodeConfDir: o.runtime.cniConfDir, binDir },
       shimLink: this.linkOf('shimLink', binDir).link,
+      cliLink: j.step('cliLink')?.data.skipped ? null : this.linkOf('cliLink', binDir).link,
       ...(readyMs !== undefined ? { readyMs } : {}),
       ...(t.switched && t.previous && t.previous !== t.version ? { previousVersion: t.previous } : {}),
     };
@@ -342,7 +361,7 @@ export class Installer {
   async uninstall(): Promise<UninstallReport> {
     const o = this.o;
     const j = this.journal;
-    const links = (['cniBin', 'shimLink'] as const).map((s) => j.step(s)?.data.link).filter((l): l is string => typeof l === 'string');
+    const links = (['cniBin', 'shimLink', 'cliLink'] as const).map((s) => j.step(s)?.data.link).filter((l): l is string => typeof l === 'string');
     this.assertReachable([o.installDir, o.stateDir, o.runtime.cniConfDir, o.target.configPath, ...links, ...((j.step('config')?.data.files as string[] | undefined) ?? [])]);
     const interrupted = j.beginOp('uninstall');
     if (interrupted) this.log.warn('undoing after an interrupted run', interrupted);
@@ -396,7 +415,7 @@ export class Installer {
       await this.hook('cniDir', 'after', 'uninstall');
     }
 
-    for (const step of ['shimLink', 'cniBin'] as const) {
+    for (const step of ['cliLink', 'shimLink', 'cniBin'] as const) {
       if (!had(step)) continue;
       await this.hook(step, 'before', 'uninstall');
       if (this.uninstallLink(step)) changed.push(step);

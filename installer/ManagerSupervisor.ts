@@ -38,7 +38,8 @@ export interface ManagerLaunch {
  * How the installer starts the manager: the installed vnode-manager, in the host's namespaces
  * (nsenter) or in this process's, with the host paths it needs: its run and state dirs, the vnode
  * handler's CNI conf dir (the chain the installer keeps; the manager runs the host network from it
- * for a vNode's own netns) and containerd's CNI bin dir, and its log level. undefined for mode none.
+ * for a vNode's own netns) and containerd's CNI bin dir, its log level, vNode mode and metrics
+ * endpoint. undefined for mode none.
  */
 export function managerLaunch(cfg: InstallerConfig, host: HostRoot, cni: { vnodeConfDir: string; binDir: string }): ManagerLaunch | undefined {
   if (cfg.manager.mode === 'none') return undefined;
@@ -54,6 +55,10 @@ export function managerLaunch(cfg: InstallerConfig, host: HostRoot, cni: { vnode
     VNODE_CNI_CONF_DIR: at(cni.vnodeConfDir),
     VNODE_CNI_BIN_DIR: at(cni.binDir),
     VNODE_LOG_LEVEL: cfg.manager.logLevel,
+    VNODE_VNODE_MODE: cfg.manager.vnodeMode,
+    VNODE_METRICS_ENABLED: String(cfg.manager.metrics.enabled),
+    VNODE_METRICS_ADDRESS: cfg.manager.metrics.address,
+    VNODE_METRICS_PORT: String(cfg.manager.metrics.port),
     ...(Object.keys(cfg.manager.sharing.vnodes).length ? { VNODE_SHARED_VNODES: JSON.stringify(cfg.manager.sharing.vnodes) } : {}),
     ...(sharingPolicyFile(cfg) ? { VNODE_SHARING_POLICY_FILE: at(sharingPolicyFile(cfg)!) } : {}),
   };

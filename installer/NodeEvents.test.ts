@@ -32,6 +32,7 @@ const report = (over: Partial<InstallReport> = {}): InstallReport => ({
   configPlan: { mode: 'drop-in', file: '/etc/containerd/config.toml', configVersion: 2, pluginId: 'io.containerd.grpc.v1.cri', notes: [] },
   cni: { hostConfDir: '/etc/cni/net.d', vnodeConfDir: '/etc/cni/vnode.d', binDir: '/opt/cni/bin' },
   shimLink: '/usr/local/bin/containerd-shim-vnode-v2',
+  cliLink: '/usr/local/bin/vnode',
   ...over,
 });
 

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { describeIssues, ConfigError, SharedVNodesSchema } from '../agent/common/config.js';
+import { describeIssues, ConfigError, MetricsConfigSchema, SharedVNodesSchema } from '../agent/common/config.js';
 import type { ContainerdFlavor } from './containerdConfig.js';
 import type { HostRoot } from './HostRoot.js';
 
@@ -98,6 +98,14 @@ export const InstallerConfigSchema = z
         runDir: absPath.default('/run/vnode'),
         stateDir: absPath.default('/var/lib/vnode'),
         logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
+        /** Which pods share a vNode by default: all of a namespace on this node, or one per pod. */
+        vnodeMode: z.enum(['namespace', 'pod']).default('namespace'),
+        /**
+         * The manager's Prometheus endpoint, http://<address>:<port>/metrics. The manager runs in
+         * the host's network namespace, so 127.0.0.1 (the default) is reachable from the node only;
+         * 0.0.0.0 (or the node's IP) lets Prometheus scrape it, and exposes it to whoever reaches the node.
+         */
+        metrics: MetricsConfigSchema.default({}),
         /** The manager's log on the host, written by its supervisor (rotated once beyond 64 MiB); null: <stateDir>/manager.log. */
         logFile: absPath.nullable().default(null),
         /**

@@ -61,10 +61,21 @@ test('the manager is started with what it needs: run and state dirs, the vnode C
   const cfg = parseInstallerConfig({ hostPid: 7, manager: { logLevel: 'debug' } });
   const m = managerLaunch(cfg, new HostRoot('/host'), cni)!;
   assert.deepEqual(m.argv, ['nsenter', '--target', '7', '--mount', '--uts', '--ipc', '--net', '--pid', '--', '/opt/vnode/current/bin/vnode-manager']);
-  assert.deepEqual(m.env, { VNODE_RUN_DIR: '/run/vnode', VNODE_STATE_DIR: '/var/lib/vnode', VNODE_CNI_CONF_DIR: '/etc/cni/vnode.d', VNODE_CNI_BIN_DIR: '/opt/cni/bin', VNODE_LOG_LEVEL: 'debug', VNODE_SHARING_POLICY_FILE: '/var/lib/vnode/sharing-policy.json' });
+  assert.deepEqual(m.env, {
+    VNODE_RUN_DIR: '/run/vnode',
+    VNODE_STATE_DIR: '/var/lib/vnode',
+    VNODE_CNI_CONF_DIR: '/etc/cni/vnode.d',
+    VNODE_CNI_BIN_DIR: '/opt/cni/bin',
+    VNODE_LOG_LEVEL: 'debug',
+    VNODE_VNODE_MODE: 'namespace',
+    VNODE_METRICS_ENABLED: 'true',
+    VNODE_METRICS_ADDRESS: '127.0.0.1',
+    VNODE_METRICS_PORT: '9713',
+    VNODE_SHARING_POLICY_FILE: '/var/lib/vnode/sharing-policy.json',
+  });
   // What the manager makes of it (agent/common/config.ts reads these overrides).
   const mc = loadConfig(undefined, m.env);
-  assert.deepEqual([mc.runDir, mc.stateDir, mc.cni, mc.logLevel], ['/run/vnode', '/var/lib/vnode', { confDir: '/etc/cni/vnode.d', binDir: '/opt/cni/bin' }, 'debug']);
+  assert.deepEqual([mc.runDir, mc.stateDir, mc.cni, mc.logLevel, mc.vnodeMode, mc.metrics], ['/run/vnode', '/var/lib/vnode', { confDir: '/etc/cni/vnode.d', binDir: '/opt/cni/bin' }, 'debug', 'namespace', { enabled: true, address: '127.0.0.1', port: 9713 }]);
   // Nothing of the pod's VNODE_* reaches it (the image's VNODE_TREE is not the installed tree), nor the image's PATH.
   const env = managerEnv(cfg, m, { PATH: '/opt/vnode-image/bin:/usr/bin', VNODE_TREE: '/opt/vnode-image', VNODE_RUN_DIR: '/host/run/vnode', HOME: '/root' });
   assert.deepEqual(env, { PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', ...m.env });
@@ -72,6 +83,18 @@ test('the manager is started with what it needs: run and state dirs, the vnode C
   const child = managerLaunch(parseInstallerConfig({ hostRoot: '/', manager: { mode: 'child' } }), new HostRoot('/'), cni)!;
   assert.equal(child.argv[0], '/opt/vnode/current/bin/vnode-manager');
   assert.equal(managerLaunch(parseInstallerConfig({ manager: { mode: 'none' } }), new HostRoot('/host'), cni), undefined);
+});
+
+test('vNode mode and metrics reach the manager; a bad value is refused where the admin wrote it', () => {
+  const cni = { vnodeConfDir: '/etc/cni/vnode.d', binDir: '/opt/cni/bin' };
+  const m = managerLaunch(parseInstallerConfig({ manager: { vnodeMode: 'pod', metrics: { enabled: false, address: '0.0.0.0', port: 9800 } } }), new HostRoot('/host'), cni)!;
+  const mc = loadConfig(undefined, m.env);
+  assert.equal(mc.vnodeMode, 'pod');
+  assert.deepEqual(mc.metrics, { enabled: false, address: '0.0.0.0', port: 9800 });
+  assert.throws(() => parseInstallerConfig({ manager: { metrics: { port: 70000 } } }), /manager\.metrics\.port/);
+  assert.throws(() => parseInstallerConfig({ manager: { metrics: { address: 'node-ip' } } }), /manager\.metrics\.address/);
+  assert.throws(() => parseInstallerConfig({ manager: { vnodeMode: 'cluster' } }), /manager\.vnodeMode/);
+  assert.throws(() => loadConfig(undefined, { VNODE_METRICS_ENABLED: 'yes' }), /VNODE_METRICS_ENABLED: not true or false/);
 });
 
 test("the admin's shared vNodes reach the manager: the configured ones as they are, the namespace labels through the policy file", () => {

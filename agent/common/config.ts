@@ -24,6 +24,15 @@ export const SharedVNodesSchema = z
   });
 export type SharedVNodes = z.infer<typeof SharedVNodesSchema>;
 
+/** Where the manager serves Prometheus metrics (the installer passes its own through as is). */
+export const MetricsConfigSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    address: z.string().ip().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(9713),
+  })
+  .strict();
+
 export const ConfigSchema = z
   .object({
     /** Sockets and per-boot state: launch.sock, shim.sock, holder roots, netns mounts. */
@@ -96,14 +105,7 @@ export const ConfigSchema = z
       .default({}),
     /** Prometheus metrics at http://<address>:<port>/metrics. The DaemonSet runs on the host
      * network, so the default binds to loopback only; port 0 takes any free port (tests). */
-    metrics: z
-      .object({
-        enabled: z.boolean().default(true),
-        address: z.string().ip().default('127.0.0.1'),
-        port: z.number().int().min(0).max(65535).default(9713),
-      })
-      .strict()
-      .default({}),
+    metrics: MetricsConfigSchema.default({}),
     /** Devices a container may ask for through CRI (device plugins): entries naming a device by the
      * kernel's node name or its driver's, character devices unless `type: b` (docs/pods.md, "Devices"). */
     devices: z
@@ -174,8 +176,13 @@ export function loadConfig(file = process.env.VNODE_CONFIG, env: NodeJS.ProcessE
     const cni = (raw.cni ?? {}) as Record<string, unknown>;
     raw = { ...raw, cni: { ...cni, ...(env.VNODE_CNI_CONF_DIR ? { confDir: env.VNODE_CNI_CONF_DIR } : {}), ...(env.VNODE_CNI_BIN_DIR ? { binDir: env.VNODE_CNI_BIN_DIR } : {}) } };
   }
-  if (env.VNODE_METRICS_PORT || env.VNODE_METRICS_ADDRESS) {
+  if (env.VNODE_VNODE_MODE) raw = { ...raw, vnodeMode: env.VNODE_VNODE_MODE };
+  if (env.VNODE_METRICS_PORT || env.VNODE_METRICS_ADDRESS || env.VNODE_METRICS_ENABLED) {
     const metrics = { ...((raw.metrics ?? {}) as Record<string, unknown>) };
+    if (env.VNODE_METRICS_ENABLED) {
+      if (env.VNODE_METRICS_ENABLED !== 'true' && env.VNODE_METRICS_ENABLED !== 'false') throw new ConfigError('VNODE_METRICS_ENABLED', [`not true or false: ${JSON.stringify(env.VNODE_METRICS_ENABLED)}`]);
+      metrics.enabled = env.VNODE_METRICS_ENABLED === 'true';
+    }
     if (env.VNODE_METRICS_PORT) {
       if (!/^\d+$/.test(env.VNODE_METRICS_PORT)) throw new ConfigError('VNODE_METRICS_PORT', [`not a port number: ${JSON.stringify(env.VNODE_METRICS_PORT)}`]);
       metrics.port = Number(env.VNODE_METRICS_PORT);

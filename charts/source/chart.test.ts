@@ -5,9 +5,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, parseAllDocuments } from 'yaml';
 import { parseInstallerConfig } from '../../installer/installerConfig.js';
+import { HostRoot } from '../../installer/HostRoot.js';
+import { managerEnv, managerLaunch } from '../../installer/ManagerSupervisor.js';
+import { loadConfig } from '../../agent/common/config.js';
+import { jsonSchemaErrors } from './jsonSchemaSubset.js';
 import { chartFiles, DEFAULT_NAMESPACE, manifestObjects, manifestsFile, renderTemplate } from './chartFiles.js';
 import { validateObject } from './k8sSchemas.js';
-import { defaultValues, valuesJsonSchema, ValuesSchema } from './values.js';
+import { defaultValues, valuesJsonSchema, ValuesSchema, type ChartValues } from './values.js';
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const chartDir = join(repo, 'charts/vnode-runtime');
@@ -26,12 +30,105 @@ test('the chart rendered at its default values equals manifests/ (minus the Name
   const ctx = { Values: values, Release: { Namespace: DEFAULT_NAMESPACE, Name: 'vnode-runtime' } };
   const rendered = Object.entries(chartFiles())
     .filter(([rel]) => rel.startsWith('templates/') && rel.endsWith('.yaml'))
-    .map(([, text]) => parse(renderTemplate(text, ctx)));
+    .map(([, text]) => parse(renderTemplate(text, ctx)))
+    .filter((o) => o !== null); // the optional objects, off by default
   const manifests = parseAllDocuments(readFileSync(join(repo, 'manifests/vnode-runtime.yaml'), 'utf8')).map((d) => d.toJSON());
   assert.equal(manifests[0].kind, 'Namespace');
   const key = (o: { kind: string }) => o.kind;
   assert.deepEqual([...rendered].sort((a, b) => key(a).localeCompare(key(b))), manifests.slice(1).sort((a, b) => key(a).localeCompare(key(b))));
-  assert.match(renderTemplate(chartFiles()['templates/NOTES.txt']!, ctx), /runtimeClassName: "vnode"/);
+  const notes = renderTemplate(chartFiles()['templates/NOTES.txt']!, ctx);
+  assert.match(notes, /runtimeClassName: "vnode"/);
+  assert.match(notes, /kubectl get runtimeclass "vnode"/);
+  assert.match(notes, /kubectl get nodes -l vnode\.io\/runtime=ready/);
+  assert.match(notes, /the manager's log: "\/var\/lib\/vnode\/manager\.log"/);
+  assert.match(notes, /vnode status/);
+  assert.match(notes, /metrics: "http:\/\/127\.0\.0\.1:9713\/metrics"/);
+});
+
+/** Every template rendered at `values`; the objects that render (an optional file renders empty). */
+function renderAll(values: ChartValues, namespace = 'vnode-system') {
+  const ctx = { Values: values, Release: { Namespace: namespace, Name: 'vnode-runtime' } };
+  return Object.entries(chartFiles())
+    .filter(([rel]) => rel.startsWith('templates/') && rel.endsWith('.yaml'))
+    .map(([, text]) => parse(renderTemplate(text, ctx)))
+    .filter((o) => o !== null);
+}
+
+const scraped = (): ChartValues => {
+  const v = structuredClone(defaultValues);
+  v.serviceMonitor = { enabled: true, interval: '15s', labels: { release: 'prometheus' } };
+  v.installer.manager.metrics = { enabled: true, address: '0.0.0.0', port: 9800 };
+  return v;
+};
+
+test('the Service and ServiceMonitor appear only when serviceMonitor.enabled, on the metrics port, valid for their kinds', () => {
+  const kinds = (objs: { kind: string }[]) => objs.map((o) => o.kind).sort();
+  assert.ok(!kinds(renderAll(defaultValues)).includes('ServiceMonitor'), 'off by default');
+  assert.ok(!kinds(renderAll(defaultValues)).includes('Service'));
+  const objs = renderAll(scraped());
+  const svc = objs.find((o) => o.kind === 'Service');
+  const sm = objs.find((o) => o.kind === 'ServiceMonitor');
+  assert.ok(svc && sm, 'both rendered when enabled');
+  for (const o of [svc, sm]) assert.deepEqual(validateObject(o), [], o.kind);
+  assert.deepEqual(svc.spec.ports, [{ name: 'metrics', port: 9800, targetPort: 9800, protocol: 'TCP' }]);
+  assert.equal(svc.spec.clusterIP, 'None', 'headless: every node is scraped');
+  // The Service selects the installer pods (hostNetwork: their IP is the node's, where the manager listens).
+  const ds = objs.find((o) => o.kind === 'DaemonSet');
+  assert.ok(ds.spec.template.spec.hostNetwork);
+  assert.deepEqual(svc.spec.selector, ds.spec.template.metadata.labels);
+  assert.deepEqual(sm.spec.selector.matchLabels, svc.metadata.labels, 'the ServiceMonitor selects the Service');
+  assert.equal(sm.spec.endpoints[0].port, svc.spec.ports[0].name);
+  assert.equal(sm.spec.endpoints[0].interval, '15s');
+  assert.deepEqual(sm.metadata.labels, { release: 'prometheus' }, "labels Prometheus' serviceMonitorSelector matches");
+  // manifests/ built from the same values says the same.
+  const plain = manifestObjects(scraped()).filter((o) => o.kind !== 'Namespace');
+  const key = (o: { kind: string }) => o.kind;
+  assert.deepEqual([...objs].sort((a, b) => key(a).localeCompare(key(b))), plain.sort((a, b) => key(a).localeCompare(key(b))));
+  assert.ok(!manifestObjects().some((o) => o.kind === 'ServiceMonitor'), 'manifests/ (defaults) has none: the CRD may not exist');
+});
+
+test('values reach the installer ConfigMap and from there the manager: log level, vNode mode, metrics', () => {
+  const v = scraped();
+  v.installer.manager.logLevel = 'debug';
+  v.installer.manager.vnodeMode = 'pod';
+  const cm = renderAll(v).find((o) => o.kind === 'ConfigMap');
+  const cfg = parseInstallerConfig(parse(cm.data['config.yaml']));
+  assert.deepEqual([cfg.manager.logLevel, cfg.manager.vnodeMode, cfg.manager.metrics], ['debug', 'pod', { enabled: true, address: '0.0.0.0', port: 9800 }]);
+  const m = managerLaunch(cfg, new HostRoot(cfg.hostRoot), { vnodeConfDir: cfg.runtime.cniConfDir, binDir: '/opt/cni/bin' })!;
+  const env = managerEnv(cfg, m, { PATH: '/usr/bin', VNODE_TREE: '/opt/vnode-image' });
+  assert.deepEqual([env.VNODE_LOG_LEVEL, env.VNODE_VNODE_MODE, env.VNODE_METRICS_ENABLED, env.VNODE_METRICS_ADDRESS, env.VNODE_METRICS_PORT], ['debug', 'pod', 'true', '0.0.0.0', '9800']);
+  // And what the manager makes of its environment (agent/common/config.ts).
+  const mc = loadConfig(undefined, env);
+  assert.deepEqual([mc.logLevel, mc.vnodeMode, mc.metrics], ['debug', 'pod', { enabled: true, address: '0.0.0.0', port: 9800 }]);
+});
+
+test('values.schema.json (what helm checks) and the zod schema accept the defaults and reject the same bad values', () => {
+  const schema = JSON.parse(readFileSync(join(chartDir, 'values.schema.json'), 'utf8'));
+  assert.deepEqual(jsonSchemaErrors(schema, defaultValues), []);
+  assert.deepEqual(jsonSchemaErrors(schema, scraped()), []);
+  const bad: [string, (v: any) => void, RegExp][] = [
+    ['a RuntimeClass name that is not a DNS label', (v) => (v.runtimeClass.name = 'Bad Name'), /values\.runtimeClass\.name: does not match/],
+    ['an unknown log level', (v) => (v.installer.manager.logLevel = 'verbose'), /values\.installer\.manager\.logLevel: not one of/],
+    ['an unknown vNode mode', (v) => (v.installer.manager.vnodeMode = 'cluster'), /values\.installer\.manager\.vnodeMode: not one of/],
+    ['a port out of range', (v) => (v.installer.manager.metrics.port = 70000), /values\.installer\.manager\.metrics\.port: above 65535/],
+    ['a port as a string', (v) => (v.installer.manager.metrics.port = '9713'), /values\.installer\.manager\.metrics\.port: is string, not integer/],
+    ['an address that is not an IP', (v) => (v.installer.manager.metrics.address = 'node-ip'), /values\.installer\.manager\.metrics\.address: does not match/],
+    ['a ServiceMonitor for a loopback-only manager', (v) => (v.serviceMonitor.enabled = true), /values\.installer\.manager\.metrics\.address: must not match/],
+    ['a ServiceMonitor with metrics off', (v) => { v.serviceMonitor.enabled = true; v.installer.manager.metrics = { enabled: false, address: '0.0.0.0', port: 9713 }; }, /values\.installer\.manager\.metrics\.enabled: must be true/],
+    ['a scrape interval without a unit', (v) => (v.serviceMonitor.interval = '30'), /values\.serviceMonitor\.interval: does not match/],
+    ['a misspelt top-level value', (v) => (v.tolerration = []), /values\.tolerration: not allowed/],
+    ['a resources key other than requests and limits', (v) => (v.resources.claims = {}), /values\.resources\.claims: not allowed/],
+    ['a cgroup memory limit with a unit', (v) => (v.installer.manager.cgroup.memoryMax = '4Gi'), /values\.installer\.manager\.cgroup\.memoryMax: does not match/],
+    ['a shared vNode name that is not a DNS label', (v) => (v.installer.manager.sharing.vnodes = { Tenant_1: ['a'] }), /key "Tenant_1": does not match/],
+  ];
+  for (const [what, change, expected] of bad) {
+    const v = structuredClone(defaultValues) as any;
+    change(v);
+    const errors = jsonSchemaErrors(schema, v);
+    assert.ok(errors.some((e) => expected.test(e)), `values.schema.json rejects ${what}: ${errors.join('; ') || 'accepted'}`);
+    assert.equal(ValuesSchema.safeParse(v).success, false, `zod rejects ${what} too`);
+  }
+  assert.throws(() => jsonSchemaErrors({ oneOf: [] }, 1), /keyword "oneOf" is outside the supported subset/);
 });
 
 test('the chart follows its values (a non-default value changes the rendered object)', () => {
@@ -83,7 +180,7 @@ test('RuntimeClass, DaemonSet and installer config agree: ready label, handler, 
   });
   const under = (p: string) => mounted.find((m) => p.startsWith(`${m.dir}/`));
   // Paths the installer creates and removes are inside a mount, not the mount point itself.
-  for (const p of [cfg.installDir, cfg.stateDir, cfg.runtime.cniConfDir, '/etc/containerd/config.toml', '/etc/cni/net.d', '/opt/cni/bin/vnode-cni', `${cfg.shimLinkDir}/containerd-shim-vnode-v2`, '/run/containerd/containerd.sock', `${cfg.manager.runDir}/launch.sock`]) {
+  for (const p of [cfg.installDir, cfg.stateDir, cfg.runtime.cniConfDir, '/etc/containerd/config.toml', '/etc/cni/net.d', '/opt/cni/bin/vnode-cni', `${cfg.shimLinkDir}/containerd-shim-vnode-v2`, `${cfg.shimLinkDir}/vnode`, '/run/containerd/containerd.sock', `${cfg.manager.runDir}/launch.sock`]) {
     assert.ok(under(p), `${p} is inside a mounted host dir`);
   }
   assert.equal(under('/run/containerd/containerd.sock')!.propagation, 'HostToContainer', 'the CRI socket is re-created by every restart');

@@ -140,6 +140,46 @@ export const kindSchemas: Record<string, z.ZodTypeAny> = {
     .object({ apiVersion: z.literal('rbac.authorization.k8s.io/v1'), kind: z.literal('RoleBinding'), metadata: meta(true), roleRef: z.object({ apiGroup: z.literal('rbac.authorization.k8s.io'), kind: z.enum(['Role', 'ClusterRole']), name: dnsSubdomain }).strict(), subjects: z.array(subject).min(1) })
     .strict(),
   'apps/v1/DaemonSet': DaemonSet,
+  'v1/Service': z
+    .object({
+      apiVersion: z.literal('v1'),
+      kind: z.literal('Service'),
+      metadata: meta(true),
+      spec: z
+        .object({
+          clusterIP: z.string().optional(),
+          selector: labels,
+          ports: z.array(z.object({ name: dnsLabel, port: z.number().int().min(1).max(65535), targetPort: z.union([z.number().int().min(1).max(65535), dnsLabel]), protocol: z.enum(['TCP', 'UDP', 'SCTP']) }).strict()).min(1),
+        })
+        .strict(),
+    })
+    .strict(),
+  // The Prometheus operator's CRD, for the fields the chart sets.
+  'monitoring.coreos.com/v1/ServiceMonitor': z
+    .object({
+      apiVersion: z.literal('monitoring.coreos.com/v1'),
+      kind: z.literal('ServiceMonitor'),
+      metadata: meta(true),
+      spec: z
+        .object({
+          selector: z.object({ matchLabels: labels }).strict(),
+          namespaceSelector: z.object({ matchNames: z.array(dnsLabel).min(1) }).strict(),
+          endpoints: z
+            .array(
+              z
+                .object({
+                  port: dnsLabel,
+                  path: absPath,
+                  interval: z.string().regex(/^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$/, 'a Prometheus duration'),
+                  relabelings: z.array(z.object({ sourceLabels: z.array(z.string()).min(1), targetLabel: z.string().min(1) }).strict()).optional(),
+                })
+                .strict(),
+            )
+            .min(1),
+        })
+        .strict(),
+    })
+    .strict(),
   'node.k8s.io/v1/RuntimeClass': z
     .object({
       apiVersion: z.literal('node.k8s.io/v1'),

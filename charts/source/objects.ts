@@ -64,7 +64,7 @@ const HOST_VOLUMES: { name: string; key: keyof ChartValues['hostPaths']; type: '
   { name: 'shim-link', key: 'shimLinkDir', type: 'DirectoryOrCreate' },
 ];
 
-const labels = { 'app.kubernetes.io/name': NAME, 'app.kubernetes.io/component': 'installer' };
+export const labels = { 'app.kubernetes.io/name': NAME, 'app.kubernetes.io/component': 'installer' };
 
 export function chartObjects(p: ValueProvider): K8sObject[] {
   const ns = p.namespace();

@@ -15,6 +15,9 @@ export interface ChartValues {
   /** Long enough for an uninstall to drain vNode pods and restart containerd. */
   terminationGracePeriodSeconds: number;
   runtimeClass: { name: string };
+  /** A Service and a ServiceMonitor (monitoring.coreos.com/v1, the Prometheus operator) for the
+   * managers' /metrics; needs installer.manager.metrics.address other than loopback. */
+  serviceMonitor: { enabled: boolean; interval: string; labels: Record<string, string> };
   /**
    * The only host directories the DaemonSet mounts, each at /host<dir>. They must hold every path
    * of installer.* (the installer refuses to start otherwise, naming the missing path).
@@ -29,6 +32,11 @@ export interface ChartValues {
     manager: {
       mode: 'nsenter' | 'child' | 'none';
       runDir: string;
+      logLevel: 'error' | 'warn' | 'info' | 'debug';
+      /** Which pods share a vNode when no shared vNode applies: a namespace's on a node, or one per pod. */
+      vnodeMode: 'namespace' | 'pod';
+      /** The manager's Prometheus endpoint on each node (it runs in the host's network namespace). */
+      metrics: { enabled: boolean; address: string; port: number };
       /** Which namespaces share a vNode, decided by the cluster admin only: `vnodes` (vNode name ->
        * namespaces) here, and/or the namespaces labelled `namespaceLabel` (value: the vNode's
        * name; null turns the label off). A pod's `vnode.loft.sh/name` annotation may only name
@@ -69,6 +77,7 @@ export const defaultValues: ChartValues = {
   resources: { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '1Gi' } },
   terminationGracePeriodSeconds: 300,
   runtimeClass: { name: 'vnode' },
+  serviceMonitor: { enabled: false, interval: '30s', labels: { 'app.kubernetes.io/name': 'vnode-runtime' } },
   hostPaths: {
     containerdConfigDir: '/etc/containerd',
     containerdRunDir: '/run/containerd',
@@ -87,6 +96,9 @@ export const defaultValues: ChartValues = {
     manager: {
       mode: 'nsenter',
       runDir: '/run/vnode',
+      logLevel: 'info',
+      vnodeMode: 'namespace',
+      metrics: { enabled: true, address: '127.0.0.1', port: 9713 },
       sharing: { vnodes: {}, namespaceLabel: 'vnode.loft.sh/shared-vnode' },
       cgroup: { name: 'vnode.slice', memoryMax: '4294967296', pidsMax: '65536', cpuWeight: 100 },
     },
@@ -94,6 +106,10 @@ export const defaultValues: ChartValues = {
 };
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
+const IP = /^((25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(25[0-5]|2[0-4]\d|1?\d?\d)$|^[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*$/;
+/** Addresses only the node itself reaches: Prometheus cannot scrape a manager bound there. */
+const LOOPBACK = /^(127\.|::1$)/;
+const DURATION = /^([0-9]+(ms|s|m|h))+$/;
 // Absolute, not "/" itself: the point is to mount less than the host's root.
 const hostDir = z.string().regex(/^\/[^/]/, 'an absolute directory other than /');
 
@@ -106,6 +122,7 @@ export const ValuesSchema: z.ZodType<ChartValues> = z
     resources: z.object({ requests: z.record(z.string()), limits: z.record(z.string()) }).strict(),
     terminationGracePeriodSeconds: z.number().int().min(30),
     runtimeClass: z.object({ name: dnsLabel }).strict(),
+    serviceMonitor: z.object({ enabled: z.boolean(), interval: z.string().regex(DURATION), labels: z.record(z.string()) }).strict(),
     hostPaths: z.object({ containerdConfigDir: hostDir, containerdRunDir: hostDir, cniConfigDir: hostDir, cniBinDir: hostDir, installParentDir: hostDir, runDir: hostDir, stateDir: hostDir, shimLinkDir: hostDir }).strict(),
     installer: z
       .object({
@@ -117,6 +134,9 @@ export const ValuesSchema: z.ZodType<ChartValues> = z
           .object({
             mode: z.enum(['nsenter', 'child', 'none']),
             runDir: hostDir,
+            logLevel: z.enum(['error', 'warn', 'info', 'debug']),
+            vnodeMode: z.enum(['namespace', 'pod']),
+            metrics: z.object({ enabled: z.boolean(), address: z.string().regex(IP), port: z.number().int().min(1).max(65535) }).strict(),
             sharing: z.object({ vnodes: z.record(dnsLabel, z.array(z.string().min(1))), namespaceLabel: z.string().min(1).nullable() }).strict(),
             cgroup: z
               .object({ name: z.string().regex(/^[A-Za-z0-9_.-]+(\/[A-Za-z0-9_.-]+)*$/), memoryMax: z.string().regex(/^(\d+|max)$/).nullable(), pidsMax: z.string().regex(/^(\d+|max)$/).nullable(), cpuWeight: z.number().int().min(1).max(10000).nullable() })
@@ -127,7 +147,12 @@ export const ValuesSchema: z.ZodType<ChartValues> = z
       })
       .passthrough(),
   })
-  .strict() as z.ZodType<ChartValues>;
+  .strict()
+  .superRefine((v, ctx) => {
+    const m = v.installer.manager.metrics;
+    if (v.serviceMonitor.enabled && (!m.enabled || LOOPBACK.test(m.address)))
+      ctx.addIssue({ code: 'custom', path: ['installer', 'manager', 'metrics'], message: 'serviceMonitor.enabled needs metrics enabled on an address Prometheus reaches (0.0.0.0 or the node IP), not loopback' });
+  }) as unknown as z.ZodType<ChartValues>;
 
 const str = { type: 'string' };
 const strMap = { type: 'object', additionalProperties: { type: 'string' } };
@@ -147,6 +172,7 @@ export const valuesJsonSchema = {
     resources: obj({ requests: strMap, limits: strMap }),
     terminationGracePeriodSeconds: { type: 'integer', minimum: 30 },
     runtimeClass: obj({ name: dns }),
+    serviceMonitor: obj({ enabled: { type: 'boolean' }, interval: { type: 'string', pattern: DURATION.source }, labels: strMap }),
     hostPaths: obj({ containerdConfigDir: dir, containerdRunDir: dir, cniConfigDir: dir, cniBinDir: dir, installParentDir: dir, runDir: dir, stateDir: dir, shimLinkDir: dir }),
     installer: obj(
       {
@@ -158,6 +184,9 @@ export const valuesJsonSchema = {
           {
             mode: { enum: ['nsenter', 'child', 'none'] },
             runDir: dir,
+            logLevel: { enum: ['error', 'warn', 'info', 'debug'] },
+            vnodeMode: { enum: ['namespace', 'pod'] },
+            metrics: obj({ enabled: { type: 'boolean' }, address: { type: 'string', pattern: IP.source }, port: { type: 'integer', minimum: 1, maximum: 65535 } }),
             sharing: obj({
               vnodes: { type: 'object', propertyNames: dns, additionalProperties: { type: 'array', items: { type: 'string', minLength: 1 } } },
               namespaceLabel: { type: ['string', 'null'], minLength: 1 },
@@ -174,7 +203,7 @@ export const valuesJsonSchema = {
               additionalProperties: false,
             },
           },
-          ['mode', 'runDir', 'sharing', 'cgroup'],
+          ['mode', 'runDir', 'logLevel', 'vnodeMode', 'metrics', 'sharing', 'cgroup'],
           true,
         ),
       },
@@ -182,4 +211,55 @@ export const valuesJsonSchema = {
       true,
     ),
   }),
+  // A ServiceMonitor is only worth having when Prometheus can reach the managers.
+  allOf: [
+    {
+      if: { properties: { serviceMonitor: { properties: { enabled: { const: true } }, required: ['enabled'] } }, required: ['serviceMonitor'] },
+      then: { properties: { installer: { properties: { manager: { properties: { metrics: { properties: { enabled: { const: true }, address: { not: { pattern: LOOPBACK.source } } } } } } } } } },
+    },
+  ],
 };
+
+/**
+ * What each value means, for operators: written as comments into values.yaml and as
+ * `description` into values.schema.json (keys are value paths).
+ */
+export const VALUE_DOCS: Record<string, string> = {
+  image: 'The installer image (it carries the install tree it copies onto each node).',
+  nodeSelector: 'Which nodes get vNode: the DaemonSet\'s nodeSelector.',
+  tolerations: 'The DaemonSet\'s tolerations; the default tolerates every taint, so tainted nodes get vNode too.',
+  priorityClassName: 'The installer pod\'s priority class; system-node-critical keeps it from being evicted under pressure.',
+  resources: 'The installer pod\'s requests and limits. The manager does not run in this pod (it runs under its supervisor on the host, see installer.manager.cgroup), so these bound the installer only.',
+  terminationGracePeriodSeconds: 'How long an uninstall may take on a node: draining the vNode pods and restarting containerd (at least installer.drainTimeoutSeconds + installer.readinessTimeoutSeconds, 240 by default).',
+  runtimeClass: 'The RuntimeClass pods name to run in a vNode (runtimeClassName).',
+  serviceMonitor: 'A headless Service on the installer pods (hostNetwork, so one endpoint per node) and a ServiceMonitor (monitoring.coreos.com/v1; the Prometheus operator\'s CRD must exist) scraping each node\'s manager. Needs installer.manager.metrics.address 0.0.0.0 or another non-loopback address.',
+  'serviceMonitor.labels': 'Labels of the ServiceMonitor: your Prometheus\' serviceMonitorSelector must match them.',
+  hostPaths: 'The only host directories the DaemonSet mounts, each at /host<dir>; they must hold every path of installer.* (the installer refuses to start otherwise, naming the missing path). docs/installer.md, "Host paths".',
+  'hostPaths.shimLinkDir': 'A directory on containerd\'s PATH: the installer links containerd-shim-vnode-v2 and the vnode CLI there (equal to installer.shimLinkDir, default the same).',
+  installer: 'The installer\'s configuration (installer/installerConfig.ts, checked again when it starts; keys not listed here keep their defaults there).',
+  'installer.restart': 'How containerd is restarted: auto (command if set, else nsenter into pid 1 and systemctl restart), command, nsenter, none.',
+  'installer.runtime': 'The containerd runtime vNode adds: handler is the RuntimeClass handler; cniConfDir the vnode handler\'s CNI chain; podAnnotations the annotations containerd passes to the runtime.',
+  'installer.node.taintWhileInstalling': 'Taint the node vnode.io/installing:NoSchedule while the installer works on it.',
+  'installer.onTerm': 'What the installer does on SIGTERM: auto (uninstall only when its DaemonSet is being deleted), uninstall, keep.',
+  'installer.manager': 'The vnode-manager on each node, started under vnode-supervise on the host.',
+  'installer.manager.mode': 'nsenter: in the host\'s namespaces (a node); child: in the installer pod\'s; none: not started.',
+  'installer.manager.logLevel': 'The manager\'s log level (error, warn, info, debug); its log is <stateDir>/manager.log on the host.',
+  'installer.manager.vnodeMode': 'namespace: the pods of one namespace on a node share a vNode; pod: each pod gets its own vNode.',
+  'installer.manager.metrics': 'Prometheus metrics at http://<address>:<port>/metrics on each node. The manager runs in the host\'s network namespace: 127.0.0.1 is reachable from the node only; 0.0.0.0 lets Prometheus scrape it and exposes it to whoever reaches the node on that port.',
+  'installer.manager.sharing': 'Which namespaces share a vNode, decided by the cluster admin only: vnodes (vNode name -> namespaces) and/or namespaces labelled namespaceLabel (value: the vNode\'s name; null turns the label off).',
+  'installer.manager.cgroup': 'The cgroup on the host that holds the supervisor, the manager, its holders and the per-pod runc shims, with its limits (memoryMax bytes or "max", pidsMax, cpuWeight 1-10000); null: where it was started.',
+};
+
+
+// The docs go into the schema too (helm ignores `description`; editors and `helm show` readers don't).
+for (const [path, text] of Object.entries(VALUE_DOCS)) {
+  let node = valuesJsonSchema as { properties?: Record<string, unknown> };
+  for (const k of path.split('.')) {
+    const next = node.properties?.[k] as typeof node | undefined;
+    if (!next) throw new Error(`VALUE_DOCS names ${path}, which the schema does not have`);
+    node = next;
+  }
+  // Shared fragments (str, strMap, dir) must not carry one value's description to another.
+  const parent = path.split('.').slice(0, -1).reduce<{ properties?: Record<string, unknown> }>((n, k) => n.properties![k] as typeof n, valuesJsonSchema);
+  parent.properties![path.split('.').pop()!] = { description: text, ...node };
+}

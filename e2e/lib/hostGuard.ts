@@ -6,6 +6,7 @@ export const NODE_PATHS = [
   '/opt/vnode',
   '/opt/cni/bin/vnode-cni',
   '/usr/local/bin/containerd-shim-vnode-v2',
+  '/usr/local/bin/vnode',
   '/etc/cni/vnode.d',
   '/etc/containerd',
   '/var/lib/vnode',
