@@ -215,9 +215,19 @@ test('the supervisor leaves its cgroup for its own, detaches, and restarts a kil
   });
   assert.ok(next);
 
+  // A changed configuration (a chart value) replaces the supervisor: it keeps what it was started with.
+  const changed = parseInstallerConfig({ ...JSON.parse(JSON.stringify({ hostRoot: '/', installDir: n.installDir })), manager: { ...cfg.manager, logLevel: 'debug' } });
+  const replaced = (await ensureSupervisor(changed, host, cni))!;
+  assert.equal(replaced.adopted, false, 'a new supervisor for the new configuration');
+  assert.notEqual(replaced.pid, s.pid);
+  assert.ok(!supervisorAlive(s.pid) && n.terms().includes(next), 'the old one and its manager stopped');
+  assert.deepEqual(await ensureSupervisor(changed, host, cni), { pid: replaced.pid, adopted: true, restarted: false }, 'the same configuration adopts it');
+  s.pid = replaced.pid;
+  const last = await until('its manager', () => supervisedManager(s.pid));
+
   // Stop: SIGTERM to the manager, both gone, pidfile removed.
   assert.equal(await stopSupervisor(host, launch.pidFile), true);
-  assert.ok(n.terms().includes(next), 'the manager was asked to stop');
+  await until('the manager asked to stop', () => n.terms().includes(last));
   assert.ok(!supervisorAlive(s.pid));
   assert.ok(!existsSync(launch.pidFile));
   assert.equal(await stopSupervisor(host, launch.pidFile), false, 'stopping again is a no-op');

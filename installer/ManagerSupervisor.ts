@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeFileAtomic } from '../agent/common/atomicWrite.js';
 import { logger } from '../agent/common/log.js';
 import type { HostRoot } from './HostRoot.js';
 import type { InstallerConfig } from './installerConfig.js';
@@ -158,7 +159,24 @@ export async function ensureSupervisor(
 ): Promise<{ pid: number; adopted: boolean; restarted: boolean } | undefined> {
   const l = supervisorLaunch(cfg, host, cni);
   if (!l) return undefined;
-  const running = runningSupervisor(host, l.pidFile);
+  let running = runningSupervisor(host, l.pidFile);
+  const specFile = posix.join(cfg.manager.runDir, 'supervisor.spec');
+  const spec = launchSpec(l);
+  if (running) {
+    let was: string | undefined;
+    try {
+      was = readFileSync(host.path(specFile), 'utf8');
+    } catch {
+      was = undefined;
+    }
+    if (was !== spec) {
+      // Another command line or configuration (a chart value changed): the supervisor keeps what it
+      // was started with, so it is replaced; like an upgrade, its manager's pods are lost.
+      log.warn("the running supervisor was started with another configuration: replacing it", { supervisor: running });
+      await stopSupervisor(host, l.pidFile);
+      running = undefined;
+    }
+  }
   if (running) {
     const installed = posix.basename(realpathSync(host.path(posix.join(cfg.installDir, 'current'))));
     const manager = supervisedManager(running);
@@ -184,7 +202,18 @@ export async function ensureSupervisor(
   });
   const pid = Number(out.trim().split('\n').pop());
   if (code !== 0 || !Number.isInteger(pid) || pid <= 0) throw new SupervisorError(`vnode-supervise did not start (exit ${code}): ${err.trim() || out.trim()}`);
+  writeFileAtomic(host.path(specFile), spec);
   return { pid, adopted: false, restarted: false };
+}
+
+/** What the supervisor is started with, as far as it decides the manager's behaviour: its command
+ * line and the VNODE_* and PATH variables (not the pod's own, such as HOSTNAME). */
+export function launchSpec(l: SupervisorLaunch): string {
+  const env = Object.entries(l.env)
+    .filter(([k]) => k.startsWith('VNODE_') || k === 'PATH')
+    .sort(([a], [b]) => a.localeCompare(b));
+  const from = l.argv[0] === 'nsenter' ? l.argv.indexOf('--') + 1 : 0;
+  return `${JSON.stringify({ argv: l.argv.slice(from), env })}\n`;
 }
 
 /** Stops the supervisor and its manager (SIGTERM; the manager gets 20 s), waiting for both. */
