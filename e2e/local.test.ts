@@ -119,6 +119,16 @@ async function checkAccessLines(stdout: string): Promise<void> {
   assert.equal(ls.code, 0, ls.stderr);
   const vnodes = (JSON.parse(ls.stdout) as { vnodes: { key: string; state: string; pods: { namespace: string; name: string }[] }[] }).vnodes;
   assert.deepEqual(vnodes.map((v) => [v.state, v.pods.map((p) => `${p.namespace}/${p.name}`)]), [['ready', ['default/demo']]], "the demo pod's vNode");
+  // inspect the demo pod's vNode, and doctor on this node (its containerd config and root).
+  const cliEnv = { env: { PATH: process.env.PATH, VNODE_RUN_DIR: join(BASE, 'run/vnode') } };
+  const insp = await run(link, ['inspect', vnodes[0]!.key, '--json'], cliEnv);
+  assert.equal(insp.code, 0, insp.stderr);
+  assert.equal((JSON.parse(insp.stdout) as { kind: string }).kind, 'vnode');
+  const doc = await run(link, ['doctor', '--json', '--containerd-config', join(BASE, 'etc/containerd/config.toml'), '--containerd-root', join(BASE, 'root')], cliEnv);
+  const d = JSON.parse(doc.stdout) as { ok: boolean; checks: { check: string; verdict: string }[] };
+  const verdict = Object.fromEntries(d.checks.map((c) => [c.check, c.verdict]));
+  for (const c of ['seccomp', 'userns', 'fuse', 'containerd-config', 'manager']) assert.equal(verdict[c], 'ok', `doctor ${c}: ${JSON.stringify(d.checks.find((x) => x.check === c))}`);
+  assert.equal(doc.code, d.ok ? 0 : 1);
 
   const text = await (await fetch(metricsUrl[1])).text();
   for (const f of ['vnode_build_info', 'vnode_vnodes', 'vnode_pods', 'vnode_vnodefs_requests_total', 'process_resident_memory_bytes']) assert.match(text, new RegExp(`^# TYPE ${f} `, 'm'), `family ${f}`);

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { KubeConfig } from '@kubernetes/client-node';
-import { daemonSetRemoved, NodeLabeler } from './NodeLabeler.js';
+import { NodeLabeler } from './NodeLabeler.js';
 import { FakeKubeApiServer, jsonPatch, strategicMergePatch } from './testing/FakeKubeApiServer.js';
 
 async function withApi(t: { after: (fn: () => Promise<void>) => void }) {
@@ -53,15 +53,6 @@ test('evicts only this node\'s pods of the runtime class, through policy/v1 Evic
   assert.equal(await labeler.evictRuntimePods('vnode'), 2);
   assert.deepEqual([...api.pods.keys()].sort(), ['default/other-node', 'default/r1']);
   assert.ok(api.requests.some((r) => r.path === '/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-a'));
-});
-
-test('DaemonSet gone or being deleted means uninstall; present means keep the host installed', async (t) => {
-  const { api, kc } = await withApi(t);
-  assert.equal(await daemonSetRemoved(kc, 'vnode-system', 'vnode-runtime'), true);
-  api.addDaemonSet('vnode-system', 'vnode-runtime');
-  assert.equal(await daemonSetRemoved(kc, 'vnode-system', 'vnode-runtime'), false);
-  api.addDaemonSet('vnode-system', 'vnode-runtime', true);
-  assert.equal(await daemonSetRemoved(kc, 'vnode-system', 'vnode-runtime'), true);
 });
 
 test('errors carry the HTTP code and the API message: unknown node, bad token', async (t) => {

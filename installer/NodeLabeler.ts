@@ -6,7 +6,7 @@
 //   draining       Eviction (policy/v1) of this node's pods of the vnode RuntimeClass, so the
 //                  handler is never removed under running vNode pods (PodDisruptionBudgets apply)
 // Each call reads the node first and patches only when something would change.
-import { AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Node, type V1Taint } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions, type V1Node, type V1Taint } from '@kubernetes/client-node';
 import type { NodeAccess } from './Installer.js';
 
 export interface NodeLabelerOptions {
@@ -25,12 +25,12 @@ export class KubeApiError extends Error {
   }
 }
 
-function codeOf(e: unknown): number | undefined {
+export function codeOf(e: unknown): number | undefined {
   const c = (e as { code?: unknown } | null)?.code;
   return typeof c === 'number' ? c : undefined;
 }
 
-function detailOf(e: unknown): string {
+export function detailOf(e: unknown): string {
   const body = (e as { body?: unknown } | null)?.body;
   if (typeof body === 'string') {
     try {
@@ -129,17 +129,3 @@ export class NodeLabeler implements NodeAccess {
   }
 }
 
-/**
- * Whether the DaemonSet that runs this installer is being removed (uninstall) or still wanted
- * (a rolling update or a pod restart, where the host stays installed for the next pod).
- */
-export async function daemonSetRemoved(kc: KubeConfig, namespace: string, name: string): Promise<boolean> {
-  const apps = kc.makeApiClient(AppsV1Api);
-  try {
-    const ds = await apps.readNamespacedDaemonSet({ name, namespace });
-    return ds.metadata?.deletionTimestamp !== undefined && ds.metadata.deletionTimestamp !== null;
-  } catch (e) {
-    if (codeOf(e) === 404) return true;
-    throw new KubeApiError(`read daemonset ${namespace}/${name}`, codeOf(e), detailOf(e));
-  }
-}

@@ -11,10 +11,11 @@ import { CriStatusProbe } from './CriStatusProbe.js';
 import { HostRoot } from './HostRoot.js';
 import { HostPathsNotReachable, Installer, type InstallerOptions, type NodeAccess } from './Installer.js';
 import { isServerNode, loadInstallerConfig, resolveFlavor, type InstallerConfig } from './installerConfig.js';
-import { ensureSupervisor, sharingPolicyFile, stopSupervisor, supervisorAlive, supervisorLaunch } from './ManagerSupervisor.js';
+import { ensureSupervisor, sharingPolicyFile, stopSupervisor, supervisorAlive } from './ManagerSupervisor.js';
 import { NamespaceSharingWatch } from './NamespaceSharingWatch.js';
+import { requestUninstall, uninstallRequested } from './UninstallRequest.js';
 import { NodeEvents } from './NodeEvents.js';
-import { daemonSetRemoved, defaultKubeConfig, NodeLabeler } from './NodeLabeler.js';
+import { defaultKubeConfig, NodeLabeler } from './NodeLabeler.js';
 import { gatherHostFacts, judgeHost, UnsupportedHostError, type HostFacts } from './preflight.js';
 import { CommandRestarter, defaultUnit, NoRestart, NsenterRestarter, runArgv, type ContainerdRestarter, type CriRuntimeProbe } from './restart.js';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -105,7 +106,7 @@ async function shouldUninstall(cfg: InstallerConfig, kc: KubeConfig | undefined)
   const ds = process.env.VNODE_DAEMONSET_NAME;
   if (!cfg.node.kubernetes || !ns || !ds) return true;
   try {
-    return await daemonSetRemoved(kc ?? defaultKubeConfig(), ns, ds);
+    return await uninstallRequested(kc ?? defaultKubeConfig(), ns, ds);
   } catch (e) {
     // Unsure: keeping the host installed never strands a pod; the next pod or an uninstall run cleans up.
     log.warn('cannot tell uninstall from upgrade; keeping vNode installed', { error: (e as Error).message });
@@ -125,12 +126,13 @@ export async function installerMain(argv: string[]): Promise<number> {
     args.splice(ci, 2);
   }
   const cmd = args[0] ?? 'run';
-  if (!['run', 'install', 'uninstall', 'preflight'].includes(cmd)) {
-    process.stderr.write(`usage: vnode-installer [--config FILE] [run|install|uninstall|preflight]\n`);
+  if (!['run', 'install', 'uninstall', 'preflight', 'request-uninstall'].includes(cmd)) {
+    process.stderr.write(`usage: vnode-installer [--config FILE] [run|install|uninstall|preflight|request-uninstall [--timeout-seconds N]]\n`);
     return 2;
   }
   const cfg = loadInstallerConfig(configFile);
   configureLogging({ level: process.env.VNODE_LOG_LEVEL ?? 'info' });
+  if (cmd === 'request-uninstall') return requestUninstallMain(cfg, args.slice(1));
   let prepared: PreparedInstaller;
   try {
     prepared = await prepareInstaller(cfg, cmd === 'preflight' || cmd === 'uninstall' ? { node: cmd === 'uninstall' ? undefined : null } : {});
@@ -160,6 +162,15 @@ export async function installerMain(argv: string[]): Promise<number> {
   }
 
   const events = nodeEvents(cfg);
+  const dsRef = daemonSetRef(cfg);
+  if (dsRef && (await uninstallRequested(defaultKubeConfig(), dsRef.namespace, dsRef.name).catch(() => false))) {
+    // Started after the operator asked for the uninstall (a restart mid-way): finish it, install nothing.
+    log.info('uninstall requested on the DaemonSet: uninstalling this node, installing nothing');
+    await (events ? events.around('uninstall', () => installer.uninstall()) : installer.uninstall());
+    await removeManager(cfg, host);
+    await untilStopped();
+    return 0;
+  }
   const report = events ? await events.around('install', () => installer.install()) : await installer.install();
   events?.startForwarding(host.path(cfg.manager.stateDir));
   const sync = new CniChainSync({ host, hostConfDir: report.cni.hostConfDir, vnodeConfDir: report.cni.vnodeConfDir, rescanMs: cfg.cni.rescanSeconds * 1000 });
@@ -173,15 +184,27 @@ export async function installerMain(argv: string[]): Promise<number> {
   if (supervisor) log.info(supervisor.adopted ? 'manager supervisor adopted' : 'manager supervisor started', supervisor);
   // The poll also keeps this process alive until SIGTERM (the supervisor is not our child).
   let poll: NodeJS.Timeout | undefined;
-  const term = new Promise<'term' | 'supervisor-exit'>((resolve) => {
+  let askPoll: NodeJS.Timeout | undefined;
+  const term = new Promise<'term' | 'supervisor-exit' | 'uninstall-request'>((resolve) => {
     process.once('SIGTERM', () => resolve('term'));
     process.once('SIGINT', () => resolve('term'));
     poll = setInterval(() => {
       if (supervisor && !supervisorAlive(supervisor.pid)) resolve('supervisor-exit');
     }, SUPERVISOR_POLL_MS);
+    // The operator's uninstall (helm's pre-delete hook annotates the DaemonSet): act on it now,
+    // while the DaemonSet's RBAC still exists.
+    if (dsRef) {
+      askPoll = setInterval(() => {
+        uninstallRequested(defaultKubeConfig(), dsRef.namespace, dsRef.name).then(
+          (asked) => asked && resolve('uninstall-request'),
+          (e: unknown) => log.debug('cannot read the DaemonSet for an uninstall request', { error: (e as Error).message }),
+        );
+      }, UNINSTALL_POLL_MS);
+    }
   });
   const why = await term;
   clearInterval(poll);
+  clearInterval(askPoll);
   if (why === 'supervisor-exit') {
     log.error('the manager supervisor exited; the pod restarts and starts it again', { supervisor: supervisor?.pid });
     await events?.subsystemFailed('vnode-supervise', `the manager's supervisor (pid ${supervisor?.pid}) exited; the installer pod restarts and starts it again`);
@@ -190,7 +213,7 @@ export async function installerMain(argv: string[]): Promise<number> {
     await sharing?.stop();
     return 1;
   }
-  const uninstall = await shouldUninstall(cfg, undefined);
+  const uninstall = why === 'uninstall-request' || (await shouldUninstall(cfg, undefined));
   log.info(uninstall ? 'SIGTERM: uninstalling' : 'SIGTERM: the DaemonSet stays; vNode and its manager keep running for the next pod', { supervisor: supervisor?.pid });
   sync.stop();
   await sharing?.stop();
@@ -198,15 +221,66 @@ export async function installerMain(argv: string[]): Promise<number> {
   if (!uninstall) return 0;
   // The manager runs until containerd no longer lists the handler, so no vNode pod loses it early.
   await (events ? events.around('uninstall', () => installer.uninstall()) : installer.uninstall());
-  const launch = supervisorLaunch(cfg, host, report.cni);
-  if (launch) await stopSupervisor(host, launch.pidFile);
-  // With vNode gone and no vNode pod left, the manager's own state has nobody to serve.
-  if (launch) {
-    // Its FUSE mount (vnodefs) outlives it by design, for a restart; after an uninstall it goes too.
-    if (cfg.manager.mode === 'nsenter') await unmountInHost(cfg.hostPid, [cfg.manager.runDir, cfg.manager.stateDir]);
-    for (const d of [cfg.manager.stateDir, cfg.manager.runDir]) purgeDir(host, d);
-  }
+  await removeManager(cfg, host);
+  // Uninstalled on request while the DaemonSet still exists: stay (a pod that exited would be
+  // restarted by the DaemonSet) until helm deletes it.
+  if (why === 'uninstall-request') await untilStopped();
   return 0;
+}
+
+const UNINSTALL_POLL_MS = 5_000;
+
+/** The DaemonSet this pod belongs to, when the installer talks to the API. */
+function daemonSetRef(cfg: InstallerConfig): { namespace: string; name: string } | undefined {
+  const namespace = process.env.POD_NAMESPACE;
+  const name = process.env.VNODE_DAEMONSET_NAME;
+  return cfg.node.kubernetes && namespace && name ? { namespace, name } : undefined;
+}
+
+function untilStopped(): Promise<void> {
+  return new Promise((resolve) => {
+    const keep = setInterval(() => undefined, 1 << 30);
+    const done = () => {
+      clearInterval(keep);
+      resolve();
+    };
+    process.once('SIGTERM', done);
+    process.once('SIGINT', done);
+  });
+}
+
+/** After an uninstall: the supervisor and its manager stopped, their mounts and dirs removed. */
+async function removeManager(cfg: InstallerConfig, host: HostRoot): Promise<void> {
+  const pidFile = posix.join(cfg.manager.runDir, 'supervisor.pid');
+  await stopSupervisor(host, pidFile);
+  if (cfg.manager.mode === 'none') return;
+  // With vNode gone and no vNode pod left, the manager's own state has nobody to serve. Its FUSE
+  // mount (vnodefs) outlives it by design, for a restart; after an uninstall it goes too.
+  if (cfg.manager.mode === 'nsenter') await unmountInHost(cfg.hostPid, [cfg.manager.runDir, cfg.manager.stateDir]);
+  for (const d of [cfg.manager.stateDir, cfg.manager.runDir]) purgeDir(host, d);
+}
+
+/** `request-uninstall`: what the chart's pre-delete hook runs (UninstallRequest.ts). */
+async function requestUninstallMain(cfg: InstallerConfig, argv: string[]): Promise<number> {
+  const ref = daemonSetRef(cfg);
+  if (!ref) {
+    process.stderr.write('request-uninstall: needs node.kubernetes and POD_NAMESPACE, VNODE_DAEMONSET_NAME in the environment\n');
+    return 2;
+  }
+  const ti = argv.indexOf('--timeout-seconds');
+  const timeoutS = ti >= 0 ? Number(argv[ti + 1]) : 600;
+  if (!(timeoutS > 0)) {
+    process.stderr.write(`request-uninstall: --timeout-seconds must be a positive number\n`);
+    return 2;
+  }
+  try {
+    const r = await requestUninstall(defaultKubeConfig(), ref.namespace, ref.name, { readyLabel: cfg.node.readyLabel, timeoutMs: timeoutS * 1000, log: (m) => log.info(m) });
+    process.stdout.write(`every node uninstalled vNode (${Math.round(r.waitedMs / 1000)} s)\n`);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`request-uninstall: ${(e as Error).message}\n`);
+    return 1;
+  }
 }
 
 /** Events on this node and its pods, when the installer talks to the API (node.kubernetes). */

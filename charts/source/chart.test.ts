@@ -31,7 +31,8 @@ test('the chart rendered at its default values equals manifests/ (minus the Name
   const rendered = Object.entries(chartFiles())
     .filter(([rel]) => rel.startsWith('templates/') && rel.endsWith('.yaml'))
     .map(([, text]) => parse(renderTemplate(text, ctx)))
-    .filter((o) => o !== null); // the optional objects, off by default
+    .filter((o) => o !== null) // the optional objects, off by default
+    .filter((o) => !isHelmHook(o)); // helm-only
   const manifests = parseAllDocuments(readFileSync(join(repo, 'manifests/vnode-runtime.yaml'), 'utf8')).map((d) => d.toJSON());
   assert.equal(manifests[0].kind, 'Namespace');
   const key = (o: { kind: string }) => o.kind;
@@ -43,6 +44,28 @@ test('the chart rendered at its default values equals manifests/ (minus the Name
   assert.match(notes, /the manager's log: "\/var\/lib\/vnode\/manager\.log"/);
   assert.match(notes, /vnode status/);
   assert.match(notes, /metrics: "http:\/\/127\.0\.0\.1:9713\/metrics"/);
+});
+
+const isHelmHook = (o: { metadata?: { annotations?: Record<string, string> } }) => o.metadata?.annotations?.['helm.sh/hook'] !== undefined;
+
+test("helm uninstall's pre-delete hook: a Job that requests the uninstall and waits for the nodes, valid, chart only", () => {
+  const objs = renderAll(defaultValues);
+  const job = objs.find((o) => o.kind === 'Job');
+  assert.ok(job, 'rendered');
+  assert.deepEqual(validateObject(job), []);
+  assert.equal(job.metadata.annotations['helm.sh/hook'], 'pre-delete');
+  const c = job.spec.template.spec.containers[0];
+  assert.deepEqual(c.command.slice(2, 4), ['/opt/vnode-image/lib/app/installer/installerEntry.js', 'request-uninstall']);
+  const ds = objs.find((o) => o.kind === 'DaemonSet');
+  assert.equal(c.image, ds.spec.template.spec.containers[0].image, 'the same image');
+  assert.equal(job.spec.template.spec.serviceAccountName, ds.spec.template.spec.serviceAccountName, 'the same RBAC');
+  assert.deepEqual(job.spec.template.spec.volumes, [{ name: 'config', configMap: { name: 'vnode-runtime' } }], 'the installer config (the ready label)');
+  // RBAC the hook and the installers need for it.
+  const role = objs.find((o) => o.kind === 'Role');
+  assert.deepEqual(role.rules[0].verbs, ['get', 'patch']);
+  const cr = objs.find((o) => o.kind === 'ClusterRole');
+  assert.ok(cr.rules.some((r: { resources: string[]; verbs: string[] }) => r.resources.includes('nodes') && r.verbs.includes('list')));
+  assert.ok(!manifestObjects().some((o) => o.kind === 'Job'), 'manifests/ has none: kubectl would run it at once');
 });
 
 /** Every template rendered at `values`; the objects that render (an optional file renders empty). */
@@ -83,7 +106,7 @@ test('the Service and ServiceMonitor appear only when serviceMonitor.enabled, on
   // manifests/ built from the same values says the same.
   const plain = manifestObjects(scraped()).filter((o) => o.kind !== 'Namespace');
   const key = (o: { kind: string }) => o.kind;
-  assert.deepEqual([...objs].sort((a, b) => key(a).localeCompare(key(b))), plain.sort((a, b) => key(a).localeCompare(key(b))));
+  assert.deepEqual([...objs.filter((o) => !isHelmHook(o))].sort((a, b) => key(a).localeCompare(key(b))), plain.sort((a, b) => key(a).localeCompare(key(b))));
   assert.ok(!manifestObjects().some((o) => o.kind === 'ServiceMonitor'), 'manifests/ (defaults) has none: the CRD may not exist');
 });
 

@@ -9,6 +9,7 @@ import { Document, isMap, isScalar, stringify } from 'yaml';
 import { goJson } from './goJson.js';
 import { MONITORING_CONDITION, monitoringObjects } from './monitoring.js';
 import { chartObjects, NAME, valuesProvider, type K8sObject, type ValueProvider } from './objects.js';
+import { uninstallHookObjects } from './uninstallHook.js';
 
 export { goJson };
 import { defaultValues, VALUE_DOCS, valuesJsonSchema, VERSION, type ChartValues } from './values.js';
@@ -45,6 +46,12 @@ export function chartFiles(): Record<string, string> {
   for (const o of monitoringObjects(monitoring.p)) {
     const yaml = stringify(o, { lineWidth: 0 }).replace(/(["']?)@@T(\d+)@@\1/g, (_m, _q, i: string) => `{{ ${monitoring.exprs[Number(i)]} }}`);
     files[`templates/${fileName(o)}`] = `{{ if .Values.${MONITORING_CONDITION} }}\n${HEADER}${yaml}{{ end }}\n`;
+  }
+  // helm-only: the pre-delete hook (not in manifests/, which kubectl would run at once).
+  const hook = templateProvider();
+  for (const o of uninstallHookObjects(hook.p)) {
+    const yaml = stringify(o, { lineWidth: 0 }).replace(/(["']?)@@T(\d+)@@\1/g, (_m, _q, i: string) => `{{ ${hook.exprs[Number(i)]} }}`);
+    files['templates/uninstall-hook.yaml'] = HEADER + yaml;
   }
   files['Chart.yaml'] = HEADER + stringify({ apiVersion: 'v2', name: NAME, description: 'vNode: pods in lightweight sandboxes (user namespaces, seccomp interception, an emulated /proc) through the RuntimeClass "vnode"', type: 'application', version: VERSION, appVersion: VERSION, kubeVersion: '>=1.25.0-0' });
   files['values.yaml'] = `${HEADER}# Checked by values.schema.json; the installer checks installer.* again when it starts.\n${documentedValues()}`;

@@ -180,6 +180,36 @@ export const kindSchemas: Record<string, z.ZodTypeAny> = {
         .strict(),
     })
     .strict(),
+  // helm uninstall's pre-delete hook (uninstallHook.ts).
+  'batch/v1/Job': z
+    .object({
+      apiVersion: z.literal('batch/v1'),
+      kind: z.literal('Job'),
+      metadata: z.object({ name: dnsSubdomain, namespace: dnsLabel, labels, annotations: z.record(z.string()) }).strict(),
+      spec: z
+        .object({
+          backoffLimit: z.number().int().nonnegative(),
+          activeDeadlineSeconds: z.number().int().positive(),
+          template: z
+            .object({
+              metadata: z.object({ labels }).strict(),
+              spec: z
+                .object({
+                  serviceAccountName: dnsSubdomain,
+                  restartPolicy: z.enum(['Never', 'OnFailure']),
+                  priorityClassName: z.string(),
+                  nodeSelector: labels,
+                  tolerations: z.array(toleration),
+                  containers: z.array(container.partial({ securityContext: true, startupProbe: true, livenessProbe: true, readinessProbe: true })).min(1),
+                  volumes: z.array(volume),
+                })
+                .strict(),
+            })
+            .strict(),
+        })
+        .strict(),
+    })
+    .strict(),
   'node.k8s.io/v1/RuntimeClass': z
     .object({
       apiVersion: z.literal('node.k8s.io/v1'),

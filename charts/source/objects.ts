@@ -22,7 +22,7 @@ export interface ValueProvider {
   namespace(): string;
 }
 
-export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> } } & Record<string, unknown>;
+export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> } } & Record<string, unknown>;
 
 function get(values: unknown, path: string): unknown {
   let cur = values;
@@ -85,6 +85,8 @@ export function chartObjects(p: ValueProvider): K8sObject[] {
       rules: [
         // Label, taint and read its own node (the API cannot narrow this to "own node" by name).
         { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'patch'] },
+        // helm uninstall's hook waits until no node carries the ready label.
+        { apiGroups: [''], resources: ['nodes'], verbs: ['list'] },
         // Find this node's vNode pods (field selector spec.nodeName) and evict them before uninstall.
         { apiGroups: [''], resources: ['pods'], verbs: ['list'] },
         { apiGroups: [''], resources: ['pods/eviction'], verbs: ['create'] },
@@ -106,8 +108,8 @@ export function chartObjects(p: ValueProvider): K8sObject[] {
       apiVersion: 'rbac.authorization.k8s.io/v1',
       kind: 'Role',
       metadata: meta(NAME),
-      // Uninstall or upgrade? Only its own DaemonSet tells.
-      rules: [{ apiGroups: ['apps'], resources: ['daemonsets'], resourceNames: [NAME], verbs: ['get'] }],
+      // Uninstall or upgrade? Only its own DaemonSet tells; helm uninstall's hook annotates it.
+      rules: [{ apiGroups: ['apps'], resources: ['daemonsets'], resourceNames: [NAME], verbs: ['get', 'patch'] }],
     },
     {
       apiVersion: 'rbac.authorization.k8s.io/v1',

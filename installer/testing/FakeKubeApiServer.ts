@@ -12,6 +12,9 @@
 //   GET   /api/v1/pods?fieldSelector=spec.nodeName=N
 //   POST  /api/v1/namespaces/{ns}/pods/{name}/eviction (policy/v1 Eviction; 201, the pod goes)
 //   GET   /apis/apps/v1/namespaces/{ns}/daemonsets/{name}
+//   PATCH /apis/apps/v1/namespaces/{ns}/daemonsets/{name}  (merge or strategic merge patch; 404
+//                                                  for a missing one; bumps resourceVersion)
+//   GET   /api/v1/nodes?labelSelector=S            (a NodeList, selectors as for namespaces)
 //   GET   /api/v1/namespaces?labelSelector=S      (S: comma-joined `key`, `!key`, `key=value`,
 //                                                  `key!=value`; a NamespaceList at the current
 //                                                  resourceVersion)
@@ -345,7 +348,12 @@ export class FakeKubeApiServer {
       }
       const m = url.pathname;
       let mm: RegExpExecArray | null;
-      if ((mm = /^\/api\/v1\/nodes\/([^/]+)$/.exec(m))) {
+      if (m === '/api/v1/nodes' && req.method === 'GET') {
+        const sel = url.searchParams.get('labelSelector');
+        if (sel) parseSelector(sel);
+        const items = [...this.nodes.values()].filter((n) => matchesSelector(n, sel));
+        return this.send(res, rec, 200, { kind: 'NodeList', apiVersion: 'v1', metadata: { resourceVersion: String(this.rv) }, items });
+      } else if ((mm = /^\/api\/v1\/nodes\/([^/]+)$/.exec(m))) {
         const name = decodeURIComponent(mm[1]!);
         const node = this.nodes.get(name);
         if (!node) throw new HttpError(404, 'NotFound', `nodes "${name}" not found`);
@@ -373,10 +381,16 @@ export class FakeKubeApiServer {
         return this.send(res, rec, 201, this.createEvent(decodeURIComponent(mm[1]!), body));
       } else if ((mm = /^\/api\/v1\/namespaces\/([^/]+)\/events\/([^/]+)$/.exec(m)) && req.method === 'PATCH') {
         return this.send(res, rec, 200, this.patchEvent(decodeURIComponent(mm[1]!), decodeURIComponent(mm[2]!), contentType, body));
-      } else if ((mm = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/daemonsets\/([^/]+)$/.exec(m)) && req.method === 'GET') {
-        const ds = this.daemonSets.get(`${mm[1]}/${mm[2]}`);
+      } else if ((mm = /^\/apis\/apps\/v1\/namespaces\/([^/]+)\/daemonsets\/([^/]+)$/.exec(m)) && (req.method === 'GET' || req.method === 'PATCH')) {
+        const key = `${mm[1]}/${mm[2]}`;
+        const ds = this.daemonSets.get(key);
         if (!ds) throw new HttpError(404, 'NotFound', `daemonsets.apps "${mm[2]}" not found`);
-        return this.send(res, rec, 200, ds);
+        if (req.method === 'GET') return this.send(res, rec, 200, ds);
+        if (contentType !== 'application/merge-patch+json' && contentType !== 'application/strategic-merge-patch+json') throw new HttpError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: application/merge-patch+json, application/strategic-merge-patch+json`);
+        const next = mergePatch(ds, body as Json) as Obj;
+        (next.metadata as Obj).resourceVersion = String(++this.rv);
+        this.daemonSets.set(key, next);
+        return this.send(res, rec, 200, next);
       }
       throw new HttpError(404, 'NotFound', `the fake API server has no ${req.method} ${m}`);
     } catch (e) {
