@@ -57,6 +57,8 @@ export function managerLaunch(cfg: InstallerConfig, host: HostRoot, cni: { vnode
     VNODE_CNI_BIN_DIR: at(cni.binDir),
     VNODE_LOG_LEVEL: cfg.manager.logLevel,
     VNODE_VNODE_MODE: cfg.manager.vnodeMode,
+    VNODE_CPU_BUDGET: String(cfg.manager.cpuBudget),
+    ...(cfg.manager.deviceAllow ? { VNODE_DEVICE_ALLOW: JSON.stringify(cfg.manager.deviceAllow) } : {}),
     VNODE_METRICS_ENABLED: String(cfg.manager.metrics.enabled),
     VNODE_METRICS_ADDRESS: cfg.manager.metrics.address,
     VNODE_METRICS_PORT: String(cfg.manager.metrics.port),

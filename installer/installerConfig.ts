@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { describeIssues, ConfigError, MetricsConfigSchema, SharedVNodesSchema } from '../agent/common/config.js';
+import { describeIssues, ConfigError, DeviceAllowEntrySchema, MetricsConfigSchema, SharedVNodesSchema } from '../agent/common/config.js';
 import type { ContainerdFlavor } from './containerdConfig.js';
 import type { HostRoot } from './HostRoot.js';
 
@@ -100,6 +100,10 @@ export const InstallerConfigSchema = z
         logLevel: z.enum(['error', 'warn', 'info', 'debug']).default('info'),
         /** Which pods share a vNode by default: all of a namespace on this node, or one per pod. */
         vnodeMode: z.enum(['namespace', 'pod']).default('namespace'),
+        /** Host devices a pod may ask for through CRI (VNODE_DEVICE_ALLOW); null: the manager's defaults (docs/pods.md, "Devices"). */
+        deviceAllow: z.array(DeviceAllowEntrySchema).nullable().default(null),
+        /** CPU-seconds per second the manager spends on one vNode's vnodefs requests, and on its trapped syscalls (VNODE_CPU_BUDGET; 0: no budget). */
+        cpuBudget: z.number().min(0).max(64).default(0.25),
         /**
          * The manager's Prometheus endpoint, http://<address>:<port>/metrics. The manager runs in
          * the host's network namespace, so 127.0.0.1 (the default) is reachable from the node only;

@@ -68,6 +68,7 @@ test('the manager is started with what it needs: run and state dirs, the vnode C
     VNODE_CNI_BIN_DIR: '/opt/cni/bin',
     VNODE_LOG_LEVEL: 'debug',
     VNODE_VNODE_MODE: 'namespace',
+    VNODE_CPU_BUDGET: '0.25',
     VNODE_METRICS_ENABLED: 'true',
     VNODE_METRICS_ADDRESS: '127.0.0.1',
     VNODE_METRICS_PORT: '9713',

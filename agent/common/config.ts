@@ -33,6 +33,12 @@ export const MetricsConfigSchema = z
   })
   .strict();
 
+/** One allowed host device (docs/pods.md, "Devices"): by the kernel's node name or its driver's. */
+export const DeviceAllowEntrySchema = z
+  .object({ name: z.string().min(1).optional(), driver: z.string().min(1).optional(), type: z.enum(['c', 'b']).optional() })
+  .strict()
+  .refine((e) => (e.name === undefined) !== (e.driver === undefined), { message: 'an entry names either name or driver' });
+
 export const ConfigSchema = z
   .object({
     /** Sockets and per-boot state: launch.sock, shim.sock, holder roots, netns mounts. */
@@ -112,10 +118,7 @@ export const ConfigSchema = z
       .object({
         allow: z
           .array(
-            z
-              .object({ name: z.string().min(1).optional(), driver: z.string().min(1).optional(), type: z.enum(['c', 'b']).optional() })
-              .strict()
-              .refine((e) => (e.name === undefined) !== (e.driver === undefined), { message: 'an entry names either name or driver' }),
+            DeviceAllowEntrySchema,
           )
           .default([...DEFAULT_DEVICE_ALLOW]),
       })

@@ -114,6 +114,8 @@ test('values reach the installer ConfigMap and from there the manager: log level
   const v = scraped();
   v.installer.manager.logLevel = 'debug';
   v.installer.manager.vnodeMode = 'pod';
+  v.installer.manager.cpuBudget = 0.5;
+  v.installer.manager.deviceAllow = [{ name: 'fuse' }, { driver: 'nvidia' }];
   const cm = renderAll(v).find((o) => o.kind === 'ConfigMap');
   const cfg = parseInstallerConfig(parse(cm.data['config.yaml']));
   assert.deepEqual([cfg.manager.logLevel, cfg.manager.vnodeMode, cfg.manager.metrics], ['debug', 'pod', { enabled: true, address: '0.0.0.0', port: 9800 }]);
@@ -123,6 +125,14 @@ test('values reach the installer ConfigMap and from there the manager: log level
   // And what the manager makes of its environment (agent/common/config.ts).
   const mc = loadConfig(undefined, env);
   assert.deepEqual([mc.logLevel, mc.vnodeMode, mc.metrics], ['debug', 'pod', { enabled: true, address: '0.0.0.0', port: 9800 }]);
+  assert.equal(mc.budget.cpuPerVnode, 0.5);
+  assert.deepEqual(mc.devices.allow, [{ name: 'fuse' }, { driver: 'nvidia' }]);
+  // null keeps the manager's own list.
+  const d = structuredClone(defaultValues);
+  const dcfg = parseInstallerConfig(parse(renderAll(d).find((o) => o.kind === 'ConfigMap').data['config.yaml']));
+  const denv = managerEnv(dcfg, managerLaunch(dcfg, new HostRoot(dcfg.hostRoot), { vnodeConfDir: dcfg.runtime.cniConfDir, binDir: '/opt/cni/bin' })!, { PATH: '/usr/bin' });
+  assert.equal(denv.VNODE_DEVICE_ALLOW, undefined);
+  assert.deepEqual(loadConfig(undefined, denv).devices.allow, loadConfig(undefined, {}).devices.allow);
 });
 
 test('values.schema.json (what helm checks) and the zod schema accept the defaults and reject the same bad values', () => {

@@ -35,6 +35,10 @@ export interface ChartValues {
       logLevel: 'error' | 'warn' | 'info' | 'debug';
       /** Which pods share a vNode when no shared vNode applies: a namespace's on a node, or one per pod. */
       vnodeMode: 'namespace' | 'pod';
+      /** Host devices pods may ask for through CRI (device plugins); null: the manager's default list. */
+      deviceAllow: { name?: string; driver?: string; type?: 'c' | 'b' }[] | null;
+      /** CPU-seconds per second the manager spends on one vNode's /proc and /sys reads, and on its trapped syscalls; 0: no budget. */
+      cpuBudget: number;
       /** The manager's Prometheus endpoint on each node (it runs in the host's network namespace). */
       metrics: { enabled: boolean; address: string; port: number };
       /** Which namespaces share a vNode, decided by the cluster admin only: `vnodes` (vNode name ->
@@ -98,6 +102,8 @@ export const defaultValues: ChartValues = {
       runDir: '/run/vnode',
       logLevel: 'info',
       vnodeMode: 'namespace',
+      deviceAllow: null,
+      cpuBudget: 0.25,
       metrics: { enabled: true, address: '127.0.0.1', port: 9713 },
       sharing: { vnodes: {}, namespaceLabel: 'vnode.loft.sh/shared-vnode' },
       cgroup: { name: 'vnode.slice', memoryMax: '4294967296', pidsMax: '65536', cpuWeight: 100 },
@@ -136,6 +142,8 @@ export const ValuesSchema: z.ZodType<ChartValues> = z
             runDir: hostDir,
             logLevel: z.enum(['error', 'warn', 'info', 'debug']),
             vnodeMode: z.enum(['namespace', 'pod']),
+            deviceAllow: z.array(z.object({ name: z.string().min(1).optional(), driver: z.string().min(1).optional(), type: z.enum(['c', 'b']).optional() }).strict().refine((e) => (e.name === undefined) !== (e.driver === undefined), 'an entry names either name or driver')).nullable(),
+            cpuBudget: z.number().min(0).max(64),
             metrics: z.object({ enabled: z.boolean(), address: z.string().regex(IP), port: z.number().int().min(1).max(65535) }).strict(),
             sharing: z.object({ vnodes: z.record(dnsLabel, z.array(z.string().min(1))), namespaceLabel: z.string().min(1).nullable() }).strict(),
             cgroup: z
@@ -186,6 +194,11 @@ export const valuesJsonSchema = {
             runDir: dir,
             logLevel: { enum: ['error', 'warn', 'info', 'debug'] },
             vnodeMode: { enum: ['namespace', 'pod'] },
+            deviceAllow: {
+              type: ['array', 'null'],
+              items: { type: 'object', properties: { name: { type: 'string', minLength: 1 }, driver: { type: 'string', minLength: 1 }, type: { enum: ['c', 'b'] } }, additionalProperties: false },
+            },
+            cpuBudget: { type: 'number', minimum: 0, maximum: 64 },
             metrics: obj({ enabled: { type: 'boolean' }, address: { type: 'string', pattern: IP.source }, port: { type: 'integer', minimum: 1, maximum: 65535 } }),
             sharing: obj({
               vnodes: { type: 'object', propertyNames: dns, additionalProperties: { type: 'array', items: { type: 'string', minLength: 1 } } },
@@ -203,7 +216,7 @@ export const valuesJsonSchema = {
               additionalProperties: false,
             },
           },
-          ['mode', 'runDir', 'logLevel', 'vnodeMode', 'metrics', 'sharing', 'cgroup'],
+          ['mode', 'runDir', 'logLevel', 'vnodeMode', 'deviceAllow', 'cpuBudget', 'metrics', 'sharing', 'cgroup'],
           true,
         ),
       },
@@ -245,6 +258,8 @@ export const VALUE_DOCS: Record<string, string> = {
   'installer.manager.mode': 'nsenter: in the host\'s namespaces (a node); child: in the installer pod\'s; none: not started.',
   'installer.manager.logLevel': 'The manager\'s log level (error, warn, info, debug); its log is <stateDir>/manager.log on the host.',
   'installer.manager.vnodeMode': 'namespace: the pods of one namespace on a node share a vNode; pod: each pod gets its own vNode.',
+  'installer.manager.deviceAllow': 'Host devices pods may ask for through CRI (what device plugins hand out), by the kernel\'s node name or the driver\'s, character devices unless type: b; null: the manager\'s list (docs/pods.md, "Devices").',
+  'installer.manager.cpuBudget': 'CPU-seconds per second the manager spends on one vNode\'s /proc and /sys reads, and separately on its trapped syscalls; beyond it the vNode waits (docs/vnodefs.md); 0: no budget.',
   'installer.manager.metrics': 'Prometheus metrics at http://<address>:<port>/metrics on each node. The manager runs in the host\'s network namespace: 127.0.0.1 is reachable from the node only; 0.0.0.0 lets Prometheus scrape it and exposes it to whoever reaches the node on that port.',
   'installer.manager.sharing': 'Which namespaces share a vNode, decided by the cluster admin only: vnodes (vNode name -> namespaces) and/or namespaces labelled namespaceLabel (value: the vNode\'s name; null turns the label off).',
   'installer.manager.cgroup': 'The cgroup on the host that holds the supervisor, the manager, its holders and the per-pod runc shims, with its limits (memoryMax bytes or "max", pidsMax, cpuWeight 1-10000); null: where it was started.',
