@@ -189,7 +189,19 @@ test('vnode pods through the installed handler: busybox in a vNode, ExecSync, th
   // the run/state dirs, the CNI chain dir it keeps, containerd's CNI bin dir and the admin's shared vNodes.
   const cfg = loadInstallerConfig(CONFIG_FILE);
   const launch = managerLaunch(cfg, new HostRoot('/'), { vnodeConfDir: VNODE_CNI_DIR, binDir: bed.cniBinDir })!;
-  assert.deepEqual(launch.env, { VNODE_RUN_DIR: RUN_DIR, VNODE_STATE_DIR: MANAGER_STATE, VNODE_CNI_CONF_DIR: VNODE_CNI_DIR, VNODE_CNI_BIN_DIR: bed.cniBinDir, VNODE_LOG_LEVEL: 'debug', VNODE_SHARED_VNODES: JSON.stringify({ tenant1: ['team-b', 'team-c'] }) });
+  assert.deepEqual(launch.env, {
+    VNODE_RUN_DIR: RUN_DIR,
+    VNODE_STATE_DIR: MANAGER_STATE,
+    VNODE_CNI_CONF_DIR: VNODE_CNI_DIR,
+    VNODE_CNI_BIN_DIR: bed.cniBinDir,
+    VNODE_LOG_LEVEL: 'debug',
+    VNODE_VNODE_MODE: 'namespace',
+    VNODE_CPU_BUDGET: '0.25',
+    VNODE_METRICS_ENABLED: 'true',
+    VNODE_METRICS_ADDRESS: '127.0.0.1',
+    VNODE_METRICS_PORT: '9713',
+    VNODE_SHARED_VNODES: JSON.stringify({ tenant1: ['team-b', 'team-c'] }),
+  });
   const manager = new ManagerProcess(RUN_DIR, MANAGER_STATE, launch.env, launch.argv[0]);
   await manager.start();
   const uidMap = async (id: string) => (await bed.cri.execSync(id, ['cat', '/proc/self/uid_map'])).stdout.trim().split(/\s+/).map(Number);

@@ -117,11 +117,11 @@ async function checkAccessLines(stdout: string): Promise<void> {
   assert.match(stdout, new RegExp(`installed link: VNODE_RUN_DIR=${join(BASE, 'run/vnode')} ${link} status`));
   const ls = await run(link, ['ls', '--json'], { env: { PATH: process.env.PATH, VNODE_RUN_DIR: join(BASE, 'run/vnode') } });
   assert.equal(ls.code, 0, ls.stderr);
-  const vnodes = (JSON.parse(ls.stdout) as { vnodes: { key: string; state: string; pods: { namespace: string; name: string }[] }[] }).vnodes;
+  const vnodes = (JSON.parse(ls.stdout) as { vnodes: { name: string; key: string; state: string; pods: { namespace: string; name: string }[] }[] }).vnodes;
   assert.deepEqual(vnodes.map((v) => [v.state, v.pods.map((p) => `${p.namespace}/${p.name}`)]), [['ready', ['default/demo']]], "the demo pod's vNode");
   // inspect the demo pod's vNode, and doctor on this node (its containerd config and root).
   const cliEnv = { env: { PATH: process.env.PATH, VNODE_RUN_DIR: join(BASE, 'run/vnode') } };
-  const insp = await run(link, ['inspect', vnodes[0]!.key, '--json'], cliEnv);
+  const insp = await run(link, ['inspect', vnodes[0]!.name, '--json'], cliEnv);
   assert.equal(insp.code, 0, insp.stderr);
   assert.equal((JSON.parse(insp.stdout) as { kind: string }).kind, 'vnode');
   const doc = await run(link, ['doctor', '--json', '--containerd-config', join(BASE, 'etc/containerd/config.toml'), '--containerd-root', join(BASE, 'root')], cliEnv);
