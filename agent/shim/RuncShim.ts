@@ -39,6 +39,8 @@ export class RuncShimError extends Error {
 export class RuncShim extends EventEmitter<{ exit: [reason: string | undefined] }> {
   private logPipe: net.Socket | undefined;
   private closed = false;
+  /** close() was ours (the manager stopping or a spare retired), not the daemon dying. */
+  closedByUs = false;
   /** The daemon's pid (0 when re-adopted from an earlier manager and unknown). */
   pid = 0;
 
@@ -130,6 +132,7 @@ export class RuncShim extends EventEmitter<{ exit: [reason: string | undefined] 
   }
 
   close(): void {
+    this.closedByUs = true;
     this.client.close();
     this.logPipe?.destroy();
   }

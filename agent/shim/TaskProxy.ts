@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'nod
 import { join } from 'node:path';
 import type { Logger } from '../common/log.js';
 import { shimProtos, TASK_SERVICE, type CreateTaskRequest, type DeleteResponse, type Mount, type RuncOptions, type TaskApi } from '../proto/taskApi.js';
+import { cleanupOrphan } from './orphanCleanup.js';
 import { RuncShim, RuncShimError } from './RuncShim.js';
 import { safeName, type TaskRecord, type TaskRegistry } from './TaskRegistry.js';
 import { Code, TtrpcError } from './ttrpc/TtrpcError.js';
@@ -146,6 +147,11 @@ export class TaskProxy {
         Delete: async (payload, ctx) => {
           const req = m.Delete.request.decode(payload);
           this.log.debug('Delete', { id: req.id, execId: req.execId });
+          // A task whose runc shim died was force-deleted already (reapDeadShim): its tombstone answers.
+          if (!req.execId && !this.shimOf(req.id)) {
+            const tomb = this.registry.takeTombstone(req.id);
+            if (tomb) return m.Delete.response.encode({ pid: tomb.pid, exitStatus: tomb.exitStatus, exitedAt: tomb.exitedAt ?? undefined });
+          }
           const res = await this.forward('Delete', req.id, payload, ctx);
           if (!req.execId) {
             const r = m.Delete.response.decode(res);
@@ -367,8 +373,30 @@ export class TaskProxy {
         this.registry.removePod(shim.podId);
         shim.removeDir();
         void this.podGone(shim.podId);
+      } else if (!shim.closedByUs) {
+        void this.reapDeadShim(shim, left).catch((e: unknown) => this.log.error('cleanup after a dead runc shim failed', { podId: shim.podId, error: (e as Error).message }));
       }
     });
+  }
+
+  /**
+   * A runc shim died under its containers (kill -9, OOM): what containerd does for a dead shim of
+   * the runc handler, so nothing outlives it here either: each container is force-deleted with the
+   * runc and root the shim recorded (its processes killed), its rootfs unmounted, its record kept as
+   * a tombstone (exit 137) for containerd's Delete, and the pod leaves its vNode.
+   */
+  private async reapDeadShim(shim: RuncShim, tasks: TaskRecord[]): Promise<void> {
+    this.log.warn('runc shim died under its containers: force-deleting them', { podId: shim.podId, tasks: tasks.map((t) => t.id) });
+    for (const t of tasks) {
+      const r = cleanupOrphan(t.bundle, t.id, t.namespace);
+      for (const w of r.warnings) this.log.warn('dead shim cleanup', { id: t.id, warning: w });
+      const ms = Date.now();
+      this.registry.removeTask(t.id, { pid: r.pid, exitStatus: r.exitStatus, exitedAt: { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1e6 } });
+      await this.taskGone(t.id, shim.podId);
+    }
+    this.registry.removePod(shim.podId);
+    shim.removeDir();
+    await this.podGone(shim.podId);
   }
 
   private shimOf(id: string): RuncShim | undefined {
