@@ -214,7 +214,10 @@ export async function installerMain(argv: string[]): Promise<number> {
     return 1;
   }
   const uninstall = why === 'uninstall-request' || (await shouldUninstall(cfg, undefined));
-  log.info(uninstall ? 'SIGTERM: uninstalling' : 'SIGTERM: the DaemonSet stays; vNode and its manager keep running for the next pod', { supervisor: supervisor?.pid });
+  log.info(
+    why === 'uninstall-request' ? 'uninstall requested on the DaemonSet: uninstalling this node' : uninstall ? 'SIGTERM: uninstalling' : 'SIGTERM: the DaemonSet stays; vNode and its manager keep running for the next pod',
+    { supervisor: supervisor?.pid },
+  );
   sync.stop();
   await sharing?.stop();
   await events?.stop();
