@@ -7,8 +7,9 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
+import { processRunning } from '../agent/common/procState.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
-import { isAlive, waitFor } from './lib/hostState.js';
+import { waitFor } from './lib/hostState.js';
 import { startVNodeBed, type VNodeBed } from './lib/vnodeBed.js';
 
 const skip = e2eSkipReason();
@@ -24,13 +25,7 @@ after(async () => {
   assert.deepEqual(await vb.teardown(), [], 'nothing left behind (no process, mount, vNode holder)');
 });
 
-const zombieOrGone = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
-  } catch {
-    return true;
-  }
-};
+const zombieOrGone = (pid: number) => !processRunning(pid);
 
 async function killShim(handler: 'runc' | 'vnode'): Promise<Record<string, unknown>> {
   const bed = vb.bed;
@@ -51,7 +46,7 @@ async function killShim(handler: 'runc' | 'vnode'): Promise<Record<string, unkno
   await bed.cri.stopPodSandbox(podId);
   await bed.cri.removePodSandbox(podId);
   await waitFor(`${handler} container processes to end`, () => zombieOrGone(pid) || undefined, 10_000, 50);
-  return { state: st.status.state, exitCode: st.status.exitCode, exec, pod, processGone: !isAlive(pid) || zombieOrGone(pid), pods: (await bed.cri.listPodSandboxes()).length };
+  return { state: st.status.state, exitCode: st.status.exitCode, exec, pod, processGone: zombieOrGone(pid), pods: (await bed.cri.listPodSandboxes()).length };
 }
 
 test('kill -9 of a runc shim: the vnode pod ends as the runc pod does, and nothing of it is left', { skip, timeout: 120_000 }, async () => {

@@ -144,16 +144,18 @@ function config(n: Node) {
 }
 const cni = { vnodeConfDir: '/nonexistent/vnode.d', binDir: '/nonexistent/bin' };
 
-test('the supervisor leaves its cgroup for its own, detaches, and restarts a killed manager within a second', { skip }, async (t) => {
+/** A node with version v1 installed as `current`, its config, and FAKE_LOG set for the stand-in manager. */
+function installedNode(t: { after(fn: () => void): void }) {
   const n = fakeNode(t);
   n.addVersion('v1');
   n.switchTo('v1');
-  const cfg = config(n);
-  mkdirSync(join(n.root, 'run'), { recursive: true });
-  mkdirSync(join(n.root, 'state'), { recursive: true });
-  const host = new HostRoot('/');
   process.env.FAKE_LOG = n.fakeLog;
   t.after(() => delete process.env.FAKE_LOG);
+  return { n, cfg: config(n), host: new HostRoot('/') };
+}
+
+test('the supervisor leaves its cgroup for its own, detaches, and restarts a killed manager within a second', { skip }, async (t) => {
+  const { n, cfg, host } = installedNode(t);
 
   const s = await ensureSupervisor(cfg, host, cni);
   assert.ok(s && !s.adopted);
@@ -249,15 +251,7 @@ test('the supervisor refuses bad arguments with a clear message and starts nothi
 });
 
 test('a manager never outlives its supervisor: kill -9 of the supervisor stops it, and a new supervisor starts one manager', { skip }, async (t) => {
-  const n = fakeNode(t);
-  n.addVersion('v1');
-  n.switchTo('v1');
-  const cfg = config(n);
-  mkdirSync(join(n.root, 'run'), { recursive: true });
-  mkdirSync(join(n.root, 'state'), { recursive: true });
-  const host = new HostRoot('/');
-  process.env.FAKE_LOG = n.fakeLog;
-  t.after(() => delete process.env.FAKE_LOG);
+  const { n, cfg, host } = installedNode(t);
   const s = (await ensureSupervisor(cfg, host, cni))!;
   const m = await until('the manager', () => n.starts()[0]);
   process.kill(s.pid, 'SIGKILL');

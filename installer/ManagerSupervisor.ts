@@ -5,11 +5,12 @@
 // drain) leaves it running: only an uninstall stops it. The next installer pod adopts it, and when
 // that pod installed another version, asks it to restart the manager into it (SIGHUP).
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import { posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileAtomic } from '../agent/common/atomicWrite.js';
 import { logger } from '../agent/common/log.js';
+import { processRunning } from '../agent/common/procState.js';
 import type { HostRoot } from './HostRoot.js';
 import type { InstallerConfig } from './installerConfig.js';
 
@@ -225,7 +226,7 @@ export async function stopSupervisor(host: HostRoot, pidFile: string, timeoutMs 
   const manager = supervisedManager(pid);
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
-  const alive = (p: number | undefined) => p !== undefined && existsSync(`/proc/${p}`) && !readFileSync(`/proc/${p}/stat`, 'utf8').includes(') Z ');
+  const alive = (p: number | undefined) => p !== undefined && processRunning(p);
   while (Date.now() < deadline && (alive(pid) || alive(manager))) await sleep(50);
   if (alive(pid) || alive(manager)) {
     log.warn('the supervisor did not stop in time: SIGKILL', { supervisor: pid, manager });
@@ -236,9 +237,5 @@ export async function stopSupervisor(host: HostRoot, pidFile: string, timeoutMs 
 
 /** Whether the supervisor is alive; polled by the installer's run loop. */
 export function supervisorAlive(pid: number): boolean {
-  try {
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-  } catch {
-    return false;
-  }
+  return processRunning(pid);
 }

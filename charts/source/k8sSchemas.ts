@@ -75,6 +75,15 @@ const volume = z.union([
   z.object({ name: dnsLabel, configMap: z.object({ name: dnsSubdomain }).strict() }).strict(),
 ]);
 
+/** The pod-spec fields the DaemonSet and the uninstall hook's Job both set. */
+const podSpecShared = {
+  serviceAccountName: dnsSubdomain,
+  priorityClassName: z.string(),
+  nodeSelector: labels,
+  tolerations: z.array(toleration),
+  volumes: z.array(volume),
+};
+
 const DaemonSet = z
   .object({
     apiVersion: z.literal('apps/v1'),
@@ -89,16 +98,12 @@ const DaemonSet = z
             metadata: z.object({ labels }).strict(),
             spec: z
               .object({
-                serviceAccountName: dnsSubdomain,
+                ...podSpecShared,
                 hostPID: z.boolean(),
                 hostNetwork: z.boolean(),
                 dnsPolicy: z.enum(['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None']),
-                priorityClassName: z.string(),
                 terminationGracePeriodSeconds: z.number().int().nonnegative(),
-                nodeSelector: labels,
-                tolerations: z.array(toleration),
                 containers: z.array(container).min(1),
-                volumes: z.array(volume),
               })
               .strict(),
           })
@@ -195,13 +200,9 @@ export const kindSchemas: Record<string, z.ZodTypeAny> = {
               metadata: z.object({ labels }).strict(),
               spec: z
                 .object({
-                  serviceAccountName: dnsSubdomain,
+                  ...podSpecShared,
                   restartPolicy: z.enum(['Never', 'OnFailure']),
-                  priorityClassName: z.string(),
-                  nodeSelector: labels,
-                  tolerations: z.array(toleration),
                   containers: z.array(container.partial({ securityContext: true, startupProbe: true, livenessProbe: true, readinessProbe: true })).min(1),
-                  volumes: z.array(volume),
                 })
                 .strict(),
             })

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { stringify as tomlStringify } from 'smol-toml';
 import { CriClient, type CriMessage } from '../../agent/cri/CriClient.js';
 import { ensureTestImages, type TestImages } from './testImages.js';
+import { processRunning } from '../../agent/common/procState.js';
 import { isAlive, linkExists, mounts, processes, sh, waitFor } from './hostState.js';
 import { mountPointsUnder } from '../../agent/common/mountinfo.js';
 import { ContainerConfigBuilder, PodConfigBuilder, type ContainerOptions, type PodOptions } from './podConfig.js';
@@ -404,7 +405,7 @@ export class TestBed {
           // gone
         }
       }
-      await waitFor('cgroup tasks to exit', () => [...new Set(pids)].every((p) => !isAlive(p) || isZombie(p)), 5_000);
+      await waitFor('cgroup tasks to exit', () => [...new Set(pids)].every((p) => !processRunning(p)), 5_000);
     });
     // 5. Shim sockets of ours in /run/containerd/s: every `address` file under our base names one
     //    (containerd's bundles, and the private dirs of runc shims a vnode-manager started).
@@ -483,15 +484,6 @@ function cgroupProcs(dir: string): number[] {
   }
   for (const e of readdirSync(dir, { withFileTypes: true })) if (e.isDirectory()) out.push(...cgroupProcs(join(dir, e.name)));
   return out;
-}
-
-function isZombie(pid: number): boolean {
-  try {
-    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return st.slice(st.lastIndexOf(')') + 2, st.lastIndexOf(')') + 3) === 'Z';
-  } catch {
-    return true;
-  }
 }
 
 /** Files named `name` under `dir`, at most `depth` levels down (symlinks not followed). */
