@@ -185,7 +185,7 @@ test('the DaemonSet pod installs vNode on its own containerd, survives the resta
     const probe = await bed.cri.execSync(id, c0.probes.readiness!.exec.command, 5);
     assert.equal(probe.exitCode, 0, probe.stderr);
     // The readiness probe (`vnode health --ready`): every subsystem checked.
-    assert.match(probe.stdout, /^vnode-manager ready: pid \d+, .*launch ok, ttrpc ok, vnodefs ok, seccomp ok, state ok/);
+    assert.match(probe.stdout, /^vnode-manager ready: pid \d+, .*launch ok, vnodefs ok, seccomp ok, state ok/);
     assert.deepEqual(pod.livenessKills, [], 'no liveness or startup probe reached its failure threshold');
     // The manager runs in the host's namespaces (nsenter), from the installed tree.
     const mgrPid = Number(/pid (\d+)/.exec(health.message)?.[1]);

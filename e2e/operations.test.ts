@@ -63,7 +63,7 @@ test('vnode status, ls, inspect, doctor and /metrics against a manager running a
   assert.match(human.stdout, /^vnode-manager \S+: healthy\n/);
   assert.match(human.stdout, /counts: 1 vNodes, 1 pods, 2 containers/);
   const st = await json<{ metricsUrl: string; counts: { vnodes: number; pods: number }; subsystems: { name: string; status: string }[] }>(['status']);
-  assert.deepEqual(st.subsystems.map((s) => [s.name, s.status]), ['launch', 'ttrpc', 'vnodefs', 'seccomp', 'state', 'metrics'].map((n) => [n, 'ok']));
+  assert.deepEqual(st.subsystems.map((s) => [s.name, s.status]), ['launch', 'vnodefs', 'seccomp', 'state', 'metrics'].map((n) => [n, 'ok']));
   assert.match(st.metricsUrl, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
 
   // ls: the vNode of the pod's namespace with its range and the pod by name.

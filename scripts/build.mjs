@@ -74,6 +74,12 @@ for (const link of ['containerd-shim-vnode-v2', 'vnode-cni', 'vnode-runc', 'vnod
   symlinkSync('vnode', p);
 }
 
+// The stock runc shim finds its runc by name in PATH (containerd sends no runc options for the
+// vnode runtime): containerd-shim-vnode-v2 puts lib/runc-path first, where "runc" is vnode-runc.
+mkdirSync(join(tree, 'lib/runc-path'), { recursive: true });
+rmSync(join(tree, 'lib/runc-path/runc'), { force: true });
+symlinkSync('../../bin/vnode', join(tree, 'lib/runc-path/runc'));
+
 // 4. The staged tree: node, the compiled app, production dependencies, the addon, and the stock
 // binaries vNode delegates to (runc shim and runc).
 const lib = join(tree, 'lib');

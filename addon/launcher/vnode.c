@@ -8,8 +8,10 @@
  * TypeScript manager; this file only moves bytes, fds and exit codes.
  *
  * Names it acts on (basename of argv[0], or argv[1] when started as "vnode"):
- *   containerd-shim-vnode-v2, vnode-cni   forwarded to the manager (fallback: run the JS entry)
- *   vnode-runc                            forwarded for hooked commands, else exec runc
+ *   containerd-shim-vnode-v2              start/delete: exec the stock runc shim (shim_exec);
+ *                                         -v/-info: forwarded (fallback: run the JS entry)
+ *   vnode-cni                             forwarded to the manager (fallback: run the JS entry)
+ *   vnode-runc, runc                      forwarded for hooked commands, else exec runc
  *   vnode-holder                          the per-vNode namespace holder (pid 1 of the vNode)
  *   vnode-nsexec                          enter a process's namespaces and exec a command
  *   vnode-manager, vnode (CLI)            exec the bundled node with the JS entry
@@ -180,7 +182,9 @@ static void exec_runc(char **argv) {
   const char *runc = getenv("VNODE_RUNC");
   if (!runc || !*runc) {
     snprintf(path, sizeof path, "%s/bin/runc", tree);
-    runc = access(path, X_OK) == 0 ? path : "runc";
+    if (access(path, X_OK) == 0) runc = path;
+    else if (strcmp(prog, "runc") == 0) die(127, "no runc to run (set VNODE_RUNC or install %s)", path); /* "runc" in PATH is us */
+    else runc = "runc";
   }
   argv[0] = (char *)runc;
   execvp(runc, argv);
@@ -209,9 +213,27 @@ static int want_stdin(const char *entry) {
   return strcmp(entry, "vnode-cni") == 0 || strcmp(entry, "containerd-shim-vnode-v2") == 0;
 }
 
+/* The runc command in a runc command line (the first word after runc's global flags). */
+static const char *runc_command(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (argv[i][0] != '-') return argv[i];
+    /* global flags with a value (runc 1.1) */
+    if (strcmp(argv[i], "--root") == 0 || strcmp(argv[i], "--log") == 0 || strcmp(argv[i], "--log-format") == 0 ||
+        strcmp(argv[i], "--criu") == 0 || strcmp(argv[i], "--rootless") == 0)
+      i++;
+  }
+  return NULL;
+}
+
+static int runc_command_is(int argc, char **argv, const char *cmd) {
+  const char *c = runc_command(argc, argv);
+  return c && strcmp(c, cmd) == 0;
+}
+
 /* Calls that are safe to run again when the manager died in the middle of one: containerd's
    `shim delete` and CNI DEL are idempotent by contract. */
 static int idempotent(const char *entry, int argc, char **argv) {
+  if (strcmp(entry, "vnode-runc") == 0) return runc_command_is(argc, argv, "delete");
   if (strcmp(entry, "vnode-cni") == 0) {
     const char *cmd = getenv("CNI_COMMAND");
     return cmd && (strcmp(cmd, "DEL") == 0 || strcmp(cmd, "VERSION") == 0);
@@ -233,9 +255,26 @@ static void restore_stdin(void) {
   close(p[0]);
 }
 
-/* Returns only when the manager cannot be reached (or died during an idempotent call). */
-static void forward(const char *entry, int argc, char **argv) {
-  int fd = connect_manager();
+/* Connects, waiting up to wait_ms for a manager that is (re)starting: its supervisor brings a
+   dead one back within about a second, and it answers a few seconds later. */
+static int connect_manager_within(long wait_ms) {
+  struct timespec t0, now;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  for (;;) {
+    int fd = connect_manager();
+    if (fd >= 0 || wait_ms <= 0) return fd;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
+    if (ms >= wait_ms) return -1;
+    struct timespec nap = {0, 50 * 1000000L};
+    nanosleep(&nap, NULL);
+  }
+}
+
+/* Returns only when the manager cannot be reached within wait_ms (or died during an idempotent
+   call). */
+static void forward(const char *entry, int argc, char **argv, long wait_ms) {
+  int fd = connect_manager_within(wait_ms);
   if (fd < 0) return;
 
   struct buf req = {0};
@@ -268,6 +307,7 @@ static void forward(const char *entry, int argc, char **argv) {
     restore_stdin();
     return; /* the manager went away mid-call: the fallback does it instead */
   }
+  if (ans.len < 8) die(70, "vnode-manager went away during the call (it is restarted by its supervisor; the caller may retry)%s", NULL);
   struct rd r = {ans.p, ans.len, 0};
   uint32_t total = rd_u32(&r);
   if (total != ans.len - 4) die(70, "malformed answer from vnode-manager (length)%s", NULL);
@@ -647,6 +687,54 @@ static int inject_main(int argc, char **argv) {
   return 127;
 }
 
+/* vNode containers keep their runc state under <runDir>/runc/<namespace>, apart from the runc
+   handler's (/run/containerd/runc/<namespace>): the runc shim passes --root <root>/<namespace> on
+   every runc call (its `delete` action too), and each is rewritten here, before the manager sees
+   it, so every call agrees. */
+static void own_runc_root(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (argv[i][0] != '-') return; /* the command: no global flags after it */
+    const char *v = NULL;
+    int inline_form = strncmp(argv[i], "--root=", 7) == 0;
+    if (inline_form) v = argv[i] + 7;
+    else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc) v = argv[i + 1];
+    if (!v) continue;
+    const char *ns = strrchr(v, '/');
+    ns = ns && ns[1] ? ns + 1 : "default";
+    size_t n = strlen(run_dir()) + strlen(ns) + 16;
+    char *root = malloc(n);
+    if (!root) die(70, "out of memory%s", NULL);
+    if (inline_form) snprintf(root, n, "--root=%s/runc/%s", run_dir(), ns);
+    else snprintf(root, n, "%s/runc/%s", run_dir(), ns);
+    if (inline_form) argv[i] = root;
+    else argv[i + 1] = root;
+    return;
+  }
+}
+
+/* Runs the stock containerd-shim-runc-v2 of the tree with the same arguments, stdin and cwd.
+   Its runc (found by name in PATH, as containerd sends no runc options for this runtime) is
+   vnode-runc, which hands create, start and delete to the manager. The shim daemon that `start`
+   forks inherits this environment, and so does every runc it runs. */
+static void shim_exec(char **argv) {
+  char shim[PATH_MAX], dir[PATH_MAX], runc[PATH_MAX];
+  snprintf(shim, sizeof shim, "%s/bin/containerd-shim-runc-v2", tree);
+  snprintf(dir, sizeof dir, "%s/lib/runc-path", tree);
+  snprintf(runc, sizeof runc, "%s/bin/runc", tree);
+  if (access(runc, X_OK) != 0) die(127, "no runc in the install tree (%s)", runc);
+  const char *old = getenv("PATH");
+  size_t n = strlen(dir) + (old ? strlen(old) : 0) + 2;
+  char *path = malloc(n);
+  if (!path) die(70, "out of memory%s", NULL);
+  snprintf(path, n, "%s%s%s", dir, old && *old ? ":" : "", old ? old : "");
+  setenv("PATH", path, 1);
+  setenv("VNODE_RUNC", runc, 1);
+  setenv("VNODE_RUNC_HOOKED", ",create,start,delete,", 1);
+  argv[0] = "containerd-shim-runc-v2";
+  execv(shim, argv);
+  die(127, "cannot exec the runc shim %s", shim);
+}
+
 static const char *base(const char *p) {
   const char *s = strrchr(p, '/');
   return s ? s + 1 : p;
@@ -669,31 +757,38 @@ int main(int argc, char **argv) {
   if (strcmp(name, "vnode-holder") == 0) return holder_main(argc, argv);
   if (strcmp(name, "vnode-nsexec") == 0) return nsexec_main(argc, argv);
   if (strcmp(name, "vnode-inject") == 0) return inject_main(argc, argv);
-  if (strcmp(name, "vnode-runc") == 0) {
-    /* Thin step: only commands the manager hooks cross the socket; the rest go straight to
-       runc with every fd (console socket, stdio, pid file) intact. */
-    const char *hooked = getenv("VNODE_RUNC_HOOKED"); /* e.g. ",create," set by the manager */
-    const char *cmd = NULL;
-    for (int i = 1; i < argc; i++) {
-      if (argv[i][0] != '-') {
-        cmd = argv[i];
-        break;
-      }
-      /* global flags with a value */
-      if (strcmp(argv[i], "--root") == 0 || strcmp(argv[i], "--log") == 0 || strcmp(argv[i], "--log-format") == 0 ||
-          strcmp(argv[i], "--criu") == 0 || strcmp(argv[i], "--rootless") == 0)
-        i++;
-    }
+  if (strcmp(name, "vnode-runc") == 0 || strcmp(name, "runc") == 0) {
+    /* Thin step: only the commands the manager hooks cross the socket; the rest go straight to
+       runc with every fd (console socket, stdio, pid file) intact. Started as "runc" it is the
+       runc the stock runc shim finds first in its PATH (lib/runc-path/runc, see shim_exec). */
+    const char *hooked = getenv("VNODE_RUNC_HOOKED"); /* e.g. ",create,start,delete," */
+    if (hooked) own_runc_root(argc, argv);
+    const char *cmd = runc_command(argc, argv);
     if (cmd && hooked) {
       char want[64];
       snprintf(want, sizeof want, ",%s,", cmd);
-      if (strstr(hooked, want)) forward(name, argc, argv);
+      if (strstr(hooked, want)) {
+        /* A manager being restarted is waited for: create and start need it (a container never
+           starts without its vNode), delete only tells it, so it waits briefly (containerd kills
+           `shim delete` after 5 s) and then deletes alone; the manager reconciles on its start. */
+        int del = strcmp(cmd, "delete") == 0;
+        forward("vnode-runc", argc, argv, del ? 2500 : 60000);
+        if (!del) die(70, "vnode-manager is not running (waited 60 s); the container was not %s", strcmp(cmd, "create") == 0 ? "created" : "started");
+      }
     }
     exec_runc(argv);
   }
-  if (strcmp(name, "containerd-shim-vnode-v2") == 0 || strcmp(name, "vnode-cni") == 0) {
-    forward(name, argc, argv);
-    /* No manager: the JS entry handles what it can alone (delete of an orphan, CNI DEL). */
+  if (strcmp(name, "containerd-shim-vnode-v2") == 0) {
+    /* start and delete are the stock runc shim's, with vnode-runc as its runc: containerd talks
+       to the pod's runc shim directly, so no task connection depends on the manager. */
+    const char *action = argc > 1 ? argv[argc - 1] : "";
+    if (strcmp(action, "start") == 0 || strcmp(action, "delete") == 0) shim_exec(argv);
+    forward(name, argc, argv, 0);
+    exec_node(name, argc, argv);
+  }
+  if (strcmp(name, "vnode-cni") == 0) {
+    forward(name, argc, argv, 0);
+    /* No manager: the JS entry handles what it can alone (CNI DEL). */
     exec_node(name, argc, argv);
   }
   exec_node(strcmp(name, "vnode-manager") == 0 ? "vnode-manager" : "vnode", argc, argv);

@@ -48,7 +48,7 @@ test('vnode health: 0 while the real manager answers, 1 with a reason once it is
 
   const ok = await run('vnode', ['health'], { VNODE_RUN_DIR: runDir });
   assert.equal(ok.status, 0, ok.stderr);
-  assert.match(ok.stdout, new RegExp(`^vnode-manager ok: pid ${mgr.pid}, up \\d+\\.\\d s; launch ok, ttrpc ok, vnodefs (ok|off), seccomp ok, state ok, metrics ok\\n$`));
+  assert.match(ok.stdout, new RegExp(`^vnode-manager ok: pid ${mgr.pid}, up \\d+\\.\\d s; launch ok, vnodefs (ok|off), seccomp ok, state ok, metrics ok\\n$`));
   const ready = await run('vnode', ['health', '--ready'], { VNODE_RUN_DIR: runDir });
   assert.equal(ready.status, 0, ready.stderr);
   assert.match(ready.stdout, /^vnode-manager ready: /);

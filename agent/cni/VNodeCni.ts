@@ -49,7 +49,7 @@ export class VNodeCni {
   constructor(
     private readonly vnodes: VNodeManager,
     private readonly pods: VNodePods,
-    /** Whether the central shim still holds tasks of the pod (then the pod keeps its vNode). */
+    /** Whether the pod still has containers (then the pod keeps its vNode until its last goes). */
     private readonly podHasTasks: (podId: string) => boolean,
     private readonly log: Logger,
   ) {}

@@ -5,7 +5,7 @@ import { access, constants, stat } from 'node:fs/promises';
 import { readFileSync, readlinkSync } from 'node:fs';
 import { readMountInfo, type MountInfo } from '../common/mountinfo.js';
 import type { SeccompAgent } from '../seccomp/SeccompAgent.js';
-import type { TaskRegistry } from '../shim/TaskRegistry.js';
+import type { ContainerRegistry } from '../pods/ContainerRegistry.js';
 import type { VnodeFs } from '../vnodefs/VnodeFs.js';
 import type { VNodeManager } from '../vnode/VNodeManager.js';
 import { NAMESPACE_KINDS, type VNode } from '../vnode/VNodeRecord.js';
@@ -18,14 +18,14 @@ export interface ManagerParts {
   stateDir: string;
   cni: { confDir: string; binDir: string };
   vnodes: VNodeManager;
-  registry: TaskRegistry;
+  registry: ContainerRegistry;
   /** Kubernetes namespace and name of a pod, as its sandbox's annotations said. */
   podIdentity: (podId: string) => { namespace: string; name: string } | undefined;
   seccomp: SeccompAgent;
   vnodefs: VnodeFs | undefined;
   /** Unix sockets the manager listens on, with the inode it made: a socket file replaced or
    * removed under it means nobody reaches the manager there any more. */
-  sockets: { launch: { path: string; ino: number }; ttrpc: { path: string; ino: number; listening: () => boolean } };
+  sockets: { launch: { path: string; ino: number } };
   metricsUrl: () => string | null;
   metricsError: () => string | null;
 }
@@ -71,8 +71,6 @@ export class Introspection {
     const sub: SubsystemHealth[] = [];
     const launch = await socketCheck(p.sockets.launch.path, p.sockets.launch.ino);
     sub.push({ name: 'launch', status: launch ? 'failed' : 'ok', detail: launch ?? `${p.sockets.launch.path} answers`, live: true });
-    const tt = (await socketCheck(p.sockets.ttrpc.path, p.sockets.ttrpc.ino)) ?? (p.sockets.ttrpc.listening() ? null : 'the TTRPC server stopped listening');
-    sub.push({ name: 'ttrpc', status: tt ? 'failed' : 'ok', detail: tt ?? `${p.sockets.ttrpc.path} listening`, live: true });
     if (p.vnodefs) {
       const h = p.vnodefs.health(readMountInfo());
       sub.push({ name: 'vnodefs', status: h.ok ? 'ok' : 'failed', detail: h.detail, live: true });
@@ -85,7 +83,7 @@ export class Introspection {
       () => null,
       (e: NodeJS.ErrnoException) => `${e.path ?? ''}: ${e.code ?? e.message}`,
     );
-    sub.push({ name: 'state', status: state ? 'failed' : 'ok', detail: state ?? `${p.vnodes.list().length} vNodes, ${p.registry.taskCount} tasks recorded`, live: false });
+    sub.push({ name: 'state', status: state ? 'failed' : 'ok', detail: state ?? `${p.vnodes.list().length} vNodes, ${p.registry.taskCount} containers recorded`, live: false });
     const url = p.metricsUrl();
     const merr = p.metricsError();
     sub.push({ name: 'metrics', status: url ? 'ok' : merr ? 'failed' : 'off', detail: url ?? merr ?? 'metrics disabled', live: false });

@@ -5,7 +5,7 @@ import { z } from 'zod';
 
 export const INTROSPECT_ENTRY = 'vnode-introspect';
 
-export const SUBSYSTEMS = ['launch', 'ttrpc', 'vnodefs', 'seccomp', 'state', 'metrics'] as const;
+export const SUBSYSTEMS = ['launch', 'vnodefs', 'seccomp', 'state', 'metrics'] as const;
 export type SubsystemName = (typeof SUBSYSTEMS)[number];
 
 export const SubsystemHealthSchema = z.object({

@@ -1,5 +1,6 @@
-// vnode-manager: the long-running coordinator. Serves the launcher socket (shim and CNI entries)
-// and the central shim's TTRPC Task service that containerd dials for every vnode task.
+// vnode-manager: the long-running coordinator. Serves the launcher socket: vnode-cni, vnode-runc's
+// create/start/delete hooks (containerd talks to each pod's stock runc shim directly; the manager
+// is not in the task path), the shim's -v/-info and the CLI; runs vnodefs and the seccomp agent.
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { writeFileAtomic } from '../common/atomicWrite.js';
 import { join } from 'node:path';
@@ -8,7 +9,8 @@ import { appendPodEvent, POD_EVENT_SPOOL } from '../common/podEventSpool.js';
 import { collectGarbage } from '../common/gc.js';
 import { configureLogging, logger } from '../common/log.js';
 import { VNodeCni } from '../cni/VNodeCni.js';
-import { runcHook, RUNC_HOOKED } from '../pods/runcHook.js';
+import { ContainerRegistry } from '../pods/ContainerRegistry.js';
+import { RuncHook } from '../pods/runcHook.js';
 import { HEALTH_ENTRY, healthLaunch } from './healthLaunch.js';
 import { Introspection } from './Introspection.js';
 import { managerVersion } from './version.js';
@@ -23,11 +25,7 @@ import { SeccompAgent } from '../seccomp/SeccompAgent.js';
 import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
 import { LaunchServer } from '../launch/LaunchServer.js';
 import { TREE_BIN } from '../launch/treePaths.js';
-import { ShimBinaryActions } from '../shim/ShimBinaryActions.js';
 import { shimLaunch } from '../shim/shimLaunch.js';
-import { TaskProxy } from '../shim/TaskProxy.js';
-import { TaskRegistry } from '../shim/TaskRegistry.js';
-import { TtrpcServer } from '../shim/ttrpc/TtrpcServer.js';
 import { VNodeManager } from '../vnode/VNodeManager.js';
 import { SharingPolicy } from '../vnode/SharingPolicy.js';
 import { VNodePlacement } from '../vnode/VNodePlacement.js';
@@ -93,21 +91,14 @@ export async function managerMain(_argv: string[]): Promise<number> {
     logger('pods'),
   );
 
-  const registry = new TaskRegistry(cfg.stateDir, logger('tasks'));
-  const proxy = new TaskProxy(
-    registry,
-    {
-      runcShimBinary: join(TREE_BIN, 'containerd-shim-runc-v2'),
-      runcBinary: join(TREE_BIN, 'vnode-runc'),
-      runcRoot: join(cfg.runDir, 'runc'),
-      podsDir: join(cfg.runDir, 'pods'),
-      socketsDir: join(cfg.runDir, 's'),
-      shimEnv: { VNODE_RUN_DIR: cfg.runDir, VNODE_RUNC: join(TREE_BIN, 'runc'), VNODE_RUNC_HOOKED: RUNC_HOOKED },
-      hooks: pods,
-    },
-    logger('task-proxy'),
-  );
-  await proxy.restore();
+  // The containers vnode-runc's hooks saw; a restarted manager takes up the running ones and
+  // lets go of those deleted while it was away (now, and every 30 s for deletes that gave up
+  // waiting for it).
+  const registry = new ContainerRegistry(cfg.stateDir, logger('containers'));
+  const hook = new RuncHook(join(TREE_BIN, 'runc'), pods, registry, logger('runc-hook'));
+  await hook.reconcile({ adopt: true });
+  const reconcileTimer = setInterval(() => void hook.reconcile().catch((e: unknown) => log.error('reconcile failed', { error: (e as Error).message })), 30_000);
+  reconcileTimer.unref();
   // The seccomp agent: runc hands it every vNode container's notify fd (create and each exec).
   const seccomp = await SeccompAgent.start({
     socketPath: join(cfg.runDir, 'seccomp.sock'),
@@ -118,27 +109,17 @@ export async function managerMain(_argv: string[]): Promise<number> {
       return pods.seccompTarget(id, registry.task(id)?.podId, state.state.pid ?? state.pid, vnodefs?.mountpoint);
     },
   });
-  const ttrpc = new TtrpcServer({ log: logger('ttrpc') });
-  proxy.register(ttrpc);
-  const taskSocket = join(cfg.runDir, 'shim.sock');
-  const ttrpcServer = await ttrpc.listen(taskSocket);
-
   const launch = new LaunchServer(join(cfg.runDir, 'launch.sock'), logger('launch'));
-  launch.handle('containerd-shim-vnode-v2', shimLaunch(new ShimBinaryActions(registry, proxy, `unix://${taskSocket}`, logger('shim'))));
-  launch.handle(
-    'vnode-runc',
-    runcHook(join(TREE_BIN, 'runc'), (id) => registry.task(id)?.sandbox === false, (pid, then) => pods.startCommand(pid, then), logger('runc-hook')),
-  );
-  launch.handle('vnode-cni', new VNodeCni(vnodes, pods, (podId) => proxy.podHasTasks(podId), logger('cni')).handle);
+  launch.handle('containerd-shim-vnode-v2', shimLaunch());
+  launch.handle('vnode-runc', hook.handle);
+  launch.handle('vnode-cni', new VNodeCni(vnodes, pods, (podId) => hook.podHasContainers(podId), logger('cni')).handle);
   // A torn-down vNode's syscall counts (and their metric series) go with it.
   vnodes.onTeardown((v) => seccomp.forgetVnode(v.name));
   const sizes = (): StateSizes => ({
     registry: registry.stats(),
-    proxy: proxy.stats(),
     pods: pods.stats(),
     vnodes: vnodes.stats(),
     seccomp: { connections: seccomp.connections().length },
-    ttrpc: { connections: ttrpc.connections.size },
     launch: { connections: launch.connections },
     ...(vnodefs ? { vnodefs: { ...vnodefs.tableStats(), ...vnodefs.stats() } } : {}),
   });
@@ -165,7 +146,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
     podIdentity: (id) => pods.podIdentity(id),
     seccomp,
     vnodefs,
-    sockets: { launch: { path: launch.path, ino: 0 }, ttrpc: { path: taskSocket, ino: statSync(taskSocket).ino, listening: () => ttrpcServer.listening } },
+    sockets: { launch: { path: launch.path, ino: 0 } },
     metricsUrl: () => metricsServer?.url ?? null,
     metricsError: () => metricsError,
   });
@@ -192,9 +173,8 @@ export async function managerMain(_argv: string[]): Promise<number> {
   });
   log.info('vnode-manager stopping');
   await metricsServer?.close();
+  clearInterval(reconcileTimer);
   await launch.close();
-  await ttrpc.close();
-  await proxy.close();
   await seccomp.close();
   await vnodes.close(); // holders stay up for the next manager
   await vnodefs?.unmount();

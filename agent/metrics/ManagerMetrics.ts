@@ -63,7 +63,7 @@ export function managerMetrics(src: MetricsSources): Registry {
     return [...by].map(([state, value]) => ({ labels: { state }, value }));
   });
   add('vnode_pods', 'Pods in vNodes', 'gauge', () => [{ labels: {}, value: src.vnodes.list().reduce((a, v) => a + v.pods.length, 0) }]);
-  add('vnode_containers', 'Tasks (sandbox and containers) the central shim serves', 'gauge', () => [{ labels: {}, value: src.registry.taskCount }]);
+  add('vnode_containers', 'vNode containers (sandboxes and containers) on this node, as vnode-runc created them', 'gauge', () => [{ labels: {}, value: src.registry.taskCount }]);
   add('vnode_seccomp_listeners', 'Seccomp listeners (one per vNode container process runc made) being served', 'gauge', () => [{ labels: {}, value: src.seccomp.connections().length }]);
   add('vnode_seccomp_syscalls_total', 'Intercepted syscalls by syscall, outcome and vNode', 'counter', async () => {
     const out: Sample[] = [];

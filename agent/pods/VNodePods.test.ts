@@ -14,6 +14,7 @@ import { VNodePlacement } from '../vnode/VNodePlacement.js';
 import { SharingPolicy } from '../vnode/SharingPolicy.js';
 import { containerBindings } from '../vnodefs/VnodeFs.js';
 import { VNodePods } from './VNodePods.js';
+import { parseSpec } from '../spec/SpecRewriter.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'vnodepods-test-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -58,8 +59,8 @@ const pods = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPo
 async function create(id: string): Promise<{ destination: string; source?: string }[]> {
   const bundle = mkdtempSync(join(tmp, 'bundle-'));
   copyFileSync(new URL('../../../agent/spec/fixtures/container-plain.json', import.meta.url), join(bundle, 'config.json'));
-  const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { annotations: Record<string, string> };
-  await pods.prepareCreate({ id, podId: 'pod1', sandbox: false, bundle, namespace: 'k8s.io', annotations: spec.annotations, rootfs: [] });
+  const spec = parseSpec(readFileSync(join(bundle, 'config.json'), 'utf8'), 'config.json');
+  await pods.prepareCreate({ id, podId: 'pod1', sandbox: false, bundle, namespace: 'k8s.io', spec, annotations: spec.annotations as Record<string, string> });
   return (JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { mounts: { destination: string; source?: string }[] }).mounts;
 }
 
@@ -105,7 +106,7 @@ test('refusals are reported for an Event on the pod: placement, and devices befo
   spec.linux.resources.devices.push({ allow: true, type: 'c', major: 1, minor: 11, access: 'rw' });
   writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
   refused.length = 0;
-  await assert.rejects(p.prepareCreate({ id: 'c9', podId: 'pod1', sandbox: false, bundle, namespace: 'k8s.io', annotations: spec.annotations, rootfs: [] }), /device request "\/dev\/kmsg": character device 1:11/);
+  await assert.rejects(p.prepareCreate({ id: 'c9', podId: 'pod1', sandbox: false, bundle, namespace: 'k8s.io', spec: parseSpec(JSON.stringify(spec), 'config.json'), annotations: spec.annotations }), /device request "\/dev\/kmsg": character device 1:11/);
   assert.equal(refused.length, 1);
   assert.match(refused[0]!, / VNodeDeviceRefused container /);
   assert.equal(statSync(join(vnode.dir, 'dev'), { throwIfNoEntry: false }), undefined, 'no device dir made');

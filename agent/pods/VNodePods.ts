@@ -1,26 +1,28 @@
-// Where pods meet their vNode: the central shim's task hooks (spec rewrite and idmapped rootfs on
-// Create, cleanup on Delete, vNode release when the pod's last task is gone) and vnode-cni's
-// ADD/DEL (the pod's network moved into a netns owned by the vNode's user namespace).
+// Where pods meet their vNode: vnode-runc's hooks (spec rewrite and idmapped rootfs before runc
+// create, the network and /proc/sys binds before runc start, cleanup at runc delete, vNode release
+// when the pod's last container is gone; runcHook.ts) and vnode-cni's ADD/DEL (the pod's network
+// moved into a netns owned by the vNode's user namespace).
 import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { chmod, chown, mkdir, rm, stat } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { bindIdmapped } from '../../addon/mount.js';
+import { bindIdmapped, mount, MountConstants, umount2 } from '../../addon/mount.js';
 import { cniAdd, cniDel, loadConfList, type CniRun, type ConfList } from '../cni/CniRunner.js';
 import { writeFileAtomic } from '../common/atomicWrite.js';
 import type { Logger } from '../common/log.js';
-import type { Mount } from '../proto/taskApi.js';
-import type { CreateContext, TaskHooks } from '../shim/TaskProxy.js';
+import { readMountInfo } from '../common/mountinfo.js';
 import { layerVNodeProfile, type OciSeccomp } from '../seccomp/seccompProfile.js';
 import { DEFAULT_DEVICE_ALLOW, DeviceRequestError, deviceRequestsOf } from '../spec/DeviceRequests.js';
 import { hostNodeAt } from '../spec/hostDeviceOf.js';
 import { hostMountResolver } from '../spec/hostMountOf.js';
-import { hostNamespacesOf, parseSpec, rewriteSpec, SpecError, type ProcBinding } from '../spec/SpecRewriter.js';
+import { hostNamespacesOf, rewriteSpec, SpecError, type ProcBinding } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
 import { unmountBelow, type VNodeManager } from '../vnode/VNodeManager.js';
 import { podFromSpec, VNodePlacementError, type PodIdentity, type VNodePlacement } from '../vnode/VNodePlacement.js';
+import type { ContainerRecord } from './ContainerRegistry.js';
 import { DeviceNodes } from './DeviceNodes.js';
+import type { ContainerLife, CreateContext } from './runcHook.js';
 
 export interface VNodePodsOptions {
   /** vnodefs' files and directories (containerBindings()), when vnodefs runs: the spec rewrite
@@ -64,7 +66,7 @@ function podCgroup(spec: { linux: Record<string, unknown> }): string | undefined
   return p.slice(0, p.lastIndexOf('/')) || undefined;
 }
 
-export class VNodePods implements TaskHooks {
+export class VNodePods implements ContainerLife {
   private readonly devices: DeviceNodes;
 
   constructor(
@@ -89,10 +91,10 @@ export class VNodePods implements TaskHooks {
     }
   }
 
-  async prepareCreate(ctx: CreateContext): Promise<{ rootfs?: Mount[] }> {
+  async prepareCreate(ctx: CreateContext): Promise<void> {
     const t0 = performance.now();
     const specPath = join(ctx.bundle, 'config.json');
-    const spec = parseSpec(readFileSync(specPath, 'utf8'), specPath);
+    const spec = ctx.spec;
     // vnode-cni's ADD may still be creating the pod's netns; runc create needs it.
     const pendingNetns = ctx.sandbox ? await this.podNetworks.get(ctx.podId)?.netns : undefined;
     // The sandbox brings the pod into its vNode (hostNetwork pods have no CNI ADD to do it);
@@ -131,7 +133,7 @@ export class VNodePods implements TaskHooks {
     // bundle (0700, root's) to their rootfs.
     await allowTraverse(ctx.bundle);
     writeFileAtomic(specPath, JSON.stringify(rewritten));
-    const rootfs = await this.idmapRootfs(vnode, ctx.id, ctx.rootfs);
+    await this.idmapRootfs(vnode, ctx.id, join(ctx.bundle, 'rootfs'));
     const cgroup = podCgroup(spec);
     if (ctx.sandbox && cgroup && this.opts.vnodefs) {
       this.opts.vnodefs.setStartTime(cgroup, Date.now());
@@ -140,7 +142,27 @@ export class VNodePods implements TaskHooks {
     if (ctx.sandbox) this.podStarts.set(ctx.podId, Date.now());
     if (identity) this.podNames.set(ctx.podId, { namespace: identity.namespace, name: identity.name });
     this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, devices: devices.length, ms: +(performance.now() - t0).toFixed(1) });
-    return { rootfs };
+  }
+
+  /** A running sandbox found by a restarted manager: uptime, names and vnodefs' owner come back. */
+  adoptSandbox(r: ContainerRecord): void {
+    const vnode = this.vnodeOfPod(r.podId);
+    if (vnode?.state === 'ready') this.registerWithVnodefs(vnode);
+    let spec: { linux?: Record<string, unknown>; annotations?: Record<string, string> };
+    try {
+      spec = JSON.parse(readFileSync(join(r.bundle, 'config.json'), 'utf8')) as typeof spec;
+    } catch (e) {
+      this.log.warn('cannot read a running sandbox\'s config.json', { podId: r.podId, error: (e as Error).message });
+      return;
+    }
+    const cgroup = podCgroup({ linux: spec.linux ?? {} });
+    if (cgroup && this.opts.vnodefs) {
+      this.opts.vnodefs.setStartTime(cgroup, r.createdAt);
+      this.podCgroups.set(r.podId, cgroup);
+    }
+    this.podStarts.set(r.podId, r.createdAt);
+    const who = podFromSpec(r.podId, spec.annotations ?? {});
+    if (who.namespace && who.name) this.podNames.set(r.podId, { namespace: who.namespace, name: who.name });
   }
 
   /** What vnodefs was told about each vNode: its id range and user namespace, by name. */
@@ -171,48 +193,55 @@ export class VNodePods implements TaskHooks {
   }
 
   /**
-   * The container's rootfs owned by the vNode's root without a recursive chown: each read-only
-   * lower layer is bound through an idmapped mount (disk uid 0 shows as the vNode's root), and the
-   * fresh, empty upper and work dirs are chowned. O(layers), whatever the image size.
+   * The container's rootfs owned by the vNode's root without a recursive chown. The runc shim
+   * mounted containerd's snapshot at <bundle>/rootfs; it is replaced by the same overlay whose
+   * read-only lower layers are bound through idmapped mounts (disk uid 0 shows as the vNode's
+   * root) and whose fresh, empty upper and work dirs are chowned: O(layers), whatever the image
+   * size. The overlay keeps private clones of its layers, so the idmapped binds are unmounted at
+   * once and nothing is left to clean up but the overlay itself, which the runc shim unmounts at
+   * Delete as it would its own. A bind rootfs (native snapshotter) gets an idmapped clone of
+   * itself stacked on top.
    */
-  private async idmapRootfs(vnode: VNode, id: string, rootfs: Mount[]): Promise<Mount[]> {
-    if (rootfs.length === 0) return rootfs; // the bundle's rootfs was prepared by the caller
-    if (rootfs.length !== 1) throw new SpecError(`task ${id}: ${rootfs.length} rootfs mounts, expected one snapshot mount`);
-    const m = rootfs[0]!;
-    const dir = join(vnode.dir, 'rootfs', id);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
+  private async idmapRootfs(vnode: VNode, id: string, target: string): Promise<void> {
+    const m = readMountInfo().filter((x) => x.mountPoint === target).pop();
+    if (!m) return; // the bundle's rootfs was prepared by the caller, not mounted by the runc shim
     const usernsFd = openSync(vnode.namespaces.user, 'r');
+    const dir = join(vnode.dir, 'rootfs', id);
     try {
-      if (m.type === 'overlay') {
-        const opt = (k: string): string | undefined => m.options.find((o) => o.startsWith(`${k}=`))?.slice(k.length + 1);
+      if (m.fsType === 'overlay') {
+        const opt = (k: string): string | undefined => m.superOptions.find((o) => o.startsWith(`${k}=`))?.slice(k.length + 1);
         const lowers = opt('lowerdir')?.split(':') ?? [];
         const upper = opt('upperdir');
         const work = opt('workdir');
         if (!lowers.length) throw new SpecError(`task ${id}: overlay rootfs without lowerdir`);
+        // containerd shortens a long option string with paths relative to a directory it changes
+        // into; those cannot be told apart from here.
+        if (lowers.some((l) => !l.startsWith('/')) || (upper && !upper.startsWith('/'))) throw new SpecError(`task ${id}: overlay rootfs with relative layer paths (too many layers for one mount option string) is not supported in a vNode`);
+        await mkdir(dir, { recursive: true, mode: 0o700 });
         const mapped: string[] = [];
         for (const [i, l] of lowers.entries()) {
-          const target = join(dir, `l${i}`);
-          await mkdir(target);
-          await bindIdmapped(l, target, usernsFd);
-          mapped.push(target);
+          const t = join(dir, `l${i}`);
+          await mkdir(t);
+          await bindIdmapped(l, t, usernsFd);
+          mapped.push(t);
         }
         for (const d of [upper, work]) if (d) await chown(d, vnode.idRange.uidStart, vnode.idRange.gidStart);
-        const options = m.options.map((o) => (o.startsWith('lowerdir=') ? `lowerdir=${mapped.join(':')}` : o));
-        return [{ ...m, options }];
+        const data = m.superOptions.filter((o) => o !== 'rw' && o !== 'ro').map((o) => (o.startsWith('lowerdir=') ? `lowerdir=${mapped.join(':')}` : o));
+        let flags = 0;
+        for (const [o, f] of [['ro', MountConstants.MS_RDONLY], ['nosuid', MountConstants.MS_NOSUID], ['nodev', MountConstants.MS_NODEV], ['noexec', MountConstants.MS_NOEXEC]] as const) if (m.options.includes(o)) flags |= f;
+        await umount2(target, 0);
+        try {
+          await mount('overlay', target, 'overlay', flags, data.join(','));
+        } catch (e) {
+          throw new SpecError(`task ${id}: cannot mount its idmapped rootfs: ${(e as Error).message}`);
+        }
+        return;
       }
-      if (m.type === 'bind') {
-        const target = join(dir, 'root');
-        await mkdir(target);
-        await bindIdmapped(m.source, target, usernsFd, { recursive: true });
-        return [{ ...m, source: target }];
-      }
-      throw new SpecError(`task ${id}: rootfs mount type ${m.type} is not supported in a vNode`);
-    } catch (e) {
-      await unmountBelow(dir).catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
-      throw e;
+      await bindIdmapped(target, target, usernsFd, { recursive: true });
     } finally {
       closeSync(usernsFd);
+      await unmountBelow(dir).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
     }
   }
 

@@ -1,16 +1,14 @@
-// vnode-runc's start hook: the manager answers `runc start` of a vNode container with the
-// launcher's vnode-inject, which binds files into the container's mount namespace and then execs
+// vnode-inject, what vnode-runc's start hook (runcHook.ts, unit-tested there) answers `runc start`
+// of a vNode container with: the launcher's vnode-inject, which binds files into the container's mount namespace and then execs
 // runc start itself (no process is started from the manager). Tested against a real process in
 // its own mount, pid, net, ipc and uts namespaces, standing in for a created container.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { logger } from '../common/log.js';
 import { TREE_BIN } from '../launch/treePaths.js';
-import { runcHook } from './runcHook.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vnode-inject-'));
 const INJECT = join(TREE_BIN, 'vnode-inject');
@@ -72,29 +70,4 @@ test('vnode-inject -- CMD: a failed binding exits non-zero and CMD never runs', 
   const gone = spawnSync(INJECT, ['999999999', `${join(dir, 'source')}=${join(dir, 'target')}`, '--', '/bin/touch', marker], { encoding: 'utf8' });
   assert.notEqual(gone.status, 0, 'a vanished container fails the start');
   assert.throws(() => readFileSync(marker), /ENOENT/);
-});
-
-test('the hook answers runc start of a vNode container with vnode-inject, and everything else with runc', async () => {
-  const bundle = join(dir, 'bundle');
-  mkdirSync(bundle, { recursive: true });
-  writeFileSync(join(bundle, 'init.pid'), '4242');
-  const calls: Array<[number, string[]]> = [];
-  const hook = runcHook(
-    '/opt/runc',
-    (id) => id === 'ctr',
-    (pid, then) => {
-      calls.push([pid, then]);
-      return { path: INJECT, argv: ['vnode-inject', String(pid), '/s=/d', '--', ...then] };
-    },
-    logger('test'),
-  );
-  const req = (argv: string[]) => ({ entry: 'vnode-runc', argv: ['vnode-runc', ...argv], env: {}, cwd: '/', stdin: Buffer.alloc(0) });
-  const start = ['--root', '/r', '--log', join(bundle, 'log.json'), '--log-format', 'json', 'start', 'ctr'];
-  assert.deepEqual(await hook(req(start)), { kind: 'exec', path: INJECT, argv: ['vnode-inject', '4242', '/s=/d', '--', '/opt/runc', ...start] });
-  assert.deepEqual(calls, [[4242, ['/opt/runc', ...start]]]);
-  const sandbox = ['--root', '/r', '--log', join(bundle, 'log.json'), 'start', 'pause'];
-  assert.deepEqual(await hook(req(sandbox)), { kind: 'exec', path: '/opt/runc', argv: ['runc', ...sandbox] }, 'the sandbox has nothing to bind');
-  const kill = ['--root', '/r', '--log', join(bundle, 'log.json'), 'kill', 'ctr', '9'];
-  assert.deepEqual(await hook(req(kill)), { kind: 'exec', path: '/opt/runc', argv: ['runc', ...kill] });
-  assert.equal(calls.length, 1);
 });

@@ -1,56 +1,177 @@
-// vnode-runc's start hook fails closed: a container that needs its vNode binds never starts
-// without them (the runc shim's `runc start` answered with an error and the reason).
+// vnode-runc's hooks, the whole life of a container as the vNode layer sees it: create records it
+// and prepares it (refused with the reason in runc's log and stderr, nothing left), start waits
+// for the sandbox's network and fails closed without a container's binds, delete lets it go (the
+// pod with its last container), and reconcile finds what was deleted while no manager answered.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logger } from '../common/log.js';
 import type { LaunchRequest } from '../launch/launchProtocol.js';
-import { parseRuncArgs, runcHook } from './runcHook.js';
+import { ContainerRegistry, type ContainerRecord } from './ContainerRegistry.js';
+import { parseCreateArgs, parseRuncArgs, RuncHook, type ContainerLife, type CreateContext } from './runcHook.js';
 
 const RUNC = '/opt/vnode/current/bin/runc';
-const req = (argv: string[]): LaunchRequest => ({ entry: 'vnode-runc', argv: ['vnode-runc', ...argv], env: {}, cwd: '/', stdin: Buffer.alloc(0) });
+const req = (argv: string[], cwd = '/'): LaunchRequest => ({ entry: 'vnode-runc', argv: ['vnode-runc', ...argv], env: {}, cwd, stdin: Buffer.alloc(0) });
 
-test('runc start of a container that wants its binds: vnode-inject, else refused with the reason', async (t) => {
-  const bundle = mkdtempSync(join(tmpdir(), 'vnode-hook-'));
-  t.after(() => rmSync(bundle, { recursive: true, force: true }));
-  const start = ['--root', '/run/vnode/runc', '--log', join(bundle, 'log.json'), '--log-format', 'json', 'start', 'c1'];
-  const inject = (pid: number, then: string[]) => ({ path: '/bin/vnode', argv: ['vnode-inject', String(pid), '/x=/proc/sys', '--', ...then] });
-  const hook = (wants = true, cmd: (pid: number, then: string[]) => { path: string; argv: string[] } | undefined = inject) =>
-    runcHook(RUNC, () => wants, cmd, logger('test'));
+class Life implements ContainerLife {
+  calls: string[] = [];
+  failCreate: string | undefined;
+  failNetwork: string | undefined;
+  inject = true;
+  async prepareCreate(ctx: CreateContext): Promise<void> {
+    this.calls.push(`create ${ctx.id} pod=${ctx.podId} sandbox=${ctx.sandbox} ns=${ctx.namespace}`);
+    if (this.failCreate) throw new Error(this.failCreate);
+  }
+  async beforeSandboxStart(podId: string): Promise<void> {
+    this.calls.push(`network ${podId}`);
+    if (this.failNetwork) throw new Error(this.failNetwork);
+  }
+  startCommand(pid: number, then: string[]): { path: string; argv: string[] } | undefined {
+    return this.inject ? { path: '/bin/vnode', argv: ['vnode-inject', String(pid), '/x=/proc/sys', '--', ...then] } : undefined;
+  }
+  async taskGone(id: string, podId: string): Promise<void> {
+    this.calls.push(`gone ${id} pod=${podId}`);
+  }
+  async podGone(podId: string): Promise<void> {
+    this.calls.push(`podGone ${podId}`);
+  }
+  adoptSandbox(r: ContainerRecord): void {
+    this.calls.push(`adopt ${r.podId}`);
+  }
+}
 
-  // No init.pid yet: refused, not a plain runc start.
-  let a = await hook()(req(start));
-  assert.equal(a.kind, 'exit');
-  assert.match(String((a as { stderr: string }).stderr), /container c1 not started: cannot read its init pid/);
-  writeFileSync(join(bundle, 'init.pid'), 'garbage');
-  a = await hook()(req(start));
-  assert.match(String((a as { stderr: string }).stderr), /holds no pid/);
+function setup(t: { after(fn: () => void): void }) {
+  const dir = mkdtempSync(join(tmpdir(), 'vnode-hook-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const life = new Life();
+  const registry = new ContainerRegistry(join(dir, 'state'), logger('test'));
+  const hook = new RuncHook(RUNC, life, registry, logger('test'));
+  const bundle = (ns: string, id: string, annotations: Record<string, string>) => {
+    const b = join(dir, 'task', ns, id);
+    mkdirSync(b, { recursive: true });
+    copyFileSync(new URL('../../../agent/spec/fixtures/container-plain.json', import.meta.url), join(b, 'config.json'));
+    const spec = JSON.parse(readFileSync(join(b, 'config.json'), 'utf8')) as { annotations: Record<string, string> };
+    spec.annotations = annotations;
+    writeFileSync(join(b, 'config.json'), JSON.stringify(spec));
+    return b;
+  };
+  const root = join(dir, 'runc-root');
+  // The runc shim's command lines (containerd-shim-runc-v2 1.6 through go-runc).
+  const create = (b: string, id: string) => ['--root', root, '--log', join(b, 'log.json'), '--log-format', 'json', 'create', '--bundle', b, '--pid-file', join(b, 'init.pid'), id];
+  const start = (b: string, id: string) => ['--root', root, '--log', join(b, 'log.json'), '--log-format', 'json', 'start', id];
+  const del = (b: string, id: string, force = false) => ['--root', root, '--log', join(b, 'log.json'), '--log-format', 'json', 'delete', ...(force ? ['--force'] : []), id];
+  return { dir, life, registry, hook, bundle, root, create, start, del };
+}
 
-  writeFileSync(join(bundle, 'init.pid'), '4242\n');
-  a = await hook()(req(start));
-  assert.deepEqual(a, { kind: 'exec', path: '/bin/vnode', argv: ['vnode-inject', '4242', '/x=/proc/sys', '--', RUNC, ...start] });
-  // Binds configured but impossible: refused with startCommand's reason.
-  a = await hook(true, () => {
-    throw new Error('no launcher to inject its /proc binds with');
-  })(req(start));
+test('create: recorded with its pod, prepared, then runc create; a refusal says why and leaves nothing', async (t) => {
+  const s = setup(t);
+  const sb = s.bundle('k8s.io', 'sb1', { 'io.kubernetes.cri.container-type': 'sandbox', 'io.kubernetes.cri.sandbox-id': 'sb1' });
+  assert.deepEqual(await s.hook.handle(req(s.create(sb, 'sb1'))), { kind: 'exec', path: RUNC, argv: ['runc', ...s.create(sb, 'sb1')] });
+  const c = s.bundle('k8s.io', 'c1', { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': 'sb1' });
+  await s.hook.handle(req(s.create(c, 'c1')));
+  // A bare client's sandbox: no annotations at all.
+  const bare = s.bundle('default', 'bare1', {});
+  await s.hook.handle(req(['create', '--bundle', bare, 'bare1']));
+  assert.deepEqual(s.life.calls, ['create sb1 pod=sb1 sandbox=true ns=k8s.io', 'create c1 pod=sb1 sandbox=false ns=k8s.io', 'create bare1 pod=bare1 sandbox=true ns=default']);
+  assert.deepEqual(s.registry.tasksOfPod('sb1').map((r) => [r.id, r.sandbox, r.root]), [['sb1', true, s.root], ['c1', false, s.root]]);
+  assert.equal(s.registry.task('bare1')?.root, '/run/runc', "runc's default root when none is passed");
+  // The records survive the manager.
+  assert.equal(new ContainerRegistry(join(s.dir, 'state'), logger('test')).taskCount, 3);
+
+  s.life.calls.length = 0;
+  s.life.failCreate = 'device request "/dev/kmsg" refused';
+  const c2 = s.bundle('k8s.io', 'c2', { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': 'sb1' });
+  const a = await s.hook.handle(req(s.create(c2, 'c2')));
   assert.deepEqual([a.kind, (a as { code: number }).code], ['exit', 1]);
-  assert.match(String((a as { stderr: string }).stderr), /no launcher to inject/);
-  // No --log: the bundle is unknown: refused.
-  a = await hook()(req(['start', 'c1']));
-  assert.match(String((a as { stderr: string }).stderr), /without --log/);
-  // Nothing configured to bind: plain runc start.
-  a = await hook(true, () => undefined)(req(start));
-  assert.deepEqual(a, { kind: 'exec', path: RUNC, argv: ['runc', ...start] });
-  // The sandbox (pause) and every other runc command: plain runc.
-  assert.deepEqual(await hook(false)(req(start)), { kind: 'exec', path: RUNC, argv: ['runc', ...start] });
-  const state = ['--root', '/r', 'state', 'c1'];
-  assert.deepEqual(await hook()(req(state)), { kind: 'exec', path: RUNC, argv: ['runc', ...state] });
+  assert.match(String((a as { stderr: string }).stderr), /container c2 not created: device request/);
+  const logged = JSON.parse(readFileSync(join(c2, 'log.json'), 'utf8').trim()) as { level: string; msg: string };
+  assert.equal(logged.level, 'error', 'the runc shim returns the last error line of runc\'s log to containerd');
+  assert.match(logged.msg, /not created: device request/);
+  assert.deepEqual(s.life.calls, ['create c2 pod=sb1 sandbox=false ns=k8s.io', 'gone c2 pod=sb1']);
+  assert.equal(s.registry.task('c2'), undefined);
+
+  // Input containerd never sends: refused before anything is recorded or prepared.
+  s.life.calls.length = 0;
+  for (const argv of [['create', '--bundle', sb, '../x'], ['create', '--bundle', sb], ['create', '--bundle', join(s.dir, 'nowhere'), 'c3']]) {
+    const r = await s.hook.handle(req(argv));
+    assert.equal(r.kind, 'exit', argv.join(' '));
+    assert.match(String((r as { stderr: string }).stderr), /cannot create/);
+  }
+  const bad = s.bundle('k8s.io', 'c4', { 'io.kubernetes.cri.sandbox-id': '../../etc' });
+  assert.match(String(((await s.hook.handle(req(['create', '-b', bad, 'c4']))) as { stderr: string }).stderr), /sandbox id .* is not one containerd makes/);
+  assert.deepEqual(s.life.calls, []);
+  assert.equal(s.registry.taskCount, 3);
 });
 
-test("runc's global flags: valued ones skipped with their value, inline or not", () => {
-  assert.deepEqual(parseRuncArgs(['--root', '/r', '--log=/b/log.json', '--debug', 'start', 'c1']), { command: 'start', log: '/b/log.json', rest: ['c1'] });
-  assert.deepEqual(parseRuncArgs(['--log', '/b/log.json', '--systemd-cgroup', 'kill', 'c1', 'KILL']), { command: 'kill', log: '/b/log.json', rest: ['c1', 'KILL'] });
-  assert.deepEqual(parseRuncArgs(['--root']), { command: undefined, log: undefined, rest: [] });
+test('start: the sandbox waits for its network; a container gets its binds or does not start', async (t) => {
+  const s = setup(t);
+  const sb = s.bundle('k8s.io', 'sb1', { 'io.kubernetes.cri.container-type': 'sandbox' });
+  const c = s.bundle('k8s.io', 'c1', { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': 'sb1' });
+  await s.hook.handle(req(s.create(sb, 'sb1')));
+  await s.hook.handle(req(s.create(c, 'c1')));
+  assert.deepEqual(await s.hook.handle(req(s.start(sb, 'sb1'))), { kind: 'exec', path: RUNC, argv: ['runc', ...s.start(sb, 'sb1')] });
+  s.life.failNetwork = 'bridge: no IP left';
+  const refused = await s.hook.handle(req(s.start(sb, 'sb1')));
+  assert.match(String((refused as { stderr: string }).stderr), /pod sb1 not started: bridge: no IP left/);
+  assert.deepEqual(s.life.calls.filter((x) => x.startsWith('network')), ['network sb1', 'network sb1']);
+
+  // No init.pid yet: refused, not a plain runc start.
+  let a = await s.hook.handle(req(s.start(c, 'c1')));
+  assert.match(String((a as { stderr: string }).stderr), /container c1 not started: cannot read its init pid/);
+  writeFileSync(join(c, 'init.pid'), 'garbage');
+  a = await s.hook.handle(req(s.start(c, 'c1')));
+  assert.match(String((a as { stderr: string }).stderr), /holds no pid/);
+  writeFileSync(join(c, 'init.pid'), '4242\n');
+  a = await s.hook.handle(req(s.start(c, 'c1')));
+  assert.deepEqual(a, { kind: 'exec', path: '/bin/vnode', argv: ['vnode-inject', '4242', '/x=/proc/sys', '--', RUNC, ...s.start(c, 'c1')] });
+  s.life.inject = false;
+  assert.deepEqual(await s.hook.handle(req(s.start(c, 'c1'))), { kind: 'exec', path: RUNC, argv: ['runc', ...s.start(c, 'c1')] }, 'nothing configured to bind');
+  // Not ours (vnode-runc run by hand) and every other runc command: plain runc.
+  assert.deepEqual(await s.hook.handle(req(['start', 'other'])), { kind: 'exec', path: RUNC, argv: ['runc', 'start', 'other'] });
+  const state = ['--root', '/r', 'state', 'c1'];
+  assert.deepEqual(await s.hook.handle(req(state)), { kind: 'exec', path: RUNC, argv: ['runc', ...state] });
+});
+
+test('delete: the container goes, the pod with its last one; a second delete (containerd\'s shim delete) is a no-op', async (t) => {
+  const s = setup(t);
+  const sb = s.bundle('k8s.io', 'sb1', { 'io.kubernetes.cri.container-type': 'sandbox' });
+  const c = s.bundle('k8s.io', 'c1', { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': 'sb1' });
+  await s.hook.handle(req(s.create(sb, 'sb1')));
+  await s.hook.handle(req(s.create(c, 'c1')));
+  s.life.calls.length = 0;
+  assert.deepEqual(await s.hook.handle(req(s.del(c, 'c1'))), { kind: 'exec', path: RUNC, argv: ['runc', ...s.del(c, 'c1')] });
+  assert.equal(s.hook.podHasContainers('sb1'), true);
+  await s.hook.handle(req(s.del(sb, 'sb1', true)));
+  await s.hook.handle(req(s.del(sb, 'sb1', true)));
+  assert.deepEqual(s.life.calls, ['gone c1 pod=sb1', 'gone sb1 pod=sb1', 'podGone sb1']);
+  assert.equal(s.hook.podHasContainers('sb1'), false);
+});
+
+test('reconcile: running sandboxes adopted; containers with no runc state (deleted while no manager answered) go once old enough', async (t) => {
+  const s = setup(t);
+  const at = Date.now() - 60_000;
+  const rec = (id: string, podId: string, sandbox: boolean, createdAt = at): ContainerRecord => ({ id, podId, sandbox, bundle: join(s.dir, id), root: s.root, createdAt });
+  s.registry.add(rec('sb1', 'sb1', true));
+  s.registry.add(rec('c1', 'sb1', false));
+  s.registry.add(rec('sb2', 'sb2', true));
+  s.registry.add(rec('sb3', 'sb3', true, Date.now()));
+  for (const id of ['sb1', 'c1']) {
+    mkdirSync(join(s.root, id), { recursive: true });
+    writeFileSync(join(s.root, id, 'state.json'), '{}');
+  }
+  assert.deepEqual(await s.hook.reconcile({ adopt: true }), { gone: 1, adopted: 1 });
+  assert.deepEqual(s.life.calls, ['adopt sb1', 'gone sb2 pod=sb2', 'podGone sb2']);
+  assert.ok(s.registry.task('sb3'), 'a container still in runc create is left be');
+});
+
+test("runc's command lines: global flags skipped with their value, create's bundle and id", () => {
+  assert.deepEqual(parseRuncArgs(['--root', '/r', '--log=/b/log.json', '--debug', 'start', 'c1']), { command: 'start', log: '/b/log.json', root: '/r', rest: ['c1'] });
+  assert.deepEqual(parseRuncArgs(['--log', '/b/log.json', '--systemd-cgroup', 'kill', 'c1', 'KILL']), { command: 'kill', log: '/b/log.json', root: undefined, rest: ['c1', 'KILL'] });
+  assert.deepEqual(parseRuncArgs(['--root']), { command: undefined, log: undefined, root: undefined, rest: [] });
+  assert.deepEqual(parseCreateArgs(['--bundle', '/b', '--pid-file', '/b/init.pid', '--console-socket', '/s', 'c1'], '/'), { bundle: '/b', id: 'c1' });
+  assert.deepEqual(parseCreateArgs(['--pid-file=/p', '--no-pivot', 'c1'], '/cwd'), { bundle: '/cwd', id: 'c1' });
+  assert.deepEqual(parseCreateArgs(['-b', 'rel', 'c1'], '/cwd'), { bundle: '/cwd/rel', id: 'c1' });
+  assert.throws(() => parseCreateArgs(['--bundle', '/b'], '/'), /without a container id/);
 });

@@ -1,74 +1,255 @@
-// vnode-runc's step into the manager: the launcher forwards the runc commands listed in
-// VNODE_RUNC_HOOKED (today only `start`) and execs whatever the answer names. Before `runc start`
-// the container exists with its namespaces but runs nothing yet: the moment to bind into it what
-// config.json cannot say.
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+// vnode-runc's steps into the manager. containerd runs each vnode pod through a stock
+// containerd-shim-runc-v2 whose runc is vnode-runc (the launcher); the launcher forwards the runc
+// commands listed in VNODE_RUNC_HOOKED (create, start, delete) here and execs whatever the answer
+// names. These three are the whole life of a container as the vNode layer sees it:
+// - create: the container joins its pod's vNode (spec rewrite, idmapped rootfs, devices), before
+//   `runc create` reads config.json;
+// - start: the sandbox's network must be in place; a container's /proc/sys binds are made (it
+//   exists with its namespaces but runs nothing yet), then `runc start`;
+// - delete: the container leaves (and with the pod's last one, the pod leaves its vNode), then
+//   `runc delete`.
+// The manager is not in containerd's task path: a manager that dies leaves every container,
+// exec and event to the runc shims; what it missed meanwhile, reconcile() finds.
+import { appendFileSync, readFileSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join } from 'node:path';
+import { CONTAINER_ID } from '../common/containerId.js';
 import type { Logger } from '../common/log.js';
 import type { LaunchAnswer, LaunchRequest } from '../launch/launchProtocol.js';
+import { parseSpec, type OciSpec } from '../spec/SpecRewriter.js';
+import { ContainerRegistry, type ContainerRecord } from './ContainerRegistry.js';
 
-export const RUNC_HOOKED = ',start,';
+export const RUNC_HOOKED = ',create,start,delete,';
+export const SANDBOX_ID_ANNOTATION = 'io.kubernetes.cri.sandbox-id';
+export const CONTAINER_TYPE_ANNOTATION = 'io.kubernetes.cri.container-type';
+/** runc's state root when the caller passes none (runc 1.1). */
+const RUNC_DEFAULT_ROOT = '/run/runc';
 
 /** runc's global flags that take a value (runc 1.1). */
 const VALUED = new Set(['--root', '--log', '--log-format', '--criu', '--rootless']);
+/** `runc create` flags that take a value. */
+const CREATE_VALUED = new Set(['--bundle', '-b', '--console-socket', '--pid-file', '--preserve-fds']);
 
-export function parseRuncArgs(argv: string[]): { command: string | undefined; log: string | undefined; rest: string[] } {
+export interface RuncArgs {
+  command: string | undefined;
+  log: string | undefined;
+  root: string | undefined;
+  /** The command's own arguments, the container id last. */
+  rest: string[];
+}
+
+export function parseRuncArgs(argv: string[]): RuncArgs {
   let log: string | undefined;
+  let root: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    if (!a.startsWith('-')) return { command: a, log, rest: argv.slice(i + 1) };
+    if (!a.startsWith('-')) return { command: a, log, root, rest: argv.slice(i + 1) };
     const [flag, inline] = a.split('=', 2) as [string, string | undefined];
     if (VALUED.has(flag)) {
       const v = inline ?? argv[++i];
       if (flag === '--log') log = v;
+      if (flag === '--root') root = v;
     }
   }
-  return { command: undefined, log, rest: [] };
+  return { command: undefined, log, root, rest: [] };
 }
 
-/**
- * `startCommand(pid, runcStart)` is what to exec instead of runc start: a vnode-inject that binds
- * what the container needs and then execs runc start (undefined: nothing is configured to bind;
- * it throws when binds are configured but cannot be made). `wants(id)` says whether the container
- * needs them (the pod's sandbox, our pause process, does not). Fail closed: a container that needs
- * its binds never starts without them; runc start is refused with the reason instead.
- */
-export function runcHook(
-  runc: string,
-  wants: (id: string) => boolean,
-  startCommand: (pid: number, then: string[]) => { path: string; argv: string[] } | undefined,
-  log: Logger,
-): (req: LaunchRequest) => Promise<LaunchAnswer> {
-  return async (req) => {
+/** `runc create [flags] ID`: the bundle (default: the caller's cwd) and the id. */
+export function parseCreateArgs(rest: string[], cwd: string): { bundle: string; id: string } {
+  let bundle = cwd;
+  let id: string | undefined;
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i]!;
+    if (a.startsWith('-')) {
+      const [flag, inline] = a.split('=', 2) as [string, string | undefined];
+      if (CREATE_VALUED.has(flag)) {
+        const v = inline ?? rest[++i];
+        if ((flag === '--bundle' || flag === '-b') && v !== undefined) bundle = v;
+      }
+      continue;
+    }
+    id = a;
+  }
+  if (!id) throw new Error('runc create without a container id');
+  return { bundle: isAbsolute(bundle) ? bundle : join(cwd, bundle), id };
+}
+
+/** What the vNode layer sees of a container about to be created (it may rewrite config.json). */
+export interface CreateContext {
+  id: string;
+  podId: string;
+  sandbox: boolean;
+  bundle: string;
+  /** containerd's namespace (the bundle's parent directory's name). */
+  namespace: string;
+  /** config.json as containerd wrote it, parsed once. */
+  spec: OciSpec;
+  annotations: Record<string, string>;
+}
+
+/** How the vNode layer takes part in a container's life (VNodePods). */
+export interface ContainerLife {
+  /** Before `runc create`: rewrites config.json and remounts the bundle's rootfs for the vNode. */
+  prepareCreate(ctx: CreateContext): Promise<void>;
+  /** Before the sandbox's `runc start`: resolves once its network is in place. */
+  beforeSandboxStart(podId: string): Promise<void>;
+  /** What runs instead of a container's `runc start` (vnode-inject of its /proc/sys binds), or undefined. */
+  startCommand(pid: number, then: string[]): { path: string; argv: string[] } | undefined;
+  /** A container is gone (deleted, or its create failed). */
+  taskGone(id: string, podId: string): Promise<void>;
+  /** The pod's last container is gone: it leaves its vNode. */
+  podGone(podId: string): Promise<void>;
+  /** A running sandbox found by a restarted manager: its per-pod facts come back. */
+  adoptSandbox(r: ContainerRecord): void;
+}
+
+/** Containers younger than this may still be in `runc create`: reconcile leaves them be. */
+const RECONCILE_MIN_AGE_MS = 30_000;
+
+export class RuncHook {
+  constructor(
+    private readonly runc: string,
+    private readonly life: ContainerLife,
+    readonly containers: ContainerRegistry,
+    private readonly log: Logger,
+  ) {}
+
+  readonly handle = async (req: LaunchRequest): Promise<LaunchAnswer> => {
     const args = req.argv.slice(1);
-    const exec: LaunchAnswer = { kind: 'exec', path: runc, argv: ['runc', ...args] };
+    const exec: LaunchAnswer = { kind: 'exec', path: this.runc, argv: ['runc', ...args] };
     const p = parseRuncArgs(args);
+    if (p.command === 'create') return this.create(p, req.cwd, exec);
+    if (p.command === 'start') return this.start(p, args, exec);
+    if (p.command === 'delete') {
+      const id = p.rest[p.rest.length - 1] ?? '';
+      await this.gone(id, 'deleted');
+      return exec;
+    }
+    return exec;
+  };
+
+  private async create(p: RuncArgs, cwd: string, exec: LaunchAnswer): Promise<LaunchAnswer> {
+    let ctx: CreateContext;
+    try {
+      const { bundle, id } = parseCreateArgs(p.rest, cwd);
+      if (!CONTAINER_ID.test(id)) throw new Error(`container id ${JSON.stringify(id)} is not one containerd makes`);
+      const specPath = join(bundle, 'config.json');
+      const spec = parseSpec(readFileSync(specPath, 'utf8'), specPath);
+      const annotations = (spec.annotations ?? {}) as Record<string, string>;
+      const podId = annotations[SANDBOX_ID_ANNOTATION] ?? id;
+      if (!CONTAINER_ID.test(podId)) throw new Error(`sandbox id ${JSON.stringify(podId)} is not one containerd makes`);
+      const sandbox = (annotations[CONTAINER_TYPE_ANNOTATION] ?? 'sandbox') === 'sandbox';
+      ctx = { id, podId, sandbox, bundle, namespace: basename(dirname(bundle)), spec, annotations };
+    } catch (e) {
+      return this.refuse(p, `cannot create: ${(e as Error).message}`);
+    }
+    const rec: ContainerRecord = { id: ctx.id, podId: ctx.podId, sandbox: ctx.sandbox, bundle: ctx.bundle, root: p.root ?? RUNC_DEFAULT_ROOT, createdAt: Date.now() };
+    // Recorded first: the seccomp agent asks whose container a listener is while runc creates it.
+    this.containers.add(rec);
+    try {
+      await this.life.prepareCreate(ctx);
+    } catch (e) {
+      await this.gone(ctx.id, 'create refused');
+      return this.refuse(p, `container ${ctx.id} not created: ${(e as Error).message}`);
+    }
+    return exec;
+  }
+
+  private async start(p: RuncArgs, args: string[], exec: LaunchAnswer): Promise<LaunchAnswer> {
     const id = p.rest[p.rest.length - 1] ?? '';
-    if (p.command !== 'start' || !wants(id)) return exec;
-    const refuse = (why: string): LaunchAnswer => {
-      log.error('container not started without its vNode binds', { id, why });
-      return { kind: 'exit', code: 1, stderr: `vnode-runc: container ${id} not started: ${why}\n` };
-    };
-    // The runc shim passes --log <bundle>/log.json and created the container with
-    // --pid-file <bundle>/init.pid.
-    if (!p.log) return refuse('runc start without --log, so its bundle (and init.pid) is unknown');
+    const rec = this.containers.task(id);
+    if (!rec) return exec; // not a container of ours (vnode-runc run by hand)
+    if (rec.sandbox) {
+      try {
+        await this.life.beforeSandboxStart(rec.podId);
+      } catch (e) {
+        return this.refuse(p, `pod ${rec.podId} not started: ${(e as Error).message}`);
+      }
+      return exec;
+    }
+    // Fail closed: a container that needs its binds never starts without them.
     let pid: number;
     try {
-      pid = Number(readFileSync(join(dirname(p.log), 'init.pid'), 'utf8').trim());
+      pid = Number(readFileSync(join(rec.bundle, 'init.pid'), 'utf8').trim());
     } catch (e) {
-      return refuse(`cannot read its init pid: ${(e as Error).message}`);
+      return this.refuse(p, `container ${id} not started: cannot read its init pid: ${(e as Error).message}`);
     }
-    if (!Number.isInteger(pid) || pid <= 0) return refuse(`its init.pid holds no pid`);
+    if (!Number.isInteger(pid) || pid <= 0) return this.refuse(p, `container ${id} not started: its init.pid holds no pid`);
     let cmd: { path: string; argv: string[] } | undefined;
     try {
-      cmd = startCommand(pid, [runc, ...args]);
+      cmd = this.life.startCommand(pid, [this.runc, ...args]);
     } catch (e) {
-      return refuse((e as Error).message);
+      return this.refuse(p, `container ${id} not started: ${(e as Error).message}`);
     }
     if (!cmd) return exec;
-    // A failed binding exits non-zero before runc start runs: the container does not start
-    // without its vNode's files.
-    log.debug('binding into the container before start', { pid });
+    this.log.debug('binding into the container before start', { id, pid });
     return { kind: 'exec', path: cmd.path, argv: cmd.argv };
-  };
+  }
+
+  /**
+   * The container leaves; with it the pod, when it was the pod's last. Idempotent. Containers of
+   * the pod deleted while no manager answered (no runc state left) leave with it: at the
+   * sandbox's delete, or once they are too old to be still in `runc create`.
+   */
+  private async gone(id: string, why: string): Promise<void> {
+    const rec = this.containers.remove(id);
+    if (!rec) return;
+    try {
+      await this.life.taskGone(id, rec.podId);
+      for (const r of this.containers.tasksOfPod(rec.podId)) {
+        if (ContainerRegistry.exists(r) || (!rec.sandbox && Date.now() - r.createdAt < RECONCILE_MIN_AGE_MS)) continue;
+        this.containers.remove(r.id);
+        await this.life.taskGone(r.id, r.podId);
+        this.log.warn('container deleted while no manager answered: cleaned up', { id: r.id, podId: r.podId });
+      }
+      if (this.containers.tasksOfPod(rec.podId).length === 0) await this.life.podGone(rec.podId);
+    } catch (e) {
+      this.log.error('container cleanup failed', { id, podId: rec.podId, why, error: (e as Error).message });
+    }
+    this.log.debug('container gone', { id, podId: rec.podId, why });
+  }
+
+  /**
+   * A restarted manager: running sandboxes get their per-pod facts back; containers whose runc
+   * state is gone (deleted while no manager answered) leave, and pods with them. Run at start and
+   * then periodically (a delete that gave up waiting for the manager is caught by the next run).
+   */
+  async reconcile(opts: { adopt?: boolean } = {}): Promise<{ gone: number; adopted: number }> {
+    let gone = 0;
+    let adopted = 0;
+    const now = Date.now();
+    for (const r of this.containers.all()) {
+      if (ContainerRegistry.exists(r)) {
+        if (opts.adopt && r.sandbox) {
+          this.life.adoptSandbox(r);
+          adopted++;
+        }
+        continue;
+      }
+      if (now - r.createdAt < RECONCILE_MIN_AGE_MS) continue;
+      await this.gone(r.id, 'no runc state');
+      gone++;
+    }
+    if (gone) this.log.warn('containers deleted while no manager answered: cleaned up', { gone });
+    return { gone, adopted };
+  }
+
+  podHasContainers(podId: string): boolean {
+    return this.containers.tasksOfPod(podId).length > 0;
+  }
+
+  /**
+   * A refusal the runc shim reports: runc's exit status and stderr, plus an error line in runc's
+   * log file, which the runc shim reads for the message it returns to containerd.
+   */
+  private refuse(p: RuncArgs, why: string): LaunchAnswer {
+    this.log.error('vnode-runc refused', { command: p.command, why });
+    if (p.log && isAbsolute(p.log)) {
+      try {
+        appendFileSync(p.log, `${JSON.stringify({ level: 'error', msg: `vnode: ${why}`, time: new Date().toISOString() })}\n`);
+      } catch {
+        // the stderr below still says it
+      }
+    }
+    return { kind: 'exit', code: 1, stderr: `vnode-runc: ${why}\n` };
+  }
 }

@@ -1,5 +1,5 @@
-// containerd-shim-vnode-v2 when no manager answers the launcher: `-v` and an orphan `delete`
-// still work (containerd must be able to clean up after a manager that is gone); `start` cannot.
+// containerd-shim-vnode-v2 when no manager answers the launcher: `-v` and `-info` (start and
+// delete never get here: the launcher runs the stock runc shim for them).
 import { parseShimArgs, SHIM_VERSION_TEXT, VNODE_VERSION } from './shimLaunch.js';
 
 export async function shimMain(argv: string[]): Promise<number> {
@@ -21,13 +21,6 @@ export async function shimMain(argv: string[]): Promise<number> {
     process.stdout.write(runtimeInfo(VNODE_VERSION, readFileSync(0), `${TREE_BIN}/runc`));
     return 0;
   }
-  if (args.action === 'delete') {
-    const { standaloneDelete } = await import('./ShimBinaryActions.js');
-    const r = standaloneDelete(args, process.cwd());
-    if (r.stderr) process.stderr.write(`${r.stderr}\n`);
-    process.stdout.write(r.stdout);
-    return 0;
-  }
-  process.stderr.write(`containerd-shim-vnode-v2 ${args.action}: vnode-manager is not running\n`);
+  process.stderr.write(`containerd-shim-vnode-v2 ${args.action}: start and delete are run by the launcher (the stock runc shim); unknown here\n`);
   return 1;
 }

@@ -1,5 +1,5 @@
-// containerd-shim-vnode-v2 as the manager serves it for the launcher: flag parsing and the
-// actions containerd runs (`start`, `delete`), plus `-v` and `-info`.
+// containerd-shim-vnode-v2 as the manager (and the no-manager fallback) serve it: flag parsing,
+// `-v` and `-info`.
 import { join } from 'node:path';
 import type { LaunchAnswer, LaunchRequest } from '../launch/launchProtocol.js';
 import { TREE_BIN } from '../launch/treePaths.js';
@@ -44,13 +44,12 @@ export function parseShimArgs(argv: string[]): ShimArgs {
 
 export const SHIM_VERSION_TEXT = `containerd-shim-vnode-v2:\n  Version: ${VNODE_VERSION}\n  Runtime: io.containerd.vnode.v2\n`;
 
-/** Actions the manager implements; the central shim plugs in here. */
-export interface ShimActions {
-  start(args: ShimArgs, req: LaunchRequest): Promise<LaunchAnswer>;
-  delete(args: ShimArgs, req: LaunchRequest): Promise<LaunchAnswer>;
-}
-
-export function shimLaunch(actions: ShimActions | undefined): (req: LaunchRequest) => Promise<LaunchAnswer> {
+/**
+ * What the manager answers for containerd-shim-vnode-v2: `-v` and `-info`. `start` and `delete`
+ * never come here: the launcher runs the stock runc shim for them (addon/launcher/vnode.c
+ * shim_exec), so containerd's task connections go to each pod's runc shim, not to the manager.
+ */
+export function shimLaunch(): (req: LaunchRequest) => Promise<LaunchAnswer> {
   return async (req) => {
     let args: ShimArgs;
     try {
@@ -60,9 +59,8 @@ export function shimLaunch(actions: ShimActions | undefined): (req: LaunchReques
     }
     if (args.version) return { kind: 'exit', code: 0, stdout: SHIM_VERSION_TEXT };
     if (args.info) return { kind: 'exit', code: 0, stdout: runtimeInfo(VNODE_VERSION, req.stdin, join(TREE_BIN, 'runc')) };
-    if (!actions) return { kind: 'exit', code: 1, stderr: 'containerd-shim-vnode-v2: the Task service is not enabled in this manager\n' };
-    if (args.action === 'start') return actions.start(args, req);
-    if (args.action === 'delete') return actions.delete(args, req);
+    if (args.action === 'start' || args.action === 'delete')
+      return { kind: 'exit', code: 1, stderr: `containerd-shim-vnode-v2 ${args.action}: run by the launcher as the stock runc shim; this launcher (${req.argv[0]}) is older than the manager\n` };
     return { kind: 'exit', code: 2, stderr: `containerd-shim-vnode-v2: unknown action ${JSON.stringify(args.action)}\n` };
   };
 }

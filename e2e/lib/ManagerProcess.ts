@@ -2,6 +2,7 @@
 // dirs, its log in a file, and a clean stop (or a SIGKILL, for restart tests).
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { isAlive, processes, waitFor } from './hostState.js';
 import { TREE_DIR } from './TestBed.js';
@@ -42,7 +43,8 @@ export class ManagerProcess {
     writeFileSync(this.pidFile, String(this.pid));
     const exited = new Promise<never>((_r, reject) => p.once('exit', (c) => reject(new Error(`vnode-manager exited with ${c}:\n${this.tail()}`))));
     exited.catch(() => undefined);
-    await Promise.race([waitFor('vnode-manager socket', () => existsSync(join(this.runDir, 'launch.sock')), 15_000), exited]);
+    // Answering, not only there: a killed manager leaves its socket file behind.
+    await Promise.race([waitFor('vnode-manager socket', () => answers(join(this.runDir, 'launch.sock')), 15_000), exited]);
   }
 
   /** Where the pid is kept, so another process (npm run local -- down) can stop this manager. */
@@ -75,4 +77,17 @@ export class ManagerProcess {
       return '(no manager log)';
     }
   }
+}
+
+/** Whether a unix socket accepts a connection. */
+function answers(path: string): Promise<boolean> {
+  if (!existsSync(path)) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const c = connect(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
 }
