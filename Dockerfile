@@ -33,6 +33,7 @@ RUN node scripts/build.mjs \
  && test -x build/opt/vnode/bin/runc \
  && test -x build/opt/vnode/bin/containerd-shim-runc-v2 \
  && test -x build/opt/vnode/bin/vnode-supervise \
+ && test -x build/opt/vnode/bin/vnode-keeper \
  && test -f build/opt/vnode/lib/app/addon/vnode_addon.node
 
 # ---- runtime: the slim base, the install tree, no compiler, no package manager run ----

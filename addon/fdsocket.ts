@@ -26,7 +26,13 @@ interface Received {
 }
 
 export const fdsocketListen = fn<(path: string, backlog: number) => number>('fdsocketListen');
-export const fdsocketConnect = fn<(path: string) => number>('fdsocketConnect');
+export const fdsocketConnect = fn<(path: string, seqpacket?: boolean) => number>('fdsocketConnect');
+/** poll(2) on one fd, blocking the calling thread up to timeoutMs: revents, 0 on timeout. */
+export const fdsocketPoll = fn<(fd: number, events: number, timeoutMs: number) => number>('fdsocketPoll');
+export const POLLIN = 0x1;
+export const POLLOUT = 0x4;
+export const POLLERR = 0x8;
+export const POLLHUP = 0x10;
 export const fdsocketAccept = fn<(fd: number) => number | null>('fdsocketAccept');
 export const fdsocketRecv = fn<(fd: number, maxBytes: number, maxFds: number) => Received | null>('fdsocketRecv');
 export const fdsocketSend = fn<(fd: number, data: Buffer, fds: number[]) => number>('fdsocketSend');

@@ -68,6 +68,12 @@ const supervise = join(tree, 'bin/vnode-supervise');
 if (newer(join(root, 'addon/launcher/supervise.c'), supervise)) {
   run('cc', [...cflags, '-o', supervise, 'addon/launcher/supervise.c']);
 }
+// The fd keeper the manager starts beside itself (agent/common/FdKeeper.ts): holds seccomp
+// listeners (and other fds) across a manager restart.
+const keeper = join(tree, 'bin/vnode-keeper');
+if (newer(join(root, 'addon/launcher/keeper.c'), keeper)) {
+  run('cc', [...cflags, '-o', keeper, 'addon/launcher/keeper.c']);
+}
 for (const link of ['containerd-shim-vnode-v2', 'vnode-cni', 'vnode-runc', 'vnode-manager', 'vnode-holder', 'vnode-nsexec', 'vnode-inject']) {
   const p = join(tree, 'bin', link);
   rmSync(p, { force: true });

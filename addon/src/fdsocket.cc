@@ -1,6 +1,7 @@
 // Unix stream sockets that carry fds (SCM_RIGHTS), which Node's net module drops. All calls are
 // non-blocking: the TypeScript side waits for readiness with FdWatcher.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -46,14 +47,16 @@ Napi::Value UnixListen(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, fd);
 }
 
-// fdsocketConnect(path) -> fd (non-blocking, close-on-exec). Unix connects complete at once or fail.
+// fdsocketConnect(path, seqpacket = false) -> fd (non-blocking, close-on-exec). Unix connects
+// complete at once or fail.
 Napi::Value UnixConnect(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string path;
   if (!vnode::ArgStr(info, 0, "path", path)) return env.Undefined();
+  bool seqpacket = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
   sockaddr_un sa;
   if (!FillAddr(env, path, sa)) return env.Undefined();
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int fd = socket(AF_UNIX, (seqpacket ? SOCK_SEQPACKET : SOCK_STREAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return vnode::ThrowErrno(env, "socket", errno);
   if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
     int e = errno;
@@ -180,12 +183,28 @@ Napi::Value PeerCred(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// fdsocketPoll(fd, events, timeoutMs) -> revents (0: timed out). Blocks the calling thread: for
+// short exchanges with a local peer that answers at once (the fd keeper).
+Napi::Value PollFd(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int64_t fd, events, timeoutMs;
+  if (!vnode::ArgInt(info, 0, "fd", fd) || !vnode::ArgInt(info, 1, "events", events) || !vnode::ArgInt(info, 2, "timeoutMs", timeoutMs))
+    return env.Undefined();
+  pollfd p{static_cast<int>(fd), static_cast<short>(events), 0};
+  int r;
+  do r = poll(&p, 1, static_cast<int>(timeoutMs));
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return vnode::ThrowErrno(env, "poll", errno);
+  return Napi::Number::New(env, r == 0 ? 0 : p.revents);
+}
+
 void InitFdSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("fdsocketListen", Napi::Function::New(env, UnixListen, "fdsocketListen"));
   exports.Set("fdsocketConnect", Napi::Function::New(env, UnixConnect, "fdsocketConnect"));
   exports.Set("fdsocketAccept", Napi::Function::New(env, AcceptFd, "fdsocketAccept"));
   exports.Set("fdsocketRecv", Napi::Function::New(env, RecvFds, "fdsocketRecv"));
   exports.Set("fdsocketSend", Napi::Function::New(env, SendFds, "fdsocketSend"));
+  exports.Set("fdsocketPoll", Napi::Function::New(env, PollFd, "fdsocketPoll"));
   exports.Set("fdsocketPeerCred", Napi::Function::New(env, PeerCred, "fdsocketPeerCred"));
 }
 
