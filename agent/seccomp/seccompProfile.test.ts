@@ -102,3 +102,9 @@ test('profiles that cannot be layered are refused with a reason', () => {
   assert.throws(() => layerVNodeProfile({ defaultAction: 'SCMP_ACT_BOGUS' } as unknown as OciSeccomp, opts), /defaultAction/);
   assert.throws(() => layerVNodeProfile(undefined, { ...opts, listenerPath: 'rel.sock' }), /absolute/);
 });
+
+test('SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is dropped (a new manager could not get stuck calls issued again); other flags stay', () => {
+  const p = layerVNodeProfile({ defaultAction: 'SCMP_ACT_ALLOW', flags: ['SECCOMP_FILTER_FLAG_LOG', 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV'] }, opts);
+  assert.deepEqual(p.flags, ['SECCOMP_FILTER_FLAG_LOG']);
+  assert.equal(layerVNodeProfile(undefined, opts).flags, undefined);
+});

@@ -70,6 +70,9 @@ export interface LayerOptions {
   listenerMetadata: string;
 }
 
+/** The seccomp filter flag the vNode profile never keeps (see layerVNodeProfile). */
+export const WAIT_KILLABLE_RECV = 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV';
+
 /** Actions under which the syscall runs: the vNode's rule may take over. */
 const permissive = (a: SeccompAction): boolean => a === 'SCMP_ACT_ALLOW' || a === 'SCMP_ACT_LOG';
 const conditional = (r: OciSyscallRule): boolean => (r.args?.length ?? 0) > 0;
@@ -125,8 +128,12 @@ export function layerVNodeProfile(existing: OciSeccomp | undefined, opts: LayerO
 
   const arches = [...(base.architectures ?? [])];
   for (const a of VNODE_ARCHITECTURES) if (!arches.includes(a)) arches.push(a);
+  // WAIT_KILLABLE_RECV would make a call the manager received uninterruptible by the freezer, so
+  // a new manager could not get it issued again after the old one died (reissue.ts): dropped.
+  const flags = base.flags?.filter((f) => f !== WAIT_KILLABLE_RECV);
   return {
     ...base,
+    ...(flags ? { flags } : {}),
     architectures: arches,
     listenerPath: opts.listenerPath,
     listenerMetadata: opts.listenerMetadata,
