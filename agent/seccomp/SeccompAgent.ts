@@ -5,13 +5,22 @@
 // closed (their trapped calls then fail with ENOSYS). Every connection is tracked from attach to
 // release (the listener hangs up when its last process is gone).
 //
+// Restarts: with a keeper (agent/common/FdKeeper.ts), every listener accepted is also put there
+// under a `seccomp:` name carrying its target, and dropped when it is released (hang-up); a
+// listener released because the agent closes stays kept. A new agent's adopt() takes them back,
+// gets the calls the dead manager had received but not answered issued again (reissue.ts), and
+// serves them as if runc had just handed them over.
+//
 // Threads: the answers run on worker threads (one vNode always on the same worker), so a busy
 // manager main loop never delays a trapped syscall.
 import { EventEmitter } from 'node:events';
 import { cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { rawCloseQuietly } from '../../addon/rawfd.js';
+import { fdsocketPoll, POLLHUP, POLLIN } from '../../addon/fdsocket.js';
+import type { FdKeeper } from '../common/FdKeeper.js';
 import { logger, type Logger } from '../common/log.js';
+import { freezerOf, reissueStuckNotifications, type ReissueResult } from './reissue.js';
 import type { FdSocketServer } from '../../addon/fdsocket.js';
 import { ListenerSocket, type ListenerMessage } from './ListenerSocket.js';
 import type { FromWorker, ToWorker, WorkerData } from './agentProtocol.js';
@@ -28,6 +37,44 @@ export interface SeccompAgentOptions {
   /** CPU-seconds per second all workers together spend on one vNode's calls (0: no budget). */
   budget?: { cpuPerVnode: number; windowMs: number };
   log?: Logger;
+  /** Where listeners are kept across a manager restart (absent: they die with the manager). */
+  keeper?: FdKeeper;
+}
+
+/** Name prefix of the agent's entries in the fd keeper. */
+export const KEEPER_PREFIX = 'seccomp:';
+
+/** What a kept listener's name carries: enough to serve it again without runc's state message. */
+interface KeptListener {
+  v: 1;
+  /** the process runc made the listener for */
+  pid: number;
+  target: SeccompTarget;
+}
+
+export function keptListenerName(pid: number, target: SeccompTarget): string {
+  return KEEPER_PREFIX + JSON.stringify({ v: 1, pid, target } satisfies KeptListener);
+}
+
+export function parseKeptListenerName(name: string): KeptListener | undefined {
+  if (!name.startsWith(KEEPER_PREFIX)) return undefined;
+  try {
+    const o = JSON.parse(name.slice(KEEPER_PREFIX.length)) as Partial<KeptListener>;
+    if (o.v !== 1 || !Number.isInteger(o.pid) || (o.pid ?? 0) <= 0) return undefined;
+    return { v: 1, pid: o.pid!, target: SeccompTargetSchema.parse(o.target) };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface AdoptResult {
+  /** listeners served again */
+  adopted: number;
+  /** kept listeners whose processes were all gone (or unreadable names): dropped */
+  dropped: number;
+  /** one per container cgroup frozen and thawed */
+  reissued: ReissueResult[];
+  ms: number;
 }
 
 export interface ConnectionInfo {
@@ -74,6 +121,9 @@ export class SeccompAgent extends EventEmitter {
   private readonly callWaiters = new Map<number, (c: CallCounts) => void>();
   private readonly totals: SyscallTotals = new Map();
   private readonly gone = new Set<string>();
+  /** connId -> its name in the keeper */
+  private readonly keptNames = new Map<number, string>();
+  private keeper: FdKeeper | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -118,6 +168,7 @@ export class SeccompAgent extends EventEmitter {
       (e) => log.warn('seccomp: listener socket', { error: e.message }),
     );
     agent = new SeccompAgent(server, slots, opts.resolve, log);
+    agent.keeper = opts.keeper;
     for (const s of slots) {
       s.worker.on('message', (m: FromWorker) => agent!.onWorker(s, m));
       s.worker.on('error', (e) => {
@@ -168,19 +219,106 @@ export class SeccompAgent extends EventEmitter {
       return this.refuse(`resolver failed: ${(e as Error).message}`, [fd], state);
     }
     if (!target) return this.refuse(`container ${state.state.id} is not a vNode container`, [fd], state);
+    const name = keptListenerName(state.pid, target);
+    if (this.keeper) {
+      try {
+        this.keeper.put(name, fd);
+      } catch (e) {
+        this.log.warn('seccomp: listener not kept (it will not survive a manager restart)', { container: target.containerId, error: (e as Error).message });
+      }
+    }
+    this.attachListener(fd, target, state.pid, state.state.status, name);
+  }
+
+  private attachListener(fd: number, target: SeccompTarget, pid: number, status: string, keptName: string): void {
     const slot = this.slotFor(target.vnodeId);
     const info: ConnectionInfo = {
       connId: this.nextConn++,
       vnodeId: target.vnodeId,
       containerId: target.containerId,
-      pid: state.pid,
-      status: state.state.status,
+      pid,
+      status,
       worker: slot.index,
       since: Date.now(),
     };
     this.conns.set(info.connId, info);
-    const msg: ToWorker = { t: 'attach', connId: info.connId, fd, target, statePid: state.pid };
+    if (this.keeper) this.keptNames.set(info.connId, keptName);
+    const msg: ToWorker = { t: 'attach', connId: info.connId, fd, target, statePid: pid };
     slot.worker.postMessage(msg);
+  }
+
+  /** Forgets a released listener in the keeper, unless it was released because the agent closes. */
+  private unkeep(connId: number, reason: string): void {
+    const name = this.keptNames.get(connId);
+    this.keptNames.delete(connId);
+    if (!name || !this.keeper || reason === 'stopped') return;
+    try {
+      this.keeper.drop(name);
+    } catch (e) {
+      this.log.warn('seccomp: cannot drop a released listener from the keeper', { error: (e as Error).message });
+    }
+  }
+
+  /**
+   * Takes every listener kept by an earlier manager and serves it again: those whose processes
+   * are all gone are dropped; every container's cgroup is frozen and thawed first, so that calls
+   * the dead manager had received but not answered are issued again (reissue.ts). Call once,
+   * right after start.
+   */
+  async adopt(): Promise<AdoptResult> {
+    const t0 = performance.now();
+    const out: AdoptResult = { adopted: 0, dropped: 0, reissued: [], ms: 0 };
+    if (!this.keeper || this.closed) return out;
+    let kept;
+    try {
+      kept = this.keeper.takeAll(KEEPER_PREFIX);
+    } catch (e) {
+      this.log.warn('seccomp: cannot take the kept listeners', { error: (e as Error).message });
+      return out;
+    }
+    const live: { fd: number; name: string; l: KeptListener }[] = [];
+    for (const k of kept) {
+      const l = parseKeptListenerName(k.name);
+      const revents = l ? fdsocketPoll(k.fd, POLLIN, 0) : POLLHUP;
+      if (!l || revents & POLLHUP) {
+        closeQuietly(k.fd);
+        out.dropped++;
+        try {
+          this.keeper.drop(k.name);
+        } catch {
+          // the next release or adoption tries again
+        }
+        continue;
+      }
+      live.push({ fd: k.fd, name: k.name, l });
+    }
+    // One freeze per container cgroup, before any listener is read again: a call re-issued now
+    // waits in the kernel until its worker reads it, and no answer of ours can race the thaw.
+    const frozen = new Set<string>();
+    for (const { l } of live) {
+      // The listener's own process, or (an exec'd process gone, its children left) the init's.
+      let pid = l.pid;
+      let f = freezerOf(pid);
+      if (!('kind' in f)) f = freezerOf((pid = l.target.rootPid));
+      const key = 'kind' in f ? f.dir : `pid:${pid}`;
+      if (frozen.has(key)) continue;
+      frozen.add(key);
+      const r = await reissueStuckNotifications(pid);
+      out.reissued.push(r);
+      if (!r.ok)
+        this.log.warn('seccomp: cannot freeze a container to get its pending calls issued again; a call the old manager received stays blocked until it is interrupted', {
+          container: l.target.containerId,
+          pid,
+          reason: r.reason,
+        });
+    }
+    for (const { fd, name, l } of live) {
+      this.attachListener(fd, l.target, l.pid, 'adopted', name);
+      out.adopted++;
+    }
+    out.ms = performance.now() - t0;
+    this.log.info('seccomp: kept listeners adopted', { adopted: out.adopted, dropped: out.dropped, frozen: out.reissued.length, ms: Math.round(out.ms) });
+    return out;
   }
 
   /** One vNode stays on one worker (its fairness queue lives there); new vNodes go to the least loaded. */
@@ -206,6 +344,7 @@ export class SeccompAgent extends EventEmitter {
         const c = this.conns.get(m.connId);
         this.conns.delete(m.connId);
         const reason = m.t === 'released' ? m.reason : `attach failed: ${m.error}`;
+        this.unkeep(m.connId, m.t === 'released' ? m.reason : 'attach failed');
         if (c) {
           if (![...this.conns.values()].some((x) => x.vnodeId === c.vnodeId)) {
             slot.vnodes.delete(c.vnodeId);

@@ -60,6 +60,8 @@ export interface ContainerOptions {
   /** host directories bound into the container as they are, like hostPath volumes */
   binds?: { source: string; destination: string; readonly?: boolean }[];
   args?: string[];
+  /** the seccomp listener socket runc hands the fd to (default: the bed's own agent) */
+  listenerPath?: string;
 }
 
 export interface TestContainer {
@@ -161,7 +163,7 @@ export class SeccompTestBed {
     if (opts.memoryBytes) resources.memory = { limit: opts.memoryBytes };
     if (opts.cpuQuotaUs) resources.cpu = { quota: opts.cpuQuotaUs, period: opts.cpuPeriodUs ?? 100_000 };
     const seccomp: OciSeccomp | undefined =
-      opts.seccomp === false ? undefined : opts.profile ?? layerVNodeProfile(undefined, { listenerPath: this.agent.socketPath, listenerMetadata: `${opts.vnode}/${id}` });
+      opts.seccomp === false ? undefined : opts.profile ?? layerVNodeProfile(undefined, { listenerPath: opts.listenerPath ?? this.agent.socketPath, listenerMetadata: `${opts.vnode}/${id}` });
     const ns = vnode.namespaces;
     const config = {
       ociVersion: '1.0.2',
