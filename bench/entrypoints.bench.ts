@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stopKeeper } from '../agent/common/keeperProcess.js';
 import { TREE_BIN } from '../agent/launch/treePaths.js';
 import { bench, pairedMedians, timeRun } from './lib.js';
 
@@ -33,5 +34,6 @@ try {
 } finally {
   manager.kill('SIGTERM');
   await new Promise((r) => manager.once('exit', r));
+  await stopKeeper(dir); // the fd keeper the manager started beside itself
   rmSync(dir, { recursive: true, force: true });
 }

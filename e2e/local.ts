@@ -20,6 +20,7 @@ import { CriStatusProbe } from '../installer/CriStatusProbe.js';
 import { HostRoot } from '../installer/HostRoot.js';
 import { loadInstallerConfig } from '../installer/installerConfig.js';
 import { ensureSupervisor, runningSupervisor, stopSupervisor, supervisedManager, supervisorLaunch } from '../installer/ManagerSupervisor.js';
+import { stopKeeper } from '../agent/common/keeperProcess.js';
 import { ContainerdUnit } from './lib/ContainerdUnit.js';
 import { processes, waitFor } from './lib/hostState.js';
 import { TestBed, TREE_DIR, type TestBedOptions } from './lib/TestBed.js';
@@ -132,11 +133,12 @@ async function startManager(cni: { vnodeConfDir: string; binDir: string }): Prom
   return { supervisor: s.pid, manager: supervisedManager(s.pid) ?? 0, log: supervisorLaunch(cfg, host, cni)!.logFile };
 }
 
-/** Stops the supervisor and its manager, if one runs. */
+/** Stops the supervisor and its manager, if one runs, and the manager's fd keeper. */
 async function stopManager(): Promise<void> {
   const cfg = loadInstallerConfig(CONFIG_FILE);
   const pidFile = supervisorLaunch(cfg, new HostRoot('/'), { vnodeConfDir: P.vnodeCniDir, binDir: '/' })!.pidFile;
   if (runningSupervisor(new HostRoot('/'), pidFile)) await stopSupervisor(new HostRoot('/'), pidFile);
+  await stopKeeper(cfg.manager.runDir); // the manager's fd keeper outlives managers, not `down`
 }
 
 /** Whether everything `up` makes is there and working; the reason when not. */

@@ -12,6 +12,7 @@ import { HostRoot } from './HostRoot.js';
 import { HostPathsNotReachable, Installer, type InstallerOptions, type NodeAccess } from './Installer.js';
 import { isServerNode, loadInstallerConfig, resolveFlavor, type InstallerConfig } from './installerConfig.js';
 import { ensureSupervisor, sharingPolicyFile, stopSupervisor, supervisorAlive } from './ManagerSupervisor.js';
+import { KEEPER_PIDFILE, stopKeeper } from '../agent/common/keeperProcess.js';
 import { NamespaceSharingWatch } from './NamespaceSharingWatch.js';
 import { requestUninstall, uninstallRequested } from './UninstallRequest.js';
 import { NodeEvents } from './NodeEvents.js';
@@ -256,6 +257,9 @@ function untilStopped(): Promise<void> {
 async function removeManager(cfg: InstallerConfig, host: HostRoot): Promise<void> {
   const pidFile = posix.join(cfg.manager.runDir, 'supervisor.pid');
   await stopSupervisor(host, pidFile);
+  // The manager's fd keeper (bin/vnode-keeper) outlives every manager but not an uninstall: the
+  // seccomp listeners it holds go with it.
+  await stopKeeper(cfg.manager.runDir, { pidFile: host.path(posix.join(cfg.manager.runDir, KEEPER_PIDFILE)) });
   if (cfg.manager.mode === 'none') return;
   // With vNode gone and no vNode pod left, the manager's own state has nobody to serve. Its FUSE
   // mount (vnodefs) outlives it by design, for a restart; after an uninstall it goes too.

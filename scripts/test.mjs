@@ -1,6 +1,7 @@
 // Runs every test with node's built-in runner: unit tests in parallel, then the end-to-end tests
 // (real containerd, kernel, FUSE) one file at a time. `node scripts/test.mjs PATTERN...` runs the
-// files whose path contains one of the patterns.
+// files whose path contains one of the patterns; `--unit` runs only the unit tests (no e2e/ file,
+// no *.e2e.test.js).
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -18,14 +19,15 @@ function walk(dir, out = []) {
   return out;
 }
 
-const patterns = process.argv.slice(2);
+const unitOnly = process.argv.includes('--unit');
+const patterns = process.argv.slice(2).filter((a) => a !== '--unit');
 const files = walk(dist)
   .filter((f) => !patterns.length || patterns.some((p) => relative(root, f).includes(p)))
   .sort();
 // End-to-end files: everything under e2e/, and *.e2e.test.js anywhere.
 const isE2e = (f) => relative(dist, f).startsWith('e2e/') || f.endsWith('.e2e.test.js');
 const unit = files.filter((f) => !isE2e(f));
-const e2e = files.filter(isE2e);
+const e2e = unitOnly ? [] : files.filter(isE2e);
 
 let failed = false;
 function runGroup(name, list, concurrency) {

@@ -13,6 +13,7 @@ import { LaunchServer } from '../launch/LaunchServer.js';
 import { TREE_BIN } from '../launch/treePaths.js';
 import { run as runAsync } from '../../e2e/lib/hostState.js';
 import { built, skipUnless } from '../../e2e/lib/e2eGate.js';
+import { stopKeeper } from '../common/keeperProcess.js';
 
 const skip = skipUnless(built(join(TREE_BIN, 'vnode')));
 
@@ -39,8 +40,9 @@ test('vnode health: 0 while the real manager answers, 1 with a reason once it is
   const runDir = join(dir, 'run');
   const mgr = spawn(join(TREE_BIN, 'vnode-manager'), [], { env: { PATH: process.env.PATH, VNODE_RUN_DIR: runDir, VNODE_STATE_DIR: join(dir, 'state'), VNODE_LOG_LEVEL: 'error', VNODE_METRICS_PORT: '0' }, stdio: 'ignore' });
   // One hook, in order: the manager first (so nothing remounts), then its mounts, then the files.
-  t.after(() => {
+  t.after(async () => {
     mgr.kill('SIGKILL');
+    await stopKeeper(runDir); // the fd keeper the manager started beside itself
     unmountUnder(dir);
     rmSync(dir, { recursive: true, force: true });
   });

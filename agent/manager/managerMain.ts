@@ -22,6 +22,7 @@ import { STATE_ENTRY, stateLaunch, type StateSizes } from './stateLaunch.js';
 import { DeviceNodes } from '../pods/DeviceNodes.js';
 import { VNodePods } from '../pods/VNodePods.js';
 import { SeccompAgent } from '../seccomp/SeccompAgent.js';
+import { ensureKeeper, type FdKeeper } from '../common/FdKeeper.js';
 import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
 import { LaunchServer } from '../launch/LaunchServer.js';
 import { TREE_BIN } from '../launch/treePaths.js';
@@ -99,16 +100,27 @@ export async function managerMain(_argv: string[]): Promise<number> {
   await hook.reconcile({ adopt: true });
   const reconcileTimer = setInterval(() => void hook.reconcile().catch((e: unknown) => log.error('reconcile failed', { error: (e as Error).message })), 30_000);
   reconcileTimer.unref();
+  // The fd keeper (bin/vnode-keeper, started detached if none runs): holds the seccomp listeners
+  // across a manager restart. Without it they die with this process (pending calls: ENOSYS).
+  let keeper: FdKeeper | undefined;
+  try {
+    keeper = ensureKeeper(cfg.runDir, join(TREE_BIN, 'vnode-keeper'));
+  } catch (e) {
+    log.error('no fd keeper: seccomp listeners will not survive a manager restart', { error: (e as Error).message });
+  }
   // The seccomp agent: runc hands it every vNode container's notify fd (create and each exec).
   const seccomp = await SeccompAgent.start({
     socketPath: join(cfg.runDir, 'seccomp.sock'),
     budget: cfg.budget,
+    keeper,
     log: logger('seccomp'),
     resolve: (state) => {
       const id = state.state.id;
       return pods.seccompTarget(id, registry.task(id)?.podId, state.state.pid ?? state.pid, vnodefs?.mountpoint);
     },
   });
+  // Listeners the previous manager left in the keeper: served again (docs/seccomp.md, "Restarts").
+  await seccomp.adopt();
   const launch = new LaunchServer(join(cfg.runDir, 'launch.sock'), logger('launch'));
   launch.handle('containerd-shim-vnode-v2', shimLaunch());
   launch.handle('vnode-runc', hook.handle);
@@ -175,7 +187,8 @@ export async function managerMain(_argv: string[]): Promise<number> {
   await metricsServer?.close();
   clearInterval(reconcileTimer);
   await launch.close();
-  await seccomp.close();
+  await seccomp.close(); // its listeners stay in the keeper for the next manager
+  keeper?.close();
   await vnodes.close(); // holders stay up for the next manager
   await vnodefs?.unmount();
   return 0;

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { stopKeeper } from '../../agent/common/keeperProcess.js';
 import { isAlive, processes, waitFor } from './hostState.js';
 import { TREE_DIR } from './TestBed.js';
 
@@ -52,7 +53,24 @@ export class ManagerProcess {
     return join(this.stateDir, '..', 'manager.pid');
   }
 
-  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  /**
+   * Stops the manager. A SIGKILL (a restart test) leaves its fd keeper (bin/vnode-keeper, which
+   * the manager started beside itself) for the next manager; any other stop is for good and
+   * stops the keeper too, unless keepFds.
+   */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', opts: { keepFds?: boolean } = {}): Promise<void> {
+    if (!(opts.keepFds ?? signal === 'SIGKILL')) {
+      try {
+        await this.stopManager(signal);
+      } finally {
+        await stopKeeper(this.runDir);
+      }
+      return;
+    }
+    await this.stopManager(signal);
+  }
+
+  private async stopManager(signal: NodeJS.Signals): Promise<void> {
     if (!this.pid && existsSync(this.pidFile)) {
       const pid = Number(readFileSync(this.pidFile, 'utf8'));
       // Only if it still is a vnode-manager (pids are reused).
