@@ -149,9 +149,13 @@ export class FdSocketServer {
     this.watcher = new FdWatcher(fd, Readiness.readable, () => this.acceptAll(), (s) => onError(new Error(`fd socket ${path}: poll failed (uv status ${s})`)));
   }
 
-  /** Listens on `path` (a stale socket file there is replaced). */
-  static listen(path: string, onMessage: (m: FdMessage) => void, onError: (e: Error) => void, opts: FdSocketServerOptions = {}): FdSocketServer {
+  /**
+   * Listens on `path` (a stale socket file there is replaced), or serves `listenFd`, a socket an
+   * earlier process bound there and listens on (a kept listener: it takes ownership of the fd).
+   */
+  static listen(path: string, onMessage: (m: FdMessage) => void, onError: (e: Error) => void, opts: FdSocketServerOptions = {}, listenFd?: number): FdSocketServer {
     const o: Options = { mode: 0o600, maxBytes: 1 << 20, maxFds: 16, ...opts };
+    if (listenFd !== undefined) return new FdSocketServer(path, listenFd, o, onMessage, onError);
     try {
       unlinkSync(path);
     } catch (e) {
@@ -207,13 +211,15 @@ export class FdSocketServer {
     return this.conns.size;
   }
 
-  close(): void {
+  /** Stops serving; `keepPath`: the socket file stays (another process keeps listening on it). */
+  close(opts: { keepPath?: boolean } = {}): void {
     if (this.closed) return;
     this.closed = true;
     this.watcher.stop();
     for (const c of this.conns) c.close();
     this.conns.clear();
     closeQuietly(this.fd);
+    if (opts.keepPath) return;
     try {
       unlinkSync(this.path);
     } catch {

@@ -92,6 +92,8 @@ test('a manager killed under running pods: they keep running, exec and stop; a n
   await new Promise((r) => setTimeout(r, 1500));
   assert.ok(isAlive(pid), 'the container process outlives the manager');
   assert.equal((await bed.cri.containerStatus(a.containerId)).status.state, 'CONTAINER_RUNNING');
+  // An exec while no manager runs: runc hands its seccomp listener to the kept socket's backlog.
+  assert.deepEqual(await bed.cri.execSync(a.containerId, ['echo', 'no manager']), { stdout: 'no manager\n', stderr: '', exitCode: 0 });
   // Stopping a container needs no manager (its delete hook waits briefly, then runc deletes alone).
   await bed.cri.stopContainer(b.containerId, 0);
   await manager.start();

@@ -29,13 +29,16 @@ function walk(dir, out = []) {
 run(join(root, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json']);
 if (existsSync(join(root, 'dist'))) {
   for (const out of walk(join(root, 'dist'))) {
-    const m = /^(.*)\.(js|js\.map|d\.ts)$/.exec(relative(join(root, 'dist'), out));
-    if (m && !m[1].startsWith('agent/proto/') && !existsSync(join(root, `${m[1]}.ts`))) rmSync(out);
+    const rel = relative(join(root, 'dist'), out);
+    const m = /^(.*)\.(js|js\.map|d\.ts)$/.exec(rel);
+    if (m && !existsSync(join(root, `${m[1]}.ts`))) rmSync(out);
+    // a .proto asset whose source is gone, or a source file an older build copied over
+    else if ((rel.endsWith('.proto') && !existsSync(join(root, rel))) || (rel.endsWith('.ts') && !rel.endsWith('.d.ts'))) rmSync(out);
   }
 }
-// Non-TS assets that the code loads at run time travel beside the compiled files.
+// Non-TS assets that the code loads at run time (the .proto files) travel beside the compiled files.
 for (const dir of ['agent/proto']) {
-  if (existsSync(join(root, dir))) cpSync(join(root, dir), join(root, 'dist', dir), { recursive: true });
+  if (existsSync(join(root, dir))) cpSync(join(root, dir), join(root, 'dist', dir), { recursive: true, filter: (src) => !src.endsWith('.ts') });
 }
 
 // 2. Addon (rebuild only when a source changed), against the headers of the node that runs this

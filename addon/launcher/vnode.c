@@ -276,6 +276,13 @@ static int connect_manager_within(long wait_ms) {
 static void forward(const char *entry, int argc, char **argv, long wait_ms) {
   int fd = connect_manager_within(wait_ms);
   if (fd < 0) return;
+  if (wait_ms > 0) {
+    /* The socket outlives the manager (the fd keeper holds it): a connection made while none
+       runs waits in the backlog for the next one, so the wait is for the answer, not the
+       connect. */
+    struct timeval tv = {.tv_sec = wait_ms / 1000, .tv_usec = (wait_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
 
   struct buf req = {0};
   buf_put(&req, "VNL1", 4);
@@ -770,10 +777,11 @@ int main(int argc, char **argv) {
       if (strstr(hooked, want)) {
         /* A manager being restarted is waited for: create and start need it (a container never
            starts without its vNode), delete only tells it, so it waits briefly (containerd kills
-           `shim delete` after 5 s) and then deletes alone; the manager reconciles on its start. */
+           `shim delete` after 5 s) and then deletes alone; the manager reconciles (a delete left
+           in the socket's backlog still reaches the next manager, which finds it done). */
         int del = strcmp(cmd, "delete") == 0;
-        forward("vnode-runc", argc, argv, del ? 2500 : 60000);
-        if (!del) die(70, "vnode-manager is not running (waited 60 s); the container was not %s", strcmp(cmd, "create") == 0 ? "created" : "started");
+        forward("vnode-runc", argc, argv, del ? 2500 : 120000);
+        if (!del) die(70, "vnode-manager is not running (waited 120 s); the container was not %s", strcmp(cmd, "create") == 0 ? "created" : "started");
       }
     }
     exec_runc(argv);

@@ -34,12 +34,22 @@ export class LaunchServer {
     this.handlers.set(entry, h);
   }
 
-  async listen(): Promise<void> {
-    mkdirSync(dirname(this.path), { recursive: true, mode: 0o711 });
-    rmSync(this.path, { force: true });
+  private kept = false;
+
+  /**
+   * Listens on the path, or serves `fd`, a socket already listening there (the server owns the
+   * fd). `kept`: the fd keeper holds that socket across manager restarts (launchers that connect
+   * while no manager runs wait in its backlog), so its file stays when the server closes.
+   */
+  async listen(fd?: number, kept = false): Promise<void> {
+    if (fd === undefined) {
+      mkdirSync(dirname(this.path), { recursive: true, mode: 0o711 });
+      rmSync(this.path, { force: true });
+    }
+    this.kept = kept;
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.path, () => {
+      this.server.listen(fd === undefined ? this.path : { fd }, () => {
         this.server.off('error', reject);
         resolve();
       });
@@ -51,7 +61,7 @@ export class LaunchServer {
   async close(): Promise<void> {
     for (const s of this.sockets) s.destroy();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    rmSync(this.path, { force: true });
+    if (!this.kept) rmSync(this.path, { force: true });
   }
 
   private serve(sock: net.Socket): void {

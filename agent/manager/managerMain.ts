@@ -23,6 +23,7 @@ import { DeviceNodes } from '../pods/DeviceNodes.js';
 import { VNodePods } from '../pods/VNodePods.js';
 import { SeccompAgent } from '../seccomp/SeccompAgent.js';
 import { ensureKeeper, type FdKeeper } from '../common/FdKeeper.js';
+import { keptListeningSocket } from '../common/keptSocket.js';
 import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
 import { LaunchServer } from '../launch/LaunchServer.js';
 import { TREE_BIN } from '../launch/treePaths.js';
@@ -108,9 +109,15 @@ export async function managerMain(_argv: string[]): Promise<number> {
   } catch (e) {
     log.error('no fd keeper: seccomp listeners will not survive a manager restart', { error: (e as Error).message });
   }
+  // The two sockets others connect to are kept too: a launcher or a runc that connects while no
+  // manager runs waits in the backlog for the next one (common/keptSocket.ts).
+  const seccompSocket = keptListeningSocket(keeper, 'seccomp', join(cfg.runDir, 'seccomp.sock'), log);
+  const launchSocket = keptListeningSocket(keeper, 'launch', join(cfg.runDir, 'launch.sock'), log);
   // The seccomp agent: runc hands it every vNode container's notify fd (create and each exec).
   const seccomp = await SeccompAgent.start({
     socketPath: join(cfg.runDir, 'seccomp.sock'),
+    listenFd: seccompSocket.fd,
+    socketKept: seccompSocket.kept,
     budget: cfg.budget,
     keeper,
     log: logger('seccomp'),
@@ -164,7 +171,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
   });
   launch.handle(HEALTH_ENTRY, healthLaunch(() => intro.health()));
   launch.handle(INTROSPECT_ENTRY, introspectLaunch(intro));
-  await launch.listen();
+  await launch.listen(launchSocket.fd, launchSocket.kept);
   intro.setLaunchInode(statSync(launch.path).ino);
   if (cfg.metrics.enabled) {
     const server = new MetricsServer(managerMetrics({ version: managerVersion(), vnodes, registry, seccomp, vnodefs, introspection: intro, tables: sizes, restarts }), metricsLog);

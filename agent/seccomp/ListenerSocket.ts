@@ -21,13 +21,19 @@ function parsesAsJson(data: Buffer): boolean {
 
 export const ListenerSocket = {
   /** Listens on path (mode 0600: only root may hand us listeners). */
-  listen(path: string, onMessage: (m: ListenerMessage) => void, onError: (e: Error) => void, timeoutMs = 10_000): FdSocketServer {
-    return FdSocketServer.listen(path, onMessage, onError, {
-      mode: 0o600,
-      maxBytes: MAX_BYTES,
-      maxFds: MAX_FDS,
-      timeoutMs,
-      complete: (data, fds) => fds > 0 && parsesAsJson(data),
-    });
+  listen(path: string, onMessage: (m: ListenerMessage) => void, onError: (e: Error) => void, timeoutMs = 10_000, listenFd?: number): FdSocketServer {
+    return FdSocketServer.listen(
+      path,
+      onMessage,
+      onError,
+      {
+        mode: 0o600,
+        maxBytes: MAX_BYTES,
+        maxFds: MAX_FDS,
+        timeoutMs,
+        complete: (data, fds) => fds > 0 && parsesAsJson(data),
+      },
+      listenFd,
+    );
   },
 };

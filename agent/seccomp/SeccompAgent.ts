@@ -39,6 +39,11 @@ export interface SeccompAgentOptions {
   log?: Logger;
   /** Where listeners are kept across a manager restart (absent: they die with the manager). */
   keeper?: FdKeeper;
+  /** A socket already listening on socketPath; the agent owns the fd. */
+  listenFd?: number;
+  /** That socket is kept by the fd keeper across manager restarts (runc's connections made while
+   * no manager runs wait in its backlog): its file stays when the agent closes. */
+  socketKept?: boolean;
 }
 
 /** Name prefix of the agent's entries in the fd keeper. */
@@ -126,6 +131,8 @@ export class SeccompAgent extends EventEmitter {
   private keeper: FdKeeper | undefined;
   private drainTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The listening socket is kept by the fd keeper: its file stays when the agent closes. */
+  private keptSocket = false;
 
   private constructor(
     private readonly server: FdSocketServer,
@@ -166,9 +173,12 @@ export class SeccompAgent extends EventEmitter {
       opts.socketPath,
       (m) => agent?.onMessage(m),
       (e) => log.warn('seccomp: listener socket', { error: e.message }),
+      10_000,
+      opts.listenFd,
     );
     agent = new SeccompAgent(server, slots, opts.resolve, log);
     agent.keeper = opts.keeper;
+    agent.keptSocket = !!opts.socketKept;
     for (const s of slots) {
       s.worker.on('message', (m: FromWorker) => agent!.onWorker(s, m));
       s.worker.on('error', (e) => {
@@ -456,7 +466,7 @@ export class SeccompAgent extends EventEmitter {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.drainTimer);
-    this.server.close();
+    this.server.close({ keepPath: this.keptSocket });
     await Promise.all(
       this.slots.map(
         (s) =>

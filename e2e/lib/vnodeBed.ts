@@ -10,6 +10,7 @@ import { TestBed, TREE_DIR, type TestBedOptions } from './TestBed.js';
 
 export interface VNodeBed {
   bed: TestBed;
+  /** The bed's manager; a test may put another in its place (same run and state dirs). */
   manager: ManagerProcess;
   /** Stops pods, the manager and the bed; returns what was left behind. */
   teardown(): Promise<string[]>;
@@ -59,11 +60,13 @@ export async function startVNodeBed(opts: VNodeBedOptions): Promise<VNodeBed> {
   return handle(bed, manager);
 }
 
-function handle(bed: TestBed, manager: ManagerProcess): VNodeBed {
-  return {
+function handle(bed: TestBed, first: ManagerProcess): VNodeBed {
+  const vb: VNodeBed = {
     bed,
-    manager,
+    // A test may replace it (an upgrade to another tree): teardown stops the current one.
+    manager: first,
     async teardown() {
+      const manager = vb.manager;
       const left: string[] = [];
       // The vNodes' holders, from the manager's records, to check they all went with the pods.
       const holders = new Set<number>();
@@ -97,4 +100,5 @@ function handle(bed: TestBed, manager: ManagerProcess): VNodeBed {
       return [...left, ...bed.leftovers()];
     },
   };
+  return vb;
 }
