@@ -81,6 +81,8 @@ export interface VnodeFsStats {
   malformed: number;
   failed: number;
   openHandles: number;
+  /** requests an earlier server read and never answered, resent by the kernel and answered here */
+  resent: number;
 }
 
 const ARENA_SLOTS = 256;
@@ -427,6 +429,7 @@ export class VnodeFs {
       malformed: Atomics.load(this.ctl, Ctl.MALFORMED),
       failed: Atomics.load(this.ctl, Ctl.FAILED),
       openHandles: this.arena?.inUse() ?? 0,
+      resent: Atomics.load(this.ctl, Ctl.RESENT),
     };
   }
 

@@ -173,6 +173,22 @@ test('a file read in pieces across the restart is one rendering, whichever worke
   now -= 10_000;
 });
 
+test('a read sequence the restart cut goes on at a line end of the new rendering, or ends', () => {
+  const old = server(9);
+  const fhEof = open(old, 'proc/loadavg', A);
+  const fhLine = open(old, 'proc/meminfo', A);
+  const fhMid = open(old, 'proc/meminfo', A);
+  const whole = read(old, 'proc/meminfo', A, fhLine).text;
+  const firstLine = whole.indexOf('\n') + 1;
+  const x = server(10);
+  // The reader got all of loadavg from the old server; its end-of-file READ comes here.
+  assert.deepEqual(read(x, 'proc/loadavg', A, fhEof, read(old, 'proc/loadavg', A, fhEof).text.length), { error: 0, text: '' });
+  const rest = read(x, 'proc/meminfo', A, fhLine, firstLine);
+  assert.equal(rest.error, 0);
+  assert.match(rest.text, /^MemFree:/, 'whole lines from the new rendering');
+  assert.deepEqual(read(x, 'proc/meminfo', A, fhMid, firstLine + 3), { error: 0, text: '' }, 'not half a line');
+});
+
 test('with no room to hold it, a foreign handle is rendered per worker, never an error', () => {
   const old = server(5);
   const fh = open(old, 'proc/meminfo', A);

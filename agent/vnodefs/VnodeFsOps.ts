@@ -35,6 +35,7 @@ export interface VnodeFsOpsDeps {
   now?: () => number;
 }
 
+const EMPTY = Buffer.alloc(0);
 /** Foreign handles whose fresh rendering a worker keeps for their later READs (see read). */
 const FOREIGN_CACHE = 64;
 
@@ -176,45 +177,48 @@ export class VnodeFsOps implements FuseOps {
    * reader, at the handle's first READ here, and kept in a slot of ours until its RELEASE, as an
    * OPEN's rendering is: a file read in pieces stays one rendering whichever worker reads which
    * piece. The shared table maps the foreign handle to that slot. With the arena or the table
-   * full, a worker keeps the rendering itself (per worker, bounded), and a read at offset 0
-   * renders afresh.
+   * full, the worker keeps the rendering itself (per worker, bounded).
+   *
+   * A first READ here at an offset past 0 means the reader already holds that much of the old
+   * rendering (the restart cut its read sequence, mostly between the read that got everything
+   * and the one that finds end of file). It goes on with the new rendering only where that has a
+   * line end just before the offset, so the reader's text stays whole lines; anywhere else it
+   * gets end of file, never half a line of other figures.
    */
   private readForeign(ctx: RequestContext, fh: number, offset: number, size: number): Buffer | FuseErrno {
     this.foreignReads++;
     const key = `fh:${fh}`;
     const kv = this.d.kv;
-    let local = Number(kv?.get(key) ?? 0);
-    let fresh: Buffer | undefined;
-    if (!local && kv) {
+    const kept = Number(kv?.get(key) ?? 0);
+    if (kept) {
+      const held = this.d.arena.read(kept, offset, size, ctx.nodeid);
+      if (held) return held;
+    }
+    let b = this.foreign.get(fh);
+    if (!b) {
       const r = this.renderNode(ctx);
       if (r instanceof FuseErrno) return r;
-      fresh = r;
-      const mine = this.d.arena.put(this.d.worker, r, ctx.nodeid);
+      b = r;
+      const mine = kv ? this.d.arena.put(this.d.worker, r, ctx.nodeid) : 0;
+      let winner = 0;
       if (mine) {
         try {
-          local = Number(kv.setIfAbsent(key, String(mine)));
+          winner = Number(kv!.setIfAbsent(key, String(mine)));
         } catch (e) {
           if (!(e instanceof SharedKvFullError)) throw e;
         }
-        // Another worker was first (its rendering wins) or no room in the table.
-        if (local !== mine) this.d.arena.free(mine);
+        if (winner !== mine) this.d.arena.free(mine);
+        // Another worker rendered it first: its rendering is the one.
+        if (winner && winner !== mine) {
+          const held = this.d.arena.read(winner, offset, size, ctx.nodeid);
+          if (held) return held;
+        }
       }
-    }
-    if (local) {
-      const held = this.d.arena.read(local, offset, size, ctx.nodeid);
-      if (held) return held;
-    }
-    let b = offset > 0 ? this.foreign.get(fh) : undefined;
-    if (!b) {
-      if (!fresh) {
-        const r = this.renderNode(ctx);
-        if (r instanceof FuseErrno) return r;
-        fresh = r;
+      if (!winner) {
+        if (this.foreign.size >= FOREIGN_CACHE) this.foreign.delete(this.foreign.keys().next().value!);
+        this.foreign.set(fh, b);
       }
-      b = fresh;
-      this.foreign.delete(fh);
-      if (this.foreign.size >= FOREIGN_CACHE) this.foreign.delete(this.foreign.keys().next().value!);
-      this.foreign.set(fh, b);
+      if (offset > 0 && !(offset < b.length && b[offset - 1] === 0x0a)) return EMPTY;
     }
     return b.subarray(Math.min(offset, b.length), Math.min(b.length, offset + size));
   }

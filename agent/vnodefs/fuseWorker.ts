@@ -109,6 +109,8 @@ function hold(): never {
 function serve(b: Buffer, n: number, key: number): boolean {
   // Timed from the request's arrival (after a blocking read returns) to its reply written.
   const t0 = performance.now();
+  // unique bit 63 (FUSE_UNIQUE_RESEND): a request an earlier server read and never answered.
+  if (n >= IN_HEADER_SIZE && b.readUInt32LE(12) & 0x80000000) Atomics.add(ctl, Ctl.RESENT, 1);
   if (d.holdOpenOf !== undefined && n >= IN_HEADER_SIZE && b.readUInt32LE(4) === OP_OPEN && b.readUInt32LE(20) === 0 && ops.pathOf(b.readUInt32LE(16)) === d.holdOpenOf) hold();
   const out = dispatcher.handle(b, n);
   const neg = dispatcher.negotiated;

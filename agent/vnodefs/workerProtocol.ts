@@ -60,5 +60,7 @@ export const enum Ctl {
   INIT_READAHEAD = 18,
   /** tests: requests a worker holds unanswered (FuseWorkerData.holdOpenOf) */
   HELD = 19,
+  /** requests the kernel resent (FUSE_UNIQUE_RESEND): read by a dead server, answered by us */
+  RESENT = 20,
   SIZE = 24,
 }

@@ -3,7 +3,7 @@
 // whose device fds it inherited at 3, 4, ... (FUSERESTART_MODE=adopt, FUSERESTART_STATE the
 // JSON), then hands the connection to the test's fd socket as the manager would to its keeper:
 // one message, the state JSON and the fds. Prints `READY` (and `HELD` once a held request was
-// read), and serves until killed.
+// read, `RESENT n` as resent requests are answered), and serves until killed.
 import { fdsocketConnect, fdsocketSend } from '../../../addon/fdsocket.js';
 import { closeSync } from 'node:fs';
 import { VnodeFs, type VnodeFsConnection } from '../VnodeFs.js';
@@ -42,5 +42,10 @@ if (env.FUSERESTART_HOLD) {
     }
   }, 5);
 }
-// Serve until killed (the workers do not keep the process alive).
-setInterval(() => undefined, 60_000);
+// Serve until killed (the workers do not keep the process alive); say how many requests the
+// kernel resent to this server, whenever that changes.
+let resentSeen = 0;
+setInterval(() => {
+  const n = fs.stats().resent;
+  if (n !== resentSeen) process.stdout.write(`RESENT ${(resentSeen = n)}\n`);
+}, 20);
