@@ -126,6 +126,29 @@ export class SharedKv {
     }
   }
 
+  /** Stores the value unless the key has one; returns the key's value after the call (the
+   * earlier one if there was). Throws SharedKvFullError when a new key finds no room. */
+  setIfAbsent(key: string, value: string): string {
+    const klen = this.encodeKey(key);
+    const v = Buffer.from(value, 'utf8');
+    if (v.length > VAL_MAX) throw new SharedKvError(`value for ${key} longer than ${VAL_MAX} bytes`);
+    this.lock();
+    try {
+      let i = this.find(klen);
+      if (i >= 0) return this.valueAt(i);
+      if (this.size >= this.cap) throw new SharedKvFullError(`shared table full (${this.cap} entries), cannot add ${key.slice(0, 60)}`);
+      const dead = Atomics.load(this.i32, 2);
+      if (dead > 0 && this.size + dead + 1 > this.cap - (this.cap >> 3)) this.rebuild();
+      i = this.place(this.keyBuf, klen);
+      const o = this.slotOff(i);
+      this.buf.writeUInt16LE(v.length, o + 6);
+      v.copy(this.buf, o + 8 + KEY_MAX);
+      return value;
+    } finally {
+      this.unlock();
+    }
+  }
+
   /** Claims the first empty or dead slot on the key's probe path (lock held, a free slot exists). */
   private place(key: Buffer, klen: number): number {
     let i = fnv1a(key, klen) % this.cap;

@@ -3,17 +3,19 @@
 // times, sysctl resets); every request is answered on the workers, so a blocked or collecting
 // main loop never delays a reader.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, fstatSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 
-import { fuseDevClose, fuseDevOpen, fuseMount, fuseUmount, MNT_DETACH, MS_NODEV, MS_NOSUID } from '../../addon/fuse.js';
+import { fuseDevClone, fuseDevClose, fuseDevOpen, fuseMount, fuseUmount, MNT_DETACH, MS_NODEV, MS_NOSUID } from '../../addon/fuse.js';
 import { logger } from '../common/log.js';
 import { detectLayout } from '../cgroup/CgroupReader.js';
 import { fileSizes } from './fileSize.js';
 import { FuseMetrics } from './FuseMetrics.js';
-import { HandleArena } from './HandleArena.js';
+import { HandleArena, MAX_EPOCH } from './HandleArena.js';
+import { FUSE_KERNEL_MINOR_VERSION, FUSE_MIN_KERNEL_MINOR, FUSE_NOTIFY_RESEND, OUT_HEADER_SIZE } from './protocol/fuseAbi.js';
+import type { FuseNegotiated } from './protocol/FuseDispatcher.js';
 import { LOAD_INTERVAL_MS } from './render/loadAverage.js';
 import { bindPoints, procFiles } from './procFiles.js';
 import type { VnodeIdentity } from './render/renderIdentity.js';
@@ -50,6 +52,28 @@ export interface VnodeFsOptions {
    * deferring them to the next window (0: no budget); vNodes are told apart by their host uid
    * block: `poolStart` and `blockSize` of the id pool. */
   budget?: { cpuPerVnode: number; windowMs: number; poolStart: number; blockSize: number };
+  /** tests only: a worker that reads an OPEN of this path (e.g. 'proc/uptime') never answers it;
+   * adopt() without FUSE_NOTIFY_RESEND */
+  testing?: { holdOpenOf?: string; noResend?: boolean };
+}
+
+/** The terms of a FUSE connection a successor needs to adopt it (JSON; handoverState.ts). */
+export interface VnodeFsConnection extends FuseNegotiated {
+  version: 1;
+  mountpoint: string;
+  /** the FUSE connection number (the mount's device minor), checked against the mount at adopt */
+  connection: number;
+  /** the file-handle epoch of the server that wrote this; an adopter takes another */
+  epoch: number;
+  /** file times, seconds since the epoch */
+  mountedAt: number;
+}
+
+/** What VnodeFs.handover() gives and VnodeFs.adopt() takes. */
+export interface VnodeFsHandover {
+  /** /dev/fuse fds of the connection, the session fd first */
+  fds: number[];
+  state: VnodeFsConnection;
 }
 
 export interface VnodeFsStats {
@@ -57,6 +81,8 @@ export interface VnodeFsStats {
   malformed: number;
   failed: number;
   openHandles: number;
+  /** requests an earlier server read and never answered, resent by the kernel and answered here */
+  resent: number;
 }
 
 const ARENA_SLOTS = 256;
@@ -113,7 +139,7 @@ export function mountOverlays(mountpoint: string): { proc: [string, string][]; s
 
 export class VnodeFs {
   readonly mountpoint: string;
-  private readonly opts: Required<Omit<VnodeFsOptions, 'mountpoint'>>;
+  private readonly opts: Required<Omit<VnodeFsOptions, 'mountpoint' | 'testing'>>;
   private readonly kv: SharedKv;
   private readonly ctl = new Int32Array(new SharedArrayBuffer(Ctl.SIZE * 4));
   private arena: HandleArena | null = null;
@@ -121,15 +147,25 @@ export class VnodeFs {
   readonly metrics: FuseMetrics;
   private readonly workers: Worker[] = [];
   private sampler: Worker | null = null;
-  private sessionFd = -1;
+  /** the device fds the workers read (the session fd first); closed at unmount */
+  private fds: number[] = [];
   private mounted = false;
   private connection: number | null = null;
+  private negotiated: FuseNegotiated | null = null;
+  /** this server's file-handle epoch (HandleArena) */
+  private epoch = 1;
+  /** file times (seconds): the connection's first mount, kept by adopters */
+  private mountedAt = 0;
+  private readonly holdOpenOf: string | undefined;
+  private readonly noResend: boolean;
   private readonly sysctls: SysctlStore;
   private readonly identities: VnodeIdentities;
   private readonly starts: StartTimes;
 
   constructor(o: VnodeFsOptions) {
     this.mountpoint = o.mountpoint;
+    this.holdOpenOf = o.testing?.holdOpenOf;
+    this.noResend = o.testing?.noResend ?? false;
     this.opts = {
       workers: o.workers ?? Math.max(2, Math.min(4, cpus().length)),
       cloneFds: o.cloneFds ?? true,
@@ -151,35 +187,143 @@ export class VnodeFs {
   /** Mounts and starts the workers; resolves once the kernel's INIT has been answered. */
   async mount(timeoutMs = 5000): Promise<void> {
     if (this.mounted) throw new Error(`vnodefs already mounted on ${this.mountpoint}`);
-    this.sessionFd = fuseDevOpen();
-    const data = `fd=${this.sessionFd},rootmode=40000,user_id=0,group_id=0,allow_other,subtype=vnodefs`;
+    const session = fuseDevOpen();
+    const data = `fd=${session},rootmode=40000,user_id=0,group_id=0,allow_other,subtype=vnodefs`;
     try {
       fuseMount('vnodefs', this.mountpoint, MS_NOSUID | MS_NODEV, data);
     } catch (e) {
-      fuseDevClose(this.sessionFd);
-      this.sessionFd = -1;
+      fuseDevClose(session);
       throw e;
     }
     this.mounted = true;
-    const mountedAt = Math.floor(Date.now() / 1000);
+    this.fds = [session];
+    try {
+      for (let i = 1; i < this.opts.workers && this.opts.cloneFds; i++) this.fds.push(fuseDevClone(session));
+    } catch (e) {
+      await this.unmount().catch(() => undefined);
+      throw e;
+    }
+    this.mountedAt = Math.floor(Date.now() / 1000);
+    this.epoch = 1;
+    this.startWorkers(undefined);
+    const r = waitAsync(this.ctl, Ctl.INIT_DONE, 0, timeoutMs);
+    const res = r.async ? await r.value : r.value;
+    if (res === 'timed-out') {
+      await this.unmount().catch(() => undefined);
+      throw new Error(`vnodefs on ${this.mountpoint}: no FUSE INIT within ${timeoutMs} ms`);
+    }
+    this.negotiated = {
+      minor: Atomics.load(this.ctl, Ctl.MINOR),
+      flags: Atomics.load(this.ctl, Ctl.INIT_FLAGS) >>> 0,
+      kernelFlags2: Atomics.load(this.ctl, Ctl.INIT_KERNEL_FLAGS2) >>> 0,
+      maxReadahead: Atomics.load(this.ctl, Ctl.INIT_READAHEAD) >>> 0,
+      maxWrite: MAX_WRITE,
+    };
+    // Workers hold the process alive only until the mount is up (waitAsync does not); after that
+    // the owner decides the process's life and calls unmount().
+    this.unrefThreads();
+    this.connection = connectionId(this.mountpoint);
+    log.info('vnodefs mounted', { mountpoint: this.mountpoint, workers: this.opts.workers, protocol: `7.${this.negotiated.minor}` });
+  }
+
+  /**
+   * Serves a connection an earlier server (a manager since killed) mounted and initialised,
+   * instead of mounting: `h` is what that server's handover() gave (its device fds, kept for it
+   * by another process while it died, and the terms of its INIT). Nothing is mounted and no INIT
+   * comes; readers blocked on the mount since the old server died are answered from now on.
+   * Requests the old server had read but not answered are queued again first
+   * (FUSE_NOTIFY_RESEND, kernel 6.9+), before any worker reads. The fds become this instance's
+   * (closed at unmount; the keeper keeps its own copies). Register vNodes and start times before
+   * adopting, so the first requests already see them. Resolves once the workers are started.
+   */
+  async adopt(h: VnodeFsHandover): Promise<{ resent: boolean }> {
+    if (this.mounted) throw new Error(`vnodefs already mounted on ${this.mountpoint}`);
+    const st = h.state;
+    if (st.version !== 1) throw new Error(`vnodefs adopt: state version ${String(st.version)} is not 1`);
+    if (st.mountpoint !== this.mountpoint) throw new Error(`vnodefs adopt: the connection is mounted on ${st.mountpoint}, not ${this.mountpoint}`);
+    if (st.minor < FUSE_MIN_KERNEL_MINOR || st.minor > FUSE_KERNEL_MINOR_VERSION) throw new Error(`vnodefs adopt: protocol 7.${st.minor} is not one this server speaks`);
+    if (st.maxWrite > MAX_WRITE * 32) throw new Error(`vnodefs adopt: max_write ${st.maxWrite} is larger than this server reads`);
+    if (!h.fds.length) throw new Error('vnodefs adopt: no device fd');
+    for (const fd of h.fds) {
+      const rdev = fstatSync(fd).rdev;
+      if (rdev !== FUSE_DEV_RDEV) throw new Error(`vnodefs adopt: fd ${fd} is not /dev/fuse (rdev ${rdev})`);
+    }
+    // Read from mountinfo, not stat(2): a stat of the mount would wait for a server, i.e. us.
+    const conn = mountedConnection(this.mountpoint);
+    if (conn === null) throw new Error(`vnodefs adopt: ${this.mountpoint} is not a vnodefs mount`);
+    if (conn !== st.connection) throw new Error(`vnodefs adopt: ${this.mountpoint} is FUSE connection ${conn}, the state names ${st.connection}`);
+    const use = h.fds.slice(0, this.opts.workers);
+    const extra = h.fds.slice(this.opts.workers);
+    this.fds = [...use];
+    this.mounted = true;
+    this.connection = conn;
+    try {
+      for (let i = use.length; i < this.opts.workers && this.opts.cloneFds; i++) this.fds.push(fuseDevClone(use[0]!));
+    } catch (e) {
+      this.mounted = false;
+      for (const fd of this.fds.slice(use.length)) fuseDevClose(fd);
+      this.fds = [];
+      throw e;
+    }
+    this.negotiated = { minor: st.minor, flags: st.flags, kernelFlags2: st.kernelFlags2, maxReadahead: st.maxReadahead, maxWrite: st.maxWrite };
+    this.mountedAt = st.mountedAt;
+    this.epoch = nextEpoch(st.epoch);
+    // Before any worker reads: a request resent while one of ours is answering it would be
+    // answered twice (the second answer found no request).
+    const resent = !this.noResend && notifyResend(this.fds[0]!);
+    for (const fd of extra) fuseDevClose(fd);
+    Atomics.store(this.ctl, Ctl.MINOR, st.minor);
+    Atomics.store(this.ctl, Ctl.INIT_DONE, 1);
+    this.startWorkers(this.negotiated);
+    this.unrefThreads();
+    log.info('vnodefs adopted its FUSE connection', { mountpoint: this.mountpoint, connection: conn, workers: this.opts.workers, protocol: `7.${st.minor}`, resent, epoch: this.epoch });
+    if (!resent) log.warn('vnodefs: the kernel did not take FUSE_NOTIFY_RESEND (before 6.9): requests the old server had read stay unanswered until their callers are killed', { mountpoint: this.mountpoint });
+    return { resent };
+  }
+
+  /** Creates a VnodeFs and adopts a connection (see adopt()). */
+  static async adopt(o: VnodeFsOptions, h: VnodeFsHandover): Promise<VnodeFs> {
+    const fs = new VnodeFs(o);
+    await fs.adopt(h);
+    return fs;
+  }
+
+  /**
+   * What a keeper must hold for a successor to adopt this connection: the device fds the
+   * workers read (dup them, or pass them with SCM_RIGHTS; they stay this instance's) and the
+   * terms of INIT (JSON; handoverState.ts saves and loads it). Every fd matters: requests a
+   * worker has read sit on that worker's fd until answered, and closing the last copy of an fd
+   * ends them with an error. Ask again after adopt(): the epoch changes and clones may be added.
+   */
+  handover(): VnodeFsHandover {
+    if (!this.mounted || !this.negotiated || this.connection === null) throw new Error(`vnodefs on ${this.mountpoint} is not serving`);
+    return {
+      fds: [...this.fds],
+      state: { version: 1, mountpoint: this.mountpoint, connection: this.connection, ...this.negotiated, epoch: this.epoch, mountedAt: this.mountedAt },
+    };
+  }
+
+  private startWorkers(negotiated: FuseNegotiated | undefined): void {
     const sizes = fileSizes(procFiles, this.opts.procRoot);
-    this.arena = new HandleArena({ workers: this.opts.workers, slotsPerWorker: ARENA_SLOTS, slotSize: ARENA_SLOT_SIZE });
+    this.arena = new HandleArena({ workers: this.opts.workers, slotsPerWorker: ARENA_SLOTS, slotSize: ARENA_SLOT_SIZE, epoch: this.epoch });
     for (let i = 0; i < this.opts.workers; i++) {
       const wd: FuseWorkerData = {
         index: i,
-        sessionFd: this.sessionFd,
-        clone: this.opts.cloneFds && i > 0,
+        fd: this.fds[Math.min(i, this.fds.length - 1)]!,
         kvSab: this.kv.sab,
         arenaSab: this.arena.sab,
         arenaSlots: ARENA_SLOTS,
         arenaSlotSize: ARENA_SLOT_SIZE,
+        arenaEpoch: this.epoch,
+        negotiated,
+        holdOpenOf: this.holdOpenOf,
         ctlSab: this.ctl.buffer as SharedArrayBuffer,
         metricsSab: this.metrics.sab,
         cgroupRoot: this.opts.cgroupRoot,
         procRoot: this.opts.procRoot,
         sysRoot: this.opts.sysRoot,
-        maxWrite: MAX_WRITE,
-        mountedAt,
+        maxWrite: Math.max(MAX_WRITE, negotiated?.maxWrite ?? 0),
+        mountedAt: this.mountedAt,
         sizes,
         spinNs: i === 0 ? this.opts.spinNs : 0,
         budget: { cpuPerSecond: this.opts.budget.cpuPerVnode / this.opts.workers, windowMs: this.opts.budget.windowMs, poolStart: this.opts.budget.poolStart, blockSize: this.opts.budget.blockSize },
@@ -191,18 +335,16 @@ export class VnodeFs {
     const sd: SamplerWorkerData = { kvSab: this.kv.sab, ctlSab: this.ctl.buffer as SharedArrayBuffer, cgroupRoot: this.opts.cgroupRoot, procRoot: this.opts.procRoot, intervalMs: this.opts.loadIntervalMs };
     this.sampler = new Worker(new URL('./samplerWorker.js', import.meta.url), { workerData: sd, name: 'vnodefs-sampler' });
     this.sampler.on('error', (e) => log.error('vnodefs sampler died', { error: e.stack }));
-    const r = waitAsync(this.ctl, Ctl.INIT_DONE, 0, timeoutMs);
-    const res = r.async ? await r.value : r.value;
-    if (res === 'timed-out') {
-      await this.unmount().catch(() => undefined);
-      throw new Error(`vnodefs on ${this.mountpoint}: no FUSE INIT within ${timeoutMs} ms`);
-    }
-    // Workers hold the process alive only until the mount is up (waitAsync does not); after that
-    // the owner decides the process's life and calls unmount().
+  }
+
+  private unrefThreads(): void {
     for (const w of this.workers) w.unref();
-    this.sampler.unref();
-    this.connection = connectionId(this.mountpoint);
-    log.info('vnodefs mounted', { mountpoint: this.mountpoint, workers: this.opts.workers, protocol: `7.${Atomics.load(this.ctl, Ctl.MINOR)}` });
+    this.sampler?.unref();
+  }
+
+  /** Tests only: requests a worker read and holds unanswered (FuseWorkerData.holdOpenOf). */
+  heldRequests(): number {
+    return Atomics.load(this.ctl, Ctl.HELD);
   }
 
   /**
@@ -287,6 +429,7 @@ export class VnodeFs {
       malformed: Atomics.load(this.ctl, Ctl.MALFORMED),
       failed: Atomics.load(this.ctl, Ctl.FAILED),
       openHandles: this.arena?.inUse() ?? 0,
+      resent: Atomics.load(this.ctl, Ctl.RESENT),
     };
   }
 
@@ -312,8 +455,8 @@ export class VnodeFs {
     await Promise.all([...this.workers, ...(this.sampler ? [this.sampler] : [])].map((w) => w.terminate().catch(() => 0)));
     this.workers.length = 0;
     this.sampler = null;
-    if (this.sessionFd >= 0) fuseDevClose(this.sessionFd);
-    this.sessionFd = -1;
+    for (const fd of this.fds) fuseDevClose(fd);
+    this.fds = [];
   }
 
   private async waitWorkersExit(ms: number): Promise<boolean> {
@@ -333,6 +476,55 @@ export class VnodeFs {
       clearInterval(keepAlive);
     }
   }
+}
+
+/** /dev/fuse: character device 10:229, as st_rdev (major << 8 | minor for small numbers). */
+const FUSE_DEV_RDEV = (10 << 8) | 229;
+
+/** A handle epoch in [1, MAX_EPOCH] other than the previous server's. Random rather than counted:
+ * a server killed before its successor's state was saved would otherwise share an epoch with it. */
+function nextEpoch(previous: number): number {
+  for (;;) {
+    const e = 1 + Math.floor(Math.random() * MAX_EPOCH);
+    if (e !== previous) return e;
+  }
+}
+
+/**
+ * Writes FUSE_NOTIFY_RESEND on a device fd: the kernel moves every request read from any fd of
+ * the connection and not yet answered back to the pending queue (kernel 6.9+). False when the
+ * kernel does not know the notification (EINVAL).
+ */
+export function notifyResend(fd: number): boolean {
+  const b = Buffer.alloc(OUT_HEADER_SIZE);
+  b.writeUInt32LE(OUT_HEADER_SIZE, 0);
+  b.writeInt32LE(FUSE_NOTIFY_RESEND, 4);
+  b.writeBigUInt64LE(0n, 8);
+  try {
+    writeSync(fd, b);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EINVAL') return false;
+    throw e;
+  }
+}
+
+/** The FUSE connection number of the vnodefs mount on `mountpoint`, from mountinfo (no request
+ * to the file system), or null when none is mounted there. */
+export function mountedConnection(mountpoint: string, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): number | null {
+  let found: number | null = null;
+  for (const line of mountinfo.split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (sep < 0 || f[sep + 1] !== 'fuse.vnodefs' || unescapeMountPath(f[4] ?? '') !== mountpoint) continue;
+    const [, minor] = (f[2] ?? '').split(':');
+    found = Number(minor); // the last one listed is on top
+  }
+  return found;
+}
+
+function unescapeMountPath(p: string): string {
+  return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
 }
 
 /** The FUSE connection number: the minor of the mount's anonymous device. */

@@ -8,7 +8,7 @@ import type { HandleArena } from './HandleArena.js';
 import type { Inode, InodeTable } from './InodeTable.js';
 import type { ProcFile } from './ProcFile.js';
 import { SysctlValueError } from './sysctl/sysctlEntries.js';
-import { SharedKvFullError } from './SharedKv.js';
+import { SharedKvFullError, type SharedKv } from './SharedKv.js';
 import type { SysctlStore } from './SysctlStore.js';
 import type { ViewBuilder } from './ViewBuilder.js';
 import type { ViewResolver } from './ViewResolver.js';
@@ -29,13 +29,25 @@ export interface VnodeFsOpsDeps {
   sysctl: SysctlStore;
   /** mount time, seconds since the epoch, for file times */
   mountedAt: number;
+  /** the table shared by the workers: which slot holds the rendering of an earlier server's
+   * handle (`fh:<foreign handle>` -> handle of ours), so every worker reads the same one */
+  kv?: SharedKv;
   now?: () => number;
 }
+
+const EMPTY = Buffer.alloc(0);
+/** Foreign handles whose fresh rendering a worker keeps for their later READs (see read). */
+const FOREIGN_CACHE = 64;
 
 export class VnodeFsOps implements FuseOps {
   private readonly now: () => number;
   /** page-cache fills refused (see read) */
   pageCacheReads = 0;
+  /** READs on a handle an earlier server issued (before a manager restart), rendered again */
+  foreignReads = 0;
+  /** Content rendered for a foreign handle at offset 0, for its reads at later offsets on this
+   * worker (oldest first; bounded). */
+  private readonly foreign = new Map<number, Buffer>();
 
   constructor(private readonly d: VnodeFsOpsDeps) {
     this.now = d.now ?? Date.now;
@@ -123,7 +135,7 @@ export class VnodeFsOps implements FuseOps {
     if ((flags & O_ACCMODE) !== O_WRONLY && !this.mayRead(ctx, f)) return fail(abi.EACCES);
     const text = this.render(ctx, f);
     if (text instanceof FuseErrno) return text;
-    const fh = this.d.arena.put(this.d.worker, text);
+    const fh = this.d.arena.put(this.d.worker, text, n.ino);
     // direct_io: every read reaches us (no page cache shared between containers);
     // noflush: close() needs no FLUSH round trip for a file that holds no written data.
     return { fh, openFlags: abi.FOPEN_DIRECT_IO | (f.kind === 'view' ? abi.FOPEN_NOFLUSH : 0) };
@@ -137,14 +149,77 @@ export class VnodeFsOps implements FuseOps {
       this.pageCacheReads++;
       return fail(abi.EIO);
     }
-    if (fh !== 0) return this.d.arena.read(fh, offset, size) ?? fail(abi.EBADF);
+    if (fh !== 0) {
+      const held = this.d.arena.read(fh, offset, size, ctx.nodeid);
+      if (held) return held;
+      // One of ours that is not open (or not on this node): the kernel never sends that.
+      if (this.d.arena.ours(fh)) return fail(abi.EBADF);
+      return this.readForeign(ctx, fh, offset, size);
+    }
     // No arena slot (file too big or arena full): render again for this read.
+    const b = this.renderNode(ctx);
+    if (b instanceof FuseErrno) return b;
+    return b.subarray(Math.min(offset, b.length), Math.min(b.length, offset + size));
+  }
+
+  private renderNode(ctx: RequestContext): Buffer | FuseErrno {
     const n = this.node(ctx);
     if (n instanceof FuseErrno) return n;
     if (!n.file) return fail(abi.EISDIR);
     const text = this.render(ctx, n.file);
     if (text instanceof FuseErrno) return text;
-    const b = Buffer.from(text, 'latin1');
+    return Buffer.from(text, 'latin1');
+  }
+
+  /**
+   * A READ on a file opened from an earlier server (the manager restarted; VnodeFs.adopt): its
+   * content died with that server, so the file is rendered again from the node id, for the
+   * reader, at the handle's first READ here, and kept in a slot of ours until its RELEASE, as an
+   * OPEN's rendering is: a file read in pieces stays one rendering whichever worker reads which
+   * piece. The shared table maps the foreign handle to that slot. With the arena or the table
+   * full, the worker keeps the rendering itself (per worker, bounded).
+   *
+   * A first READ here at an offset past 0 means the reader already holds that much of the old
+   * rendering (the restart cut its read sequence, mostly between the read that got everything
+   * and the one that finds end of file). It goes on with the new rendering only where that has a
+   * line end just before the offset, so the reader's text stays whole lines; anywhere else it
+   * gets end of file, never half a line of other figures.
+   */
+  private readForeign(ctx: RequestContext, fh: number, offset: number, size: number): Buffer | FuseErrno {
+    this.foreignReads++;
+    const key = `fh:${fh}`;
+    const kv = this.d.kv;
+    const kept = Number(kv?.get(key) ?? 0);
+    if (kept) {
+      const held = this.d.arena.read(kept, offset, size, ctx.nodeid);
+      if (held) return held;
+    }
+    let b = this.foreign.get(fh);
+    if (!b) {
+      const r = this.renderNode(ctx);
+      if (r instanceof FuseErrno) return r;
+      b = r;
+      const mine = kv ? this.d.arena.put(this.d.worker, r, ctx.nodeid) : 0;
+      let winner = 0;
+      if (mine) {
+        try {
+          winner = Number(kv!.setIfAbsent(key, String(mine)));
+        } catch (e) {
+          if (!(e instanceof SharedKvFullError)) throw e;
+        }
+        if (winner !== mine) this.d.arena.free(mine);
+        // Another worker rendered it first: its rendering is the one.
+        if (winner && winner !== mine) {
+          const held = this.d.arena.read(winner, offset, size, ctx.nodeid);
+          if (held) return held;
+        }
+      }
+      if (!winner) {
+        if (this.foreign.size >= FOREIGN_CACHE) this.foreign.delete(this.foreign.keys().next().value!);
+        this.foreign.set(fh, b);
+      }
+      if (offset > 0 && !(offset < b.length && b[offset - 1] === 0x0a)) return EMPTY;
+    }
     return b.subarray(Math.min(offset, b.length), Math.min(b.length, offset + size));
   }
 
@@ -168,8 +243,16 @@ export class VnodeFsOps implements FuseOps {
     return data.length;
   }
 
+  /** Frees the handle's slot; for a foreign handle (an earlier server's), the slot that holds
+   * its rendering here, if it was read. */
   release(_ctx: RequestContext, fh: number): void {
-    if (fh !== 0) this.d.arena.free(fh);
+    if (fh === 0 || this.d.arena.free(fh) || this.d.arena.ours(fh)) return;
+    this.foreign.delete(fh);
+    const local = this.d.kv?.get(`fh:${fh}`);
+    if (local !== undefined) {
+      this.d.arena.free(Number(local));
+      this.d.kv!.delete(`fh:${fh}`);
+    }
   }
 
   opendir(ctx: RequestContext): { fh: number; openFlags: number } | FuseErrno {
@@ -205,7 +288,7 @@ export class VnodeFsOps implements FuseOps {
 
   /** The file or directory path of a node id, for logs. */
   pathOf(nodeid: number): string | undefined {
-    return this.d.table.get(nodeid)?.file?.path ?? this.d.table.get(nodeid)?.name;
+    return this.d.table.pathOf(nodeid);
   }
 
   statfsFiles(): number {

@@ -3,7 +3,7 @@
 import { writeSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 
-import { fuseDevClone, fuseDevClose, fuseDevRead, fuseDevSetNonblock } from '../../addon/fuse.js';
+import { fuseDevRead, fuseDevSetNonblock } from '../../addon/fuse.js';
 import { CgroupReader } from '../cgroup/CgroupReader.js';
 import { CpuBudget, vnodeBucket } from '../common/CpuBudget.js';
 import { collectGarbage } from '../common/gc.js';
@@ -28,17 +28,18 @@ const d = workerData as FuseWorkerData;
 const MEMORY_TTL_MS = 5;
 const log = logger('vnodefs');
 const ctl = new Int32Array(d.ctlSab);
-const fd = d.clone ? fuseDevClone(d.sessionFd) : d.sessionFd;
+const fd = d.fd;
 if (d.spinNs > 0) fuseDevSetNonblock(fd);
 const kv = new SharedKv(d.kvSab);
 const ops = new VnodeFsOps({
   table: new InodeTable(procFiles.map((f) => ({ ...f, size: d.sizes[f.path] ?? f.size })), emptyDirs),
-  arena: new HandleArena({ sab: d.arenaSab, slotsPerWorker: d.arenaSlots, slotSize: d.arenaSlotSize }),
+  arena: new HandleArena({ sab: d.arenaSab, slotsPerWorker: d.arenaSlots, slotSize: d.arenaSlotSize, epoch: d.arenaEpoch }),
   worker: d.index,
   resolver: new ViewResolver(d.procRoot),
   builder: new ViewBuilder(new CgroupReader({ root: d.cgroupRoot, limitTtlMs: 1000, openFiles: 512, memoryTtlMs: MEMORY_TTL_MS }), new HostFactsReader(d.procRoot, d.sysRoot), kv, d.procRoot),
   sysctl: new SysctlStore(kv, d.procRoot),
   mountedAt: d.mountedAt,
+  kv,
 });
 // Failed requests (bugs, never errno answers) are logged with their stack, at most 10 a minute
 // per worker, and the count of those left out is logged when the next minute starts.
@@ -46,6 +47,7 @@ let logWindow = 0;
 let logged = 0;
 let unlogged = 0;
 const dispatcher = new FuseDispatcher(ops, {
+  negotiated: d.negotiated,
   maxWrite: d.maxWrite,
   entryValid: 60,
   attrValid: 60,
@@ -93,13 +95,30 @@ const MAX_DEFERRED = 4096;
 /** fuse_in_header.uid: the requester's host uid. */
 const UID_OFFSET = 24;
 
+const OP_OPEN = 14;
+
+/** Tests only (holdOpenOf): the request stays read and unanswered, as when the manager dies while
+ * answering it; this thread sleeps until the process ends. */
+function hold(): never {
+  Atomics.add(ctl, Ctl.HELD, 1);
+  Atomics.notify(ctl, Ctl.HELD);
+  for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0);
+}
+
 /** Answers one request in `b` (n bytes); false when the connection is gone. */
 function serve(b: Buffer, n: number, key: number): boolean {
   // Timed from the request's arrival (after a blocking read returns) to its reply written.
   const t0 = performance.now();
+  // unique bit 63 (FUSE_UNIQUE_RESEND): a request an earlier server read and never answered.
+  if (n >= IN_HEADER_SIZE && b.readUInt32LE(12) & 0x80000000) Atomics.add(ctl, Ctl.RESENT, 1);
+  if (d.holdOpenOf !== undefined && n >= IN_HEADER_SIZE && b.readUInt32LE(4) === OP_OPEN && b.readUInt32LE(20) === 0 && ops.pathOf(b.readUInt32LE(16)) === d.holdOpenOf) hold();
   const out = dispatcher.handle(b, n);
-  if (dispatcher.negotiatedMinor && Atomics.load(ctl, Ctl.INIT_DONE) === 0) {
-    Atomics.store(ctl, Ctl.MINOR, dispatcher.negotiatedMinor);
+  const neg = dispatcher.negotiated;
+  if (neg && Atomics.load(ctl, Ctl.INIT_DONE) === 0) {
+    Atomics.store(ctl, Ctl.MINOR, neg.minor);
+    Atomics.store(ctl, Ctl.INIT_FLAGS, neg.flags);
+    Atomics.store(ctl, Ctl.INIT_KERNEL_FLAGS2, neg.kernelFlags2);
+    Atomics.store(ctl, Ctl.INIT_READAHEAD, neg.maxReadahead);
     Atomics.store(ctl, Ctl.INIT_DONE, 1);
     Atomics.notify(ctl, Ctl.INIT_DONE);
   }
@@ -163,7 +182,6 @@ try {
   }
 } finally {
   flushStats();
-  if (d.clone) fuseDevClose(fd);
   Atomics.add(ctl, Ctl.EXITED, 1);
   Atomics.notify(ctl, Ctl.EXITED);
 }

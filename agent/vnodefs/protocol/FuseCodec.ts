@@ -24,7 +24,7 @@ export interface FuseHeader {
 }
 
 export type FuseRequest =
-  | { op: abi.Op.INIT; major: number; minor: number; maxReadahead: number; flags: number }
+  | { op: abi.Op.INIT; major: number; minor: number; maxReadahead: number; flags: number; flags2: number }
   | { op: abi.Op.LOOKUP; name: string }
   | { op: abi.Op.FORGET; nlookup: number }
   | { op: abi.Op.BATCH_FORGET; items: { nodeid: number; nlookup: number }[] }
@@ -72,9 +72,12 @@ export function decodeRequest(h: FuseHeader, b: Buffer): FuseRequest {
     if (avail < size) throw new FuseDecodeError(`${what} body of ${avail} bytes, need ${size}`, h.unique);
   };
   switch (h.opcode) {
-    case abi.Op.INIT:
+    case abi.Op.INIT: {
       need(abi.INIT_IN_MIN_SIZE, 'INIT');
-      return { op: abi.Op.INIT, major: b.readUInt32LE(body), minor: b.readUInt32LE(body + 4), maxReadahead: b.readUInt32LE(body + 8), flags: b.readUInt32LE(body + 12) };
+      const flags = b.readUInt32LE(body + 12);
+      const flags2 = flags & abi.FUSE_INIT_EXT && avail >= abi.INIT_IN_EXT_SIZE ? b.readUInt32LE(body + 16) : 0;
+      return { op: abi.Op.INIT, major: b.readUInt32LE(body), minor: b.readUInt32LE(body + 4), maxReadahead: b.readUInt32LE(body + 8), flags, flags2 };
+    }
     case abi.Op.LOOKUP: {
       need(1, 'LOOKUP');
       const end = b.indexOf(0, body);

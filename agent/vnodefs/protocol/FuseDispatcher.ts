@@ -66,6 +66,21 @@ export interface DispatchOptions {
   attrValid: number;
   /** called with unexpected exceptions (bugs), never with errno answers */
   onError?: (e: unknown, h: FuseHeader) => void;
+  /** an adopted connection: INIT was answered by an earlier server, with these terms */
+  negotiated?: FuseNegotiated;
+}
+
+/** What INIT fixed for the connection's life; a server that adopts the connection must know it. */
+export interface FuseNegotiated {
+  /** the protocol minor both sides speak */
+  minor: number;
+  /** fuse_init_out.flags: what this server asked for and the kernel offered */
+  flags: number;
+  /** fuse_init_in.flags2 as the kernel offered it (FUSE_HAS_RESEND is bit 7) */
+  kernelFlags2: number;
+  /** fuse_init_out.max_write: no WRITE carries more */
+  maxWrite: number;
+  maxReadahead: number;
 }
 
 // Not FUSE_ATOMIC_O_TRUNC: with it the kernel sets i_size to 0 on every O_TRUNC open (`echo 1 >
@@ -76,14 +91,21 @@ const WANT_FLAGS =
 
 export class FuseDispatcher {
   readonly stats: DispatcherStats = { requests: 0, malformed: 0, failed: 0, unsupported: 0 };
-  /** kernel minor version after INIT, 0 before */
-  negotiatedMinor = 0;
+  /** the INIT terms: answered by this dispatcher, or given for an adopted connection; null before */
+  negotiated: FuseNegotiated | null;
   destroyed = false;
 
   constructor(
     private readonly ops: FuseOps,
     private readonly opts: DispatchOptions,
-  ) {}
+  ) {
+    this.negotiated = opts.negotiated ?? null;
+  }
+
+  /** kernel minor version after INIT, 0 before */
+  get negotiatedMinor(): number {
+    return this.negotiated?.minor ?? 0;
+  }
 
   /** Handles the request in buf[0..n); returns the reply to write, or null when none is due. */
   handle(buf: Buffer, n: number): Buffer | null {
@@ -117,11 +139,13 @@ export class FuseDispatcher {
     switch (r.op) {
       case Op.INIT: {
         if (r.major !== abi.FUSE_KERNEL_VERSION || r.minor < abi.FUSE_MIN_KERNEL_MINOR) return replyError(u, abi.EPROTO);
-        this.negotiatedMinor = Math.min(r.minor, abi.FUSE_KERNEL_MINOR_VERSION);
+        const minor = Math.min(r.minor, abi.FUSE_KERNEL_MINOR_VERSION);
+        const flags = r.flags & WANT_FLAGS;
+        this.negotiated = { minor, flags, kernelFlags2: r.flags2, maxWrite: this.opts.maxWrite, maxReadahead: r.maxReadahead };
         return replyInit(u, {
-          minor: this.negotiatedMinor,
+          minor,
           maxReadahead: r.maxReadahead,
-          flags: r.flags & WANT_FLAGS,
+          flags,
           maxBackground: 64,
           congestionThreshold: 48,
           maxWrite: this.opts.maxWrite,

@@ -43,6 +43,18 @@ export const FUSE_DO_READDIRPLUS = 1 << 13;
 export const FUSE_READDIRPLUS_AUTO = 1 << 14;
 export const FUSE_PARALLEL_DIROPS = 1 << 18;
 export const FUSE_MAX_PAGES = 1 << 22;
+/** fuse_init_in.flags2 follows (the kernel sets it since 7.36) */
+export const FUSE_INIT_EXT = 1 << 30;
+/** fuse_init_in.flags2 bit 7 (FUSE_HAS_RESEND, 1 << 39 of the 64-bit flags, protocol 7.40): the
+ * kernel re-queues requests on FUSE_NOTIFY_RESEND. Advertised only; nothing to answer. */
+export const FUSE_HAS_RESEND_FLAGS2 = 1 << 7;
+
+// Notifications (fuse_out_header.unique 0, .error the code) and the resend marker.
+/** FUSE_NOTIFY_RESEND (kernel 6.9, protocol 7.40): every request some device fd of the connection
+ * read but has not answered goes back to the pending queue, marked with FUSE_UNIQUE_RESEND. */
+export const FUSE_NOTIFY_RESEND = 7;
+/** Set in fuse_in_header.unique of a resent request; the reply carries the unique as received. */
+export const FUSE_UNIQUE_RESEND = 1n << 63n;
 
 // fuse_read_in.read_flags: set on reads the kernel makes for a process's read(2) of a
 // FOPEN_DIRECT_IO file (the lock owner is its file table), never on page-cache fills.
@@ -71,6 +83,8 @@ export const WRITE_OUT_SIZE = 8;
 export const STATFS_OUT_SIZE = 80;
 export const INIT_OUT_SIZE = 64;
 export const INIT_IN_MIN_SIZE = 16;
+/** major, minor, max_readahead, flags, flags2 */
+export const INIT_IN_EXT_SIZE = 20;
 export const READ_IN_SIZE = 40;
 export const WRITE_IN_SIZE = 40;
 export const RELEASE_IN_SIZE = 24;
