@@ -52,7 +52,7 @@ test('ten pods in three vNodes: the manager SIGKILLed five times and upgraded on
     const ns = ['chaos-a', 'chaos-b', 'chaos-c'][i % 3]!;
     const p = await bed.runPod(
       { name: `load-${i}`, namespace: ns, handler: 'vnode' },
-      { name: 'load', command: ['/chaos/chaosload', '/tmp/stat'], mounts: [{ containerPath: '/chaos', hostPath: BIN, readonly: true }] },
+      { name: 'load', command: ['/chaos/chaosload', '/tmp/stat', '2000'], mounts: [{ containerPath: '/chaos', hostPath: BIN, readonly: true }] },
     );
     const pid = (JSON.parse((await bed.cri.containerStatus(p.containerId, true)).info.info!) as { pid: number }).pid;
     pods.push({ ...p, pid });
@@ -76,6 +76,9 @@ test('ten pods in three vNodes: the manager SIGKILLed five times and upgraded on
     }
   })();
 
+  // The version to upgrade to: another build of the tree (copied before the chaos starts).
+  const tree2 = join(BASE, 'tree-next');
+  cpSync(TREE_DIR, tree2, { recursive: true, verbatimSymlinks: true });
   const settle = (ms: number) => new Promise((r) => setTimeout(r, ms));
   await settle(2000);
   let manager = vb.manager;
@@ -88,10 +91,8 @@ test('ten pods in three vNodes: the manager SIGKILLed five times and upgraded on
     } else {
       // An upgrade: the installer's supervisor stops the old manager (SIGTERM) and starts the new
       // version's, from another tree.
-      const tree2 = join(BASE, 'tree-next');
-      cpSync(TREE_DIR, tree2, { recursive: true, verbatimSymlinks: true });
       const next = new ManagerProcess(manager.runDir, manager.stateDir, manager.extraEnv, join(tree2, 'bin/vnode-manager'));
-      await manager.stop('SIGTERM');
+      await manager.stop('SIGTERM', { keepFds: true });
       await next.start();
       manager = next;
       vb.manager = next;

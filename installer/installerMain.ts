@@ -263,7 +263,8 @@ async function removeManager(cfg: InstallerConfig, host: HostRoot): Promise<void
   if (cfg.manager.mode === 'none') return;
   // With vNode gone and no vNode pod left, the manager's own state has nobody to serve. Its FUSE
   // mount (vnodefs) outlives it by design, for a restart; after an uninstall it goes too.
-  if (cfg.manager.mode === 'nsenter') await unmountInHost(cfg.hostPid, [cfg.manager.runDir, cfg.manager.stateDir]);
+  // (A child manager shares our mount namespace.)
+  await unmountInHost(cfg.manager.mode === 'nsenter' ? cfg.hostPid : process.pid, [cfg.manager.runDir, cfg.manager.stateDir]);
   for (const d of [cfg.manager.stateDir, cfg.manager.runDir]) purgeDir(host, d);
 }
 

@@ -719,6 +719,26 @@ static void own_runc_root(int argc, char **argv) {
   }
 }
 
+/* `runc exec` of a vNode container with --ignore-paused: a restarted manager freezes and thaws a
+   container for a few ms to get the syscalls the dead one left unanswered issued again
+   (docs/seccomp.md, "Restarts"), and an exec in that window must not fail with "cannot exec in a
+   paused container"; the new process joins the cgroup and is thawed with it. CRI never pauses. */
+static char **exec_ignoring_paused(int argc, char **argv) {
+  char **out = calloc((size_t)argc + 2, sizeof(char *));
+  if (!out) die(70, "out of memory%s", NULL);
+  int j = 0;
+  for (int i = 0; i < argc; i++) {
+    out[j++] = argv[i];
+    if (strcmp(argv[i], "exec") == 0 && j == i + 1) {
+      int has = 0;
+      for (int k = i + 1; k < argc; k++) has |= strcmp(argv[k], "--ignore-paused") == 0;
+      if (!has) out[j++] = "--ignore-paused";
+    }
+  }
+  out[j] = NULL;
+  return out;
+}
+
 /* Runs the stock containerd-shim-runc-v2 of the tree with the same arguments, stdin and cwd.
    Its runc (found by name in PATH, as containerd sends no runc options for this runtime) is
    vnode-runc, which hands create, start and delete to the manager. The shim daemon that `start`
@@ -771,6 +791,7 @@ int main(int argc, char **argv) {
     const char *hooked = getenv("VNODE_RUNC_HOOKED"); /* e.g. ",create,start,delete," */
     if (hooked) own_runc_root(argc, argv);
     const char *cmd = runc_command(argc, argv);
+    if (hooked && cmd && strcmp(cmd, "exec") == 0) argv = exec_ignoring_paused(argc, argv); /* argc is not used past here */
     if (cmd && hooked) {
       char want[64];
       snprintf(want, sizeof want, ",%s,", cmd);

@@ -25,6 +25,7 @@ import { SeccompAgent } from '../seccomp/SeccompAgent.js';
 import { ensureKeeper, type FdKeeper } from '../common/FdKeeper.js';
 import { keptListeningSocket } from '../common/keptSocket.js';
 import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
+import { serveVnodefs } from '../vnodefs/handoverState.js';
 import { LaunchServer } from '../launch/LaunchServer.js';
 import { TREE_BIN } from '../launch/treePaths.js';
 import { shimLaunch } from '../shim/shimLaunch.js';
@@ -56,13 +57,22 @@ export async function managerMain(_argv: string[]): Promise<number> {
   // vNodes first: live holders are re-adopted, dead ones cleaned up.
   const vnodes = await VNodeManager.open(cfg, { log: logger('vnode') });
 
-  // vnodefs: the per-container /proc and /sys files, bound into every vNode container.
+  // The fd keeper (bin/vnode-keeper, started detached if none runs): holds what must outlive this
+  // process: the FUSE connection, the seccomp listeners, the sockets launchers and runc connect to.
+  let keeper: FdKeeper | undefined;
+  try {
+    keeper = ensureKeeper(cfg.runDir, join(TREE_BIN, 'vnode-keeper'));
+  } catch (e) {
+    log.error('no fd keeper: vNode containers will lose /proc, /sys and their intercepted syscalls when this manager exits', { error: (e as Error).message });
+  }
+
+  // vnodefs: the per-container /proc and /sys files, bound into every vNode container. Served
+  // below, once the running pods' vNodes and start times are registered again.
   let vnodefs: VnodeFs | undefined;
   if (cfg.vnodefs && existsSync('/dev/fuse')) {
     const mountpoint = join(cfg.runDir, 'vnodefs');
     mkdirSync(mountpoint, { recursive: true, mode: 0o755 });
     vnodefs = new VnodeFs({ mountpoint, budget: { cpuPerVnode: cfg.budget.cpuPerVnode, windowMs: cfg.budget.windowMs, poolStart: cfg.idPool.start, blockSize: ID_RANGE_SIZE } });
-    await vnodefs.mount();
   }
   // A torn-down vNode's /proc/sys values go with it (user namespace inode numbers are reused).
   vnodes.onTeardown((_v, usernsId) => {
@@ -99,16 +109,12 @@ export async function managerMain(_argv: string[]): Promise<number> {
   const registry = new ContainerRegistry(cfg.stateDir, logger('containers'));
   const hook = new RuncHook(join(TREE_BIN, 'runc'), pods, registry, logger('runc-hook'));
   await hook.reconcile({ adopt: true });
+  if (vnodefs) {
+    const how = await serveVnodefs(vnodefs, keeper, join(cfg.stateDir, 'vnodefs-connection.json'), logger('vnodefs'));
+    log.info(how === 'adopted' ? 'vnodefs: took over the live FUSE connection' : 'vnodefs: mounted', { mountpoint: vnodefs.mountpoint });
+  }
   const reconcileTimer = setInterval(() => void hook.reconcile().catch((e: unknown) => log.error('reconcile failed', { error: (e as Error).message })), 30_000);
   reconcileTimer.unref();
-  // The fd keeper (bin/vnode-keeper, started detached if none runs): holds the seccomp listeners
-  // across a manager restart. Without it they die with this process (pending calls: ENOSYS).
-  let keeper: FdKeeper | undefined;
-  try {
-    keeper = ensureKeeper(cfg.runDir, join(TREE_BIN, 'vnode-keeper'));
-  } catch (e) {
-    log.error('no fd keeper: seccomp listeners will not survive a manager restart', { error: (e as Error).message });
-  }
   // The two sockets others connect to are kept too: a launcher or a runc that connects while no
   // manager runs waits in the backlog for the next one (common/keptSocket.ts).
   const seccompSocket = keptListeningSocket(keeper, 'seccomp', join(cfg.runDir, 'seccomp.sock'), log);
@@ -197,6 +203,10 @@ export async function managerMain(_argv: string[]): Promise<number> {
   await seccomp.close(); // its listeners stay in the keeper for the next manager
   keeper?.close();
   await vnodes.close(); // holders stay up for the next manager
-  await vnodefs?.unmount();
-  return 0;
+  // vnodefs stays mounted, its connection in the keeper, for the next manager (an uninstall
+  // stops the keeper and unmounts it); without a keeper nothing could take it over.
+  if (!keeper) await vnodefs?.unmount();
+  // Exit now: vnodefs' workers sit in blocking reads of a connection the keeper keeps open, and
+  // would hold the process up to the supervisor's SIGKILL.
+  process.exit(0);
 }

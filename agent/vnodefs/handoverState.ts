@@ -2,18 +2,22 @@
 // is stored. The device fds go to a long-lived fd keeper under the names `vnodefs.<i>`; the INIT
 // terms go to a small JSON file beside the manager's state. A new manager loads both and calls
 // VnodeFs.adopt (docs/vnodefs.md, "Surviving a manager restart").
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { MountConstants, umount2 } from '../../addon/mount.js';
+import { rawCloseQuietly } from '../../addon/rawfd.js';
+import { writeFileAtomic } from '../common/atomicWrite.js';
+import type { FdKeeper } from '../common/FdKeeper.js';
+import type { Logger } from '../common/log.js';
+import { isMountPoint } from '../common/mountinfo.js';
 
-import type { VnodeFsConnection, VnodeFsHandover } from './VnodeFs.js';
+import type { VnodeFs, VnodeFsConnection, VnodeFsHandover } from './VnodeFs.js';
 
 /** Prefix of the keeper entries that hold the connection's device fds. */
 export const KEEPER_PREFIX = 'vnodefs.';
 
 /** Writes the state atomically (a reader never sees half a file). */
 export function saveConnectionState(path: string, state: VnodeFsConnection): void {
-  const tmp = `${path}.tmp-${process.pid}`;
-  writeFileSync(tmp, `${JSON.stringify(state)}\n`, { mode: 0o600 });
-  renameSync(tmp, path);
+  writeFileAtomic(path, `${JSON.stringify(state)}\n`, { mode: 0o600 });
 }
 
 /** The saved state, or null when there is none (no connection to adopt: mount afresh). */
@@ -43,4 +47,51 @@ export function fromKeeperEntries(entries: readonly { name: string; fd: number }
     .filter((e) => e.name.startsWith(KEEPER_PREFIX) && /^\d+$/.test(e.name.slice(KEEPER_PREFIX.length)))
     .sort((a, b) => Number(a.name.slice(KEEPER_PREFIX.length)) - Number(b.name.slice(KEEPER_PREFIX.length)));
   return mine.length ? { fds: mine.map((e) => e.fd), state } : null;
+}
+
+/**
+ * Brings vnodefs up for a manager: adopts the live connection an earlier manager left in the
+ * keeper (its fds there, its INIT terms in `statePath`), or mounts afresh (nothing kept, or the
+ * kept connection cannot be taken: then the old mount is detached first, and containers started
+ * before keep binds of a dead mount). Then hands the connection to the keeper for the next one.
+ * Register vNodes and start times on `fs` before calling: the first requests see them.
+ */
+export async function serveVnodefs(fs: VnodeFs, keeper: FdKeeper | undefined, statePath: string, log: Logger): Promise<'adopted' | 'mounted'> {
+  let how: 'adopted' | 'mounted' = 'mounted';
+  if (keeper) {
+    let state: VnodeFsConnection | null = null;
+    try {
+      state = loadConnectionState(statePath);
+    } catch (e) {
+      log.warn('vnodefs: unreadable connection state; mounting afresh', { error: (e as Error).message });
+    }
+    const entries = keeper.takeAll(KEEPER_PREFIX);
+    const h = state ? fromKeeperEntries(entries, state) : null;
+    if (!h) for (const e of entries) rawCloseQuietly(e.fd);
+    if (h) {
+      try {
+        await fs.adopt(h);
+        how = 'adopted';
+      } catch (e) {
+        for (const fd of h.fds) rawCloseQuietly(fd);
+        log.error('vnodefs: cannot take over the kept FUSE connection; mounting afresh (containers started before it read a dead mount)', { error: (e as Error).message });
+      }
+    } else if (state) log.warn('vnodefs: a connection state but no kept fds (the keeper was restarted): the old mount is dead; mounting afresh');
+  }
+  if (how === 'mounted') {
+    if (isMountPoint(fs.mountpoint)) await umount2(fs.mountpoint, MountConstants.MNT_DETACH).catch(() => undefined);
+    await fs.mount();
+  }
+  if (keeper) {
+    const ho = fs.handover();
+    saveConnectionState(statePath, ho.state);
+    const keep = keeperEntries(ho);
+    for (const e of keep) keeper.put(e.name, e.fd);
+    // Entries beyond this server's fds (an earlier one had more workers) go.
+    for (const e of keeper.takeAll(KEEPER_PREFIX)) {
+      rawCloseQuietly(e.fd);
+      if (!keep.some((k) => k.name === e.name)) keeper.drop(e.name);
+    }
+  }
+  return how;
 }

@@ -2,13 +2,16 @@
  * files (open-read-close, and pread on fds kept open across the loop) and the syscalls the
  * manager answers (sysinfo, sched_getaffinity), and keeps in STATFILE:
  *   iter=<loops> fail=<failed operations> maxus=<longest single operation, us> last=<errno:what>
- * rewritten every 100 ms and at SIGTERM. Built statically by e2e/chaos.test.ts. */
+ * rewritten every 100 ms and at SIGTERM (SIGUSR1 starts the counts again), pausing PAUSE_US between loops (an agent, not a flood:
+ * a flood is throttled by the vNode's CPU budget, docs/seccomp.md). Built statically by
+ * e2e/chaos.test.ts and bench/managerRestart.bench.ts. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/sysinfo.h>
 #include <time.h>
@@ -49,18 +52,29 @@ static void save(void) {
 
 static void on_term(int s) { (void)s; stop = 1; }
 
+/* SIGUSR1: a new measuring window (the counts and the longest operation start again). */
+static volatile sig_atomic_t reset;
+static void on_usr1(int s) { (void)s; reset = 1; }
+
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: chaosload STATFILE\n");
+  if (argc != 2 && argc != 3) {
+    fprintf(stderr, "usage: chaosload STATFILE [PAUSE_US]\n");
     return 2;
   }
   statfile = argv[1];
+  long pause_us = argc == 3 ? atol(argv[2]) : 0;
   signal(SIGTERM, on_term);
+  signal(SIGUSR1, on_usr1);
   char buf[65536];
   int kept[NFILES];
   for (size_t i = 0; i < NFILES; i++) kept[i] = open(files[i], O_RDONLY);
   unsigned long saved = 0;
   while (!stop) {
+    if (reset) {
+      reset = 0;
+      iter = fails = maxus = 0;
+      snprintf(last, sizeof last, "-");
+    }
     for (size_t i = 0; i < NFILES; i++) {
       unsigned long t0 = now_us();
       int fd = open(files[i], O_RDONLY);
@@ -83,6 +97,7 @@ int main(int argc, char **argv) {
     if (sched_getaffinity(0, sizeof set, &set) != 0 || CPU_COUNT(&set) == 0) failed("sched_getaffinity");
     timed(t0);
     iter++;
+    if (pause_us > 0) usleep((useconds_t)pause_us);
     if (now_us() - saved > 100000) {
       save();
       saved = now_us();

@@ -2,7 +2,7 @@
 // dirs, its log in a file, and a clean stop (or a SIGKILL, for restart tests).
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { checkHealth } from '../../agent/cli/health.js';
 import { join } from 'node:path';
 import { stopKeeper } from '../../agent/common/keeperProcess.js';
 import { isAlive, processes, waitFor } from './hostState.js';
@@ -44,8 +44,9 @@ export class ManagerProcess {
     writeFileSync(this.pidFile, String(this.pid));
     const exited = new Promise<never>((_r, reject) => p.once('exit', (c) => reject(new Error(`vnode-manager exited with ${c}:\n${this.tail()}`))));
     exited.catch(() => undefined);
-    // Answering, not only there: a killed manager leaves its socket file behind.
-    await Promise.race([waitFor('vnode-manager socket', () => answers(join(this.runDir, 'launch.sock')), 15_000), exited]);
+    // Answering, not only listening: the fd keeper holds the socket across managers, and a killed
+    // manager without one leaves its socket file behind.
+    await Promise.race([waitFor('vnode-manager to answer', async () => (await checkHealth(this.runDir, 2000)).ok, 20_000), exited]);
   }
 
   /** Where the pid is kept, so another process (npm run local -- down) can stop this manager. */
@@ -97,15 +98,3 @@ export class ManagerProcess {
   }
 }
 
-/** Whether a unix socket accepts a connection. */
-function answers(path: string): Promise<boolean> {
-  if (!existsSync(path)) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const c = connect(path);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-}
