@@ -4,7 +4,8 @@
 //    alternating, median of 20 pods each, for a pod joining its namespace's vNode (the usual case:
 //    an anchor pod keeps the vNode up) ...
 // 2. ... and for the first pod of a namespace, which creates the vNode (holder, id range, state).
-// 3. vnode pods of a large image (20,000 files) against a small one: the rootfs is idmapped, not
+// 3. Parallel starts: 4 creators at once, pods/s of each handler (`pod-start-throughput`).
+// 4. vnode pods of a large image (20,000 files) against a small one: the rootfs is idmapped, not
 //    chowned, so the ratio stays near 1.
 import { startVNodeBed } from '../e2e/lib/vnodeBed.js';
 import { manyFilesImage } from '../e2e/lib/testImages.js';
@@ -45,6 +46,27 @@ try {
   }
   const f = median(times.fresh);
   bench('pod-start-new-vnode-vs-runc', { vnode_median_ms: f, runc_median_ms: median(runc2), pods: PODS, vnode: 'created-for-the-pod' }, f / median(runc2));
+
+  // 4. Parallel starts: CREATORS clients at once, each starting (and removing) pods one after
+  //    another, as kubelet does for a node filling up; pods/s of each handler, two rounds each,
+  //    alternating. The vnode pods join the anchored vNode of their namespace.
+  const CREATORS = 4;
+  const per = Math.max(3, Math.round(PODS / 4));
+  const throughput = async (handler: 'runc' | 'vnode'): Promise<number> => {
+    const t0 = performance.now();
+    await Promise.all(Array.from({ length: CREATORS }, async () => {
+      for (let i = 0; i < per; i++) await startOne(handler);
+    }));
+    return (CREATORS * per) / ((performance.now() - t0) / 1000);
+  };
+  const rates: Record<'runc' | 'vnode', number[]> = { runc: [], vnode: [] };
+  for (let round = 0; round < 2; round++) {
+    rates.runc.push(await throughput('runc'));
+    rates.vnode.push(await throughput('vnode'));
+  }
+  const tr = rates.runc.reduce((a, x) => a + x, 0) / rates.runc.length;
+  const tv = rates.vnode.reduce((a, x) => a + x, 0) / rates.vnode.length;
+  bench('pod-start-throughput', { vnode_pods_per_s: tv, runc_pods_per_s: tr, creators: CREATORS, pods_per_round: CREATORS * per, rounds: 2 }, tv / tr);
 
   const big = manyFilesImage(20_000);
   bed.importImage(big.tar);

@@ -4,7 +4,7 @@
 // one read, syscall or exec may fail, no container may restart, and nothing may be left after.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { cpSync, mkdirSync, readdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { e2eSkipReason } from './lib/e2eGate.js';
@@ -59,6 +59,11 @@ test('ten pods in three vNodes: the manager SIGKILLed five times and upgraded on
   }
   assert.equal(readdirSync(join(vb.manager.stateDir, 'vnodes')).filter((f) => f.endsWith('.json')).length, 3, 'one vNode per namespace');
 
+  // A /proc/sys value one pod of vNode chaos-a wrote must still be its vNode's after the restarts.
+  const pidMax = readFileSync('/proc/sys/kernel/pid_max', 'utf8').trim() === '65536' ? '65537' : '65536';
+  const sh = (id: string, script: string) => bed.cri.execSync(id, ['sh', '-c', script]);
+  assert.equal((await sh(pods[0]!.containerId, `echo ${pidMax} > /proc/sys/kernel/pid_max && cat /proc/sys/kernel/pid_max`)).stdout.trim(), pidMax);
+
   // Execs all along, round robin over the pods.
   let execs = 0;
   const execFailures: string[] = [];
@@ -110,6 +115,8 @@ test('ten pods in three vNodes: the manager SIGKILLed five times and upgraded on
     assert.equal(st.status.state, 'CONTAINER_RUNNING');
     stats.push(parseStat((await bed.cri.execSync(p.containerId, ['cat', '/tmp/stat'])).stdout));
   }
+  assert.equal((await sh(pods[3]!.containerId, 'cat /proc/sys/kernel/pid_max')).stdout.trim(), pidMax, 'the vNode kept its /proc/sys value');
+  assert.notEqual((await sh(pods[1]!.containerId, 'cat /proc/sys/kernel/pid_max')).stdout.trim(), pidMax, 'only that vNode');
   const failed = stats.filter((s) => s.fail > 0);
   console.log(
     `chaos: ${KILLS} kills + 1 upgrade, manager back after ${gaps.map((g) => g.toFixed(0)).join('/')} ms; ${stats.reduce((a, s) => a + s.iter, 0)} load loops, ` +

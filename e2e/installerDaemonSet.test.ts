@@ -22,7 +22,7 @@ import { diffSnapshots, snapshotFiles, type Snapshot } from './lib/fileSnapshot.
 import { snapshotNodePaths } from './lib/hostGuard.js';
 import { isAlive, waitFor } from './lib/hostState.js';
 import { KubeletPod } from './lib/KubeletPod.js';
-import { buildReleaseImage, RELEASE_TEST_IMAGE } from './lib/releaseImage.js';
+import { buildReleaseImage, nextReleaseImage, RELEASE_TEST_IMAGE } from './lib/releaseImage.js';
 import { TestBed } from './lib/TestBed.js';
 import { translatePod } from './lib/translatePod.js';
 
@@ -63,9 +63,9 @@ after(async () => {
 });
 
 /** Chart values for this bed: every host path of the DaemonSet and of the installer's config points into it. */
-function bedValues(onTerm: 'keep' | 'uninstall' = 'uninstall'): ChartValues {
+function bedValues(onTerm: 'keep' | 'uninstall' = 'uninstall', tag = IMAGE.tag): ChartValues {
   const v = structuredClone(defaultValues);
-  v.image = { ...IMAGE, pullPolicy: 'Never' };
+  v.image = { ...IMAGE, tag, pullPolicy: 'Never' };
   v.hostPaths = {
     containerdConfigDir: at('etc/containerd'),
     containerdRunDir: at('run/containerd'),
@@ -103,8 +103,8 @@ test('the DaemonSet pod installs vNode on its own containerd, survives the resta
   // The chart's templates rendered as helm would, with this bed's values. The first pod is
   // restarted while the DaemonSet stays (onTerm keep: what `auto` decides for a rolling update or
   // a liveness restart); the second is the last one (onTerm uninstall: the DaemonSet is removed).
-  const render = (onTerm: 'keep' | 'uninstall') => {
-    const ctx = { Values: bedValues(onTerm), Release: { Namespace: 'vnode-system', Name: 'vnode-runtime' } };
+  const render = (onTerm: 'keep' | 'uninstall', tag?: string) => {
+    const ctx = { Values: bedValues(onTerm, tag), Release: { Namespace: 'vnode-system', Name: 'vnode-runtime' } };
     return {
       ds: parse(renderTemplate(chartFiles()['templates/daemonset.yaml']!, ctx)) as { spec: { template: { spec: unknown } } },
       cm: parse(renderTemplate(chartFiles()['templates/configmap.yaml']!, ctx)) as { metadata: { name: string }; data: Record<string, string> },
@@ -207,6 +207,7 @@ test('the DaemonSet pod installs vNode on its own containerd, survives the resta
     );
     // And a vnode pod runs through the installed handler: in a vNode, answering ExecSync.
     const v = await bed.runPod({ name: 'vpod', namespace: 'team-a', handler: 'vnode' });
+    const vPid = JSON.parse((await bed.cri.containerStatus(v.containerId, true)).info.info!).pid as number;
     const e = await bed.cri.execSync(v.containerId, ['sh', '-c', 'id -u; cat /proc/self/uid_map']);
     assert.equal(e.exitCode, 0, e.stderr);
     const [uid, ...map] = e.stdout.trim().split(/\s+/).map(Number);
@@ -227,8 +228,14 @@ test('the DaemonSet pod installs vNode on its own containerd, survives the resta
     const during = await bed.cri.execSync(v.containerId, ['cat', '/proc/self/uid_map']);
     assert.equal(during.exitCode, 0, `the vNode pod answers with no installer pod: ${during.stderr}`);
 
-    // The next installer pod adopts the running supervisor: nothing restarts.
-    const second = render('uninstall');
+    // A rolling update: the next installer pod runs the next release (another tree). It adopts
+    // the running supervisor and restarts the manager into the new version (SIGHUP); containerd
+    // is not restarted and the vNode pod does not notice: same container, its /proc, its
+    // intercepted syscalls and exec work throughout.
+    const next = nextReleaseImage(RELEASE_TEST_IMAGE, `${IMAGE_REPO}:release-test-next`);
+    bed.importImage(next.archive);
+    const versionBefore = readlinkSync(at('opt/vnode/current'));
+    const second = render('uninstall', 'release-test-next');
     const uid2 = 'inst-ds-uid-2';
     const translated2 = translatePod(second.ds.spec.template.spec, {
       pod: { name: 'vnode-runtime-inst2', namespace: 'vnode-system', uid: uid2, nodeName: 'inst-node', hostIP: '127.0.0.1' },
@@ -242,11 +249,18 @@ test('the DaemonSet pod installs vNode on its own containerd, survives the resta
     await waitFor('the second pod to become ready', () => pod2!.isReady('installer') || undefined, 120_000, 200);
     assert.equal(unit.restarts, 1, 'the second pod found vNode installed: no containerd restart');
     assert.equal(Number(readFileSync(at('run/vnode/supervisor.pid'), 'utf8')), supervisor, 'the supervisor was adopted');
-    const h2 = await checkHealth(at('run/vnode'));
-    assert.equal(Number(/pid (\d+)/.exec(h2.message)?.[1]), mgrPid, 'the same manager');
-    const after = await bed.cri.execSync(v.containerId, ['cat', '/proc/self/uid_map']);
+    assert.notEqual(readlinkSync(at('opt/vnode/current')), versionBefore, 'the next version is current');
+    const h2 = await waitFor('the upgraded manager to answer', async () => {
+      const h = await checkHealth(at('run/vnode'));
+      const pid = Number(/pid (\d+)/.exec(h.message)?.[1]);
+      return h.ok && pid !== mgrPid ? { pid } : undefined;
+    }, 30_000, 200);
+    assert.ok(readlinkSync(`/proc/${h2.pid}/exe`).startsWith(at(`opt/vnode/${readlinkSync(at('opt/vnode/current'))}`)), 'the new manager runs from the new version');
+    const after = await bed.cri.execSync(v.containerId, ['sh', '-c', 'cat /proc/self/uid_map; head -1 /proc/meminfo; nproc']);
     assert.equal(after.exitCode, 0, after.stderr);
-    assert.equal(after.stdout, during.stdout, 'the same vNode ids throughout');
+    assert.ok(after.stdout.startsWith(during.stdout), `the same vNode ids throughout: ${after.stdout}`);
+    assert.match(after.stdout, /MemTotal:\s+\d+ kB\n\d+\n$/, 'vnodefs and the intercepted sched_getaffinity answer after the upgrade');
+    assert.equal(JSON.parse((await bed.cri.containerStatus(v.containerId, true)).info.info!).pid, vPid, 'the vNode container was not restarted');
     // Removed while the manager runs (kubelet's drain before the DaemonSet goes).
     await bed.cri.stopPodSandbox(v.podId);
     await bed.cri.removePodSandbox(v.podId);

@@ -195,7 +195,7 @@ test('local up on a half-up node (supervisor and manager killed): removes it and
   process.kill(managerPid, 'SIGKILL');
   await waitFor('both gone', () => !isAlive(supervisor) && !isAlive(managerPid));
   const r = await mustRun('up');
-  assert.match(r.stdout, /not fully up \(nobody listens on .*launch\.sock/);
+  assert.match(r.stdout, /not fully up \(vnode-manager at .*launch\.sock did not answer within/);
   assert.match(r.stdout, /starting it to remove the vNode pods[^]*removed [1-9]\d* pod\(s\)[^]*original bytes[^]*vNode is up/, 'the old pods went through a manager; then a fresh install');
   assert.ok(!processes().some((p) => p.pid === holderPid && p.cmdline.startsWith('vnode-holder')), "the old demo pod's holder went with it");
   const h = await checkHealth(join(BASE, 'run/vnode'));

@@ -23,7 +23,7 @@ export async function checkHealth(runDir: string, timeoutMs = 3000, ready = fals
     return a.code === 0 ? { ok: true, message: text || 'vnode-manager ok' } : { ok: false, message: `vnode-manager at ${sock} answered exit ${a.code}: ${text}` };
   } catch (e) {
     if (e instanceof LaunchCallError && e.code === 'ECONNREFUSED') return { ok: false, message: `nobody listens on ${sock} (a stale socket: vnode-manager is not running)` };
-    if (e instanceof LaunchCallError && e.code === 'ETIMEDOUT') return { ok: false, message: `vnode-manager at ${sock} did not answer within ${timeoutMs} ms` };
+    if (e instanceof LaunchCallError && e.code === 'ETIMEDOUT') return { ok: false, message: `vnode-manager at ${sock} did not answer within ${timeoutMs} ms (it is not running, or starting: its socket is kept for it by the fd keeper)` };
     return { ok: false, message: `cannot reach vnode-manager: ${(e as Error).message}` };
   }
 }

@@ -26,6 +26,7 @@ import { ensureKeeper, type FdKeeper } from '../common/FdKeeper.js';
 import { keptListeningSocket } from '../common/keptSocket.js';
 import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
 import { serveVnodefs } from '../vnodefs/handoverState.js';
+import { SysctlPersistence } from '../vnodefs/sysctlPersistence.js';
 import { LaunchServer } from '../launch/LaunchServer.js';
 import { TREE_BIN } from '../launch/treePaths.js';
 import { shimLaunch } from '../shim/shimLaunch.js';
@@ -109,6 +110,9 @@ export async function managerMain(_argv: string[]): Promise<number> {
   const registry = new ContainerRegistry(cfg.stateDir, logger('containers'));
   const hook = new RuncHook(join(TREE_BIN, 'runc'), pods, registry, logger('runc-hook'));
   await hook.reconcile({ adopt: true });
+  // /proc/sys values the vNodes wrote, kept across managers (vnodefs/sysctlPersistence.ts).
+  const sysctls = vnodefs ? new SysctlPersistence(vnodefs, join(cfg.stateDir, 'vnodefs-sysctl.json'), logger('vnodefs')) : undefined;
+  sysctls?.start(vnodes.list());
   if (vnodefs) {
     const how = await serveVnodefs(vnodefs, keeper, join(cfg.stateDir, 'vnodefs-connection.json'), logger('vnodefs'));
     log.info(how === 'adopted' ? 'vnodefs: took over the live FUSE connection' : 'vnodefs: mounted', { mountpoint: vnodefs.mountpoint });
@@ -197,16 +201,42 @@ export async function managerMain(_argv: string[]): Promise<number> {
     process.once('SIGINT', resolve);
   });
   log.info('vnode-manager stopping');
-  await metricsServer?.close();
+  // Everything that matters outlives this process (state on disk, fds in the keeper, holders), so
+  // a step that hangs must not hold up the next manager: 3 s, then exit anyway.
+  setTimeout(() => {
+    log.warn('vnode-manager stop took over 3 s; exiting anyway');
+    exitNow();
+  }, 3000).unref();
+  const step = async (what: string, fn: () => unknown): Promise<void> => {
+    const t0 = performance.now();
+    try {
+      await fn();
+    } catch (e) {
+      log.warn('stop step failed', { step: what, error: (e as Error).message });
+    }
+    const ms = performance.now() - t0;
+    if (ms > 200) log.warn('stop step was slow', { step: what, ms: Math.round(ms) });
+  };
   clearInterval(reconcileTimer);
-  await launch.close();
-  await seccomp.close(); // its listeners stay in the keeper for the next manager
+  await step('metrics', () => metricsServer?.close());
+  await step('launch', () => launch.close());
+  await step('seccomp', () => seccomp.close()); // its listeners stay in the keeper for the next manager
   keeper?.close();
-  await vnodes.close(); // holders stay up for the next manager
+  sysctls?.stop();
+  await step('vnodes', () => vnodes.close()); // holders stay up for the next manager
   // vnodefs stays mounted, its connection in the keeper, for the next manager (an uninstall
   // stops the keeper and unmounts it); without a keeper nothing could take it over.
-  if (!keeper) await vnodefs?.unmount();
-  // Exit now: vnodefs' workers sit in blocking reads of a connection the keeper keeps open, and
-  // would hold the process up to the supervisor's SIGKILL.
-  process.exit(0);
+  if (!keeper) await step('vnodefs', () => vnodefs?.unmount());
+  exitNow();
+}
+
+/**
+ * Ends the process at once. process.exit() would wait for every worker thread to stop, and
+ * vnodefs' workers sit in blocking reads of a FUSE connection the keeper keeps open for the next
+ * manager: nothing would end them before the supervisor's SIGKILL (10-20 s later). Everything of
+ * value is on disk or in the keeper by now, which is what a SIGKILL leaves too.
+ */
+function exitNow(): never {
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error('unreachable: SIGKILL of self returned');
 }

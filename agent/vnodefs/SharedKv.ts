@@ -106,40 +106,31 @@ export class SharedKv {
   }
 
   set(key: string, value: string): void {
+    this.write(key, value, true);
+  }
+
+  /** Stores the value unless the key has one; returns the key's value after the call (the
+   * earlier one if there was). Throws SharedKvFullError when a new key finds no room. */
+  setIfAbsent(key: string, value: string): string {
+    return this.write(key, value, false);
+  }
+
+  /** The one writer: a new key takes a slot (rebuilding first when dead slots crowd the table);
+   * an existing one is replaced only when `replace`. Returns the key's value after the call. */
+  private write(key: string, value: string, replace: boolean): string {
     const klen = this.encodeKey(key);
     const v = Buffer.from(value, 'utf8');
     if (v.length > VAL_MAX) throw new SharedKvError(`value for ${key} longer than ${VAL_MAX} bytes`);
     this.lock();
     try {
       let i = this.find(klen);
+      if (i >= 0 && !replace) return this.valueAt(i);
       if (i < 0) {
         if (this.size >= this.cap) throw new SharedKvFullError(`shared table full (${this.cap} entries), cannot add ${key.slice(0, 60)}`);
         const dead = Atomics.load(this.i32, 2);
         if (dead > 0 && this.size + dead + 1 > this.cap - (this.cap >> 3)) this.rebuild();
         i = this.place(this.keyBuf, klen);
       }
-      const o = this.slotOff(i);
-      this.buf.writeUInt16LE(v.length, o + 6);
-      v.copy(this.buf, o + 8 + KEY_MAX);
-    } finally {
-      this.unlock();
-    }
-  }
-
-  /** Stores the value unless the key has one; returns the key's value after the call (the
-   * earlier one if there was). Throws SharedKvFullError when a new key finds no room. */
-  setIfAbsent(key: string, value: string): string {
-    const klen = this.encodeKey(key);
-    const v = Buffer.from(value, 'utf8');
-    if (v.length > VAL_MAX) throw new SharedKvError(`value for ${key} longer than ${VAL_MAX} bytes`);
-    this.lock();
-    try {
-      let i = this.find(klen);
-      if (i >= 0) return this.valueAt(i);
-      if (this.size >= this.cap) throw new SharedKvFullError(`shared table full (${this.cap} entries), cannot add ${key.slice(0, 60)}`);
-      const dead = Atomics.load(this.i32, 2);
-      if (dead > 0 && this.size + dead + 1 > this.cap - (this.cap >> 3)) this.rebuild();
-      i = this.place(this.keyBuf, klen);
       const o = this.slotOff(i);
       this.buf.writeUInt16LE(v.length, o + 6);
       v.copy(this.buf, o + 8 + KEY_MAX);

@@ -45,6 +45,32 @@ export class SysctlStore {
     return Object.fromEntries(this.kv.entries(prefix).map(([k, v]) => [k.slice(prefix.length), v]));
   }
 
+  /** Every vNode's written values, by vNode: what a restarted manager must put back. */
+  snapshot(): Record<string, Record<string, string>> {
+    const out: Record<string, Record<string, string>> = {};
+    for (const [k, v] of this.kv.entries('sysctl:')) {
+      const rest = k.slice('sysctl:'.length);
+      const at = rest.lastIndexOf(':');
+      if (at <= 0) continue;
+      (out[rest.slice(0, at)] ??= {})[rest.slice(at + 1)] = v;
+    }
+    return out;
+  }
+
+  /** Puts a snapshot's values back, for the vNodes `keep` accepts; returns how many. */
+  restore(snap: Record<string, Record<string, string>>, keep: (vnodeId: string) => boolean): number {
+    let n = 0;
+    for (const [vnodeId, values] of Object.entries(snap)) {
+      if (!keep(vnodeId)) continue;
+      for (const [name, v] of Object.entries(values)) {
+        if (typeof v !== 'string' || name.includes(':')) continue;
+        this.kv.set(SysctlStore.key(vnodeId, name), v);
+        n++;
+      }
+    }
+    return n;
+  }
+
   drop(vnodeId: string): number {
     return this.kv.deletePrefix(`sysctl:${vnodeId}:`);
   }

@@ -379,6 +379,16 @@ export class VnodeFs {
     return this.sysctls.written(vnodeId);
   }
 
+  /** Every vNode's written /proc/sys values (kept across a manager restart: sysctlPersistence.ts). */
+  sysctlSnapshot(): Record<string, Record<string, string>> {
+    return this.sysctls.snapshot();
+  }
+
+  /** Puts saved /proc/sys values back for the vNodes `keep` accepts (live ones); returns how many. */
+  restoreSysctls(snap: Record<string, Record<string, string>>, keep: (vnodeId: string) => boolean): number {
+    return this.sysctls.restore(snap, keep);
+  }
+
   /** Forgets a vNode's /proc/sys values (when the vNode is deleted). */
   dropVnode(vnodeId: string): void {
     this.sysctls.drop(vnodeId);

@@ -1,6 +1,7 @@
 // A vnode-manager run from the staged install tree for one test bed, with its own run and state
 // dirs, its log in a file, and a clean stop (or a SIGKILL, for restart tests).
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mountPointsUnder, readMountInfo } from '../../agent/common/mountinfo.js';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { checkHealth } from '../../agent/cli/health.js';
 import { join } from 'node:path';
@@ -56,8 +57,9 @@ export class ManagerProcess {
 
   /**
    * Stops the manager. A SIGKILL (a restart test) leaves its fd keeper (bin/vnode-keeper, which
-   * the manager started beside itself) for the next manager; any other stop is for good and
-   * stops the keeper too, unless keepFds.
+   * the manager started beside itself) for the next manager; any other stop is for good (as an
+   * uninstall) and stops the keeper too, and unmounts what the manager leaves mounted for its
+   * successor (vnodefs), unless keepFds.
    */
   async stop(signal: NodeJS.Signals = 'SIGTERM', opts: { keepFds?: boolean } = {}): Promise<void> {
     if (!(opts.keepFds ?? signal === 'SIGKILL')) {
@@ -65,6 +67,7 @@ export class ManagerProcess {
         await this.stopManager(signal);
       } finally {
         await stopKeeper(this.runDir);
+        for (const mp of mountPointsUnder(this.runDir, readMountInfo(), { strictlyBelow: true })) spawnSync('umount', ['-l', mp]);
       }
       return;
     }

@@ -12,7 +12,7 @@
 // build context, so the image test and the DaemonSet e2e of one run share one build.
 import { execFileSync, spawnSync, type ExecFileSyncOptions } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { REPO_ROOT } from './TestBed.js';
 
@@ -250,4 +250,27 @@ export function imageFacts(image: string): ImageFacts {
   const j = JSON.parse(buildah(['inspect', '--type', 'image', image])) as { OCIv1?: { config?: ImageFacts['config'] }; Manifest: string };
   const manifest = JSON.parse(j.Manifest) as { layers: { size: number }[] };
   return { config: j.OCIv1?.config ?? {}, layers: manifest.layers.map((l) => l.size) };
+}
+
+/**
+ * The next release as far as a node can tell: the release image with one more file in its tree
+ * (so the tree's content version differs), committed as `name` and exported for `ctr images
+ * import`. A rolling update from one to the other is an upgrade of every part of vNode on the node.
+ */
+export function nextReleaseImage(base: string, name: string): { name: string; archive: string } {
+  const ctx = scratchDir('vnode-release-next-');
+  const ctr = buildah(['from', '--pull=never', '--quiet', base]).trim();
+  try {
+    writeFileSync(join(ctx, 'NEXT'), `${name}\n`);
+    buildah(['copy', '--quiet', ctr, join(ctx, 'NEXT'), '/opt/vnode-image/NEXT']);
+    buildah(['commit', '--quiet', ctr, name]);
+  } finally {
+    buildahOk(['rm', ctr]);
+    rmSync(ctx, { recursive: true, force: true });
+  }
+  mkdirSync(CACHE, { recursive: true });
+  const archive = join(CACHE, 'vnode-release-next.oci.tar');
+  rmSync(archive, { force: true });
+  buildah(['push', '--quiet', name, `oci-archive:${archive}:${name}`]);
+  return { name, archive };
 }
