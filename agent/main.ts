@@ -1,4 +1,4 @@
-// The JS side of the multi-call program. The C launcher (addon/launcher/vnode.c) handles the
+// The JS side of the multi-call program. The C launcher (addon/launcher/, main in vnode.c) handles the
 // per-pod fast paths itself and starts Node only for the long-running manager, the CLI, and the
 // fallbacks of entries whose manager is unreachable. It names the entry in VNODE_ENTRY.
 import { basename } from 'node:path';

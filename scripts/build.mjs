@@ -63,8 +63,12 @@ if (addonSrcs.some((s) => newer(s, addonOut))) {
 mkdirSync(join(tree, 'bin'), { recursive: true });
 const launcher = join(tree, 'bin/vnode');
 const cflags = ['-O2', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Wno-format-truncation', '-D_FORTIFY_SOURCE=2'];
-if (newer(join(root, 'addon/launcher/vnode.c'), launcher)) {
-  run('cc', [...cflags, '-o', launcher, 'addon/launcher/vnode.c']);
+// The launcher, one multi-call binary from several files: vnode.c holds main()'s dispatch,
+// launcher.h says which file holds what. Rebuilt when any of them (the header too) changed.
+const launcherDir = 'addon/launcher';
+const launcherSrcs = ['vnode.c', 'common.c', 'forward.c', 'runc.c', 'holder.c', 'nsexec.c', 'inject.c'].map((f) => `${launcherDir}/${f}`);
+if ([...launcherSrcs, `${launcherDir}/launcher.h`].some((s) => newer(join(root, s), launcher))) {
+  run('cc', [...cflags, '-o', launcher, ...launcherSrcs]);
 }
 // The manager's supervisor on the host (installer/ManagerSupervisor.ts): its own small program.
 const supervise = join(tree, 'bin/vnode-supervise');

@@ -105,7 +105,7 @@ export class VNodeCni {
     // The vNode (created on first use: ~12 ms), the pod's netns and the interface move (16-20 ms
     // of kernel time: moving a link waits for an RCU barrier) run on while containerd prepares
     // the sandbox: its Create waits for the netns and its Start for the move
-    // (VNodePods.trackPodNetwork), so RunPodSandbox still returns only with the network in place,
+    // (PodNetworks.trackPodNetwork), so RunPodSandbox still returns only with the network in place,
     // and a failure here fails the sandbox.
     const t0 = performance.now();
     const netnsReady = this.vnodes.joinWithNetns(key, id, id);
@@ -119,12 +119,11 @@ export class VNodeCni {
       } catch (e) {
         this.log.error('pod network setup failed', { id, key, error: (e as Error).message });
         // Both idempotent: a netns never made is not removed, a pod never counted in not released.
-        await this.vnodes.removePodNetns(key, id).catch(() => undefined);
-        if (this.vnodes.get(key)?.pods.includes(id) && !this.podHasTasks(id)) await this.vnodes.release(key, id).catch(() => undefined);
+        await this.pods.leaveVNode(key, id, { bestEffort: true, release: () => this.vnodes.get(key)?.pods.includes(id) === true && !this.podHasTasks(id) });
         throw e;
       }
     })();
-    this.pods.trackPodNetwork(id, { key, netns: netnsReady, ready: moved });
+    this.pods.networks.trackPodNetwork(id, { key, netns: netnsReady, ready: moved });
     // The result is the host network's, with our interface now in the pod's vNode netns.
     const result = structuredClone(conf.prevResult);
     for (const i of result.interfaces ?? []) if (i.name === ifname && i.sandbox) i.sandbox = podNetns;
@@ -139,14 +138,11 @@ export class VNodeCni {
     }
     try {
       // An ADD still setting up (or failed) settles first; its own failure path cleaned up after it.
-      await this.pods.podNetworkSettled(id);
+      await this.pods.networks.podNetworkSettled(id);
       const vnode = this.pods.vnodeOfPod(id);
-      if (vnode) {
-        // Destroying the netns destroys the pod's end of the veth, and so the pair.
-        await this.vnodes.removePodNetns(vnode.key, id);
-        // A pod whose sandbox never started (a failed RunPodSandbox) would otherwise hold its vNode.
-        if (!this.podHasTasks(id)) await this.vnodes.release(vnode.key, id);
-      }
+      // The netns goes; the reference only without containers: a pod whose sandbox never started
+      // (a failed RunPodSandbox) would otherwise hold its vNode.
+      if (vnode) await this.pods.leaveVNode(vnode.key, id, { release: () => !this.podHasTasks(id) });
     } catch (e) {
       // Not the input: the host refused (a busy mount, a full disk). containerd retries DEL.
       this.log.error('vnode-cni DEL failed', { id, error: (e as Error).message });
@@ -157,7 +153,7 @@ export class VNodeCni {
 
   private async check(conf: NetConf, id: string, ifname: string): Promise<LaunchAnswer> {
     try {
-      await this.pods.podNetworkReady(id);
+      await this.pods.networks.podNetworkReady(id);
     } catch (e) {
       return cniError(E.TRY_LATER, `pod ${id}: its network setup failed: ${(e as Error).message}`, '', conf.cniVersion);
     }

@@ -1,6 +1,6 @@
-// The wire format between the C launcher (addon/launcher/vnode.c) and the manager. One call per
-// connection: a length-prefixed request, then a length-prefixed answer. Integers are u32 LE,
-// strings are u32 length + bytes.
+// The wire format between the C launcher (addon/launcher/forward.c; the format is at the top of
+// addon/launcher/vnode.c) and the manager. One call per connection: a length-prefixed request,
+// then a length-prefixed answer. Integers are u32 LE, strings are u32 length + bytes.
 
 export const MAX_LAUNCH_MESSAGE = 64 << 20;
 

@@ -46,7 +46,7 @@ export const SHIM_VERSION_TEXT = `containerd-shim-vnode-v2:\n  Version: ${VNODE_
 
 /**
  * What the manager answers for containerd-shim-vnode-v2: `-v` and `-info`. `start` and `delete`
- * never come here: the launcher runs the stock runc shim for them (addon/launcher/vnode.c
+ * never come here: the launcher runs the stock runc shim for them (addon/launcher/runc.c
  * shim_exec), so containerd's task connections go to each pod's runc shim, not to the manager.
  */
 export function shimLaunch(): (req: LaunchRequest) => Promise<LaunchAnswer> {

@@ -1,0 +1,135 @@
+/* vnode-runc (the launcher started as `runc` or `vnode-runc`) and containerd-shim-vnode-v2's exec
+   of the stock runc shim whose runc it is (docs/shim.md). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "launcher.h"
+
+__attribute__((noreturn)) static void exec_runc(char **argv) {
+  char path[PATH_MAX];
+  const char *runc = getenv("VNODE_RUNC");
+  if (!runc || !*runc) {
+    snprintf(path, sizeof path, "%s/bin/runc", tree);
+    if (access(path, X_OK) == 0) runc = path;
+    else if (strcmp(prog, "runc") == 0) die(127, "no runc to run (set VNODE_RUNC or install %s)", path); /* "runc" in PATH is us */
+    else runc = "runc";
+  }
+  argv[0] = (char *)runc;
+  execvp(runc, argv);
+  die(127, "cannot exec runc: %s", strerror(errno));
+}
+
+/* The runc command in a runc command line (the first word after runc's global flags). */
+const char *runc_command(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (argv[i][0] != '-') return argv[i];
+    /* global flags with a value (runc 1.1) */
+    if (strcmp(argv[i], "--root") == 0 || strcmp(argv[i], "--log") == 0 || strcmp(argv[i], "--log-format") == 0 ||
+        strcmp(argv[i], "--criu") == 0 || strcmp(argv[i], "--rootless") == 0)
+      i++;
+  }
+  return NULL;
+}
+
+int runc_command_is(int argc, char **argv, const char *cmd) {
+  const char *c = runc_command(argc, argv);
+  return c && strcmp(c, cmd) == 0;
+}
+
+/* vNode containers keep their runc state under <runDir>/runc/<namespace>, apart from the runc
+   handler's (/run/containerd/runc/<namespace>): the runc shim passes --root <root>/<namespace> on
+   every runc call (its `delete` action too), and each is rewritten here, before the manager sees
+   it, so every call agrees. */
+static void own_runc_root(int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    if (argv[i][0] != '-') return; /* the command: no global flags after it */
+    const char *v = NULL;
+    int inline_form = strncmp(argv[i], "--root=", 7) == 0;
+    if (inline_form) v = argv[i] + 7;
+    else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc) v = argv[i + 1];
+    if (!v) continue;
+    const char *ns = strrchr(v, '/');
+    ns = ns && ns[1] ? ns + 1 : "default";
+    size_t n = strlen(run_dir()) + strlen(ns) + 16;
+    char *root = malloc(n);
+    if (!root) die(70, "out of memory%s", NULL);
+    if (inline_form) snprintf(root, n, "--root=%s/runc/%s", run_dir(), ns);
+    else snprintf(root, n, "%s/runc/%s", run_dir(), ns);
+    if (inline_form) argv[i] = root;
+    else argv[i + 1] = root;
+    return;
+  }
+}
+
+/* `runc exec` of a vNode container with --ignore-paused: a restarted manager freezes and thaws a
+   container for a few ms to get the syscalls the dead one left unanswered issued again
+   (docs/seccomp.md, "Restarts"), and an exec in that window must not fail with "cannot exec in a
+   paused container"; the new process joins the cgroup and is thawed with it. CRI never pauses. */
+static char **exec_ignoring_paused(int argc, char **argv) {
+  char **out = calloc((size_t)argc + 2, sizeof(char *));
+  if (!out) die(70, "out of memory%s", NULL);
+  int j = 0;
+  for (int i = 0; i < argc; i++) {
+    out[j++] = argv[i];
+    if (strcmp(argv[i], "exec") == 0 && j == i + 1) {
+      int has = 0;
+      for (int k = i + 1; k < argc; k++) has |= strcmp(argv[k], "--ignore-paused") == 0;
+      if (!has) out[j++] = "--ignore-paused";
+    }
+  }
+  out[j] = NULL;
+  return out;
+}
+
+/* vnode-runc: the whole of what the launcher does as runc; never returns. */
+void runc_main(int argc, char **argv) {
+  /* Thin step: only the commands the manager hooks cross the socket; the rest go straight to
+     runc with every fd (console socket, stdio, pid file) intact. Started as "runc" it is the
+     runc the stock runc shim finds first in its PATH (lib/runc-path/runc, see shim_exec). */
+  const char *hooked = getenv("VNODE_RUNC_HOOKED"); /* e.g. ",create,start,delete," */
+  if (hooked) own_runc_root(argc, argv);
+  const char *cmd = runc_command(argc, argv);
+  if (hooked && cmd && strcmp(cmd, "exec") == 0) argv = exec_ignoring_paused(argc, argv); /* argc is not used past here */
+  if (cmd && hooked) {
+    char want[64];
+    snprintf(want, sizeof want, ",%s,", cmd);
+    if (strstr(hooked, want)) {
+      /* A manager being restarted is waited for: create and start need it (a container never
+         starts without its vNode), delete only tells it, so it waits briefly (containerd kills
+         `shim delete` after 5 s) and then deletes alone; the manager reconciles (a delete left
+         in the socket's backlog still reaches the next manager, which finds it done). */
+      int del = strcmp(cmd, "delete") == 0;
+      forward("vnode-runc", argc, argv, del ? 2500 : 120000);
+      if (!del) die(70, "vnode-manager is not running (waited 120 s); the container was not %s", strcmp(cmd, "create") == 0 ? "created" : "started");
+    }
+  }
+  exec_runc(argv);
+}
+
+/* Runs the stock containerd-shim-runc-v2 of the tree with the same arguments, stdin and cwd.
+   Its runc (found by name in PATH, as containerd sends no runc options for this runtime) is
+   vnode-runc, which hands create, start and delete to the manager. The shim daemon that `start`
+   forks inherits this environment, and so does every runc it runs. */
+void shim_exec(char **argv) {
+  char shim[PATH_MAX], dir[PATH_MAX], runc[PATH_MAX];
+  snprintf(shim, sizeof shim, "%s/bin/containerd-shim-runc-v2", tree);
+  snprintf(dir, sizeof dir, "%s/lib/runc-path", tree);
+  snprintf(runc, sizeof runc, "%s/bin/runc", tree);
+  if (access(runc, X_OK) != 0) die(127, "no runc in the install tree (%s)", runc);
+  const char *old = getenv("PATH");
+  size_t n = strlen(dir) + (old ? strlen(old) : 0) + 2;
+  char *path = malloc(n);
+  if (!path) die(70, "out of memory%s", NULL);
+  snprintf(path, n, "%s%s%s", dir, old && *old ? ":" : "", old ? old : "");
+  setenv("PATH", path, 1);
+  setenv("VNODE_RUNC", runc, 1);
+  setenv("VNODE_RUNC_HOOKED", ",create,start,delete,", 1);
+  argv[0] = "containerd-shim-runc-v2";
+  execv(shim, argv);
+  die(127, "cannot exec the runc shim %s", shim);
+}

@@ -1,0 +1,75 @@
+// A vNode container's rootfs owned by the vNode's root without a recursive chown (idmapped
+// mounts), and the removal of what a task's remount may have left.
+import { closeSync, openSync } from 'node:fs';
+import { chown, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { bindIdmapped, mount, MountConstants, umount2 } from '../../addon/mount.js';
+import { readMountInfo } from '../common/mountinfo.js';
+import { SpecError } from '../spec/SpecRewriter.js';
+import type { VNode } from '../vnode/VNodeRecord.js';
+import { unmountBelow } from '../vnode/VNodeManager.js';
+
+/** Where a task's idmapped layers are bound while its overlay is made. */
+function idmapDir(vnode: VNode, id: string): string {
+  return join(vnode.dir, 'rootfs', id);
+}
+
+/**
+ * The container's rootfs owned by the vNode's root without a recursive chown. The runc shim
+ * mounted containerd's snapshot at <bundle>/rootfs; it is replaced by the same overlay whose
+ * read-only lower layers are bound through idmapped mounts (disk uid 0 shows as the vNode's
+ * root) and whose fresh, empty upper and work dirs are chowned: O(layers), whatever the image
+ * size. The overlay keeps private clones of its layers, so the idmapped binds are unmounted at
+ * once and nothing is left to clean up but the overlay itself, which the runc shim unmounts at
+ * Delete as it would its own. A bind rootfs (native snapshotter) gets an idmapped clone of
+ * itself stacked on top.
+ */
+export async function idmapRootfs(vnode: VNode, id: string, target: string): Promise<void> {
+  const m = readMountInfo().filter((x) => x.mountPoint === target).pop();
+  if (!m) return; // the bundle's rootfs was prepared by the caller, not mounted by the runc shim
+  const usernsFd = openSync(vnode.namespaces.user, 'r');
+  const dir = idmapDir(vnode, id);
+  try {
+    if (m.fsType === 'overlay') {
+      const opt = (k: string): string | undefined => m.superOptions.find((o) => o.startsWith(`${k}=`))?.slice(k.length + 1);
+      const lowers = opt('lowerdir')?.split(':') ?? [];
+      const upper = opt('upperdir');
+      const work = opt('workdir');
+      if (!lowers.length) throw new SpecError(`task ${id}: overlay rootfs without lowerdir`);
+      // containerd shortens a long option string with paths relative to a directory it changes
+      // into; those cannot be told apart from here.
+      if (lowers.some((l) => !l.startsWith('/')) || (upper && !upper.startsWith('/'))) throw new SpecError(`task ${id}: overlay rootfs with relative layer paths (too many layers for one mount option string) is not supported in a vNode`);
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      const mapped: string[] = [];
+      for (const [i, l] of lowers.entries()) {
+        const t = join(dir, `l${i}`);
+        await mkdir(t);
+        await bindIdmapped(l, t, usernsFd);
+        mapped.push(t);
+      }
+      for (const d of [upper, work]) if (d) await chown(d, vnode.idRange.uidStart, vnode.idRange.gidStart);
+      const data = m.superOptions.filter((o) => o !== 'rw' && o !== 'ro').map((o) => (o.startsWith('lowerdir=') ? `lowerdir=${mapped.join(':')}` : o));
+      let flags = 0;
+      for (const [o, f] of [['ro', MountConstants.MS_RDONLY], ['nosuid', MountConstants.MS_NOSUID], ['nodev', MountConstants.MS_NODEV], ['noexec', MountConstants.MS_NOEXEC]] as const) if (m.options.includes(o)) flags |= f;
+      await umount2(target, 0);
+      try {
+        await mount('overlay', target, 'overlay', flags, data.join(','));
+      } catch (e) {
+        throw new SpecError(`task ${id}: cannot mount its idmapped rootfs: ${(e as Error).message}`);
+      }
+      return;
+    }
+    await bindIdmapped(target, target, usernsFd, { recursive: true });
+  } finally {
+    closeSync(usernsFd);
+    await unmountBelow(dir).catch(() => undefined);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** A task is gone: its idmap dir goes too, whatever an idmapRootfs cut short left in it. */
+export async function removeIdmapDir(vnode: VNode, id: string): Promise<void> {
+  const dir = idmapDir(vnode, id);
+  await unmountBelow(dir);
+  await rm(dir, { recursive: true, force: true });
+}
