@@ -80,6 +80,16 @@ export async function managerMain(_argv: string[]): Promise<number> {
     if (usernsId) vnodefs?.dropVnode(usernsId);
   });
   const placement = new VNodePlacement(cfg.vnodeMode, new SharingPolicy(cfg.sharing.vnodes, cfg.sharing.policyFile));
+  // Warnings on pods become Events, posted by the installer (podEventSpool.ts says why).
+  const spoolPodEvent = (pod: { namespace?: string; name?: string; uid: string }, reason: string, message: string): void => {
+    if (!pod.namespace || !pod.name) return; // a bare CRI client's pod has no object to report on
+    try {
+      if (!appendPodEvent(join(cfg.stateDir, POD_EVENT_SPOOL), { at: Date.now(), pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid }, reason, message }))
+        log.warn('pod event spool full; event dropped', { reason, pod: `${pod.namespace}/${pod.name}` });
+    } catch (e) {
+      log.warn('cannot spool pod event', { reason, error: (e as Error).message });
+    }
+  };
   const pods = new VNodePods(
     vnodes,
     placement,
@@ -91,15 +101,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
       cni: cfg.cni,
       devices: new DeviceNodes(cfg.devices.allow),
       // Refusals become Events on the pod, posted by the installer (podEventSpool.ts says why).
-      refused: (pod, reason, message) => {
-        if (!pod.namespace || !pod.name) return; // a bare CRI client's pod has no object to report on
-        try {
-          if (!appendPodEvent(join(cfg.stateDir, POD_EVENT_SPOOL), { at: Date.now(), pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid }, reason, message }))
-            log.warn('pod event spool full; event dropped', { reason, pod: `${pod.namespace}/${pod.name}` });
-        } catch (e) {
-          log.warn('cannot spool pod event', { reason, error: (e as Error).message });
-        }
-      },
+      refused: (pod, reason, message) => spoolPodEvent(pod, reason, message),
     },
     logger('pods'),
   );
@@ -142,6 +144,13 @@ export async function managerMain(_argv: string[]): Promise<number> {
   launch.handle('containerd-shim-vnode-v2', shimLaunch());
   launch.handle('vnode-runc', hook.handle);
   launch.handle('vnode-cni', new VNodeCni(vnodes, pods, (podId) => hook.podHasContainers(podId), logger('cni')).handle);
+  // A vNode whose holder died: its pods keep running, but new ones are refused until they go.
+  vnodes.onHolderDeath((v) => {
+    for (const id of v.pods) {
+      const who = pods.podIdentity(id);
+      if (who) spoolPodEvent(who, 'VNodeHolderDied', `vNode ${v.name} lost its namespace holder: this pod keeps running, but no new pod can join the vNode until all of its pods are removed (then it is made again)`);
+    }
+  });
   // A torn-down vNode's syscall counts (and their metric series) go with it.
   vnodes.onTeardown((v) => seccomp.forgetVnode(v.name));
   const sizes = (): StateSizes => ({

@@ -30,26 +30,26 @@ export class PodFacts {
   private readonly podCgroups = new Map<string, string>();
 
   /** Each pod's Kubernetes namespace and name, from its sandbox's annotations (`vnode ls`). */
-  private readonly podNames = new Map<string, { namespace: string; name: string }>();
+  private readonly podNames = new Map<string, { namespace: string; name: string; uid: string }>();
 
   /** A sandbox's Create (after its spec is rewritten and its rootfs remounted). */
-  sandboxCreated(podId: string, cgroup: string | undefined, identity: { namespace: string; name: string } | undefined): void {
+  sandboxCreated(podId: string, cgroup: string | undefined, identity: { namespace: string; name: string; uid: string } | undefined): void {
     if (cgroup && this.vnodefs) {
       this.vnodefs.setStartTime(cgroup, Date.now());
       this.podCgroups.set(podId, cgroup);
     }
     this.podStarts.set(podId, Date.now());
-    if (identity) this.podNames.set(podId, { namespace: identity.namespace, name: identity.name });
+    if (identity) this.podNames.set(podId, { namespace: identity.namespace, name: identity.name, uid: identity.uid });
   }
 
   /** A running sandbox found by a restarted manager, created at createdAt. */
-  sandboxAdopted(podId: string, cgroup: string | undefined, createdAt: number, who: { namespace: string; name: string }): void {
+  sandboxAdopted(podId: string, cgroup: string | undefined, createdAt: number, who: { namespace: string; name: string; uid: string }): void {
     if (cgroup && this.vnodefs) {
       this.vnodefs.setStartTime(cgroup, createdAt);
       this.podCgroups.set(podId, cgroup);
     }
     this.podStarts.set(podId, createdAt);
-    if (who.namespace && who.name) this.podNames.set(podId, { namespace: who.namespace, name: who.name });
+    if (who.namespace && who.name) this.podNames.set(podId, { namespace: who.namespace, name: who.name, uid: who.uid });
   }
 
   /** The pod is leaving its vNode: its facts go, and vnodefs stops counting its uptime. */
@@ -65,7 +65,7 @@ export class PodFacts {
     return this.podStarts.get(podId);
   }
 
-  podIdentity(podId: string): { namespace: string; name: string } | undefined {
+  podIdentity(podId: string): { namespace: string; name: string; uid: string } | undefined {
     return this.podNames.get(podId);
   }
 

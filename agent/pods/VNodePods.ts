@@ -17,7 +17,7 @@ import { hostNodeAt } from '../spec/hostDeviceOf.js';
 import { hostMountResolver } from '../spec/hostMountOf.js';
 import { hostNamespacesOf, rewriteSpec, SpecError, type ProcBinding } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
-import type { ReleaseResult, VNodeManager } from '../vnode/VNodeManager.js';
+import { VNodeError, type ReleaseResult, type VNodeManager } from '../vnode/VNodeManager.js';
 import { podFromSpec, VNodePlacementError, type PodIdentity, type VNodePlacement } from '../vnode/VNodePlacement.js';
 import type { ContainerRecord } from './ContainerRegistry.js';
 import { DeviceNodes } from './DeviceNodes.js';
@@ -44,7 +44,7 @@ export interface VNodePodsOptions {
   devices?: DeviceNodes;
   /** Told of every pod the vNode refuses (placement, devices): a Warning Event on the pod
    * (agent/common/podEventSpool.ts). */
-  refused?: (pod: PodIdentity, reason: 'VNodePlacementRefused' | 'VNodeDeviceRefused', message: string) => void;
+  refused?: (pod: PodIdentity, reason: 'VNodePlacementRefused' | 'VNodeDeviceRefused' | 'VNodeFailed', message: string) => void;
 }
 
 /** How a pod leaves its vNode (leaveVNode): what differs between its callers. */
@@ -106,7 +106,13 @@ export class VNodePods implements ContainerLife {
     // The sandbox brings the pod into its vNode (hostNetwork pods have no CNI ADD to do it);
     // containers find it there.
     const identity = ctx.sandbox ? podFromSpec(ctx.podId, ctx.annotations) : undefined;
-    const vnode = identity ? await this.vnodes.getOrCreate(this.placePod(identity), ctx.podId) : this.vnodeOfPod(ctx.podId);
+    const vnode = identity
+      ? await this.vnodes.getOrCreate(this.placePod(identity), ctx.podId).catch((e: unknown) => {
+          // A vNode that lost its holder takes no pod until its pods are gone: the pod says why.
+          if (e instanceof VNodeError) this.opts.refused?.(identity, 'VNodeFailed', e.message);
+          throw e;
+        })
+      : this.vnodeOfPod(ctx.podId);
     if (!vnode || vnode.state !== 'ready') throw new SpecError(`pod ${ctx.podId}: its vNode${vnode ? ` (${vnode.key})` : ''} is ${vnode?.state ?? 'gone'}`);
     this.facts.registerWithVnodefs(vnode);
     const podNetns = ctx.sandbox ? (pendingNetns ?? vnode.netns[ctx.podId]) : undefined;
@@ -234,7 +240,7 @@ export class VNodePods implements ContainerLife {
     return r;
   }
 
-  podIdentity(podId: string): { namespace: string; name: string } | undefined {
+  podIdentity(podId: string): { namespace: string; name: string; uid: string } | undefined {
     return this.facts.podIdentity(podId);
   }
 

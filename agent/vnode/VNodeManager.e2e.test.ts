@@ -251,9 +251,12 @@ function registerTests(): void {
   test('a holder that dies under its pods marks the vNode failed until they are released', async () => {
     const { m, cfg } = await manager();
     const v = await m.getOrCreate('ns:fragile', 'p1');
+    const told: string[] = [];
+    m.onHolderDeath((d) => told.push(`${d.name} ${d.pods.join(',')}`));
     process.kill(v.holder!.pid, 'SIGKILL');
     for (let i = 0; i < 100 && m.get('ns:fragile')?.state !== 'failed'; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(m.get('ns:fragile')?.state, 'failed');
+    assert.deepEqual(told, [`${v.name} p1`], 'the manager is told once, with the pods that lost their vNode (their Events)');
     await assert.rejects(m.getOrCreate('ns:fragile', 'p2'), /lost its holder/);
     assert.deepEqual(await m.release('ns:fragile', 'p1'), { found: true, destroyed: true });
     assert.deepEqual(footprint(cfg), EMPTY);

@@ -92,6 +92,7 @@ export class VNodeManager {
    * reused once the namespace is gone, so it is known at teardown even if the holder died first. */
   private readonly usernsIds = new Map<string, string>();
   private readonly teardownListeners: TeardownListener[] = [];
+  private readonly holderDeathListeners: ((v: VNode) => void)[] = [];
   private readonly vnodesDir: string;
 
   private constructor(
@@ -125,6 +126,11 @@ export class VNodeManager {
   /** Calls fn for every vNode torn down from now on (after its holder is killed). */
   onTeardown(fn: TeardownListener): void {
     this.teardownListeners.push(fn);
+  }
+
+  /** Calls fn when a vNode's holder dies under its pods (the vNode is then failed). */
+  onHolderDeath(fn: (v: VNode) => void): void {
+    this.holderDeathListeners.push(fn);
   }
 
   /** Sizes of the in-memory tables (the manager's state entry). */
@@ -362,6 +368,13 @@ export class VNodeManager {
       this.log.error('vNode holder died', { key: r.key, name: r.name, pid: h.pid, exit: e, pods: r.pods });
       this.holders.delete(r.name);
       h.close();
+      for (const fn of this.holderDeathListeners) {
+        try {
+          fn(viewOf(r));
+        } catch (err) {
+          this.log.error('holder death listener failed', { key: r.key, error: (err as Error).message });
+        }
+      }
       void this.locked(r.key, async () => {
         const cur = this.records.get(r.key);
         if (cur && cur.state === 'ready' && cur.holder?.pid === h.pid) await this.save({ ...cur, state: 'failed' });
