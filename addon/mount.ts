@@ -28,11 +28,13 @@ export const mountSetattr = fn<(dirfd: number, path: string, flags: number, attr
 
 /** A bind mount of `source` at `target` whose owners are shifted by the user namespace of
  * `usernsFd` (an idmapped mount): open_tree(CLONE) + mount_setattr(IDMAP) + move_mount. */
-export async function bindIdmapped(source: string, target: string, usernsFd: number, opts: { recursive?: boolean } = {}): Promise<void> {
+export async function bindIdmapped(source: string, target: string, usernsFd: number, opts: { recursive?: boolean; readOnly?: boolean } = {}): Promise<void> {
   const c = MountConstants;
   const tree = await openTree(c.AT_FDCWD, source, c.OPEN_TREE_CLONE | c.OPEN_TREE_CLOEXEC | (opts.recursive ? c.AT_RECURSIVE : 0));
   try {
-    await mountSetattr(tree, '', c.AT_EMPTY_PATH | (opts.recursive ? c.AT_RECURSIVE : 0), { attrSet: c.MOUNT_ATTR_IDMAP, usernsFd });
+    // readOnly: a view to read, nothing more (no write, no setuid, no device, no exec).
+    const ro = opts.readOnly ? c.MOUNT_ATTR_RDONLY | c.MOUNT_ATTR_NOSUID | c.MOUNT_ATTR_NODEV | c.MOUNT_ATTR_NOEXEC : 0;
+    await mountSetattr(tree, '', c.AT_EMPTY_PATH | (opts.recursive ? c.AT_RECURSIVE : 0), { attrSet: c.MOUNT_ATTR_IDMAP | ro, usernsFd });
     await moveMount(tree, '', c.AT_FDCWD, target, c.MOVE_MOUNT_F_EMPTY_PATH);
   } finally {
     closeSync(tree);

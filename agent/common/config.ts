@@ -97,6 +97,8 @@ export const ConfigSchema = z
       .default({}),
     /** Serve the FUSE /proc and /sys files (vnodefs) and bind them into vNode containers. */
     vnodefs: z.boolean().default(true),
+    /** kubelet's pod log root: a hostPath of it shows a vNode's pods only (agent/pods/PodLogViews.ts). */
+    podLogRoot: absPath.default('/var/log/pods'),
     /** Which pods share a vNode: all pods of a namespace on this node, or one vNode per pod. */
     vnodeMode: z.enum(['namespace', 'pod']).default('namespace'),
     /** Pods of different namespaces share a vNode only as the cluster admin says here
@@ -180,6 +182,7 @@ export function loadConfig(file = process.env.VNODE_CONFIG, env: NodeJS.ProcessE
     raw = { ...raw, cni: { ...cni, ...(env.VNODE_CNI_CONF_DIR ? { confDir: env.VNODE_CNI_CONF_DIR } : {}), ...(env.VNODE_CNI_BIN_DIR ? { binDir: env.VNODE_CNI_BIN_DIR } : {}) } };
   }
   if (env.VNODE_VNODE_MODE) raw = { ...raw, vnodeMode: env.VNODE_VNODE_MODE };
+  if (env.VNODE_POD_LOG_ROOT) raw = { ...raw, podLogRoot: env.VNODE_POD_LOG_ROOT };
   if (env.VNODE_METRICS_PORT || env.VNODE_METRICS_ADDRESS || env.VNODE_METRICS_ENABLED) {
     const metrics = { ...((raw.metrics ?? {}) as Record<string, unknown>) };
     if (env.VNODE_METRICS_ENABLED) {

@@ -20,6 +20,7 @@ import { managerMetrics } from '../metrics/ManagerMetrics.js';
 import { MetricsServer } from '../metrics/MetricsServer.js';
 import { STATE_ENTRY, stateLaunch, type StateSizes } from './stateLaunch.js';
 import { DeviceNodes } from '../pods/DeviceNodes.js';
+import { PodLogViews } from '../pods/PodLogViews.js';
 import { VNodePods } from '../pods/VNodePods.js';
 import { SeccompAgent } from '../seccomp/SeccompAgent.js';
 import { ensureKeeper, type FdKeeper } from '../common/FdKeeper.js';
@@ -90,6 +91,9 @@ export async function managerMain(_argv: string[]): Promise<number> {
       log.warn('cannot spool pod event', { reason, error: (e as Error).message });
     }
   };
+  // What a node agent's hostPath of kubelet's pod log root shows: its vNode's pods only.
+  const logViews = new PodLogViews(cfg.podLogRoot, join(cfg.runDir, 'logviews'), logger('logviews'));
+  vnodes.onTeardown((v) => void logViews.dropVnode(v.name).catch((e: unknown) => log.warn('cannot remove a vNode\'s log view', { vnode: v.name, error: (e as Error).message })));
   const pods = new VNodePods(
     vnodes,
     placement,
@@ -102,6 +106,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
       devices: new DeviceNodes(cfg.devices.allow),
       // Refusals become Events on the pod, posted by the installer (podEventSpool.ts says why).
       refused: (pod, reason, message) => spoolPodEvent(pod, reason, message),
+      logViews,
     },
     logger('pods'),
   );

@@ -21,6 +21,7 @@ import { VNodeError, type ReleaseResult, type VNodeManager } from '../vnode/VNod
 import { podFromSpec, VNodePlacementError, type PodIdentity, type VNodePlacement } from '../vnode/VNodePlacement.js';
 import type { ContainerRecord } from './ContainerRegistry.js';
 import { DeviceNodes } from './DeviceNodes.js';
+import { SANDBOX_LOG_DIR_ANNOTATION, type PodLogViews } from './PodLogViews.js';
 import { idmapRootfs, removeIdmapDir } from './idmapRootfs.js';
 import { PodFacts, podCgroup, type VnodefsPodFacts } from './PodFacts.js';
 import { PodNetworks } from './PodNetworks.js';
@@ -28,6 +29,8 @@ import type { ContainerLife, CreateContext } from './runcHook.js';
 import { ensureVNodeNetwork, removeVNodeNetwork, type VNodeCniDirs } from './VNodeNetwork.js';
 
 export interface VNodePodsOptions {
+  /** The vNodes' views of kubelet's pod log root (node agents' hostPath of /var/log/pods). */
+  logViews?: PodLogViews;
   /** vnodefs' files and directories (containerBindings()), when vnodefs runs: the spec rewrite
    * binds those runc accepts; the /proc/sys ones (`inject`) are bound by vnode-inject. */
   procBindings?: ProcBinding[];
@@ -127,6 +130,9 @@ export class VNodePods implements ContainerLife {
           if (e instanceof DeviceRequestError) this.opts.refused?.(podFromSpec(ctx.podId, ctx.annotations), 'VNodeDeviceRefused', `container ${ctx.annotations['io.kubernetes.cri.container-name'] ?? ctx.id}: ${e.message}`);
           throw e;
         });
+    // A sandbox's log directory joins its vNode's view of the pod log root, which a node agent's
+    // hostPath of that root (or a parent) shows instead of the host's (PodLogViews.ts).
+    if (ctx.sandbox) await this.opts.logViews?.addPod(vnode, ctx.podId, ctx.annotations[SANDBOX_LOG_DIR_ANNOTATION]);
     const rewritten = rewriteSpec(spec, ctx.sandbox, host, {
       namespaces: vnode.namespaces,
       idRange: vnode.idRange,
@@ -141,6 +147,11 @@ export class VNodePods implements ContainerLife {
         : undefined,
       devices,
     });
+    const views = this.opts.logViews;
+    if (views && views.wants(rewritten.mounts ?? [])) {
+      await views.ensureView(vnode);
+      rewritten.mounts = views.rewriteMounts(rewritten.mounts ?? [], vnode.name);
+    }
     // The container's processes run as the vNode's ids: they must be able to pass through the
     // bundle (0700, root's) to their rootfs.
     await allowTraverse(ctx.bundle);
@@ -163,6 +174,8 @@ export class VNodePods implements ContainerLife {
       return;
     }
     this.facts.sandboxAdopted(r.podId, podCgroup({ linux: spec.linux ?? {} }), r.createdAt, podFromSpec(r.podId, spec.annotations ?? {}));
+    if (vnode?.state === 'ready')
+      void this.opts.logViews?.addPod(vnode, r.podId, spec.annotations?.[SANDBOX_LOG_DIR_ANNOTATION]).catch((e: unknown) => this.log.warn('cannot restore a pod\'s log view', { podId: r.podId, error: (e as Error).message }));
   }
 
   /** The proxy's Start of a pod's sandbox: its network must be in place first. */
@@ -211,6 +224,7 @@ export class VNodePods implements ContainerLife {
 
   private async leave(podId: string): Promise<void> {
     this.facts.forgetPod(podId);
+    await this.opts.logViews?.removePod(podId).catch((e: unknown) => this.log.warn('cannot remove a pod from its log view', { podId, error: (e as Error).message }));
     await this.networks.podNetworkSettled(podId);
     const v = this.vnodeOfPod(podId);
     if (!v) return;

@@ -1,0 +1,70 @@
+// A vNode is a node for its tenant's node agents (issue 13, part 2): a log agent's hostPath of
+// kubelet's pod log root shows exactly its vNode's pods, readable by the vNode's root, never
+// writable, with no name of another tenant's pod; pods that start or go appear and vanish under a
+// running agent; a hostPath of a parent dir shows the same view at the root's place below it.
+import assert from 'node:assert/strict';
+import { basename, dirname, join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { mountPointsUnder } from '../agent/common/mountinfo.js';
+import { e2eSkipReason } from './lib/e2eGate.js';
+import { mounts, waitFor } from './lib/hostState.js';
+import type { TestBed } from './lib/TestBed.js';
+import { startVNodeBed, type VNodeBed } from './lib/vnodeBed.js';
+
+const skip = e2eSkipReason();
+const BASE = '/run/vnt-nodeview';
+let vb: VNodeBed;
+let bed: TestBed;
+
+before(async () => {
+  if (skip) return;
+  vb = await startVNodeBed({ name: 'nodeview', subnetIndex: 75, baseDir: BASE, managerEnv: { VNODE_POD_LOG_ROOT: join(BASE, 'logs') } });
+  bed = vb.bed;
+});
+
+after(async () => {
+  if (!vb) return;
+  assert.deepEqual(await vb.teardown(), [], 'nothing left behind');
+});
+
+const logDirOf = (p: { podConfig: Record<string, unknown> }): string => p.podConfig.logDirectory as string;
+const sh = async (id: string, script: string): Promise<{ stdout: string; exitCode: number; stderr: string }> => bed.cri.execSync(id, ['sh', '-c', script]);
+
+test('a hostPath of the pod log root shows the vNode\'s pods only: readable, read-only, live', { skip, timeout: 180_000 }, async () => {
+  const root = join(BASE, 'logs');
+  assert.equal(bed.logDir, root);
+  const say = (what: string) => ({ name: 'main', command: ['sh', '-c', `echo ${what}; exec sleep 3600`] });
+  const agent = await bed.runPod({ name: 'agent', namespace: 'view-a', handler: 'vnode' }, { name: 'main', command: ['sleep', '3600'], mounts: [{ containerPath: '/var/log/pods', hostPath: root }] });
+  const parent = await bed.runPod({ name: 'agent-parent', namespace: 'view-a', handler: 'vnode' }, { name: 'main', command: ['sleep', '3600'], mounts: [{ containerPath: '/host', hostPath: dirname(root) }] });
+  const b = await bed.runPod({ name: 'worker-b', namespace: 'view-a', handler: 'vnode' }, say('hello-from-b'));
+  const c = await bed.runPod({ name: 'other-c', namespace: 'view-b', handler: 'vnode' }, say('secret-of-c'));
+  const runcPod = await bed.runPod({ name: 'plain', namespace: 'view-a', handler: 'runc' }, say('runc-pod'));
+  const ls = async (id: string, dir = '/var/log/pods'): Promise<string[]> => (await sh(id, `ls -1 ${dir}`)).stdout.split('\n').filter(Boolean).sort();
+  const mine = [agent, parent, b].map((p) => basename(logDirOf(p))).sort();
+  try {
+    await waitFor('b to have logged', async () => /hello-from-b/.test((await sh(agent.containerId, `cat /var/log/pods/${basename(logDirOf(b))}/main/0.log`)).stdout) || undefined, 10_000, 200);
+    assert.deepEqual(await ls(agent.containerId), mine, "exactly its vNode's pods: no other tenant's, no runc pod's");
+    assert.deepEqual(await ls(parent.containerId, `/host/${basename(root)}`), mine, 'the same view below a hostPath of a parent');
+    const st = await sh(agent.containerId, `stat -c '%u %g' /var/log/pods/${basename(logDirOf(b))}/main/0.log`);
+    assert.equal(st.stdout.trim(), '0 0', "the logs are the vNode root's to read (idmapped), as on a node");
+    const w = await sh(agent.containerId, `echo x > /var/log/pods/${basename(logDirOf(b))}/main/0.log; touch /var/log/pods/new; mkdir /var/log/pods/${basename(logDirOf(c))}`);
+    assert.notEqual(w.exitCode, 0);
+    assert.match(w.stderr, /Read-only file system/);
+    assert.equal((await sh(agent.containerId, 'grep -r secret-of-c /var/log/pods; echo $?')).stdout.trim(), '1', 'no content of another tenant');
+
+    // A pod that starts and one that goes while the agent runs.
+    const d = await bed.runPod({ name: 'late-d', namespace: 'view-a', handler: 'vnode' }, say('late'));
+    assert.deepEqual(await ls(agent.containerId), [...mine, basename(logDirOf(d))].sort(), 'a new pod appears without restarting the agent');
+    await bed.cri.stopPodSandbox(b.podId);
+    await bed.cri.removePodSandbox(b.podId);
+    assert.deepEqual(await ls(agent.containerId), [basename(logDirOf(agent)), basename(logDirOf(parent)), basename(logDirOf(d))].sort(), 'a removed pod vanishes');
+    await bed.cri.stopPodSandbox(d.podId);
+    await bed.cri.removePodSandbox(d.podId);
+  } finally {
+    for (const p of [agent, parent, b, c, runcPod]) {
+      await bed.cri.stopPodSandbox(p.podId).catch(() => undefined);
+      await bed.cri.removePodSandbox(p.podId).catch(() => undefined);
+    }
+  }
+  assert.deepEqual(mountPointsUnder(join(vb.manager.runDir, 'logviews'), mounts()), [], "the vNodes' views went with them");
+});
