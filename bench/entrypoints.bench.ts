@@ -5,7 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stopKeeper } from '../agent/common/keeperProcess.js';
+import { retireManagerHost } from '../e2e/lib/ManagerProcess.js';
 import { TREE_BIN } from '../agent/launch/treePaths.js';
 import { bench, pairedMedians, timeRun } from './lib.js';
 
@@ -34,6 +34,6 @@ try {
 } finally {
   manager.kill('SIGTERM');
   await new Promise((r) => manager.once('exit', r));
-  await stopKeeper(dir); // the fd keeper the manager started beside itself
+  await retireManagerHost(dir); // the fd keeper the manager started beside itself, vnodefs' mount
   rmSync(dir, { recursive: true, force: true });
 }

@@ -13,7 +13,7 @@ import { LaunchServer } from '../launch/LaunchServer.js';
 import { TREE_BIN } from '../launch/treePaths.js';
 import { run as runAsync } from '../../e2e/lib/hostState.js';
 import { built, skipUnless } from '../../e2e/lib/e2eGate.js';
-import { stopKeeper } from '../common/keeperProcess.js';
+import { retireManagerHost } from '../../e2e/lib/ManagerProcess.js';
 
 const skip = skipUnless(built(join(TREE_BIN, 'vnode')));
 
@@ -42,7 +42,7 @@ test('vnode health: 0 while the real manager answers, 1 with a reason once it is
   // One hook, in order: the manager first (so nothing remounts), then its mounts, then the files.
   t.after(async () => {
     mgr.kill('SIGKILL');
-    await stopKeeper(runDir); // the fd keeper the manager started beside itself
+    await retireManagerHost(runDir); // the fd keeper the manager started beside itself, and its mounts
     unmountUnder(dir);
     rmSync(dir, { recursive: true, force: true });
   });

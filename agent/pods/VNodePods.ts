@@ -133,6 +133,7 @@ export class VNodePods implements ContainerLife {
     // A sandbox's log directory joins its vNode's view of the pod log root, which a node agent's
     // hostPath of that root (or a parent) shows instead of the host's (PodLogViews.ts).
     if (ctx.sandbox) await this.opts.logViews?.addPod(vnode, ctx.podId, ctx.annotations[SANDBOX_LOG_DIR_ANNOTATION]);
+    const tRewrite = performance.now();
     const rewritten = rewriteSpec(spec, ctx.sandbox, host, {
       namespaces: vnode.namespaces,
       idRange: vnode.idRange,
@@ -154,12 +155,15 @@ export class VNodePods implements ContainerLife {
     }
     // The container's processes run as the vNode's ids: they must be able to pass through the
     // bundle (0700, root's) to their rootfs.
+    const tWrite = performance.now();
     await allowTraverse(ctx.bundle);
     writeFileAtomic(specPath, JSON.stringify(rewritten));
+    const tRootfs = performance.now();
     await idmapRootfs(vnode, ctx.id, join(ctx.bundle, 'rootfs'));
+    const tEnd = performance.now();
     const cgroup = podCgroup(spec);
     if (ctx.sandbox) this.facts.sandboxCreated(ctx.podId, cgroup, identity);
-    this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, devices: devices.length, ms: +(performance.now() - t0).toFixed(1) });
+    this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, devices: devices.length, ms: +(performance.now() - t0).toFixed(1), stepsMs: [tRewrite - t0, tWrite - tRewrite, tRootfs - tWrite, tEnd - tRootfs].map((x) => +x.toFixed(1)) });
   }
 
   /** A running sandbox found by a restarted manager: uptime, names and vnodefs' owner come back. */

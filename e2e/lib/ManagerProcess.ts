@@ -66,8 +66,7 @@ export class ManagerProcess {
       try {
         await this.stopManager(signal);
       } finally {
-        await stopKeeper(this.runDir);
-        for (const mp of mountPointsUnder(this.runDir, readMountInfo(), { strictlyBelow: true })) spawnSync('umount', ['-l', mp]);
+        await retireManagerHost(this.runDir);
       }
       return;
     }
@@ -101,3 +100,14 @@ export class ManagerProcess {
   }
 }
 
+
+/**
+ * What an uninstall does after the manager stopped for good: the fd keeper it started beside
+ * itself is stopped (closing the FUSE connection and listeners it kept for a next manager), and
+ * what the manager left mounted under its run dir for that successor (vnodefs, log views) is
+ * unmounted.
+ */
+export async function retireManagerHost(runDir: string): Promise<void> {
+  await stopKeeper(runDir);
+  for (const mp of mountPointsUnder(runDir, readMountInfo(), { strictlyBelow: true })) spawnSync('umount', ['-l', mp]);
+}
