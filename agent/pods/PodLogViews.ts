@@ -6,7 +6,7 @@
 // writable, no other pod's name. A container whose hostPath is the log root (or a parent of it)
 // gets the view there instead, bound rslave: pods that start or go while the agent runs appear
 // and vanish under it without a restart.
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, lstatSync, openSync } from 'node:fs';
 import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { bindIdmapped, mount, MountConstants, umount2 } from '../../addon/mount.js';
@@ -56,6 +56,11 @@ export class PodLogViews {
    */
   async addPod(v: VNode, podId: string, logDir: string | undefined): Promise<void> {
     if (!logDir || dirname(logDir) !== this.root || !existsSync(logDir)) return;
+    // A directory kubelet made, not a link to somewhere else (the bind would follow it).
+    if (!lstatSync(logDir).isDirectory()) {
+      this.log.warn('pod log dir is not a directory: left out of the view', { podId, logDir });
+      return;
+    }
     const view = await this.ensureView(v);
     const target = join(view, basename(logDir));
     this.pods.set(podId, { vnode: v.name, target });
