@@ -49,7 +49,9 @@ static int connect_manager(void) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+    int e = errno;
     close(fd);
+    errno = e;
     return -1;
   }
   /* A manager that never answers must not hold a pod's start forever (containerd's own timeouts
@@ -63,15 +65,16 @@ static int want_stdin(const char *entry) {
   return strcmp(entry, "vnode-cni") == 0 || strcmp(entry, "containerd-shim-vnode-v2") == 0;
 }
 
-/* Calls that are safe to run again when the manager died in the middle of one: containerd's
-   `shim delete` and CNI DEL are idempotent by contract. */
+/* Calls that are safe to run again (by the fallback) when the manager died in the middle of one,
+   or did not answer in time: vnode-runc's delete, CNI DEL and VERSION, and what containerd asks
+   containerd-shim-vnode-v2 of the manager (-v, -info: queries; start and delete never come here). */
 static int idempotent(const char *entry, int argc, char **argv) {
   if (strcmp(entry, "vnode-runc") == 0) return runc_command_is(argc, argv, "delete");
   if (strcmp(entry, "vnode-cni") == 0) {
     const char *cmd = getenv("CNI_COMMAND");
     return cmd && (strcmp(cmd, "DEL") == 0 || strcmp(cmd, "VERSION") == 0);
   }
-  if (strcmp(entry, "containerd-shim-vnode-v2") == 0) return argc > 1 && strcmp(argv[argc - 1], "delete") == 0;
+  if (strcmp(entry, "containerd-shim-vnode-v2") == 0) return 1;
   return 0;
 }
 
@@ -95,7 +98,9 @@ static int connect_manager_within(long wait_ms) {
   clock_gettime(CLOCK_MONOTONIC, &t0);
   for (;;) {
     int fd = connect_manager();
-    if (fd >= 0 || wait_ms <= 0) return fd;
+    /* No socket at all: no manager is installed here, nothing to wait for. A refused one is a
+       manager being restarted without a keeper. */
+    if (fd >= 0 || wait_ms <= 0 || errno == ENOENT) return fd;
     clock_gettime(CLOCK_MONOTONIC, &now);
     long ms = (now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000;
     if (ms >= wait_ms) return -1;

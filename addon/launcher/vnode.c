@@ -27,6 +27,8 @@
 
 #include "launcher.h"
 
+#include <stdlib.h>
+
 static const char *base(const char *p) {
   const char *s = strrchr(p, '/');
   return s ? s + 1 : p;
@@ -55,11 +57,17 @@ int main(int argc, char **argv) {
        to the pod's runc shim directly, so no task connection depends on the manager. */
     const char *action = argc > 1 ? argv[argc - 1] : "";
     if (strcmp(action, "start") == 0 || strcmp(action, "delete") == 0) shim_exec(argv);
-    forward(name, argc, argv, 0);
+    /* -v, -info: the manager answers within 2 s, or the JS entry does (the socket outlives the
+       manager, so a connection alone says nothing). */
+    forward(name, argc, argv, 2000);
     exec_node(name, argc, argv);
   }
   if (strcmp(name, "vnode-cni") == 0) {
-    forward(name, argc, argv, 0);
+    /* DEL (and VERSION) fall back to the JS entry when no manager answers within 10 s; ADD needs
+       the manager and waits for it (containerd bounds the call). */
+    const char *cni = getenv("CNI_COMMAND");
+    int alone = cni && (strcmp(cni, "DEL") == 0 || strcmp(cni, "VERSION") == 0);
+    forward(name, argc, argv, alone ? 10000 : 0);
     /* No manager: the JS entry handles what it can alone (CNI DEL). */
     exec_node(name, argc, argv);
   }
