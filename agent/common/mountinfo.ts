@@ -90,7 +90,8 @@ export function readMountInfo(pid: number | 'self' = 'self'): MountInfo[] {
   return parseMountInfo(readFileSync(`/proc/${pid}/mountinfo`, 'utf8'));
 }
 
-const isAtOrBelow = (path: string, dir: string): boolean => path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
+/** Whether path is dir or below it (by path, not resolving links). */
+export const isAtOrBelow = (path: string, dir: string): boolean => path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
 
 /**
  * Mount points below dir (and dir itself unless `strictlyBelow`), deepest first: the order to

@@ -3,8 +3,7 @@
 // its Kubernetes namespace and name (`vnode ls`), and which vNode vnodefs was told owns which ids.
 // VNodePods records them at a sandbox's Create (or a restarted manager's adoption) and drops them
 // when the pod leaves its vNode.
-import { statSync } from 'node:fs';
-import type { VNode } from '../vnode/VNodeRecord.js';
+import { usernsIdOfVNode, type VNode } from '../vnode/VNodeRecord.js';
 
 /** vnodefs, as the pods see it (VNodePodsOptions.vnodefs). */
 export interface VnodefsPodFacts {
@@ -80,7 +79,7 @@ export class PodFacts {
   registerWithVnodefs(v: VNode): void {
     const fs = this.vnodefs;
     if (!fs) return;
-    const usernsId = `userns:${statSync(v.namespaces.user).ino}`;
+    const usernsId = usernsIdOfVNode(v);
     const had = this.inVnodefs.get(v.name);
     if (had?.uidStart === v.idRange.uidStart && had.usernsId === usernsId) return;
     fs.registerVnode({ name: v.name, uidStart: v.idRange.uidStart, size: v.idRange.size });

@@ -11,7 +11,7 @@ import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { bindIdmapped, mount, MountConstants, umount2 } from '../../addon/mount.js';
 import type { Logger } from '../common/log.js';
-import { isMountPoint } from '../common/mountinfo.js';
+import { isAtOrBelow, isMountPoint } from '../common/mountinfo.js';
 import type { OciMount } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
 import { unmountBelow } from '../vnode/VNodeManager.js';
@@ -19,8 +19,6 @@ import { unmountBelow } from '../vnode/VNodeManager.js';
 /** containerd's annotation on a sandbox's spec: kubelet's log directory for the pod. */
 export const SANDBOX_LOG_DIR_ANNOTATION = 'io.kubernetes.cri.sandbox-log-directory';
 const PROPAGATION = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
-
-const isAtOrBelow = (p: string, dir: string): boolean => p === dir || p.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 
 export class PodLogViews {
   /** podId -> where its log dir is bound in its vNode's view */

@@ -1,4 +1,5 @@
 // The persisted record of one vNode (stateDir/vnodes/<name>.json) and the view callers get.
+import { statSync } from 'node:fs';
 import { z } from 'zod';
 
 export const NAMESPACE_KINDS = ['user', 'pid', 'mnt', 'uts', 'ipc', 'net', 'cgroup'] as const;
@@ -41,4 +42,10 @@ export function viewOf(r: VNodeRecord): VNode {
   const pid = r.holder?.pid ?? 0;
   const namespaces = Object.fromEntries(NAMESPACE_KINDS.map((k) => [k, `/proc/${pid}/ns/${k}`])) as Record<NamespaceKind, string>;
   return Object.freeze({ ...structuredClone(r), namespaces });
+}
+
+/** How vnodefs names a vNode ("userns:<inode>" of its user namespace, which its holder keeps
+ * alive); throws when the namespace file is gone. */
+export function usernsIdOfVNode(v: VNode): string {
+  return `userns:${statSync(v.namespaces.user).ino}`;
 }

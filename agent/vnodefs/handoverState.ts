@@ -58,6 +58,8 @@ export function fromKeeperEntries(entries: readonly { name: string; fd: number }
  */
 export async function serveVnodefs(fs: VnodeFs, keeper: FdKeeper | undefined, statePath: string, log: Logger): Promise<'adopted' | 'mounted'> {
   let how: 'adopted' | 'mounted' = 'mounted';
+  /** Names of the entries an earlier manager left (their fds are closed or adopted below). */
+  let keptNames: string[] = [];
   if (keeper) {
     let state: VnodeFsConnection | null = null;
     try {
@@ -66,6 +68,7 @@ export async function serveVnodefs(fs: VnodeFs, keeper: FdKeeper | undefined, st
       log.warn('vnodefs: unreadable connection state; mounting afresh', { error: (e as Error).message });
     }
     const entries = keeper.takeAll(KEEPER_PREFIX);
+    keptNames = entries.map((e) => e.name);
     const h = state ? fromKeeperEntries(entries, state) : null;
     if (!h) for (const e of entries) rawCloseQuietly(e.fd);
     if (h) {
@@ -88,10 +91,7 @@ export async function serveVnodefs(fs: VnodeFs, keeper: FdKeeper | undefined, st
     const keep = keeperEntries(ho);
     for (const e of keep) keeper.put(e.name, e.fd);
     // Entries beyond this server's fds (an earlier one had more workers) go.
-    for (const e of keeper.takeAll(KEEPER_PREFIX)) {
-      rawCloseQuietly(e.fd);
-      if (!keep.some((k) => k.name === e.name)) keeper.drop(e.name);
-    }
+    for (const name of keptNames) if (!keep.some((k) => k.name === name)) keeper.drop(name);
   }
   return how;
 }

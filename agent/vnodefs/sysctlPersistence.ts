@@ -3,18 +3,18 @@
 // at a clean stop) and put back by the next manager before it serves the FUSE connection, for the
 // vNodes that still exist (keyed by their user namespace, which the holder keeps alive; a torn
 // down vNode's inode may be reused, so only live ones are restored).
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../common/atomicWrite.js';
 import type { Logger } from '../common/log.js';
-import type { VNode } from '../vnode/VNodeRecord.js';
+import { usernsIdOfVNode, type VNode } from '../vnode/VNodeRecord.js';
 import type { VnodeFs } from './VnodeFs.js';
 
 const EVERY_MS = 1000;
 
-/** `userns:<inode>`: how vnodefs names a vNode (its callers' user namespace). */
-export function usernsIdOf(v: VNode): string | undefined {
+/** The vNode's vnodefs id, or undefined when its user namespace is gone. */
+function liveUsernsId(v: VNode): string | undefined {
   try {
-    return `userns:${statSync(v.namespaces.user).ino}`;
+    return usernsIdOfVNode(v);
   } catch {
     return undefined;
   }
@@ -35,7 +35,7 @@ export class SysctlPersistence {
     let n = 0;
     try {
       const snap = JSON.parse(readFileSync(this.file, 'utf8')) as Record<string, Record<string, string>>;
-      const ids = new Set(live.map(usernsIdOf).filter((x): x is string => !!x));
+      const ids = new Set(live.map(liveUsernsId).filter((x): x is string => !!x));
       n = this.fs.restoreSysctls(snap, (id) => ids.has(id));
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.log.warn('vnodefs: saved /proc/sys values unreadable; starting without them', { error: (e as Error).message });
