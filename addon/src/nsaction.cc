@@ -160,6 +160,20 @@ int Openat2(int dirfd, const char* path, int flags, uint64_t resolve, uint32_t m
   return static_cast<int>(r);
 }
 
+// A mount target as mount(2) resolves it: a path (magic links refused), or, when the path is empty
+// and the handler passed the caller's descriptor (its target was /proc/self/fd/N, the way runc
+// names every mount target), our copy of that descriptor.
+int OpenTarget(Ctx* c) {
+  if (!c->path || !c->path[0]) {
+    if (c->dirfd == AT_FDCWD) {
+      errno = ENOENT;
+      return -1;
+    }
+    return c->dirfd;
+  }
+  return Openat2(AT_FDCWD, c->path, O_PATH, RESOLVE_NO_MAGICLINKS);
+}
+
 int Statx(int dirfd, const char* path, int flags, struct statx* st) {
   return static_cast<int>(syscall(SYS_statx, dirfd, path, flags | AT_STATX_SYNC_AS_STAT, STATX_BASIC_STATS | STATX_MNT_ID, st));
 }
@@ -186,7 +200,7 @@ unsigned MountAttrs(uint64_t f) {
 
 // A new proc or sysfs mount with the emulated files bound on top before anyone can read it.
 long DoMountFs(Ctx* c) {
-  int tfd = Openat2(AT_FDCWD, c->path, O_PATH, RESOLVE_NO_MAGICLINKS);
+  int tfd = OpenTarget(c);
   if (tfd < 0) return Fail(c, kStResolve, errno);
   int fs = static_cast<int>(syscall(SYS_fsopen, c->fstype, FSOPEN_CLOEXEC));
   if (fs < 0) return Fail(c, kStFsopen, errno);
@@ -245,8 +259,13 @@ long DoBind(Ctx* c) {
   if (!rec && (sf.f_type == 0x9fa0 /* PROC_SUPER_MAGIC */ || sf.f_type == 0x62656572 /* SYSFS_MAGIC */)) rec = forced = true;
   int tree = static_cast<int>(syscall(SYS_open_tree, sfd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | (rec ? AT_RECURSIVE : 0)));
   if (tree < 0) return Fail(c, kStAct, errno);
-  int tfd = Openat2(AT_FDCWD, c->path, O_PATH, RESOLVE_NO_MAGICLINKS);
+  int tfd = OpenTarget(c);
   if (tfd < 0) return Fail(c, kStResolve, errno);
+  // mount(2) answers a file bound on a directory (or the reverse) with ENOTDIR (graft_tree), which
+  // runc's maskPaths relies on to mount a tmpfs over a directory instead; move_mount says EINVAL.
+  struct statx ss, ts;
+  if (Statx(sfd, "", AT_EMPTY_PATH, &ss) < 0 || Statx(tfd, "", AT_EMPTY_PATH, &ts) < 0) return Fail(c, kStCheck, errno);
+  if (S_ISDIR(ss.stx_mode) != S_ISDIR(ts.stx_mode)) return Fail(c, kStCheck, ENOTDIR);
   if (MoveFd(tree, tfd) < 0) return Fail(c, kStAttach, errno);
   c->value = forced ? 1 : 0;
   return 0;
@@ -260,7 +279,7 @@ long DoMove(Ctx* c) {
   if (Statx(sfd, "", AT_EMPTY_PATH, &st) < 0) return Fail(c, kStCheck, errno);
   if (!(st.stx_attributes & STATX_ATTR_MOUNT_ROOT)) return Fail(c, kStCheck, EINVAL);
   if (IsProtected(c, st)) return Fail(c, kStCheck, EPERM);
-  int tfd = Openat2(AT_FDCWD, c->path, O_PATH, RESOLVE_NO_MAGICLINKS);
+  int tfd = OpenTarget(c);
   if (tfd < 0) return Fail(c, kStResolve, errno);
   if (MoveFd(sfd, tfd) < 0) return Fail(c, kStAct, errno);
   return 0;
@@ -692,7 +711,9 @@ WorkResult Run(Request& q) {
   if (keep(c.root = open((proc + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
   if (keep(c.cwd = open((proc + "/cwd").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
   if (q.targetDirfd >= 0) {
+    // q.pid is the calling thread; a thread that is not its group's leader needs PIDFD_THREAD (6.9).
     int pfd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(q.pid), 0u));
+    if (pfd < 0 && errno == EINVAL) pfd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(q.pid), static_cast<unsigned>(O_EXCL)));
     if (keep(pfd) < 0) return fail(kStOpenTarget, errno);
     int d = static_cast<int>(syscall(SYS_pidfd_getfd, pfd, static_cast<int>(q.targetDirfd), 0u));
     if (keep(d) < 0) return fail(kStOpenTarget, errno == ESRCH ? ESRCH : EBADF);

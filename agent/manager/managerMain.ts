@@ -107,6 +107,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
       // Refusals become Events on the pod, posted by the installer (podEventSpool.ts says why).
       refused: (pod, reason, message) => spoolPodEvent(pod, reason, message),
       logViews,
+      kubeletRoot: cfg.kubeletRoot,
     },
     logger('pods'),
   );

@@ -20,6 +20,7 @@ import type { VNode } from '../vnode/VNodeRecord.js';
 import { VNodeError, type ReleaseResult, type VNodeManager } from '../vnode/VNodeManager.js';
 import { podFromSpec, VNodePlacementError, type PodIdentity, type VNodePlacement } from '../vnode/VNodePlacement.js';
 import type { ContainerRecord } from './ContainerRegistry.js';
+import { delegateCgroups, ownPodVolumes, podEmptyDirs, wantsCgroupDelegation, type Owner } from './delegation.js';
 import { DeviceNodes } from './DeviceNodes.js';
 import { SANDBOX_LOG_DIR_ANNOTATION, type PodLogViews } from './PodLogViews.js';
 import { idmapRootfs, removeIdmapDir } from './idmapRootfs.js';
@@ -43,6 +44,8 @@ export interface VNodePodsOptions {
   /** vnodefs, told when a pod starts (uptime counts from there) and which vNode owns which ids
    * (its DMI files and boot_id), and when a vNode is gone. */
   vnodefs?: VnodefsPodFacts;
+  /** kubelet's root directory: a pod's emptyDir volumes below it become its vNode root's (delegation.ts). */
+  kubeletRoot?: string;
   /** The devices containers may ask for (the manager's devices.allow); default: the built-in list. */
   devices?: DeviceNodes;
   /** Told of every pod the vNode refuses (placement, devices): a Warning Event on the pod
@@ -62,6 +65,8 @@ export interface Leaving {
    * release destroyed; the leave is logged. */
   lastContainerOf?: VNode;
 }
+
+const vnodeRoot = (v: VNode): Owner => ({ uid: v.idRange.uidStart, gid: v.idRange.gidStart });
 
 /** Adds search (x) permission for others on dir and every parent that lacks it. */
 async function allowTraverse(dir: string): Promise<void> {
@@ -130,6 +135,12 @@ export class VNodePods implements ContainerLife {
           if (e instanceof DeviceRequestError) this.opts.refused?.(podFromSpec(ctx.podId, ctx.annotations), 'VNodeDeviceRefused', `container ${ctx.annotations['io.kubernetes.cri.container-name'] ?? ctx.id}: ${e.message}`);
           throw e;
         });
+    // The pod's own emptyDirs, kubelet's (host root's, 0777), become the vNode root's: a runtime's
+    // data root there must be chmod-able (delegation.ts).
+    if (!ctx.sandbox && this.opts.kubeletRoot) {
+      const given = ownPodVolumes(podEmptyDirs(spec.mounts ?? [], this.opts.kubeletRoot, podFromSpec(ctx.podId, ctx.annotations).uid), vnodeRoot(vnode));
+      if (given.length) this.log.debug('emptyDir volumes given to the vNode root', { id: ctx.id, dirs: given });
+    }
     // A sandbox's log directory joins its vNode's view of the pod log root, which a node agent's
     // hostPath of that root (or a parent) shows instead of the host's (PodLogViews.ts).
     if (ctx.sandbox) await this.opts.logViews?.addPod(vnode, ctx.podId, ctx.annotations[SANDBOX_LOG_DIR_ANNOTATION]);
@@ -189,6 +200,17 @@ export class VNodePods implements ContainerLife {
     } catch (e) {
       throw new SpecError(`pod ${podId}: its network could not be set up: ${(e as Error).message}`);
     }
+  }
+
+  /** A privileged container (its cgroupfs read-write) gets its own cgroup delegated to the vNode's
+   * root, so a runtime in it can make child cgroups within its limits (delegation.ts). */
+  async beforeStart(rec: ContainerRecord, pid: number): Promise<void> {
+    const vnode = this.vnodeOfPod(rec.podId);
+    if (!vnode) return;
+    const spec = JSON.parse(readFileSync(join(rec.bundle, 'config.json'), 'utf8')) as { mounts?: { destination?: string; type?: string; options?: string[] }[] };
+    if (!wantsCgroupDelegation(spec)) return;
+    const dirs = await delegateCgroups(rec.id, pid, vnodeRoot(vnode));
+    this.log.debug('cgroup delegated to the vNode root', { id: rec.id, dirs });
   }
 
   /**

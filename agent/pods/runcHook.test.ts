@@ -28,6 +28,11 @@ class Life implements ContainerLife {
     this.calls.push(`network ${podId}`);
     if (this.failNetwork) throw new Error(this.failNetwork);
   }
+  failStart: string | undefined;
+  async beforeStart(rec: ContainerRecord, pid: number): Promise<void> {
+    this.calls.push(`beforeStart ${rec.id} pid=${pid}`);
+    if (this.failStart) throw new Error(this.failStart);
+  }
   startCommand(pid: number, then: string[]): { path: string; argv: string[] } | undefined {
     return this.inject ? { path: '/bin/vnode', argv: ['vnode-inject', String(pid), '/x=/proc/sys', '--', ...then] } : undefined;
   }
@@ -126,6 +131,11 @@ test('start: the sandbox waits for its network; a container gets its binds or do
   writeFileSync(join(c, 'init.pid'), '4242\n');
   a = await s.hook.handle(req(s.start(c, 'c1')));
   assert.deepEqual(a, { kind: 'exec', path: '/bin/vnode', argv: ['vnode-inject', '4242', '/x=/proc/sys', '--', RUNC, ...s.start(c, 'c1')] });
+  assert.deepEqual(s.life.calls.filter((x) => x.startsWith('beforeStart')), ['beforeStart c1 pid=4242'], 'the host-side steps ran with the init pid');
+  s.life.failStart = 'cannot delegate its cgroup';
+  a = await s.hook.handle(req(s.start(c, 'c1')));
+  assert.match(String((a as { stderr: string }).stderr), /container c1 not started: cannot delegate its cgroup/, 'a failed host-side step refuses the start');
+  s.life.failStart = undefined;
   s.life.inject = false;
   assert.deepEqual(await s.hook.handle(req(s.start(c, 'c1'))), { kind: 'exec', path: RUNC, argv: ['runc', ...s.start(c, 'c1')] }, 'nothing configured to bind');
   // Not ours (vnode-runc run by hand) and every other runc command: plain runc.

@@ -92,6 +92,9 @@ export interface ContainerLife {
   prepareCreate(ctx: CreateContext): Promise<void>;
   /** Before the sandbox's `runc start`: resolves once its network is in place. */
   beforeSandboxStart(podId: string): Promise<void>;
+  /** Between a container's `runc create` and `runc start` (its init pid known): host-side steps
+   * such as delegating its cgroup to a privileged container's runtime. */
+  beforeStart(rec: ContainerRecord, pid: number): Promise<void>;
   /** What runs instead of a container's `runc start` (vnode-inject of its /proc/sys binds), or undefined. */
   startCommand(pid: number, then: string[]): { path: string; argv: string[] } | undefined;
   /** A container is gone (deleted, or its create failed). */
@@ -176,6 +179,7 @@ export class RuncHook {
     if (!Number.isInteger(pid) || pid <= 0) return this.refuse(p, `container ${id} not started: its init.pid holds no pid`);
     let cmd: { path: string; argv: string[] } | undefined;
     try {
+      await this.life.beforeStart(rec, pid);
       cmd = this.life.startCommand(pid, [this.runc, ...args]);
     } catch (e) {
       return this.refuse(p, `container ${id} not started: ${(e as Error).message}`);

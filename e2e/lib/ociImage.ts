@@ -2,15 +2,18 @@
 // directories of files: one layer per directory. `ctr images import` takes the result.
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 export interface ImageSpec {
   /** Full reference, e.g. localhost/busybox:vnode-test */
   name: string;
-  /** Layer directories, bottom first. */
+  /** Layers, bottom first: directories, or tar files taken as they are (mmdebstrap's output). */
   layers: string[];
+  /** Also write the `docker save` manifest.json beside the OCI layout, so `docker load` (20.10,
+   * which reads only that) takes the archive too; ctr reads the OCI index either way. */
+  dockerArchive?: boolean;
   config: { Env?: string[]; Cmd?: string[]; Entrypoint?: string[]; WorkingDir?: string; User?: string };
 }
 
@@ -31,10 +34,7 @@ export function buildImage(spec: ImageSpec, out: string): string {
       writeFileSync(join(blobs, d), data);
       return { digest: `sha256:${d}`, size: data.length };
     };
-    const layers = spec.layers.map((dir) => {
-      const tar = execFileSync('tar', [...TAR_FLAGS, '-C', dir, '-cf', '-', '.'], { maxBuffer: 1 << 30 });
-      return putBlob(tar);
-    });
+    const layers = spec.layers.map((dir) => putBlob(statSync(dir).isFile() ? readFileSync(dir) : execFileSync('tar', [...TAR_FLAGS, '-C', dir, '-cf', '-', '.'], { maxBuffer: 1 << 30 })));
     const config = Buffer.from(
       JSON.stringify({
         architecture: 'amd64',
@@ -69,7 +69,13 @@ export function buildImage(spec: ImageSpec, out: string): string {
         ],
       }),
     );
-    execFileSync('tar', [...TAR_FLAGS, '-C', work, '-cf', out, 'oci-layout', 'index.json', 'blobs']);
+    const entries = ['oci-layout', 'index.json', 'blobs'];
+    if (spec.dockerArchive) {
+      const path = (d: string): string => `blobs/sha256/${d.slice('sha256:'.length)}`;
+      writeFileSync(join(work, 'manifest.json'), JSON.stringify([{ Config: path(cfg.digest), RepoTags: [spec.name], Layers: layers.map((l) => path(l.digest)) }]));
+      entries.push('manifest.json');
+    }
+    execFileSync('tar', [...TAR_FLAGS, '-C', work, '-cf', out, ...entries]);
     return man.digest;
   } finally {
     rmSync(work, { recursive: true, force: true });

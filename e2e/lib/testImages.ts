@@ -1,4 +1,5 @@
 // The test images, built once from Debian packages and cached under build/images by content.
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -17,14 +18,14 @@ export interface TestImages {
   busybox: TestImage;
 }
 
-function cached(name: string, key: string, make: (dir: string) => void, config: Parameters<typeof buildImage>[0]['config']): TestImage {
+function cached(name: string, key: string, make: (dir: string) => void, config: Parameters<typeof buildImage>[0]['config'], dockerArchive = false): TestImage {
   mkdirSync(CACHE, { recursive: true });
   const tar = join(CACHE, `${name.replace(/[/:]/g, '_')}-${key}.tar`);
   if (!existsSync(tar)) {
     const dir = mkdtempSync(join(tmpdir(), 'vnode-img-'));
     try {
       make(join(dir, 'root'));
-      buildImage({ name, layers: [join(dir, 'root')], config }, `${tar}.tmp`);
+      buildImage({ name, layers: [join(dir, 'root')], config, dockerArchive }, `${tar}.tmp`);
       renameSync(`${tar}.tmp`, tar);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -61,3 +62,38 @@ export function manyFilesImage(files: number): TestImage {
   }, { Env: ['PATH=/bin'], Cmd: ['sh'] });
 }
 
+
+/** The busybox image as `docker save` writes it too (manifest.json), for `docker load` in a nested runtime. */
+export function nestedBusyboxImage(): TestImage {
+  return cached('localhost/busybox:nested', cacheKey(readFileSync('/bin/busybox'), 'docker-archive', 'v1'), busyboxRoot, { Env: ['PATH=/bin'], Cmd: ['sh'] }, true);
+}
+
+/**
+ * A Debian bookworm image with `packages` and what they depend on (mmdebstrap --variant=minbase
+ * from Debian's mirror, as the e2e release image's base; documentation left out), one layer: the
+ * images of the nested-runtime and systemd tests. Cached under build/images by recipe.
+ */
+export function debianImage(name: string, packages: string[], config: Parameters<typeof buildImage>[0]['config']): TestImage {
+  mkdirSync(CACHE, { recursive: true });
+  const key = cacheKey('bookworm', 'minbase', ...packages, JSON.stringify(config), 'v1');
+  const tar = join(CACHE, `${name.replace(/[/:]/g, '_')}-${key}.tar`);
+  if (existsSync(tar)) return { name, tar };
+  mkdirSync('/var/tmp', { recursive: true });
+  const dir = mkdtempSync(join('/var/tmp', 'vnode-img-'));
+  try {
+    const root = join(dir, 'root.tar');
+    const r = spawnSync(
+      'mmdebstrap',
+      ['--quiet', '--variant=minbase', '--mode=root', '--format=tar', `--include=${packages.join(',')}`, ...DOC_EXCLUDES.map((p) => `--dpkgopt=path-exclude=${p}`), 'bookworm', root],
+      { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env: { ...process.env, SOURCE_DATE_EPOCH: '1700000000' } },
+    );
+    if (r.error || r.status !== 0) throw new Error(`mmdebstrap of ${name} (${packages.join(', ')}) failed: ${r.error?.message ?? String(r.stderr).trim().split('\n').slice(-8).join('\n')} (npm test installs Debian's mmdebstrap; it needs Debian's mirror)`);
+    buildImage({ name, layers: [root], config }, `${tar}.tmp`);
+    renameSync(`${tar}.tmp`, tar);
+    return { name, tar };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const DOC_EXCLUDES = ['/usr/share/doc/*', '/usr/share/man/*', '/usr/share/info/*', '/usr/share/locale/*'];

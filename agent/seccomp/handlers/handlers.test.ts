@@ -5,7 +5,7 @@ import { parseStatus } from '../CallerProc.js';
 import { INTERCEPTED_SYSCALLS } from '../interceptedSyscalls.js';
 import { AUDIT_ARCH, syscallOf, X32_SYSCALL_BIT } from '../syscallTable.js';
 import { decodeDev, SAFE_CHAR_DEVICES } from './mknod.js';
-import { selfToCaller } from './mount.js';
+import { selfToCaller, targetOf } from './mount.js';
 import { handlers } from './registry.js';
 import { narrowMask } from './sched_getaffinity.js';
 import { encodeSysinfo } from './sysinfo.js';
@@ -66,6 +66,12 @@ test('/proc/self in a bind source names the caller, not the helper', () => {
   const c = { nsTid: 12, nsTgid: 10 };
   assert.equal(selfToCaller('/proc/self/ns/net', c), '/proc/10/ns/net');
   assert.equal(selfToCaller('/proc/thread-self/fd/3', c), '/proc/10/task/12/fd/3');
+  // runc's mount targets: the caller's own O_PATH descriptor, handed over as such.
+  assert.deepEqual(targetOf('/proc/self/fd/6'), { path: '', dirfd: 6 });
+  assert.deepEqual(targetOf('/proc/thread-self/fd/12'), { path: '', dirfd: 12 });
+  assert.deepEqual(targetOf('/proc/self/fd/6/sub'), { path: '/proc/self/fd/6/sub' }, 'a path below it is resolved as a path');
+  assert.deepEqual(targetOf('/proc/1/fd/6'), { path: '/proc/1/fd/6' });
+  assert.deepEqual(targetOf('/mnt'), { path: '/mnt' });
   assert.equal(selfToCaller('//proc//self', c), '/proc/10');
   assert.equal(selfToCaller('/proc/selfish', c), '/proc/selfish');
   assert.equal(selfToCaller('/tmp/proc/self', c), '/tmp/proc/self');

@@ -50,6 +50,15 @@ export function selfToCaller(path: string, caller: { nsTid: number; nsTgid: numb
   return to + path.slice(m[0].length);
 }
 
+/** runc names every mount target /proc/self/fd/N, an O_PATH descriptor of its own: the helper
+ * cannot resolve that path (it would name the helper's descriptor, and a pid translation fails
+ * for a caller in a pid namespace below its /proc's), so the action gets the caller's descriptor
+ * N itself (pidfd_getfd) and an empty path. */
+export function targetOf(target: string): { path: string; dirfd?: number } {
+  const m = /^\/+proc\/+(?:self|thread-self)\/+fd\/+(\d{1,9})\/*$/.exec(target);
+  return m ? { path: '', dirfd: Number(m[1]) } : { path: target };
+}
+
 export function answerOf(r: NsActionResult): Answer {
   return r.errno ? fail(r.errno) : ok(0);
 }
@@ -71,19 +80,19 @@ export const mount: SyscallHandler = {
     if (isBind) {
       if (a.source === null) return fail(Errno.EFAULT);
       const source = selfToCaller(a.source, env.status());
-      const r = await env.nsAction({ op: NsOp.bind, joinUser: true, path: a.target, path2: source, flags: Number(flags & 0xffffffffn) });
+      const r = await env.nsAction({ op: NsOp.bind, joinUser: true, ...targetOf(a.target), path2: source, flags: Number(flags & 0xffffffffn) });
       if (!r.errno && r.value === 1) env.log.debug('mount: bind of procfs/sysfs made recursive', { source: a.source, target: a.target });
       return answerOf(r);
     }
     if (isMove) {
       if (a.source === null) return fail(Errno.EFAULT);
-      return answerOf(await env.nsAction({ op: NsOp.move, joinUser: true, path: a.target, path2: a.source, protect: emu.protect }));
+      return answerOf(await env.nsAction({ op: NsOp.move, joinUser: true, ...targetOf(a.target), path2: a.source, protect: emu.protect }));
     }
     const overlays = newKind === 'proc' ? emu.procOverlays : emu.sysOverlays;
     const r = await env.nsAction({
       op: NsOp.mountFs,
       joinUser: true,
-      path: a.target,
+      ...targetOf(a.target),
       fstype: newKind!,
       source: a.source ?? newKind!,
       flags: Number(flags & 0xffffffffn),
