@@ -100,7 +100,7 @@ test('docker in a vNode pod: load, run, build; the nested container is isolated 
     const ctrOut = (await sh(`ctr -a /run/ctrd.sock run --rm --memory-limit 33554432 ${NESTED_IMAGE} t1 sh -c 'echo hi-from-ctr; readlink /proc/self/ns/pid; cat /proc/self/cgroup | grep :memory:'`)).trim().split('\n');
     assert.equal(ctrOut[0], 'hi-from-ctr');
     assert.notEqual(ctrOut[1], podNs[0], 'ctr run: its own pid namespace');
-    assert.match(ctrOut[2]!, new RegExp(`:memory:${pod.cgroupParent}/${pod.containerId}/default/t1$`), 'ctr run: its cgroup below the pod container');
+    assert.match(ctrOut[2]!, /:memory:\/default\/t1$/, "ctr run: its cgroup below the pod container's, the root of the pod's cgroup namespace");
 
     // Nothing of it on the host: docker0 and its NAT rules live in the vNode's network namespace.
     assert.match(await sh('ls /sys/class/net'), /docker0/);

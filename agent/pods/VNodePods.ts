@@ -15,12 +15,12 @@ import { layerVNodeProfile, type OciSeccomp } from '../seccomp/seccompProfile.js
 import { DEFAULT_DEVICE_ALLOW, DeviceRequestError, deviceRequestsOf } from '../spec/DeviceRequests.js';
 import { hostNodeAt } from '../spec/hostDeviceOf.js';
 import { hostMountResolver } from '../spec/hostMountOf.js';
-import { hostNamespacesOf, rewriteSpec, SpecError, type ProcBinding } from '../spec/SpecRewriter.js';
+import { cgroupWritable, hostNamespacesOf, rewriteSpec, SpecError, type ProcBinding } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
 import { VNodeError, type ReleaseResult, type VNodeManager } from '../vnode/VNodeManager.js';
 import { podFromSpec, VNodePlacementError, type PodIdentity, type VNodePlacement } from '../vnode/VNodePlacement.js';
 import type { ContainerRecord } from './ContainerRegistry.js';
-import { delegateCgroups, ownPodVolumes, podEmptyDirs, wantsCgroupDelegation, type Owner } from './delegation.js';
+import { delegateCgroups, ownPodVolumes, podEmptyDirs, type Owner } from './delegation.js';
 import { DeviceNodes } from './DeviceNodes.js';
 import { SANDBOX_LOG_DIR_ANNOTATION, type PodLogViews } from './PodLogViews.js';
 import { idmapRootfs, removeIdmapDir } from './idmapRootfs.js';
@@ -208,7 +208,7 @@ export class VNodePods implements ContainerLife {
     const vnode = this.vnodeOfPod(rec.podId);
     if (!vnode) return;
     const spec = JSON.parse(readFileSync(join(rec.bundle, 'config.json'), 'utf8')) as { mounts?: { destination?: string; type?: string; options?: string[] }[] };
-    if (!wantsCgroupDelegation(spec)) return;
+    if (!cgroupWritable(spec)) return;
     const dirs = await delegateCgroups(rec.id, pid, vnodeRoot(vnode));
     this.log.debug('cgroup delegated to the vNode root', { id: rec.id, dirs });
   }

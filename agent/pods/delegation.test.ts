@@ -5,16 +5,17 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { ROOT, skipUnless } from '../../e2e/lib/e2eGate.js';
 import { parseMountInfo } from '../common/mountinfo.js';
-import { cgroupDirsOf, emptyDirOf, ownPodVolumes, podEmptyDirs, wantsCgroupDelegation } from './delegation.js';
+import { cgroupWritable } from '../spec/SpecRewriter.js';
+import { cgroupDirsOf, emptyDirOf, ownPodVolumes, podEmptyDirs } from './delegation.js';
 
 const cgroupMount = (opts: string): { destination: string; type: string; source: string; options: string[] } => ({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: opts.split(',') });
 
 test('a cgroup is delegated only to a container whose spec mounts the cgroupfs read-write (privileged)', () => {
-  assert.equal(wantsCgroupDelegation({ mounts: [cgroupMount('nosuid,noexec,nodev,relatime,rw')] }), true);
-  assert.equal(wantsCgroupDelegation({ mounts: [cgroupMount('nosuid,noexec,nodev,relatime,ro')] }), false);
-  assert.equal(wantsCgroupDelegation({ mounts: [{ ...cgroupMount('rw'), type: 'cgroup2' }] }), true);
-  assert.equal(wantsCgroupDelegation({ mounts: [{ ...cgroupMount('rw'), destination: '/host/cgroup' }] }), false, 'only the container\'s own cgroupfs');
-  assert.equal(wantsCgroupDelegation({}), false);
+  assert.equal(cgroupWritable({ mounts: [cgroupMount('nosuid,noexec,nodev,relatime,rw')] }), true);
+  assert.equal(cgroupWritable({ mounts: [cgroupMount('nosuid,noexec,nodev,relatime,ro')] }), false);
+  assert.equal(cgroupWritable({ mounts: [{ ...cgroupMount('rw'), type: 'cgroup2' }] }), true);
+  assert.equal(cgroupWritable({ mounts: [{ ...cgroupMount('rw'), destination: '/host/cgroup' }] }), false, 'only the container\'s own cgroupfs');
+  assert.equal(cgroupWritable({}), false);
 });
 
 // A hybrid host's mount table, as this machine's: v1 hierarchies, the named systemd one, unified v2.

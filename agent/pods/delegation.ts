@@ -25,15 +25,7 @@ export interface Owner {
 }
 
 interface SpecMount {
-  destination?: string;
-  type?: string;
   source?: string;
-  options?: string[];
-}
-
-/** A spec whose cgroupfs mount is read-write (containerd does that for privileged containers only). */
-export function wantsCgroupDelegation(spec: { mounts?: SpecMount[] }): boolean {
-  return (spec.mounts ?? []).some((m) => (m.type === 'cgroup' || m.type === 'cgroup2') && m.destination === '/sys/fs/cgroup' && !(m.options ?? []).includes('ro'));
 }
 
 /** The files of a delegated cgroup its new owner writes, per cgroup version (the directory itself aside). */

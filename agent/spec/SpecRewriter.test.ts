@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { containerBindings } from '../vnodefs/VnodeFs.js';
-import { hostNamespacesOf, parseSpec, rewriteSpec, SpecError, type VNodeTarget } from './SpecRewriter.js';
+import { cgroupWritable, hostNamespacesOf, parseSpec, rewriteSpec, SpecError, type VNodeTarget } from './SpecRewriter.js';
 
 const fixture = (name: string) => parseSpec(readFileSync(new URL(`../../../agent/spec/fixtures/${name}.json`, import.meta.url), 'utf8'), name);
 const target: VNodeTarget = {
@@ -36,6 +36,17 @@ test('a plain container keeps the sandbox namespaces and gets the maps', () => {
   assert.deepEqual(nsMap(r), { user: '/proc/42/ns/user', ...before });
   assert.equal(r.linux.uidMappings![0]!.hostID, 268435456);
   assert.ok(r.mounts!.some((m) => m.destination === '/proc/meminfo' && m.source === '/run/vnode/vnodefs/proc/meminfo' && m.options!.includes('ro')));
+});
+
+test('a privileged container (its cgroupfs read-write) gets a cgroup namespace of its own; a plain one and a sandbox do not', () => {
+  const none = { hostNetwork: false, hostPID: false, hostIPC: false };
+  const priv = fixture('container-privileged-hostnet-hostpid');
+  assert.equal(cgroupWritable(priv), true, 'containerd mounts a privileged container\'s cgroupfs rw');
+  assert.equal(nsMap(rewriteSpec(priv, false, { ...none, hostNetwork: true, hostPID: true }, target)).cgroup, '(new)');
+  const plain = fixture('container-plain');
+  assert.equal(cgroupWritable(plain), false);
+  assert.equal(nsMap(rewriteSpec(plain, false, none, target)).cgroup, undefined);
+  assert.equal(nsMap(rewriteSpec(fixture('sandbox-privileged-hostnet-hostpid'), true, { ...none, hostNetwork: true, hostPID: true }, { ...target, podNetns: undefined })).cgroup, undefined);
 });
 
 test('hostNetwork + hostPID sandbox gets the vNode network, uts and pid, not the host ones', () => {

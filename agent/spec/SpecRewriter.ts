@@ -136,6 +136,11 @@ export const SAFE_DEVICES: readonly { path: string; major: number; minor: number
 const isSafeDevice = (type: string, major?: number | null, minor?: number | null): boolean =>
   type === 'c' && SAFE_DEVICES.some((d) => d.major === major && d.minor === minor);
 
+/** The spec mounts the container's cgroupfs read-write (containerd does so for privileged containers only). */
+export function cgroupWritable(spec: { mounts?: { destination?: string; type?: string; options?: string[] }[] }): boolean {
+  return (spec.mounts ?? []).some((m) => (m.type === 'cgroup' || m.type === 'cgroup2') && m.destination === '/sys/fs/cgroup' && !(m.options ?? []).includes('ro'));
+}
+
 /**
  * Rewrites a sandbox's or container's spec for its vNode. `sandbox` says which it is; `host` are
  * the pod's host-namespace flags (from the sandbox spec).
@@ -163,6 +168,11 @@ export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespac
     if (host.hostPID) join('pid', v.namespaces.pid);
     if (host.hostIPC) join('ipc', v.namespaces.ipc);
   }
+  // A container whose cgroupfs is read-write (privileged: the manager delegates its cgroup to the
+  // vNode's root, agent/pods/delegation.ts) gets a cgroup namespace rooted at that cgroup, as a
+  // v2 node gives every container: systemd or a runtime in it sees its cgroup as "/" and makes its
+  // tree there, and no host cgroup path shows.
+  if (!sandbox && cgroupWritable(spec) && !ns.some((n) => n.type === 'cgroup')) ns.push({ type: 'cgroup' });
   // Containers keep CRI's /proc/<sandbox>/ns/* paths: the sandbox's namespaces are the vNode's now.
   linux.namespaces = [{ type: 'user', path: v.namespaces.user }, ...ns];
   // runc wants the maps even when it joins the user namespace; they must be the holder's.
