@@ -6,6 +6,7 @@
 // causes with its manager answering, and uninstalls when kubelet stops it.
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmdirSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { parse } from 'yaml';
@@ -36,10 +37,13 @@ const at = (p: string) => join(BASE, p);
 let bed: TestBed;
 let unit: ContainerdUnit;
 let nodeBefore: Snapshot;
+/** The bed's manager serves metrics on a free port: 9713 may be a local node's (`npm run local`). */
+let metricsPort = 0;
 
 const watched = () => snapshotFiles([at('etc'), at('opt'), at('usr'), at('var')]);
 
 before(async () => {
+  metricsPort = await freePort();
   if (skip) return;
   nodeBefore = snapshotNodePaths();
   // The node's /usr/local/bin is the bed's, on its containerd's PATH (the shim link goes there).
@@ -61,6 +65,18 @@ after(async () => {
   assert.deepEqual(bed.leftovers(), [], 'the bed left nothing behind');
   assert.deepEqual(diffSnapshots(nodeBefore, snapshotNodePaths()), [], "the node's own vNode paths were never touched");
 });
+
+/** A loopback port nothing listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
 
 /** Chart values for this bed: every host path of the DaemonSet and of the installer's config points into it. */
 function bedValues(onTerm: 'keep' | 'uninstall' = 'uninstall', tag = IMAGE.tag): ChartValues {
@@ -90,7 +106,7 @@ function bedValues(onTerm: 'keep' | 'uninstall' = 'uninstall', tag = IMAGE.tag):
     hostPid: process.pid,
     node: { ...v.installer.node, kubernetes: false },
     // The supervisor's cgroup inside the bed's (the bed's teardown kills whatever is left there).
-    manager: { ...v.installer.manager, mode: 'nsenter' as const, runDir: at('run/vnode'), stateDir: at('var/lib/vnode'), cgroup: { ...v.installer.manager.cgroup!, name: `${bed.cgroupRoot}/vnode.slice` } },
+    manager: { ...v.installer.manager, mode: 'nsenter' as const, runDir: at('run/vnode'), stateDir: at('var/lib/vnode'), cgroup: { ...v.installer.manager.cgroup!, name: `${bed.cgroupRoot}/vnode.slice` }, metrics: { ...v.installer.manager.metrics!, port: metricsPort } },
     onTerm,
     readinessTimeoutSeconds: 30,
     drainTimeoutSeconds: 10,

@@ -45,6 +45,11 @@ export function detectLayout(root: string): CgroupLayout {
   return { v1, v2 };
 }
 
+/** How long vnodefs and the seccomp handlers reuse a group's memory figures (memoryTtlMs): a
+ * reader looping on /proc/meminfo or sysinfo(2) costs one memory.stat read per 5 ms per worker,
+ * not one per call, and `free` and /proc/meminfo still agree. */
+export const MEMORY_FIGURES_TTL_MS = 5;
+
 export interface CgroupReaderOptions {
   /** cgroupfs root; default /sys/fs/cgroup */
   root?: string;

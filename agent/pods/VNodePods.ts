@@ -138,8 +138,12 @@ export class VNodePods implements ContainerLife {
     // The pod's own emptyDirs, kubelet's (host root's, 0777), become the vNode root's: a runtime's
     // data root there must be chmod-able (delegation.ts).
     if (!ctx.sandbox && this.opts.kubeletRoot) {
-      const given = ownPodVolumes(podEmptyDirs(spec.mounts ?? [], this.opts.kubeletRoot, podFromSpec(ctx.podId, ctx.annotations).uid), vnodeRoot(vnode));
-      if (given.length) this.log.debug('emptyDir volumes given to the vNode root', { id: ctx.id, dirs: given });
+      try {
+        const given = ownPodVolumes(podEmptyDirs(spec.mounts ?? [], this.opts.kubeletRoot, podFromSpec(ctx.podId, ctx.annotations).uid), vnodeRoot(vnode));
+        if (given.length) this.log.debug('emptyDir volumes given to the vNode root', { id: ctx.id, dirs: given });
+      } catch (e) {
+        this.log.warn('cannot give a pod\'s emptyDir to its vNode root', { id: ctx.id, podId: ctx.podId, error: (e as Error).message });
+      }
     }
     // A sandbox's log directory joins its vNode's view of the pod log root, which a node agent's
     // hostPath of that root (or a parent) shows instead of the host's (PodLogViews.ts).
@@ -209,8 +213,14 @@ export class VNodePods implements ContainerLife {
     if (!vnode) return;
     const spec = JSON.parse(readFileSync(join(rec.bundle, 'config.json'), 'utf8')) as { mounts?: { destination?: string; type?: string; options?: string[] }[] };
     if (!cgroupWritable(spec)) return;
-    const dirs = await delegateCgroups(rec.id, pid, vnodeRoot(vnode));
-    this.log.debug('cgroup delegated to the vNode root', { id: rec.id, dirs });
+    // Not a reason to refuse the start: a privileged pod that runs no runtime needs none of it,
+    // and one that does says EACCES on its first mkdir; the log says why.
+    try {
+      const dirs = await delegateCgroups(rec.id, pid, vnodeRoot(vnode));
+      this.log.debug('cgroup delegated to the vNode root', { id: rec.id, dirs });
+    } catch (e) {
+      this.log.warn('cannot delegate a privileged container\'s cgroup to its vNode root', { id: rec.id, podId: rec.podId, error: (e as Error).message });
+    }
   }
 
   /**

@@ -2,7 +2,7 @@
 // computed with the same code as vnodefs (agent/cgroup reader, memoryFigures, visibleCpus) so
 // `free` and /proc/meminfo, `nproc` and /sys/devices/system/cpu/online always agree.
 import { readFileSync } from 'node:fs';
-import { CgroupReader } from '../cgroup/CgroupReader.js';
+import { CgroupReader, MEMORY_FIGURES_TTL_MS } from '../cgroup/CgroupReader.js';
 import type { CgroupSnapshot } from '../cgroup/CgroupSnapshot.js';
 import { membershipKey, parseProcCgroup, type CgroupMembership } from '../cgroup/procCgroup.js';
 import { readText } from '../cgroup/readText.js';
@@ -19,7 +19,7 @@ export class FactsSources {
   readonly host: HostFactsReader;
 
   constructor(opts: { cgroupRoot?: string; procRoot?: string; sysRoot?: string } = {}) {
-    this.cgroups = new CgroupReader({ root: opts.cgroupRoot ?? '/sys/fs/cgroup', limitTtlMs: 1000, openFiles: 256 });
+    this.cgroups = new CgroupReader({ root: opts.cgroupRoot ?? '/sys/fs/cgroup', limitTtlMs: 1000, openFiles: 256, memoryTtlMs: MEMORY_FIGURES_TTL_MS });
     this.host = new HostFactsReader(opts.procRoot ?? '/proc', opts.sysRoot ?? '/sys');
   }
 }

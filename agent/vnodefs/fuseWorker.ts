@@ -4,7 +4,7 @@ import { writeSync } from 'node:fs';
 import { workerData } from 'node:worker_threads';
 
 import { fuseDevRead, fuseDevSetNonblock } from '../../addon/fuse.js';
-import { CgroupReader } from '../cgroup/CgroupReader.js';
+import { CgroupReader, MEMORY_FIGURES_TTL_MS } from '../cgroup/CgroupReader.js';
 import { CpuBudget, vnodeBucket } from '../common/CpuBudget.js';
 import { collectGarbage } from '../common/gc.js';
 import { logger } from '../common/log.js';
@@ -23,9 +23,6 @@ import { VnodeFsOps } from './VnodeFsOps.js';
 import { Ctl, type FuseWorkerData } from './workerProtocol.js';
 
 const d = workerData as FuseWorkerData;
-// Memory figures reused for 5 ms per group (see CgroupReaderOptions.memoryTtlMs): a reader
-// looping on /proc/meminfo costs one memory.stat read per 5 ms per worker, not one per open.
-const MEMORY_TTL_MS = 5;
 const log = logger('vnodefs');
 const ctl = new Int32Array(d.ctlSab);
 const fd = d.fd;
@@ -36,7 +33,7 @@ const ops = new VnodeFsOps({
   arena: new HandleArena({ sab: d.arenaSab, slotsPerWorker: d.arenaSlots, slotSize: d.arenaSlotSize, epoch: d.arenaEpoch }),
   worker: d.index,
   resolver: new ViewResolver(d.procRoot),
-  builder: new ViewBuilder(new CgroupReader({ root: d.cgroupRoot, limitTtlMs: 1000, openFiles: 512, memoryTtlMs: MEMORY_TTL_MS }), new HostFactsReader(d.procRoot, d.sysRoot), kv, d.procRoot),
+  builder: new ViewBuilder(new CgroupReader({ root: d.cgroupRoot, limitTtlMs: 1000, openFiles: 512, memoryTtlMs: MEMORY_FIGURES_TTL_MS }), new HostFactsReader(d.procRoot, d.sysRoot), kv, d.procRoot),
   sysctl: new SysctlStore(kv, d.procRoot),
   mountedAt: d.mountedAt,
   kv,
