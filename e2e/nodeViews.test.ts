@@ -3,6 +3,7 @@
 // writable, with no name of another tenant's pod; pods that start or go appear and vanish under a
 // running agent; a hostPath of a parent dir shows the same view at the root's place below it.
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { mountPointsUnder } from '../agent/common/mountinfo.js';
@@ -18,7 +19,8 @@ let bed: TestBed;
 
 before(async () => {
   if (skip) return;
-  vb = await startVNodeBed({ name: 'nodeview', subnetIndex: 75, baseDir: BASE, managerEnv: { VNODE_POD_LOG_ROOT: join(BASE, 'logs') } });
+  vb = await startVNodeBed({ name: 'nodeview', subnetIndex: 75, baseDir: BASE, managerEnv: { VNODE_POD_LOG_ROOT: join(BASE, 'logs'), VNODE_CONTAINER_LOG_DIR: join(BASE, 'containers') } });
+  mkdirSync(join(BASE, 'containers'), { recursive: true });
   bed = vb.bed;
 });
 
@@ -39,8 +41,13 @@ test('a hostPath of the pod log root shows the vNode\'s pods only: readable, rea
   const b = await bed.runPod({ name: 'worker-b', namespace: 'view-a', handler: 'vnode' }, say('hello-from-b'));
   const c = await bed.runPod({ name: 'other-c', namespace: 'view-b', handler: 'vnode' }, say('secret-of-c'));
   const runcPod = await bed.runPod({ name: 'plain', namespace: 'view-a', handler: 'runc' }, say('runc-pod'));
+  // A log shipper as deployed on nodes: both directories at the host's paths, so kubelet's links
+  // in /var/log/containers resolve to the files under /var/log/pods.
+  const links = join(BASE, 'containers');
+  const shipper = await bed.runPod({ name: 'shipper', namespace: 'view-a', handler: 'vnode' }, { name: 'main', command: ['sleep', '3600'], mounts: [{ containerPath: root, hostPath: root }, { containerPath: links, hostPath: links }] });
+  const linkOf = (p: { containerId: string; podConfig: Record<string, unknown> }): string => `${(p.podConfig.metadata as { name: string }).name}_view-a_main-${p.containerId}.log`;
   const ls = async (id: string, dir = '/var/log/pods'): Promise<string[]> => (await sh(id, `ls -1 ${dir}`)).stdout.split('\n').filter(Boolean).sort();
-  const mine = [agent, parent, b].map((p) => basename(logDirOf(p))).sort();
+  const mine = [agent, parent, b, shipper].map((p) => basename(logDirOf(p))).sort();
   try {
     await waitFor('b to have logged', async () => /hello-from-b/.test((await sh(agent.containerId, `cat /var/log/pods/${basename(logDirOf(b))}/main/0.log`)).stdout) || undefined, 10_000, 200);
     assert.deepEqual(await ls(agent.containerId), mine, "exactly its vNode's pods: no other tenant's, no runc pod's");
@@ -51,17 +58,25 @@ test('a hostPath of the pod log root shows the vNode\'s pods only: readable, rea
     assert.notEqual(w.exitCode, 0);
     assert.match(w.stderr, /Read-only file system/);
     assert.equal((await sh(agent.containerId, 'grep -r secret-of-c /var/log/pods; echo $?')).stdout.trim(), '1', 'no content of another tenant');
+    // /var/log/containers: kubelet's link of each container of the vNode, and only those.
+    assert.deepEqual(await ls(shipper.containerId, links), [agent, parent, b, shipper].map(linkOf).sort(), "exactly its vNode's containers' links");
+    assert.deepEqual(await ls(parent.containerId, `/host/${basename(links)}`), [agent, parent, b, shipper].map(linkOf).sort(), 'the same below a hostPath of a parent');
+    assert.match((await sh(shipper.containerId, `cat ${links}/${linkOf(b)}`)).stdout, /hello-from-b/, "a link leads to the container's log");
+    const wl = await sh(shipper.containerId, `touch ${links}/x.log`);
+    assert.match(wl.stderr, /Read-only file system/);
 
     // A pod that starts and one that goes while the agent runs.
     const d = await bed.runPod({ name: 'late-d', namespace: 'view-a', handler: 'vnode' }, say('late'));
     assert.deepEqual(await ls(agent.containerId), [...mine, basename(logDirOf(d))].sort(), 'a new pod appears without restarting the agent');
+    assert.ok((await ls(shipper.containerId, links)).includes(linkOf(d)), "and its container's link");
     await bed.cri.stopPodSandbox(b.podId);
     await bed.cri.removePodSandbox(b.podId);
-    assert.deepEqual(await ls(agent.containerId), [basename(logDirOf(agent)), basename(logDirOf(parent)), basename(logDirOf(d))].sort(), 'a removed pod vanishes');
+    assert.deepEqual(await ls(agent.containerId), [basename(logDirOf(agent)), basename(logDirOf(parent)), basename(logDirOf(shipper)), basename(logDirOf(d))].sort(), 'a removed pod vanishes');
+    assert.ok(!(await ls(shipper.containerId, links)).includes(linkOf(b)), "and its container's link");
     await bed.cri.stopPodSandbox(d.podId);
     await bed.cri.removePodSandbox(d.podId);
   } finally {
-    for (const p of [agent, parent, b, c, runcPod]) {
+    for (const p of [agent, parent, b, c, runcPod, shipper]) {
       await bed.cri.stopPodSandbox(p.podId).catch(() => undefined);
       await bed.cri.removePodSandbox(p.podId).catch(() => undefined);
     }

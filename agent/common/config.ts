@@ -99,6 +99,8 @@ export const ConfigSchema = z
     vnodefs: z.boolean().default(true),
     /** kubelet's pod log root: a hostPath of it shows a vNode's pods only (agent/pods/PodLogViews.ts). */
     podLogRoot: absPath.default('/var/log/pods'),
+    /** kubelet's container log links: a hostPath of it shows a vNode's containers only (PodLogViews.ts). */
+    containerLogDir: absPath.default('/var/log/containers'),
     /** kubelet's root directory: a pod's emptyDir volumes under it become its vNode root's (agent/pods/delegation.ts). */
     kubeletRoot: absPath.default('/var/lib/kubelet'),
     /** Which pods share a vNode: all pods of a namespace on this node, or one vNode per pod. */
@@ -186,6 +188,7 @@ export function loadConfig(file = process.env.VNODE_CONFIG, env: NodeJS.ProcessE
   if (env.VNODE_VNODE_MODE) raw = { ...raw, vnodeMode: env.VNODE_VNODE_MODE };
   if (env.VNODE_POD_LOG_ROOT) raw = { ...raw, podLogRoot: env.VNODE_POD_LOG_ROOT };
   if (env.VNODE_KUBELET_ROOT) raw = { ...raw, kubeletRoot: env.VNODE_KUBELET_ROOT };
+  if (env.VNODE_CONTAINER_LOG_DIR) raw = { ...raw, containerLogDir: env.VNODE_CONTAINER_LOG_DIR };
   if (env.VNODE_METRICS_PORT || env.VNODE_METRICS_ADDRESS || env.VNODE_METRICS_ENABLED) {
     const metrics = { ...((raw.metrics ?? {}) as Record<string, unknown>) };
     if (env.VNODE_METRICS_ENABLED) {

@@ -92,7 +92,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
     }
   };
   // What a node agent's hostPath of kubelet's pod log root shows: its vNode's pods only.
-  const logViews = new PodLogViews(cfg.podLogRoot, join(cfg.runDir, 'logviews'), logger('logviews'));
+  const logViews = new PodLogViews(cfg.podLogRoot, join(cfg.runDir, 'logviews'), logger('logviews'), cfg.containerLogDir);
   vnodes.onTeardown((v) => void logViews.dropVnode(v.name).catch((e: unknown) => log.warn('cannot remove a vNode\'s log view', { vnode: v.name, error: (e as Error).message })));
   const pods = new VNodePods(
     vnodes,

@@ -5,9 +5,12 @@
 // it, its files owned by the vNode's root (readable by it, as root reads them on a node), never
 // writable, no other pod's name. A container whose hostPath is the log root (or a parent of it)
 // gets the view there instead, bound rslave: pods that start or go while the agent runs appear
-// and vanish under it without a restart.
-import { closeSync, existsSync, lstatSync, openSync } from 'node:fs';
-import { mkdir, rm, rmdir } from 'node:fs/promises';
+// and vanish under it without a restart. kubelet's /var/log/containers (`containerLogDir`) gets a
+// view the same way (`<vNode>.containers`, a tmpfs of links): the link kubelet makes for each
+// container of the vNode, `<pod>_<ns>_<container>-<id>.log` -> its log under the pod log root,
+// made at the container's create and removed at its delete.
+import { closeSync, existsSync, lstatSync, openSync, readdirSync } from 'node:fs';
+import { mkdir, rm, rmdir, symlink } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { bindIdmapped, mount, MountConstants, umount2 } from '../../addon/mount.js';
 import type { Logger } from '../common/log.js';
@@ -20,9 +23,16 @@ import { unmountBelow } from '../vnode/VNodeManager.js';
 export const SANDBOX_LOG_DIR_ANNOTATION = 'io.kubernetes.cri.sandbox-log-directory';
 const PROPAGATION = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
 
+/** containerd's annotations on a container's spec this view names its link after. */
+const CONTAINER_NAME_ANNOTATION = 'io.kubernetes.cri.container-name';
+const SANDBOX_NAME_ANNOTATION = 'io.kubernetes.cri.sandbox-name';
+const SANDBOX_NAMESPACE_ANNOTATION = 'io.kubernetes.cri.sandbox-namespace';
+/** A name kubelet could have made: no path separator, nothing hidden. */
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
+
 export class PodLogViews {
-  /** podId -> where its log dir is bound in its vNode's view */
-  private readonly pods = new Map<string, { vnode: string; target: string }>();
+  /** podId -> where its log dir is bound in its vNode's view, and the host's log dir */
+  private readonly pods = new Map<string, { vnode: string; target: string; logDir: string }>();
 
   constructor(
     /** kubelet's pod log root on the host */
@@ -30,21 +40,65 @@ export class PodLogViews {
     /** where the views live: <runDir>/logviews */
     private readonly dir: string,
     private readonly log: Logger,
+    /** kubelet's container log dir (/var/log/containers): its links of the vNode's containers
+     * only, in a view of its own (`<dir>/<vNode>.containers`). Absent: not viewed. */
+    readonly containerRoot?: string,
   ) {}
 
   viewOf(vnodeName: string): string {
     return join(this.dir, vnodeName);
   }
 
-  /** The vNode's view, mounted (a tmpfs of its own, shared, so binds added later propagate). */
-  async ensureView(v: VNode): Promise<string> {
-    const view = this.viewOf(v.name);
+  containersViewOf(vnodeName: string): string {
+    return join(this.dir, `${vnodeName}.containers`);
+  }
+
+  /** The vNode's views, each with the host directory it stands for. */
+  private views(vnodeName: string): { root: string; view: string }[] {
+    return [{ root: this.root, view: this.viewOf(vnodeName) }, ...(this.containerRoot ? [{ root: this.containerRoot, view: this.containersViewOf(vnodeName) }] : [])];
+  }
+
+  private async ensureTmpfs(view: string): Promise<string> {
     if (isMountPoint(view)) return view;
     await mkdir(view, { recursive: true, mode: 0o755 });
     await mount('vnode-logview', view, 'tmpfs', MountConstants.MS_NOSUID | MountConstants.MS_NODEV | MountConstants.MS_NOEXEC, 'mode=0755,size=1m');
     await mount(null, view, null, MountConstants.MS_PRIVATE, null);
     await mount(null, view, null, MountConstants.MS_SHARED, null);
     return view;
+  }
+
+  /**
+   * A container of a pod in the view gets the link kubelet makes for it in /var/log/containers:
+   * `<pod>_<namespace>_<container>-<id>.log` -> `<pod log root>/<pod dir>/<container>/<n>.log`
+   * (n: the newest attempt's file containerd opened before `runc create`, else 0).
+   */
+  async addContainer(v: VNode, podId: string, containerId: string, annotations: Record<string, string>): Promise<void> {
+    const p = this.pods.get(podId);
+    if (!this.containerRoot || !p) return;
+    const name = annotations[CONTAINER_NAME_ANNOTATION] ?? '';
+    const pod = annotations[SANDBOX_NAME_ANNOTATION] ?? '';
+    const ns = annotations[SANDBOX_NAMESPACE_ANNOTATION] ?? '';
+    if (![name, pod, ns].every((x) => NAME.test(x))) return;
+    const dir = join(p.logDir, name);
+    const attempts = existsSync(dir) ? readdirSync(dir).flatMap((f) => (/^\d+\.log$/.test(f) ? [Number.parseInt(f, 10)] : [])) : [];
+    const target = join(this.root, basename(p.logDir), name, `${attempts.length ? Math.max(...attempts) : 0}.log`);
+    const view = await this.ensureTmpfs(this.containersViewOf(v.name));
+    const link = join(view, `${pod}_${ns}_${name}-${containerId}.log`);
+    await rm(link, { force: true });
+    await symlink(target, link);
+  }
+
+  /** A container is gone: its link goes (found by its id, so a restarted manager finds it too). */
+  async removeContainer(vnodeName: string, containerId: string): Promise<void> {
+    const view = this.containersViewOf(vnodeName);
+    if (!this.containerRoot || !existsSync(view)) return;
+    for (const f of readdirSync(view)) if (f.endsWith(`-${containerId}.log`)) await rm(join(view, f), { force: true });
+  }
+
+  /** The vNode's view, mounted (a tmpfs of its own, shared, so binds added later propagate). */
+  async ensureView(v: VNode): Promise<string> {
+    if (this.containerRoot) await this.ensureTmpfs(this.containersViewOf(v.name));
+    return this.ensureTmpfs(this.viewOf(v.name));
   }
 
   /**
@@ -61,7 +115,7 @@ export class PodLogViews {
     }
     const view = await this.ensureView(v);
     const target = join(view, basename(logDir));
-    this.pods.set(podId, { vnode: v.name, target });
+    this.pods.set(podId, { vnode: v.name, target, logDir });
     if (isMountPoint(target)) return;
     await mkdir(target, { recursive: true, mode: 0o755 });
     const usernsFd = openSync(v.namespaces.user, 'r');
@@ -85,15 +139,16 @@ export class PodLogViews {
   /** The vNode is gone: its view goes. */
   async dropVnode(name: string): Promise<void> {
     for (const [id, p] of this.pods) if (p.vnode === name) this.pods.delete(id);
-    const view = this.viewOf(name);
-    if (!existsSync(view)) return;
-    await unmountBelow(view);
-    await rm(view, { recursive: true, force: true });
+    for (const { view } of this.views(name)) {
+      if (!existsSync(view)) continue;
+      await unmountBelow(view);
+      await rm(view, { recursive: true, force: true });
+    }
   }
 
-  /** Whether a container's mounts need the view (call ensureView before rewriting them). */
+  /** Whether a container's mounts need the views (call ensureView before rewriting them). */
   wants(mounts: readonly OciMount[]): boolean {
-    return mounts.some((m) => isBind(m) && isAtOrBelow(this.root, m.source ?? ''));
+    return mounts.some((m) => isBind(m) && this.views('').some((r) => isAtOrBelow(r.root, m.source ?? '')));
   }
 
   /**
@@ -102,14 +157,14 @@ export class PodLogViews {
    * over the root's place below it. Read-only, recursive, rslave.
    */
   rewriteMounts(mounts: readonly OciMount[], vnodeName: string): OciMount[] {
-    const view = this.viewOf(vnodeName);
     const out: OciMount[] = [];
     for (const m of mounts) {
-      if (!isBind(m) || !isAtOrBelow(this.root, m.source ?? '')) {
+      const covered = isBind(m) ? this.views(vnodeName).filter((r) => isAtOrBelow(r.root, m.source ?? '')) : [];
+      if (!covered.length) {
         out.push(m);
         continue;
       }
-      const asView = (destination: string): OciMount => ({
+      const asView = (view: string, destination: string): OciMount => ({
         destination,
         type: 'bind',
         source: view,
@@ -117,8 +172,9 @@ export class PodLogViews {
         // remount must repeat a source's locked flags (or fails with EPERM).
         options: [...new Set([...(m.options ?? []).filter((o) => !PROPAGATION.has(o) && o !== 'rw' && o !== 'bind' && o !== 'rbind' && o !== 'suid' && o !== 'dev' && o !== 'exec'), 'rbind', 'ro', 'nosuid', 'nodev', 'noexec', 'rslave'])],
       });
-      if (m.source === this.root) out.push(asView(m.destination));
-      else out.push(m, asView(join(m.destination, relative(m.source!, this.root))));
+      const exact = covered.find((r) => r.root === m.source);
+      if (exact) out.push(asView(exact.view, m.destination));
+      else out.push(m, ...covered.map((r) => asView(r.view, join(m.destination, relative(m.source!, r.root)))));
     }
     return out;
   }

@@ -148,6 +148,8 @@ export class VNodePods implements ContainerLife {
     // A sandbox's log directory joins its vNode's view of the pod log root, which a node agent's
     // hostPath of that root (or a parent) shows instead of the host's (PodLogViews.ts).
     if (ctx.sandbox) await this.opts.logViews?.addPod(vnode, ctx.podId, ctx.annotations[SANDBOX_LOG_DIR_ANNOTATION]);
+    // A container gets its /var/log/containers link in the vNode's view of that directory.
+    else await this.opts.logViews?.addContainer(vnode, ctx.podId, ctx.id, ctx.annotations).catch((e: unknown) => this.log.warn('cannot link a container into its vNode\'s container log view', { id: ctx.id, error: (e as Error).message }));
     const tRewrite = performance.now();
     const rewritten = rewriteSpec(spec, ctx.sandbox, host, {
       namespaces: vnode.namespaces,
@@ -241,6 +243,7 @@ export class VNodePods implements ContainerLife {
   async taskGone(id: string, podId: string): Promise<void> {
     const v = this.vnodeOfPod(podId);
     if (!v) return;
+    await this.opts.logViews?.removeContainer(v.name, id).catch((e: unknown) => this.log.warn('cannot unlink a container from its log view', { id, error: (e as Error).message }));
     await removeIdmapDir(v, id);
     await this.devices.release(v, id);
   }
