@@ -81,6 +81,9 @@ export class VNodePods implements ContainerLife {
   /** Pod networks vnode-cni's ADD is still setting up (it tracks them there). */
   readonly networks = new PodNetworks();
   private readonly facts: PodFacts;
+  /** Containers created by this manager and not started yet: whether their cgroup is delegated at
+   * start (a container created before a restart is looked up in its config.json instead). */
+  private readonly delegateAtStart = new Map<string, boolean>();
 
   constructor(
     private readonly vnodes: VNodeManager,
@@ -165,6 +168,7 @@ export class VNodePods implements ContainerLife {
         : undefined,
       devices,
     });
+    if (!ctx.sandbox) this.delegateAtStart.set(ctx.id, cgroupWritable(rewritten));
     const views = this.opts.logViews;
     if (views && views.wants(rewritten.mounts ?? [])) {
       await views.ensureView(vnode);
@@ -211,10 +215,12 @@ export class VNodePods implements ContainerLife {
   /** A privileged container (its cgroupfs read-write) gets its own cgroup delegated to the vNode's
    * root, so a runtime in it can make child cgroups within its limits (delegation.ts). */
   async beforeStart(rec: ContainerRecord, pid: number): Promise<void> {
+    const known = this.delegateAtStart.get(rec.id);
+    this.delegateAtStart.delete(rec.id);
     const vnode = this.vnodeOfPod(rec.podId);
     if (!vnode) return;
-    const spec = JSON.parse(readFileSync(join(rec.bundle, 'config.json'), 'utf8')) as { mounts?: { destination?: string; type?: string; options?: string[] }[] };
-    if (!cgroupWritable(spec)) return;
+    const delegate = known ?? cgroupWritable(JSON.parse(readFileSync(join(rec.bundle, 'config.json'), 'utf8')) as { mounts?: { destination?: string; type?: string; options?: string[] }[] });
+    if (!delegate) return;
     // Not a reason to refuse the start: a privileged pod that runs no runtime needs none of it,
     // and one that does says EACCES on its first mkdir; the log says why.
     try {
@@ -241,6 +247,7 @@ export class VNodePods implements ContainerLife {
   }
 
   async taskGone(id: string, podId: string): Promise<void> {
+    this.delegateAtStart.delete(id);
     const v = this.vnodeOfPod(podId);
     if (!v) return;
     await this.opts.logViews?.removeContainer(v.name, id).catch((e: unknown) => this.log.warn('cannot unlink a container from its log view', { id, error: (e as Error).message }));
