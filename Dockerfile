@@ -11,14 +11,17 @@
 ARG NODE_IMAGE=docker.io/library/node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
 ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim@sha256:3783cc01769c7b2b1b83a5c5ad96c815348e28ed7da68e2e3687004faa906251
 
-# ---- build: compiler, node-gyp, the addon, the launcher, the TypeScript build, stock runc ----
+# ---- build: compiler, node-gyp, the addon, the launcher, the TypeScript build, runc ----
 FROM ${NODE_IMAGE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
-# runc and containerd (for containerd-shim-runc-v2) come from Debian: vNode delegates to the
-# stock runc shim and runc, and the tree carries both onto the node.
+# containerd (for containerd-shim-runc-v2) comes from Debian: vNode delegates to the stock runc
+# shim. runc is Debian's runc source (golang-github-opencontainers-runc-dev, with the Go libraries
+# it depends on) with runc/vnode-pidns.patch, built with Debian's Go (docs/workloads.md). The tree
+# carries both onto the node.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      g++ gcc make python3 pkg-config libc6-dev libseccomp-dev libfuse3-dev runc containerd \
+      g++ gcc make python3 pkg-config libc6-dev libseccomp-dev libfuse3-dev containerd \
+      golang-go golang-github-opencontainers-runc-dev patch \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, from the lockfile only, so a source change does not re-download them.
@@ -30,7 +33,7 @@ RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=npm_ca,required=
  && npm ci --no-audit --no-fund
 COPY . .
 RUN node scripts/build.mjs \
- && test -x build/opt/vnode/bin/runc \
+ && build/opt/vnode/bin/runc --version | grep -q '+vnode' \
  && test -x build/opt/vnode/bin/containerd-shim-runc-v2 \
  && test -x build/opt/vnode/bin/vnode-supervise \
  && test -x build/opt/vnode/bin/vnode-keeper \

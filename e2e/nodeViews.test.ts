@@ -3,7 +3,7 @@
 // writable, with no name of another tenant's pod; pods that start or go appear and vanish under a
 // running agent; a hostPath of a parent dir shows the same view at the root's place below it.
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { mountPointsUnder } from '../agent/common/mountinfo.js';
@@ -82,4 +82,41 @@ test('a hostPath of the pod log root shows the vNode\'s pods only: readable, rea
     }
   }
   assert.deepEqual(mountPointsUnder(join(vb.manager.runDir, 'logviews'), mounts()), [], "the vNodes' views went with them");
+});
+
+// Issue 13, part 1: every pod of a vNode lives in a pid namespace nested in the vNode's (the
+// tree's runc, runc/vnode-pidns.patch), so a hostPID pod sees every pod of its vNode as on a node,
+// an ordinary pod still only itself with its process as pid 1, and nothing of another vNode, a
+// runc pod or the host. Exit and OOM reporting through the runc shim: e2e/shimParity.test.ts
+// (the same table as runc's).
+test('a hostPID pod sees the processes of every pod of its vNode and of no other; an ordinary pod sees itself, its process pid 1', { skip, timeout: 180_000 }, async () => {
+  const sleeper = (n: number) => ({ name: 'main', command: ['sleep', String(n)] });
+  const agent = await bed.runPod({ name: 'ps-agent', namespace: 'pids-a', handler: 'vnode', hostPID: true, privileged: true }, { name: 'main', command: ['sleep', '3600'], privileged: true, namespaceOptions: { network: 'POD', pid: 'NODE', ipc: 'POD' } });
+  const mine = await bed.runPod({ name: 'worker', namespace: 'pids-a', handler: 'vnode' }, sleeper(3601));
+  const other = await bed.runPod({ name: 'other-tenant', namespace: 'pids-b', handler: 'vnode' }, sleeper(3602));
+  const runcPod = await bed.runPod({ name: 'plain', namespace: 'pids-a', handler: 'runc' }, sleeper(3603));
+  const hostPidOf = async (id: string): Promise<number> => (JSON.parse((await bed.cri.containerStatus(id, true)).info.info!) as { pid: number }).pid;
+  const nsPids = (p: number): string[] => (/^NSpid:\s+(.*)$/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? '').trim().split(/\s+/);
+  try {
+    const seen = (await sh(agent.containerId, 'ps -o args')).stdout;
+    assert.match(seen, /sleep 3601/, "the hostPID pod sees its vNode's ordinary pod");
+    assert.match(seen, /\/pause/, "and the pods' sandboxes, as on a node");
+    assert.doesNotMatch(seen, /sleep 3602|sleep 3603|containerd|vnode-manager/, 'nothing of another vNode, a runc pod or the host');
+    // Root of the vNode may signal its vNode's pods, as root of a node may.
+    const pid = (await sh(agent.containerId, "ps -o pid,args | grep 'sleep 360[1]' | awk '{print $1}'")).stdout.trim();
+    assert.match(pid, /^\d+$/);
+    assert.equal((await sh(agent.containerId, `kill -0 ${pid} && echo ok`)).stdout.trim(), 'ok');
+    // The ordinary pod: its own process is pid 1 and it sees nothing else.
+    assert.equal((await sh(mine.containerId, 'cat /proc/1/cmdline | tr "\\0" " "')).stdout.trim(), 'sleep 3601');
+    assert.deepEqual((await sh(mine.containerId, 'ps -o args')).stdout.split('\n').filter((l) => /sleep|pause/.test(l)), ['sleep 3601'], 'an ordinary pod sees only itself');
+    // On the host: three pid levels (host, vNode, its own), the vNode level the one the agent saw.
+    const levels = nsPids(await hostPidOf(mine.containerId));
+    assert.deepEqual(levels.slice(1), [pid, '1'], 'host, vNode, container');
+    assert.equal(nsPids(await hostPidOf(runcPod.containerId)).length, 2, 'a runc pod: host and its own');
+  } finally {
+    for (const p of [agent, mine, other, runcPod]) {
+      await bed.cri.stopPodSandbox(p.podId).catch(() => undefined);
+      await bed.cri.removePodSandbox(p.podId).catch(() => undefined);
+    }
+  }
 });

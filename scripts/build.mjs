@@ -2,7 +2,8 @@
 // the staged install tree build/opt/vnode/{bin,lib} that the installer, the Dockerfile and the
 // tests all use.
 import { execFileSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, copyFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, copyFileSync, writeFileSync, chmodSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -100,11 +101,12 @@ mkdirSync(lib, { recursive: true });
 const nodeBin = process.execPath;
 if (newer(nodeBin, join(lib, 'node'))) copyFileSync(nodeBin, join(lib, 'node'));
 chmodSync(join(lib, 'node'), 0o755);
-for (const [src, name] of [['/usr/bin/containerd-shim-runc-v2', 'containerd-shim-runc-v2'], ['/usr/sbin/runc', 'runc']]) {
+for (const [src, name] of [['/usr/bin/containerd-shim-runc-v2', 'containerd-shim-runc-v2']]) {
   const dst = join(tree, 'bin', name);
   if (existsSync(src) && newer(src, dst)) copyFileSync(src, dst);
   if (existsSync(dst)) chmodSync(dst, 0o755);
 }
+buildRunc(join(tree, 'bin/runc'));
 const app = join(lib, 'app');
 rmSync(app, { recursive: true, force: true });
 mkdirSync(app, { recursive: true });
@@ -128,3 +130,42 @@ for (const [path, meta] of Object.entries(lock.packages)) {
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 writeFileSync(join(app, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', private: true }, null, 2));
 writeFileSync(join(tree, 'VERSION'), `${pkg.version}\n`);
+
+// runc: Debian's runc source (golang-github-opencontainers-runc-dev, the same release as its runc
+// package) with runc/vnode-pidns.patch, built with Debian's Go against Debian's Go libraries
+// (GOPATH mode, as Debian builds it): the patch nests a vNode container's pid namespace in its
+// vNode's (docs/workloads.md). Rebuilt when the patch or the source package changes.
+function buildRunc(out) {
+  const src = '/usr/share/gocode/src/github.com/opencontainers/runc';
+  const patch = join(root, 'runc/vnode-pidns.patch');
+  let version = '';
+  try {
+    version = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'golang-github-opencontainers-runc-dev'], { encoding: 'utf8' }).trim();
+  } catch {
+    // not installed: said below
+  }
+  let go = '';
+  try {
+    go = execFileSync('sh', ['-c', 'command -v go'], { encoding: 'utf8' }).trim();
+  } catch {
+    // no Go: said below
+  }
+  if (!version || !existsSync(src) || !go) {
+    throw new Error('build: runc needs Debian\'s golang-go and golang-github-opencontainers-runc-dev (npm run setup installs them)');
+  }
+  const stamp = join(dirname(out), '../lib/runc.build');
+  const want = `${version} ${createHash('sha256').update(readFileSync(patch)).digest('hex')}`;
+  if (existsSync(out) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
+  const work = join(root, 'build/runc');
+  const gopath = join(work, 'gopath');
+  const pkg = join(gopath, 'src/github.com/opencontainers/runc');
+  rmSync(gopath, { recursive: true, force: true });
+  mkdirSync(dirname(pkg), { recursive: true });
+  cpSync(src, pkg, { recursive: true });
+  run('patch', ['-p1', '--quiet', '-i', patch], { cwd: pkg });
+  const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${gopath}:/usr/share/gocode`, GOCACHE: join(work, 'cache'), GOFLAGS: '', CGO_ENABLED: '1' };
+  run(go, ['build', '-tags', 'seccomp', '-trimpath', '-ldflags', `-X main.version=${version}+vnode1`, '-o', `${out}.tmp`, '.'], { cwd: pkg, env });
+  chmodSync(`${out}.tmp`, 0o755);
+  renameSync(`${out}.tmp`, out);
+  writeFileSync(stamp, want);
+}

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(containerd runc containernetworking-plugins busybox-static fuse3 libfuse3-dev libseccomp-dev
       iptables iproute2 lxcfs golang-github-containerd-containerd-dev build-essential python3 pkg-config
-      buildah mmdebstrap)
+      buildah mmdebstrap golang-go golang-github-opencontainers-runc-dev patch)
 
 missing=()
 for p in "${PKGS[@]}"; do

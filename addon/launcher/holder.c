@@ -21,12 +21,11 @@
  * stays visible in the vNode's mount namespace), answers "R" on fd 3 (or "E<message>" and exits),
  * and with --commit waits for "C": if the manager dies before recording this holder, fd 3 reads
  * EOF and the holder exits, so no holder outlives a manager that never knew about it. Then it
- * reaps every process that re-parents to it until SIGTERM/SIGINT (or SIGKILL from the manager). */
-static volatile sig_atomic_t stop;
-static void on_term(int sig) {
-  (void)sig;
-  stop = 1;
-}
+ * reaps every process that re-parents to it until the manager SIGKILLs it. It has no handler for
+ * SIGTERM or SIGINT: as pid 1 of the vNode's pid namespace, which every pod's pid namespace is
+ * nested in (runc/vnode-pidns.patch), its end is the end of every pod of the vNode, so a signal
+ * from inside the vNode (a hostPID pod's `kill -TERM 1`) must find no handler and be dropped by
+ * the kernel, as for any pid 1 without one. */
 static void on_chld(int sig) { (void)sig; }
 
 static void holder_fail(int ctl, const char *what, int err) {
@@ -60,9 +59,6 @@ int holder_main(int argc, char **argv) {
     root = r;
     memset(from, 0, (size_t)(to - from));
   }
-  struct sigaction sa = {.sa_handler = on_term};
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
   struct sigaction sc = {.sa_handler = on_chld, .sa_flags = SA_NOCLDSTOP};
   sigaction(SIGCHLD, &sc, NULL);
 
@@ -83,7 +79,7 @@ int holder_main(int argc, char **argv) {
       char c = 0;
       ssize_t n;
       do n = read(ctl, &c, 1);
-      while (n < 0 && errno == EINTR && !stop);
+      while (n < 0 && errno == EINTR);
       if (n != 1 || c != 'C') _exit(0); /* the manager never recorded us */
     }
     close(ctl);
@@ -93,15 +89,11 @@ int holder_main(int argc, char **argv) {
   sigset_t block, old;
   sigemptyset(&block);
   sigaddset(&block, SIGCHLD);
-  sigaddset(&block, SIGTERM);
-  sigaddset(&block, SIGINT);
   sigprocmask(SIG_BLOCK, &block, &old);
-  while (!stop) {
+  for (;;) {
     int st;
     while (waitpid(-1, &st, WNOHANG) > 0) {
     }
-    if (stop) break;
     sigsuspend(&old);
   }
-  return 0;
 }

@@ -66,6 +66,9 @@ export interface Leaving {
   lastContainerOf?: VNode;
 }
 
+/** What the tree's runc reads (runc/vnode-pidns.patch): the pid namespace its stage-1 is cloned in. */
+export const VNODE_PIDNS_ENV = '_VNODE_PIDNS';
+
 const vnodeRoot = (v: VNode): Owner => ({ uid: v.idRange.uidStart, gid: v.idRange.gidStart });
 
 /** Adds search (x) permission for others on dir and every parent that lacks it. */
@@ -108,7 +111,7 @@ export class VNodePods implements ContainerLife {
     }
   }
 
-  async prepareCreate(ctx: CreateContext): Promise<void> {
+  async prepareCreate(ctx: CreateContext): Promise<{ env: Record<string, string> }> {
     const t0 = performance.now();
     const specPath = join(ctx.bundle, 'config.json');
     const spec = ctx.spec;
@@ -185,6 +188,9 @@ export class VNodePods implements ContainerLife {
     const cgroup = podCgroup(spec);
     if (ctx.sandbox) this.facts.sandboxCreated(ctx.podId, cgroup, identity);
     this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, devices: devices.length, ms: +(performance.now() - t0).toFixed(1), stepsMs: [tRewrite - t0, tWrite - tRewrite, tRootfs - tWrite, tEnd - tRootfs].map((x) => +x.toFixed(1)) });
+    // The tree's runc (runc/vnode-pidns.patch) clones its stage-1 in the vNode's pid namespace, so
+    // a new pid namespace of the container is nested in it: a hostPID pod of the vNode sees it.
+    return { env: { [VNODE_PIDNS_ENV]: vnode.namespaces.pid } };
   }
 
   /** A running sandbox found by a restarted manager: uptime, names and vnodefs' owner come back. */

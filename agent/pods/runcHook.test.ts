@@ -20,9 +20,11 @@ class Life implements ContainerLife {
   failCreate: string | undefined;
   failNetwork: string | undefined;
   inject = true;
-  async prepareCreate(ctx: CreateContext): Promise<void> {
+  createEnv: Record<string, string> | undefined;
+  async prepareCreate(ctx: CreateContext): Promise<{ env?: Record<string, string> } | void> {
     this.calls.push(`create ${ctx.id} pod=${ctx.podId} sandbox=${ctx.sandbox} ns=${ctx.namespace}`);
     if (this.failCreate) throw new Error(this.failCreate);
+    return this.createEnv ? { env: this.createEnv } : undefined;
   }
   async beforeSandboxStart(podId: string): Promise<void> {
     this.calls.push(`network ${podId}`);
@@ -75,7 +77,9 @@ test('create: recorded with its pod, prepared, then runc create; a refusal says 
   const sb = s.bundle('k8s.io', 'sb1', { 'io.kubernetes.cri.container-type': 'sandbox', 'io.kubernetes.cri.sandbox-id': 'sb1' });
   assert.deepEqual(await s.hook.handle(req(s.create(sb, 'sb1'))), { kind: 'exec', path: RUNC, argv: ['runc', ...s.create(sb, 'sb1')] });
   const c = s.bundle('k8s.io', 'c1', { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': 'sb1' });
-  await s.hook.handle(req(s.create(c, 'c1')));
+  s.life.createEnv = { _VNODE_PIDNS: '/proc/42/ns/pid' };
+  assert.deepEqual(await s.hook.handle(req(s.create(c, 'c1'))), { kind: 'exec', path: RUNC, argv: ['runc', ...s.create(c, 'c1')], env: { _VNODE_PIDNS: '/proc/42/ns/pid' } }, "the vNode layer's environment goes to runc create");
+  s.life.createEnv = undefined;
   // A bare client's sandbox: no annotations at all.
   const bare = s.bundle('default', 'bare1', {});
   await s.hook.handle(req(['create', '--bundle', bare, 'bare1']));

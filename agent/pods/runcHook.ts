@@ -88,8 +88,9 @@ export interface CreateContext {
 
 /** How the vNode layer takes part in a container's life (VNodePods). */
 export interface ContainerLife {
-  /** Before `runc create`: rewrites config.json and remounts the bundle's rootfs for the vNode. */
-  prepareCreate(ctx: CreateContext): Promise<void>;
+  /** Before `runc create`: rewrites config.json and remounts the bundle's rootfs for the vNode;
+   * resolves with environment for that runc (the vNode's pid namespace for the tree's runc). */
+  prepareCreate(ctx: CreateContext): Promise<{ env?: Record<string, string> } | void>;
   /** Before the sandbox's `runc start`: resolves once its network is in place. */
   beforeSandboxStart(podId: string): Promise<void>;
   /** Between a container's `runc create` and `runc start` (its init pid known): host-side steps
@@ -148,13 +149,14 @@ export class RuncHook {
     const rec: ContainerRecord = { id: ctx.id, podId: ctx.podId, sandbox: ctx.sandbox, bundle: ctx.bundle, root: p.root ?? RUNC_DEFAULT_ROOT, createdAt: Date.now() };
     // Recorded first: the seccomp agent asks whose container a listener is while runc creates it.
     this.containers.add(rec);
+    let prepared: { env?: Record<string, string> } | void;
     try {
-      await this.life.prepareCreate(ctx);
+      prepared = await this.life.prepareCreate(ctx);
     } catch (e) {
       await this.gone(ctx.id, 'create refused');
       return this.refuse(p, `container ${ctx.id} not created: ${(e as Error).message}`);
     }
-    return exec;
+    return exec.kind === 'exec' && prepared?.env ? { ...exec, env: { ...exec.env, ...prepared.env } } : exec;
   }
 
   private async start(p: RuncArgs, args: string[], exec: LaunchAnswer): Promise<LaunchAnswer> {
