@@ -67,7 +67,7 @@ after(async () => {
   }
 });
 
-test('ensureKeeper starts one detached keeper; a second for the same run dir exits 3', { skip }, () => {
+test('ensureKeeper starts one detached keeper; a second for the same run dir exits 3', { skip }, async () => {
   keeper = ensureKeeper(runDir, BIN);
   const pid = runningKeeper(runDir)!;
   assert.ok(pid > 0, 'the pidfile names a running vnode-keeper');
@@ -88,7 +88,10 @@ test('ensureKeeper starts one detached keeper; a second for the same run dir exi
   const again = ensureKeeper(runDir, BIN);
   again.close();
   assert.equal(runningKeeper(runDir), pid);
-  // Only /dev/null, the pidfile and its listening socket.
+  // Only /dev/null, the pidfile and its listening socket (and our connection: ensureKeeper's
+  // second one is closed on our side, and the keeper drops it once it reads the hang-up).
+  const sockets = (): number => keeperFds(pid).filter((l) => l.startsWith('socket:')).length;
+  for (let t0 = Date.now(); sockets() > 2 && Date.now() - t0 < 2000; ) await new Promise((r) => setTimeout(r, 20));
   const fds = keeperFds(pid);
   assert.deepEqual(fds.filter((l) => !l.startsWith('socket:')).sort(), ['/dev/null', '/dev/null', '/dev/null', join(runDir, 'keeper.pid')].sort(), fds.join(' '));
   assert.equal(fds.filter((l) => l.startsWith('socket:')).length, 2, 'the listener and our connection');
