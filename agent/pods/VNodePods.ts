@@ -4,8 +4,10 @@
 // moved into a netns owned by the vNode's user namespace). VNodePods is the ContainerLife of
 // runcHook.ts and composes: PodNetworks.ts (the pod networks vnode-cni's ADD is setting up),
 // VNodeNetwork.ts (the vNode's own network for hostNetwork pods), idmapRootfs.ts (the rootfs
-// remount), PodFacts.ts (per-pod facts for vnodefs, the seccomp agent and the CLI); it owns the
-// placement of a pod and its leaving its vNode (leaveVNode, which vnode-cni calls too).
+// remount), PodFacts.ts (per-pod facts for vnodefs, the seccomp agent and the CLI),
+// delegation.ts (a privileged container's cgroup and the pod's emptyDirs for a runtime inside);
+// it owns the placement of a pod and its leaving its vNode (leaveVNode, which vnode-cni calls
+// too), and hands `runc create` its vNode's pid namespace (runc/vnode-pidns.patch).
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -225,11 +227,11 @@ export class VNodePods implements ContainerLife {
     this.delegateAtStart.delete(rec.id);
     const vnode = this.vnodeOfPod(rec.podId);
     if (!vnode) return;
-    const delegate = known ?? cgroupWritable(JSON.parse(readFileSync(join(rec.bundle, 'config.json'), 'utf8')) as { mounts?: { destination?: string; type?: string; options?: string[] }[] });
-    if (!delegate) return;
     // Not a reason to refuse the start: a privileged pod that runs no runtime needs none of it,
     // and one that does says EACCES on its first mkdir; the log says why.
     try {
+      const delegate = known ?? cgroupWritable(JSON.parse(readFileSync(join(rec.bundle, 'config.json'), 'utf8')) as { mounts?: { destination?: string; type?: string; options?: string[] }[] });
+      if (!delegate) return;
       const dirs = await delegateCgroups(rec.id, pid, vnodeRoot(vnode));
       this.log.debug('cgroup delegated to the vNode root', { id: rec.id, dirs });
     } catch (e) {
