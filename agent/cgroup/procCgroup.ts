@@ -8,21 +8,37 @@ export interface CgroupMembership {
   v2: string | null;
 }
 
-export function parseProcCgroup(text: string): CgroupMembership {
-  const v1 = new Map<string, string>();
-  let v2: string | null = null;
+/** One line of /proc/<pid>/cgroup: hierarchy id, its controllers (v1; "name=..." for a named
+ * hierarchy; none for the v2 tree, id 0) and the path. */
+export interface ProcCgroupLine {
+  id: string;
+  controllers: string[];
+  path: string;
+}
+
+export function procCgroupLines(text: string): ProcCgroupLine[] {
+  const out: ProcCgroupLine[] = [];
   for (const line of text.split('\n')) {
-    if (!line) continue;
     const a = line.indexOf(':');
     const b = a < 0 ? -1 : line.indexOf(':', a + 1);
     if (b < 0) continue;
-    const ctrls = line.slice(a + 1, b);
-    const path = line.slice(b + 1);
-    if (line.slice(0, a) === '0' && ctrls === '') {
-      v2 = path;
+    out.push({ id: line.slice(0, a), controllers: line.slice(a + 1, b).split(',').filter(Boolean), path: line.slice(b + 1) });
+  }
+  return out;
+}
+
+/** Whether a line is the v2 tree's ("0::path"). */
+export const isV2Line = (l: ProcCgroupLine): boolean => l.id === '0' && l.controllers.length === 0;
+
+export function parseProcCgroup(text: string): CgroupMembership {
+  const v1 = new Map<string, string>();
+  let v2: string | null = null;
+  for (const l of procCgroupLines(text)) {
+    if (isV2Line(l)) {
+      v2 = l.path;
       continue;
     }
-    for (const c of ctrls.split(',')) if (c && !c.startsWith('name=')) v1.set(c, path);
+    for (const c of l.controllers) if (!c.startsWith('name=')) v1.set(c, l.path);
   }
   return { v1, v2 };
 }

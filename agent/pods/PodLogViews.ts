@@ -13,22 +13,20 @@ import { closeSync, existsSync, lstatSync, openSync, readdirSync } from 'node:fs
 import { mkdir, rm, rmdir, symlink } from 'node:fs/promises';
 import { basename, dirname, join, relative } from 'node:path';
 import { bindIdmapped, mount, MountConstants, umount2 } from '../../addon/mount.js';
+import { KUBE_PATH_NAME } from '../common/containerId.js';
 import type { Logger } from '../common/log.js';
 import { isAtOrBelow, isMountPoint } from '../common/mountinfo.js';
 import type { OciMount } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
 import { unmountBelow } from '../vnode/VNodeManager.js';
+import { podFromSpec } from '../vnode/VNodePlacement.js';
 
 /** containerd's annotation on a sandbox's spec: kubelet's log directory for the pod. */
 export const SANDBOX_LOG_DIR_ANNOTATION = 'io.kubernetes.cri.sandbox-log-directory';
 const PROPAGATION = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
 
-/** containerd's annotations on a container's spec this view names its link after. */
+/** containerd's annotation on a container's spec: the container's name in its pod. */
 const CONTAINER_NAME_ANNOTATION = 'io.kubernetes.cri.container-name';
-const SANDBOX_NAME_ANNOTATION = 'io.kubernetes.cri.sandbox-name';
-const SANDBOX_NAMESPACE_ANNOTATION = 'io.kubernetes.cri.sandbox-namespace';
-/** A name kubelet could have made: no path separator, nothing hidden. */
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
 
 export class PodLogViews {
   /** podId -> where its log dir is bound in its vNode's view, and the host's log dir */
@@ -76,9 +74,8 @@ export class PodLogViews {
     const p = this.pods.get(podId);
     if (!this.containerRoot || !p) return;
     const name = annotations[CONTAINER_NAME_ANNOTATION] ?? '';
-    const pod = annotations[SANDBOX_NAME_ANNOTATION] ?? '';
-    const ns = annotations[SANDBOX_NAMESPACE_ANNOTATION] ?? '';
-    if (![name, pod, ns].every((x) => NAME.test(x))) return;
+    const { name: pod, namespace: ns } = podFromSpec(podId, annotations);
+    if (![name, pod, ns].every((x) => KUBE_PATH_NAME.test(x))) return;
     const dir = join(p.logDir, name);
     const attempts = existsSync(dir) ? readdirSync(dir).flatMap((f) => (/^\d+\.log$/.test(f) ? [Number.parseInt(f, 10)] : [])) : [];
     const target = join(this.root, basename(p.logDir), name, `${attempts.length ? Math.max(...attempts) : 0}.log`);
@@ -148,7 +145,8 @@ export class PodLogViews {
 
   /** Whether a container's mounts need the views (call ensureView before rewriting them). */
   wants(mounts: readonly OciMount[]): boolean {
-    return mounts.some((m) => isBind(m) && this.views('').some((r) => isAtOrBelow(r.root, m.source ?? '')));
+    const roots = [this.root, ...(this.containerRoot ? [this.containerRoot] : [])];
+    return mounts.some((m) => isBind(m) && roots.some((r) => isAtOrBelow(r, m.source ?? '')));
   }
 
   /**

@@ -16,6 +16,8 @@ import { chown } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { MountInfo } from '../common/mountinfo.js';
 import { readMountInfo } from '../common/mountinfo.js';
+import { isV2Line, procCgroupLines } from '../cgroup/procCgroup.js';
+import { KUBE_PATH_NAME } from '../common/containerId.js';
 import { readText } from '../cgroup/readText.js';
 
 /** The ids the files go to: the vNode's root as the host knows it. */
@@ -37,19 +39,14 @@ const DELEGATED_FILES = { v1: ['cgroup.procs', 'tasks'], v2: ['cgroup.procs', 'c
  */
 export function cgroupDirsOf(procCgroup: string, mounts: MountInfo[]): { dir: string; version: 'v1' | 'v2' }[] {
   const out: { dir: string; version: 'v1' | 'v2' }[] = [];
-  for (const line of procCgroup.split('\n')) {
-    const a = line.indexOf(':');
-    const b = a < 0 ? -1 : line.indexOf(':', a + 1);
-    if (b < 0) continue;
-    const ctrls = line.slice(a + 1, b).split(',').filter(Boolean);
-    const path = line.slice(b + 1);
-    const v2 = line.slice(0, a) === '0' && ctrls.length === 0;
+  for (const line of procCgroupLines(procCgroup)) {
+    const v2 = isV2Line(line);
     // Hierarchies are disjoint: the mount whose super options hold the line's controllers (or
     // name=) is that hierarchy; of several (binds), the one of its whole tree.
-    const found = mounts.filter((x) => (v2 ? x.fsType === 'cgroup2' : x.fsType === 'cgroup' && ctrls.every((c) => x.superOptions.includes(c))));
+    const found = mounts.filter((x) => (v2 ? x.fsType === 'cgroup2' : x.fsType === 'cgroup' && line.controllers.every((c) => x.superOptions.includes(c))));
     const m = found.find((x) => x.root === '/') ?? found[0];
-    if (!m || !isBelowRoot(path, m.root)) continue;
-    out.push({ dir: join(m.mountPoint, path.slice(m.root === '/' ? 0 : m.root.length)), version: v2 ? 'v2' : 'v1' });
+    if (!m || !isBelowRoot(line.path, m.root)) continue;
+    out.push({ dir: join(m.mountPoint, line.path.slice(m.root === '/' ? 0 : m.root.length)), version: v2 ? 'v2' : 'v1' });
   }
   return out;
 }
@@ -60,7 +57,7 @@ const isBelowRoot = (path: string, root: string): boolean => root === '/' || pat
 export async function delegateCgroups(containerId: string, pid: number, owner: Owner, mounts: MountInfo[] = readMountInfo()): Promise<string[]> {
   const text = readText(`/proc/${pid}/cgroup`);
   if (text === undefined) throw new Error(`process ${pid} is gone`);
-  const dirs = cgroupDirsOf(text, mounts.filter((m) => m.fsType === 'cgroup' || m.fsType === 'cgroup2'));
+  const dirs = cgroupDirsOf(text, mounts);
   if (!dirs.length) throw new Error(`no cgroup of process ${pid} found under the host's cgroup mounts`);
   for (const { dir, version } of dirs) {
     // The container's own cgroup, never a parent or a pod's: containerd names it after the
@@ -81,21 +78,19 @@ export function emptyDirOf(kubeletRoot: string, podUid: string, name: string): s
   return join(kubeletRoot, 'pods', podUid, 'volumes', EMPTY_DIR_PLUGIN, name);
 }
 
-const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/;
-
 /**
  * The pod's emptyDir volumes among a container's bind mounts: sources exactly
  * <kubeletRoot>/pods/<podUid>/volumes/kubernetes.io~empty-dir/<name>.
  */
 export function podEmptyDirs(mounts: SpecMount[], kubeletRoot: string, podUid: string): string[] {
-  if (!SAFE_NAME.test(podUid)) return [];
+  if (!KUBE_PATH_NAME.test(podUid)) return [];
   const prefix = `${join(kubeletRoot, 'pods', podUid, 'volumes', EMPTY_DIR_PLUGIN)}/`;
   const out = new Set<string>();
   for (const m of mounts) {
     const s = m.source ?? '';
     if (!s.startsWith(prefix)) continue;
     const name = s.slice(prefix.length).replace(/\/+$/, '');
-    if (SAFE_NAME.test(name)) out.add(prefix + name);
+    if (KUBE_PATH_NAME.test(name)) out.add(prefix + name);
   }
   return [...out];
 }
