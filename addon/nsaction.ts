@@ -3,7 +3,17 @@
 // agent/seccomp's.
 import { fn, native } from './native.js';
 
-export const NsOp = native.nsActionOps as { mountFs: number; bind: number; move: number; umount: number; mknod: number; probe: number };
+export const NsOp = native.nsActionOps as {
+  mountFs: number;
+  bind: number;
+  move: number;
+  umount: number;
+  mknod: number;
+  probe: number;
+  fsopen: number;
+  moveMount: number;
+  setattr: number;
+};
 
 /**
  * The character devices `mknod` actions may make, [major, minor, host device]: the addon refuses
@@ -20,21 +30,28 @@ export interface NsActionRequest {
   id?: bigint;
   /** Join the caller's user namespace and act as its root (the kernel's user-namespace rules apply). */
   joinUser?: boolean;
-  /** target path (mount target, umount target, mknod path) */
-  path: string;
-  /** source path (bind, move) */
+  /** target path (mount target, umount target, mknod path, move_mount to_path) */
+  path?: string;
+  /** source path (bind, move, move_mount from_path) */
   path2?: string;
+  /** fstype for mountFs and fsopen (fsopen never makes proc or sysfs: the addon throws). */
   fstype?: string;
   source?: string;
   data?: string;
   flags?: number;
   mode?: number;
   umask?: number;
-  /** The caller's dirfd number (mknodat), copied with pidfd_getfd; absent = its cwd. */
+  /** The caller's dirfd number (mknodat, move_mount's to_dfd), copied with pidfd_getfd; absent = its cwd. */
   dirfd?: number;
+  /** move_mount's from_dfd, or mount_setattr's userns_fd (MOUNT_ATTR_IDMAP), the same way. */
+  dirfd2?: number;
+  /** setattr: struct mount_attr (an emulated file's mount never becomes MS_UNBINDABLE: EPERM). */
+  attrSet?: number;
+  attrClr?: number;
+  propagation?: number;
   /** mknod: the character device, one of NS_SAFE_DEVICES. */
   rdev?: [number, number];
-  /** [major, minor] of the emulated files' superblock: refused as umount/move source. */
+  /** [major, minor] of the emulated files' superblock: refused as umount/move source, never made unbindable. */
   protect?: [number, number];
   /** For mountFs: (host file or directory, path inside the new mount) bound on top; at most 64
    * (more throws: a file left out would show the real one). A missing path is skipped. */
@@ -47,7 +64,9 @@ export interface NsActionResult {
   code: string;
   /** Which step failed ('' on success). */
   stage: string;
-  /** mountFs: emulated files bound; bind: 1 if made recursive; mknod: 0 a device node, 1 the host's device bound. */
+  /** mountFs: emulated files bound; bind: 1 if made recursive; mknod: 0 a device node, 1 the host's
+   * device bound; fsopen: the context's descriptor number in the caller, which the action has
+   * already answered the notification with (ADDFD|SEND: the handler must not answer again). */
   value: number;
 }
 

@@ -15,7 +15,11 @@
 //      move_mount/fsmount on those fds, so a rename racing with us cannot redirect it;
 //   5. mknod only: back on the worker thread (host root, the host's mount namespace), the device
 //      node is made in the directory the grandchild resolved and proved writable as the caller
-//      (its fd comes back over a socketpair), see MknodOnHost.
+//      (its fd comes back over a socketpair), see MknodOnHost;
+//   6. fsopen only: the filesystem context the grandchild made comes back over a socketpair and the
+//      worker puts it into the caller with SECCOMP_IOCTL_NOTIF_ADDFD|SEND, which answers the call
+//      with the new number (value): the manager never holds it past this function. (ADDFD cannot
+//      pass O_PATH files, which open_tree and fsmount make: those stay the caller's own calls.)
 // The children run in the manager's address space: raw syscalls and stack memory only, every
 // signal blocked, results written to a struct the worker reads after they exit.
 #include <fcntl.h>
@@ -37,6 +41,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -45,6 +50,9 @@
 
 #ifndef STATX_ATTR_MOUNT_ROOT
 #define STATX_ATTR_MOUNT_ROOT 0x00002000
+#endif
+#ifndef MOVE_MOUNT_BENEATH
+#define MOVE_MOUNT_BENEATH 0x00000200  // kernel 6.5; Debian 12's headers lack it
 #endif
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452  // kernel 6.6 (the same number on every architecture); Debian 12's headers lack it
@@ -56,7 +64,7 @@ using vnode::SyscallWorker;
 using vnode::WorkResult;
 
 // kMknod is the one mknod op of the API; kBindDev is its fallback round, never accepted from JS.
-enum Op { kMountFs = 1, kBind = 2, kMove = 3, kUmount = 4, kMknod = 5, kProbe = 6, kBindDev = 100 };
+enum Op { kMountFs = 1, kBind = 2, kMove = 3, kUmount = 4, kMknod = 5, kProbe = 6, kFsopen = 7, kMoveMount = 8, kSetattr = 9, kBindDev = 100 };
 
 // The only devices kMknod makes, whatever the caller of nsAction asks: a node of these is harmless
 // anywhere (the policy of who may have one is agent/seccomp's; this is the hard limit of what host
@@ -117,7 +125,8 @@ struct Ctx {
   int op = 0;
   bool joinUser = false;
   int userns = -1, mntns = -1, netns = -1, pidns = -1, ipcns = -1, utsns = -1, cgroupns = -1, root = -1, cwd = -1;
-  int dirfd = AT_FDCWD;  // our copy of the caller's dirfd (mknodat), or AT_FDCWD = its cwd
+  int dirfd = AT_FDCWD;   // our copy of the caller's dirfd (mknodat, move_mount's to), or AT_FDCWD = its cwd
+  int dirfd2 = AT_FDCWD;  // move_mount's from_dfd, the same way
   const char* path = nullptr;
   const char* path2 = nullptr;
   const char* fstype = nullptr;
@@ -129,11 +138,16 @@ struct Ctx {
   uint32_t umask = 022;
   int devfd = -1;
   unsigned devMajor = 0, devMinor = 0;
-  int sock = -1;  // mknod: the grandchild's end of the socketpair the directory fd goes back on
+  int sock = -1;  // mknod, fsopen: the grandchild's end of the socketpair fds go back on
   bool hasProtect = false;
   uint32_t protMajor = 0, protMinor = 0;
   Overlay overlays[kMaxOverlays];
   size_t nOverlays = 0;
+  // setattr: the mount_attr to apply, and the ids of the caller's mounts that are or contain an
+  // emulated file's mount (from its mountinfo, read by the worker before the helper runs).
+  uint64_t attrSet = 0, attrClr = 0, propagation = 0;
+  const uint64_t* guarded = nullptr;
+  size_t nGuarded = 0;
   char* stack2 = nullptr;
   // result, written by the children
   int err = 0;
@@ -362,6 +376,25 @@ long DoUmount(Ctx* c) {
   return 0;
 }
 
+// Sends n descriptors (at most 2) over the socketpair to the worker thread: < 0 on failure.
+long SendFds(int sock, const int* fds, size_t n) {
+  char cbuf[CMSG_SPACE(2 * sizeof(int))];
+  memset(cbuf, 0, sizeof cbuf);
+  char byte = 'd';
+  iovec iov{&byte, 1};
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = cbuf;
+  msg.msg_controllen = CMSG_SPACE(n * sizeof(int));
+  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(n * sizeof(int));
+  memcpy(CMSG_DATA(cm), fds, n * sizeof(int));
+  return sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
 // mknod, first round, as the caller (root of its user namespace, in its root and cwd): proves the
 // node may be created at this path. The parent directory is resolved once; a placeholder is made
 // in it with O_CREAT|O_EXCL and the caller's umask, so every check of creation is the kernel's
@@ -404,21 +437,7 @@ long DoMknodPlace(Ctx* c) {
   if (ph < 0) return Fail(c, kStResolve, errno);
   memcpy(c->name, last, ln + 1);
   int fds[2] = {pfd, ph};
-  char cbuf[CMSG_SPACE(sizeof fds)];
-  memset(cbuf, 0, sizeof cbuf);
-  char byte = 'd';
-  iovec iov{&byte, 1};
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = cbuf;
-  msg.msg_controllen = sizeof cbuf;
-  cmsghdr* cm = CMSG_FIRSTHDR(&msg);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof fds);
-  memcpy(CMSG_DATA(cm), fds, sizeof fds);
-  long sent = sendmsg(c->sock, &msg, MSG_NOSIGNAL);
+  long sent = SendFds(c->sock, fds, 2);
   int sendErr = errno;
   // Whatever failure: if the name no longer holds our placeholder, someone who can write the
   // directory changed it; the host's mknodat then finds the name taken (EEXIST) or free.
@@ -454,6 +473,82 @@ long DoProbe(Ctx* c) {
   return 0;
 }
 
+// Resolves (dirfd, path) the way the fd mount API resolves a path, with the kernel's own lookup:
+// open_tree without OPEN_TREE_CLONE is an O_PATH open honouring AT_EMPTY_PATH, AT_NO_AUTOMOUNT and
+// AT_SYMLINK_NOFOLLOW. Magic links are the caller's own (the handler turned /proc/self into its
+// pid and /proc/self/fd/N into its descriptor N).
+int LookupAt(int dirfd, const char* path, unsigned atFlags) {
+  return static_cast<int>(syscall(SYS_open_tree, dirfd, path, OPEN_TREE_CLOEXEC | (atFlags & (AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_SYMLINK_NOFOLLOW))));
+}
+
+bool IsProcOrSys(const char* fstype) { return !strcmp(fstype, "proc") || !strcmp(fstype, "sysfs"); }
+
+// fsopen(fstype): a filesystem context made in the caller's namespaces as the root of its user
+// namespace, so the superblock it creates belongs to that namespace (the kernel's rules for a
+// user namespace apply from fsconfig on, which the caller calls itself). Never proc or sysfs: their
+// mounts must carry the emulated files, which only mount(2) through the manager gives.
+long DoFsopen(Ctx* c) {
+  if (IsProcOrSys(c->fstype)) return Fail(c, kStCheck, ENOSYS);
+  int fs = static_cast<int>(syscall(SYS_fsopen, c->fstype, FSOPEN_CLOEXEC));
+  if (fs < 0) return Fail(c, kStFsopen, errno);
+  if (SendFds(c->sock, &fs, 1) < 0) return Fail(c, kStAct, errno);
+  return 0;
+}
+
+// move_mount: both ends resolved once with the caller's lookup flags, the source refused if it is
+// an emulated file's own mount (moving it away would uncover the real file), then moved fd to fd.
+// MOVE_MOUNT_SET_GROUP and MOVE_MOUNT_BENEATH keep their meaning (a mount beneath an emulated file
+// stays under it).
+long DoMoveMount(Ctx* c) {
+  unsigned f = static_cast<unsigned>(c->flags);
+  unsigned fromAt = (f & MOVE_MOUNT_F_EMPTY_PATH ? AT_EMPTY_PATH : 0) | (f & MOVE_MOUNT_F_SYMLINKS ? 0 : AT_SYMLINK_NOFOLLOW) |
+                    (f & MOVE_MOUNT_F_AUTOMOUNTS ? 0 : AT_NO_AUTOMOUNT);
+  unsigned toAt = (f & MOVE_MOUNT_T_EMPTY_PATH ? AT_EMPTY_PATH : 0) | (f & MOVE_MOUNT_T_SYMLINKS ? 0 : AT_SYMLINK_NOFOLLOW) |
+                  (f & MOVE_MOUNT_T_AUTOMOUNTS ? 0 : AT_NO_AUTOMOUNT);
+  // A detached tree (fsmount, open_tree) is the caller's descriptor itself: move that one, not a
+  // reopened copy, so the tree's own file is the one attached.
+  bool fromFd = !c->path2[0] && (f & MOVE_MOUNT_F_EMPTY_PATH) && c->dirfd2 != AT_FDCWD;
+  int sfd = fromFd ? c->dirfd2 : LookupAt(c->dirfd2, c->path2, fromAt);
+  if (sfd < 0) return Fail(c, kStResolveSource, errno);
+  struct statx st;
+  if (Statx(sfd, "", AT_EMPTY_PATH, &st) < 0) return Fail(c, kStCheck, errno);
+  if (IsProtected(c, st)) return Fail(c, kStCheck, EPERM);
+  bool toFd = !c->path[0] && (f & MOVE_MOUNT_T_EMPTY_PATH) && c->dirfd != AT_FDCWD;
+  int tfd = toFd ? c->dirfd : LookupAt(c->dirfd, c->path, toAt);
+  if (tfd < 0) return Fail(c, kStResolve, errno);
+  unsigned keep = f & (MOVE_MOUNT_SET_GROUP | MOVE_MOUNT_BENEATH);
+  if (syscall(SYS_move_mount, sfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH | keep) < 0) return Fail(c, kStAct, errno);
+  return 0;
+}
+
+// mount_setattr, and mount(2)'s propagation changes to MS_UNBINDABLE (as mount_setattr): an emulated
+// file's mount must never become unbindable (a recursive copy, which the manager and open_tree
+// rely on to carry the emulated files, leaves unbindable mounts out), so making one unbindable,
+// itself or with AT_RECURSIVE from a mount above it, is EPERM. The userns fd of MOUNT_ATTR_IDMAP
+// is our copy of the caller's (dirfd2).
+long DoSetattr(Ctx* c) {
+  unsigned f = static_cast<unsigned>(c->flags);
+  bool fromFd = !c->path[0] && (f & AT_EMPTY_PATH) && c->dirfd != AT_FDCWD;
+  int tfd = fromFd ? c->dirfd : LookupAt(c->dirfd, c->path, f);
+  if (tfd < 0) return Fail(c, kStResolve, errno);
+  if (c->propagation & MS_UNBINDABLE) {
+    struct statx st;
+    if (Statx(tfd, "", AT_EMPTY_PATH, &st) < 0) return Fail(c, kStCheck, errno);
+    if (IsProtected(c, st)) return Fail(c, kStCheck, EPERM);
+    if (f & AT_RECURSIVE)
+      for (size_t i = 0; i < c->nGuarded; i++)
+        if (c->guarded[i] == st.stx_mnt_id) return Fail(c, kStCheck, EPERM);
+  }
+  mount_attr a;
+  memset(&a, 0, sizeof a);
+  a.attr_set = c->attrSet;
+  a.attr_clr = c->attrClr;
+  a.propagation = c->propagation;
+  a.userns_fd = c->dirfd2 >= 0 ? static_cast<uint64_t>(c->dirfd2) : 0;
+  if (syscall(SYS_mount_setattr, tfd, "", AT_EMPTY_PATH | (f & AT_RECURSIVE), &a, sizeof a) < 0) return Fail(c, kStAct, errno);
+  return 0;
+}
+
 int Grandchild(void* arg) {
   Ctx* c = static_cast<Ctx*>(arg);
   if (fchdir(c->root) < 0 || chroot(".") < 0 || fchdir(c->cwd) < 0) {
@@ -468,6 +563,9 @@ int Grandchild(void* arg) {
     case kMknod: DoMknodPlace(c); break;
     case kBindDev: DoBindDev(c); break;
     case kProbe: DoProbe(c); break;
+    case kFsopen: DoFsopen(c); break;
+    case kMoveMount: DoMoveMount(c); break;
+    case kSetattr: DoSetattr(c); break;
     default: Fail(c, kStPrepare, EINVAL);
   }
   return 0;
@@ -482,7 +580,7 @@ void CloseAllBut(const Ctx* c) {
     if (fd >= 0 && n < sizeof keep / sizeof keep[0]) keep[n++] = fd;
   };
   add(c->userns), add(c->mntns), add(c->netns), add(c->pidns), add(c->ipcns), add(c->utsns), add(c->cgroupns);
-  add(c->root), add(c->cwd), add(c->dirfd), add(c->devfd), add(c->sock);
+  add(c->root), add(c->cwd), add(c->dirfd), add(c->dirfd2), add(c->devfd), add(c->sock);
   for (size_t i = 0; i < c->nOverlays; i++) add(c->overlays[i].fd);
   for (size_t i = 1; i < n; i++)
     for (size_t j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
@@ -649,12 +747,48 @@ struct Request {
   std::string path, path2, fstype, source, data;
   bool hasPath = false, hasPath2 = false, hasFstype = false, hasSource = false, hasData = false;
   uint64_t flags = 0;
-  int64_t mode = 0, umask = 022, targetDirfd = -1;
+  int64_t mode = 0, umask = 022, targetDirfd = -1, targetDirfd2 = -1;
   int64_t devMajor = -1, devMinor = -1;
   bool hasProtect = false;
   uint32_t protMajor = 0, protMinor = 0;
   std::vector<std::pair<std::string, std::string>> overlays;  // (host source, path inside the new mount)
+  int64_t attrSet = 0, attrClr = 0, propagation = 0;
 };
+
+// The ids of the mounts in /proc/<pid>/mountinfo (the caller's namespace, read from the host's
+// /proc, which the caller cannot fake) that are an emulated file's mount or lie above one.
+bool GuardedMounts(const std::string& proc, uint32_t major, uint32_t minor, std::vector<uint64_t>& out) {
+  FILE* f = fopen((proc + "/mountinfo").c_str(), "re");
+  if (!f) return false;
+  std::vector<std::pair<uint64_t, uint64_t>> parent;  // (id, parent id)
+  std::vector<uint64_t> prot;
+  char* line = nullptr;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) > 0) {
+    unsigned long long id, par;
+    unsigned ma, mi;
+    if (sscanf(line, "%llu %llu %u:%u", &id, &par, &ma, &mi) != 4) continue;
+    parent.emplace_back(id, par);
+    if (ma == major && mi == minor) prot.push_back(id);
+  }
+  free(line);
+  fclose(f);
+  for (uint64_t id : prot) {
+    for (size_t hops = 0; hops < parent.size() + 1; hops++) {
+      out.push_back(id);
+      uint64_t next = 0;
+      bool found = false;
+      for (auto& [i, p] : parent)
+        if (i == id) {
+          next = p, found = true;
+          break;
+        }
+      if (!found || next == id) break;
+      id = next;
+    }
+  }
+  return true;
+}
 
 WorkResult Run(Request& q) {
   Ctx c;
@@ -666,6 +800,9 @@ WorkResult Run(Request& q) {
   c.hasProtect = q.hasProtect;
   c.protMajor = q.protMajor;
   c.protMinor = q.protMinor;
+  c.attrSet = static_cast<uint64_t>(q.attrSet);
+  c.attrClr = static_cast<uint64_t>(q.attrClr);
+  c.propagation = static_cast<uint64_t>(q.propagation);
   c.path = q.hasPath ? q.path.c_str() : nullptr;
   c.path2 = q.hasPath2 ? q.path2.c_str() : nullptr;
   c.fstype = q.hasFstype ? q.fstype.c_str() : nullptr;
@@ -710,22 +847,32 @@ WorkResult Run(Request& q) {
   if (keep(c.cgroupns = OtherNs(proc, "cgroup", nsErr)) < 0 && nsErr && nsErr != ENOENT) return fail(kStOpenTarget, nsErr);
   if (keep(c.root = open((proc + "/root").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
   if (keep(c.cwd = open((proc + "/cwd").c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) return fail(kStOpenTarget, errno);
-  if (q.targetDirfd >= 0) {
+  if (q.targetDirfd >= 0 || q.targetDirfd2 >= 0) {
     // q.pid is the calling thread; a thread that is not its group's leader needs PIDFD_THREAD (6.9).
     int pfd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(q.pid), 0u));
     if (pfd < 0 && errno == EINVAL) pfd = static_cast<int>(syscall(SYS_pidfd_open, static_cast<pid_t>(q.pid), static_cast<unsigned>(O_EXCL)));
     if (keep(pfd) < 0) return fail(kStOpenTarget, errno);
-    int d = static_cast<int>(syscall(SYS_pidfd_getfd, pfd, static_cast<int>(q.targetDirfd), 0u));
-    if (keep(d) < 0) return fail(kStOpenTarget, errno == ESRCH ? ESRCH : EBADF);
-    c.dirfd = d;
+    for (auto [want, out] : {std::pair<int64_t, int*>{q.targetDirfd, &c.dirfd}, {q.targetDirfd2, &c.dirfd2}}) {
+      if (want < 0) continue;
+      int d = static_cast<int>(syscall(SYS_pidfd_getfd, pfd, static_cast<int>(want), 0u));
+      if (keep(d) < 0) return fail(kStOpenTarget, errno == ESRCH ? ESRCH : EBADF);
+      *out = d;
+    }
   }
   // Everything above names the caller's process only if its call is still pending now.
   if (q.listener >= 0) {
     __u64 id = q.id;
     if (ioctl(static_cast<int>(q.listener), SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0) return fail(kStGone, ENOENT);
   }
+  std::vector<uint64_t> guarded;
+  if (q.op == kSetattr && (c.propagation & MS_UNBINDABLE) && c.hasProtect) {
+    if (!GuardedMounts(proc, c.protMajor, c.protMinor, guarded)) return fail(kStPrepare, errno);
+    c.guarded = guarded.data();
+    c.nGuarded = guarded.size();
+  }
   int sv[2] = {-1, -1};
-  if (q.op == kMknod) {
+  bool givesFd = q.op == kFsopen;
+  if (q.op == kMknod || givesFd) {
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return fail(kStPrepare, errno);
     keep(sv[0]), keep(sv[1]);
     c.sock = sv[1];
@@ -741,6 +888,28 @@ WorkResult Run(Request& q) {
   }
 
   if (int e = RunChildren(c)) return fail(kStClone, e);
+  if (givesFd) {
+    int got[2] = {-1, -1};
+    ReceiveFds(sv[0], got);
+    keep(got[0]), keep(got[1]);
+    if (c.err) return fail(c.stage, c.err);
+    if (got[0] < 0) return fail(kStAct, EIO);
+    // The caller's own FSOPEN_CLOEXEC decides close-on-exec.
+    bool cloexec = (q.flags & FSOPEN_CLOEXEC) != 0;
+    seccomp_notif_addfd a;
+    memset(&a, 0, sizeof a);
+    a.id = q.id;
+    a.flags = SECCOMP_ADDFD_FLAG_SEND;
+    a.srcfd = static_cast<__u32>(got[0]);
+    a.newfd_flags = cloexec ? O_CLOEXEC : 0;
+    int n = ioctl(static_cast<int>(q.listener), SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+    // ENOENT: the call is no longer pending (the caller was killed): nothing reached it.
+    if (n < 0) return fail(errno == ENOENT ? kStGone : kStAct, errno);
+    cleanup();
+    res.value = n;
+    res.call = "ok";
+    return res;
+  }
   if (q.op == kMknod) {
     int got[2] = {-1, -1};
     ReceiveFds(sv[0], got);
@@ -812,7 +981,8 @@ bool GetNum(Napi::Object o, const char* key, int64_t& out) {
 }
 
 // nsAction({ op, pid, listener?, id?, joinUser?, path?, path2?, fstype?, source?, data?,
-//            flags?, mode?, umask?, dirfd?, rdev?: [major, minor], protect?: [major, minor],
+//            flags?, mode?, umask?, dirfd?, dirfd2?, rdev?: [major, minor], protect?: [major, minor],
+//            attrSet?, attrClr?, propagation?,
 //            overlays?: [[src, rel]] })
 Napi::Value NsAction(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -824,7 +994,8 @@ Napi::Value NsAction(const Napi::CallbackInfo& info) {
   auto q = std::make_shared<Request>();
   int64_t op = 0, flags = 0;
   if (!GetNum(o, "op", op) || !GetNum(o, "pid", q->pid) || !GetNum(o, "listener", q->listener) || !GetNum(o, "flags", flags) ||
-      !GetNum(o, "mode", q->mode) || !GetNum(o, "umask", q->umask) || !GetNum(o, "dirfd", q->targetDirfd))
+      !GetNum(o, "mode", q->mode) || !GetNum(o, "umask", q->umask) || !GetNum(o, "dirfd", q->targetDirfd) || !GetNum(o, "dirfd2", q->targetDirfd2) ||
+      !GetNum(o, "attrSet", q->attrSet) || !GetNum(o, "attrClr", q->attrClr) || !GetNum(o, "propagation", q->propagation))
     return env.Undefined();
   q->op = static_cast<int>(op);
   q->flags = static_cast<uint64_t>(flags);
@@ -865,10 +1036,18 @@ Napi::Value NsAction(const Napi::CallbackInfo& info) {
       q->overlays.emplace_back(e.As<Napi::Array>().Get(0u).ToString().Utf8Value(), e.As<Napi::Array>().Get(1u).ToString().Utf8Value());
     }
   }
-  bool needPath = q->op != 0;
-  if (q->op < kMountFs || q->op > kProbe || (needPath && !q->hasPath) || ((q->op == kBind || q->op == kMove) && !q->hasPath2) ||
-      (q->op == kMountFs && !q->hasFstype) || q->pid <= 0) {
+  bool needPath = q->op != kFsopen;
+  if (q->op < kMountFs || q->op > kSetattr || (needPath && !q->hasPath) || ((q->op == kBind || q->op == kMove || q->op == kMoveMount) && !q->hasPath2) ||
+      ((q->op == kMountFs || q->op == kFsopen) && !q->hasFstype) || q->pid <= 0) {
     Napi::TypeError::New(env, "nsAction: incomplete request for op " + std::to_string(q->op)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (q->op == kFsopen && q->listener < 0) {
+    Napi::TypeError::New(env, "nsAction: fsopen answers a notification with the new fd: listener and id are required").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (q->op == kFsopen && IsProcOrSys(q->fstype.c_str())) {
+    Napi::TypeError::New(env, "nsAction: fsopen of " + q->fstype + " is never made for a caller (its mounts need the emulated files: mount(2))").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   if (q->op == kMknod && !FindSafeDevice(q->devMajor, q->devMinor)) {
@@ -900,6 +1079,9 @@ void InitNsAction(Napi::Env env, Napi::Object exports) {
   ops.Set("umount", Napi::Number::New(env, kUmount));
   ops.Set("mknod", Napi::Number::New(env, kMknod));
   ops.Set("probe", Napi::Number::New(env, kProbe));
+  ops.Set("fsopen", Napi::Number::New(env, kFsopen));
+  ops.Set("moveMount", Napi::Number::New(env, kMoveMount));
+  ops.Set("setattr", Napi::Number::New(env, kSetattr));
   exports.Set("nsActionOps", ops);
   Napi::Array safe = Napi::Array::New(env);
   uint32_t i = 0;

@@ -296,7 +296,8 @@ export class NotifyLoop {
     if (conn.released) return;
     let delivered: boolean;
     try {
-      if (a.kind === 'continue') delivered = respondContinue(conn.fd, id);
+      if (a.kind === 'sent') delivered = true;
+      else if (a.kind === 'continue') delivered = respondContinue(conn.fd, id);
       else if (a.kind === 'errno') delivered = respond(conn.fd, id, { errno: a.errno });
       else delivered = respond(conn.fd, id, { val: a.val });
     } catch (e) {

@@ -31,4 +31,5 @@ export const Errno = {
   EINVAL: errnos.EINVAL!,
   ENAMETOOLONG: errnos.ENAMETOOLONG!,
   ENOSYS: errnos.ENOSYS!,
+  E2BIG: errnos.E2BIG!,
 } as const;

@@ -13,11 +13,14 @@ export const INTERCEPTED_SYSCALLS = [
   'swapoff',
   'sysinfo',
   'sched_getaffinity',
+  'fsopen',
+  'open_tree',
+  'move_mount',
+  'mount_setattr',
 ] as const;
 export type InterceptedSyscall = (typeof INTERCEPTED_SYSCALLS)[number];
 
 export const EPERM = 1;
-export const ENOSYS = 38;
 
 /** Refused in every vNode, with the errno and the reason (docs/seccomp.md repeats them). */
 export const DENIED_SYSCALLS: readonly { name: string; errno: number; why: string }[] = [
@@ -30,13 +33,4 @@ export const DENIED_SYSCALLS: readonly { name: string; errno: number; why: strin
   { name: 'swapon', errno: EPERM, why: 'adds swap to the host; a vNode has none of its own' },
   { name: 'iopl', errno: EPERM, why: 'raw port I/O on the host' },
   { name: 'ioperm', errno: EPERM, why: 'raw port I/O on the host' },
-  // The fd-based mount API would let a workload build mounts the manager never sees (a proc
-  // mount without the emulated files, moving those files away). Every tool falls back to
-  // mount(2) on ENOSYS, as on kernels before 5.2.
-  { name: 'fsopen', errno: ENOSYS, why: 'new mount API: use mount(2), which the manager answers' },
-  { name: 'fsconfig', errno: ENOSYS, why: 'new mount API: use mount(2), which the manager answers' },
-  { name: 'fsmount', errno: ENOSYS, why: 'new mount API: use mount(2), which the manager answers' },
-  { name: 'fspick', errno: ENOSYS, why: 'new mount API: use mount(2), which the manager answers' },
-  { name: 'open_tree', errno: ENOSYS, why: 'new mount API: a non-recursive clone of /proc would uncover the real files' },
-  { name: 'move_mount', errno: ENOSYS, why: 'new mount API: could move the emulated files away' },
 ];

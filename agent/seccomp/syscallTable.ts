@@ -21,6 +21,11 @@ const X86_64: Record<string, number> = {
   swapoff: 168,
   sysinfo: 99,
   sched_getaffinity: 204,
+  // From 424 on, one number on every architecture.
+  open_tree: 428,
+  move_mount: 429,
+  fsopen: 430,
+  mount_setattr: 442,
 };
 
 const I386: Record<string, number> = {
@@ -33,6 +38,10 @@ const I386: Record<string, number> = {
   swapoff: 115,
   sysinfo: 116,
   sched_getaffinity: 242,
+  open_tree: 428,
+  move_mount: 429,
+  fsopen: 430,
+  mount_setattr: 442,
 };
 
 const invert = (t: Record<string, number>): Map<number, string> => new Map(Object.entries(t).map(([k, v]) => [v, k]));

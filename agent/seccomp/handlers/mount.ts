@@ -6,7 +6,9 @@
 //     the vnodefs files bound on top before the call returns;
 //   bind: performed on file descriptors, recursive when the source is procfs or sysfs (a plain
 //     bind of /proc would show the real files under the emulated ones);
-//   MS_MOVE: performed on file descriptors; an emulated file's own mount cannot be moved (EPERM).
+//   MS_MOVE: performed on file descriptors; an emulated file's own mount cannot be moved (EPERM);
+//   MS_UNBINDABLE: performed as mount_setattr (mount_setattr.ts): an emulated file's mount never
+//     becomes unbindable, itself or under MS_REC (EPERM), or a recursive copy would leave it out.
 // Kernel order of the flag tests is kept: REMOUNT, BIND, propagation, MOVE, new mount.
 import { MountConstants as M } from '../../../addon/mount.js';
 import type { NsActionResult } from '../../../addon/nsaction.js';
@@ -59,6 +61,30 @@ export function targetOf(target: string): { path: string; dirfd?: number } {
   return m ? { path: '', dirfd: Number(m[1]) } : { path: target };
 }
 
+const AT_FDCWD = -100;
+export const AT_EMPTY_PATH = 0x1000;
+export const AT_RECURSIVE = 0x8000;
+
+/** A (dirfd, path) argument of the fd mount API as the helper must resolve it: /proc/self/fd/N
+ * (followed: `follow`) becomes the caller's descriptor N with an empty path, other /proc/self
+ * paths name the caller's pid, and the caller's dirfd is copied only where the kernel would use it
+ * (a relative path, or an empty one with the EMPTY_PATH flag: `empty`), so a bad dirfd beside an
+ * absolute path is not an error here either. `emptied`: the path became empty (set EMPTY_PATH). */
+export function pathAt(
+  dfd: number,
+  path: string,
+  opts: { follow: boolean; empty: boolean },
+  caller: { nsTid: number; nsTgid: number },
+): { path: string; dirfd?: number; emptied: boolean } {
+  if (opts.follow) {
+    const t = targetOf(path);
+    if (t.dirfd !== undefined) return { path: '', dirfd: t.dirfd, emptied: true };
+  }
+  const p = selfToCaller(path, caller);
+  const usesDirfd = dfd !== AT_FDCWD && (p === '' ? opts.empty : !p.startsWith('/'));
+  return usesDirfd ? { path: p, dirfd: dfd, emptied: false } : { path: p, emptied: false };
+}
+
 export function answerOf(r: NsActionResult): Answer {
   return r.errno ? fail(r.errno) : ok(0);
 }
@@ -74,7 +100,8 @@ export const mount: SyscallHandler = {
     const isMove = !isBind && !(flags & PROPAGATION) && (flags & BigInt(M.MS_MOVE)) !== 0n;
     const isNew = !isBind && !(flags & PROPAGATION) && !isMove;
     const newKind = isNew && (a.fstype === 'proc' || a.fstype === 'sysfs') ? a.fstype : null;
-    if (!emu || (!isBind && !isMove && !newKind)) return CONTINUE;
+    const unbindable = !isBind && (flags & BigInt(M.MS_UNBINDABLE)) !== 0n;
+    if (!emu || (!isBind && !isMove && !newKind && !unbindable)) return CONTINUE;
     // From here the manager acts for the caller, so it asks what the kernel would have asked.
     if (!hasCap(env.status(), CAP_SYS_ADMIN)) return fail(Errno.EPERM);
     if (isBind) {
@@ -82,6 +109,20 @@ export const mount: SyscallHandler = {
       const source = selfToCaller(a.source, env.status());
       const r = await env.nsAction({ op: NsOp.bind, joinUser: true, ...targetOf(a.target), path2: source, flags: Number(flags & 0xffffffffn) });
       if (!r.errno && r.value === 1) env.log.debug('mount: bind of procfs/sysfs made recursive', { source: a.source, target: a.target });
+      return answerOf(r);
+    }
+    if (unbindable) {
+      const st = env.status();
+      const at = pathAt(AT_FDCWD, a.target, { follow: true, empty: false }, st);
+      const r = await env.nsAction({
+        op: NsOp.setattr,
+        joinUser: true,
+        path: at.path,
+        dirfd: at.dirfd,
+        flags: (flags & BigInt(M.MS_REC) ? AT_RECURSIVE : 0) | (at.emptied ? AT_EMPTY_PATH : 0),
+        propagation: Number(flags & PROPAGATION),
+        protect: emu.protect,
+      });
       return answerOf(r);
     }
     if (isMove) {

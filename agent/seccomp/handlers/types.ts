@@ -7,11 +7,17 @@ import type { SeccompTarget } from '../SeccompTarget.js';
 import type { Abi } from '../syscallTable.js';
 import type { TargetMemory } from '../TargetMemory.js';
 
-export type Answer = { kind: 'value'; val: bigint | number } | { kind: 'errno'; errno: number } | { kind: 'continue' };
+export type Answer =
+  | { kind: 'value'; val: bigint | number }
+  | { kind: 'errno'; errno: number }
+  | { kind: 'continue' }
+  /** Already answered by the handler's action with a new descriptor (ADDFD|SEND): nothing to send. */
+  | { kind: 'sent'; fd: number };
 
 export const ok = (val: bigint | number = 0): Answer => ({ kind: 'value', val });
 export const fail = (errno: number): Answer => ({ kind: 'errno', errno });
 export const CONTINUE: Answer = { kind: 'continue' };
+export const sent = (fd: number): Answer => ({ kind: 'sent', fd });
 
 export interface TrappedCall {
   id: bigint;
