@@ -5,11 +5,15 @@
 // What the pod gets for it (agent/pods/delegation.ts, the mount handler's /proc/self/fd targets)
 // gives it nothing on the host: the nested processes run as the vNode's ids, their cgroups sit
 // below the pod container's own, whose limits stay the host's; no link, iptables rule, mount or
-// process of it is left on the host, and removing the pod removes every nested cgroup.
+// process of it is left on the host, and removing the pod removes every nested cgroup. The fd-based
+// mount API (agent/seccomp/fixtures/fdmount.c) works in the same pod, through CRI's ExecSync.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
+import { buildStatic } from '../agent/seccomp/testing/SeccompTestBed.js';
+import { assertFdMountReport } from '../agent/seccomp/testing/fixtureRun.js';
 import { NESTED_IMAGE, prepareDind, runDindPod } from './lib/dindPod.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { mounts, processes, sh as hostSh } from './lib/hostState.js';
@@ -46,6 +50,8 @@ test('docker in a vNode pod: load, run, build; the nested container is isolated 
   const rulesBefore = hostRules();
   const mountsBefore = mounts().length;
   const uid = `nested-uid-${process.pid}`;
+  const fdmount = await buildStatic(fileURLToPath(new URL('../../agent/seccomp/fixtures/fdmount.c', import.meta.url)), join(imagesDir, 'fdmount'));
+  assert.equal(fdmount.code, 0, fdmount.stderr);
   const pod = await runDindPod(bed, { name: 'dind', handler: 'vnode', uid, kubeletRoot: KUBELET, imagesDir });
   const sh = async (script: string, timeoutSec = 120): Promise<string> => {
     const r = await bed.cri.execSync(pod.containerId, ['sh', '-c', script], timeoutSec);
@@ -57,6 +63,11 @@ test('docker in a vNode pod: load, run, build; the nested container is isolated 
     const podUidMap = (await sh('cat /proc/self/uid_map')).trim().split(/\s+/).map(Number);
     const vnodeRoot = podUidMap[1]!;
     assert.equal(podUidMap[0], 0);
+
+    // The fd-based mount API, as runtimes newer than Debian's use it (the pod's limit is 1 GiB).
+    const fdm = await bed.cri.execSync(pod.containerId, ['/images/fdmount'], 150);
+    assert.equal(fdm.exitCode, 0, fdm.stdout + fdm.stderr);
+    assertFdMountReport(fdm.stdout, 1024 * 1024);
 
     assert.match(await sh('docker load -i /images/busybox.tar'), /Loaded image: localhost\/busybox:nested/);
     assert.equal((await sh("docker info --format '{{.Driver}}'")).trim(), 'overlay2', 'overlay storage inside the user namespace');

@@ -3,6 +3,7 @@
 // and holds the bed for one test file.
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { constants } from 'node:os';
 import { after, before } from 'node:test';
 import { SeccompTestBed } from './SeccompTestBed.js';
 
@@ -49,4 +50,70 @@ export function assertErrnos(lines: Map<string, string>, expected: Record<string
 /** The key=value numbers of a counter line. */
 export function counters(line: string | undefined): Record<string, number> {
   return Object.fromEntries([...(line ?? '').matchAll(/(\w+)=(-?\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
+}
+
+const { EPERM, ENOENT, EBADF, EFAULT, ENODEV, EINVAL, ENOSYS } = constants.errno;
+
+/** fixtures/fdmount.c: each case's errno (0: success). */
+export const FDMOUNT_EXPECTED: Record<string, number> = {
+  tmpfs_new_api: 0,
+  tmpfs_write: 0,
+  ext4_fsopen: 0, // fsopen only asks may_mount; the user namespace is refused at CMD_CREATE
+  ext4_create: EPERM,
+  fsopen_proc: ENOSYS,
+  fsopen_sysfs: ENOSYS,
+  fsopen_unknown: ENODEV,
+  fsopen_bad_flags: EINVAL,
+  fsopen_bad_ptr: EFAULT,
+  open_tree_dir: 0,
+  move_tree_dir: 0,
+  moved_dir_content: 0,
+  open_tree_proc: 0,
+  move_tree_proc: 0,
+  open_tree_plain_copy: ENOSYS, // a non-recursive copy: callers fall back to mount(2) MS_BIND
+  open_tree_plain_copy_proc: ENOSYS,
+  open_tree_no_clone: 0,
+  open_tree_bad_flags: EINVAL,
+  open_tree_recursive_no_clone: EINVAL,
+  open_tree_bad_dirfd: EBADF,
+  open_tree_missing: ENOENT,
+  unbindable_emulated: EPERM,
+  unbindable_emulated_rec: EPERM,
+  unbindable_other: 0,
+  move_to_proc_self_fd: 0,
+  moved_to_fd_content: 0,
+  move_emulated: EPERM,
+  move_emulated_fd: EPERM,
+  move_bad_flags: EINVAL,
+  move_group_beneath: EINVAL,
+  move_bad_ptr: EFAULT,
+  drop_caps: 0,
+  nocap_fsopen: EPERM,
+  nocap_open_tree: EPERM,
+  nocap_move_mount: EPERM,
+};
+
+/** Checks a run of fixtures/fdmount.c in a container whose emulated MemTotal is `emulatedKb`:
+ * every errno, the emulated figure through every copy of /proc, close-on-exec as asked, and the
+ * races (both values reached, never a proc context, never a copy of /proc without the emulated
+ * files). Returns the lines. */
+export function assertFdMountReport(stdout: string, emulatedKb: number): Map<string, string> {
+  assert.match(stdout, /^done$/m, `the fixture ran to the end (no call hung):\n${stdout}`);
+  const lines = reportLines(stdout);
+  assertErrnos(lines, FDMOUNT_EXPECTED, stdout);
+  const kv = (name: string): Record<string, number> => counters(lines.get(name));
+  assert.equal(kv('meminfo').kb, emulatedKb);
+  assert.equal(kv('open_tree_proc_meminfo').kb, emulatedKb, 'a recursive copy of /proc carries the emulated files');
+  assert.equal(kv('moved_proc_meminfo').kb, emulatedKb, 'and so does the copy once attached');
+  assert.equal(kv('still_emulated').kb, emulatedKb);
+  assert.equal(kv('after_unbindable_meminfo').kb, emulatedKb, 'no emulated file became unbindable, so none was left out of a copy');
+  assert.equal(kv('tmpfs_type').is_tmpfs, 1);
+  assert.deepEqual(kv('fsopen_cloexec'), { with: 1, without: 1 }, 'close-on-exec exactly as the caller asked');
+  const rf = kv('race_fsopen');
+  assert.ok(rf.ok! > 0 && rf.refused! > 0, `the race reached both names: ${lines.get('race_fsopen')}`);
+  assert.equal(rf.proc, 0, `no proc context ever came out of a rewritten name: ${lines.get('race_fsopen')}`);
+  const rt = kv('race_open_tree');
+  assert.ok(rt.proc! > 0 && rt.clones! > rt.proc!, `the race reached both paths: ${lines.get('race_open_tree')}`);
+  assert.equal(rt.real, 0, `every /proc copy carried the emulated files: ${lines.get('race_open_tree')}`);
+  return lines;
 }
