@@ -264,7 +264,8 @@ long DoMountFs(Ctx* c) {
 long DoBind(Ctx* c) {
   // Magic links are allowed in a bind source (`ip netns add` binds /proc/self/ns/net): resolved by
   // the caller's root in the caller's namespaces, and the helper holds no descriptor of ours.
-  int sfd = Openat2(AT_FDCWD, c->path2, O_PATH, 0);
+  // An empty source with the caller's descriptor: its /proc/self/fd/N (runc 1.2+).
+  int sfd = !c->path2[0] && c->dirfd2 != AT_FDCWD ? c->dirfd2 : Openat2(AT_FDCWD, c->path2, O_PATH, 0);
   if (sfd < 0) return Fail(c, kStResolveSource, errno);
   struct statfs sf;
   if (fstatfs(sfd, &sf) < 0) return Fail(c, kStCheck, errno);

@@ -106,8 +106,10 @@ export const mount: SyscallHandler = {
     if (!hasCap(env.status(), CAP_SYS_ADMIN)) return fail(Errno.EPERM);
     if (isBind) {
       if (a.source === null) return fail(Errno.EFAULT);
-      const source = selfToCaller(a.source, env.status());
-      const r = await env.nsAction({ op: NsOp.bind, joinUser: true, ...targetOf(a.target), path2: source, flags: Number(flags & 0xffffffffn) });
+      // runc 1.2+ names bind sources /proc/self/fd/N too: the caller's descriptor, as for targets.
+      const src = targetOf(a.source);
+      const source = src.dirfd !== undefined ? { path2: '', dirfd2: src.dirfd } : { path2: selfToCaller(a.source, env.status()) };
+      const r = await env.nsAction({ op: NsOp.bind, joinUser: true, ...targetOf(a.target), ...source, flags: Number(flags & 0xffffffffn) });
       if (!r.errno && r.value === 1) env.log.debug('mount: bind of procfs/sysfs made recursive', { source: a.source, target: a.target });
       return answerOf(r);
     }

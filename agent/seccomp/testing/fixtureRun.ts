@@ -82,6 +82,8 @@ export const FDMOUNT_EXPECTED: Record<string, number> = {
   unbindable_other: 0,
   move_to_proc_self_fd: 0,
   moved_to_fd_content: 0,
+  bind_source_fd_nested_pidns: 0,
+  bound_source_content: 0,
   move_emulated: EPERM,
   move_emulated_fd: EPERM,
   move_bad_flags: EINVAL,
