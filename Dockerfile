@@ -16,7 +16,7 @@ FROM ${NODE_IMAGE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
 # containerd (for containerd-shim-runc-v2) comes from Debian: vNode delegates to the stock runc
 # shim. runc is Debian's runc source (golang-github-opencontainers-runc-dev, with the Go libraries
-# it depends on) with runc/vnode-pidns.patch, built with Debian's Go (docs/workloads.md). The tree
+# it depends on) with runc/*.patch, built with Debian's Go (docs/workloads.md). The tree
 # carries both onto the node.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \

@@ -4,7 +4,7 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, copyFileSync, writeFileSync, chmodSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -132,12 +132,14 @@ writeFileSync(join(app, 'package.json'), JSON.stringify({ name: pkg.name, versio
 writeFileSync(join(tree, 'VERSION'), `${pkg.version}\n`);
 
 // runc: Debian's runc source (golang-github-opencontainers-runc-dev, the same release as its runc
-// package) with runc/vnode-pidns.patch, built with Debian's Go against Debian's Go libraries
-// (GOPATH mode, as Debian builds it): the patch nests a vNode container's pid namespace in its
-// vNode's (docs/workloads.md). Rebuilt when the patch or the source package changes.
+// package) with runc/*.patch, built with Debian's Go against Debian's Go libraries (GOPATH mode, as
+// Debian builds it): vnode-pidns.patch nests a vNode container's pid namespace in its vNode's
+// (docs/workloads.md), vnode-enosys.patch answers syscalls newer than libseccomp ENOSYS in a vNode
+// (docs/seccomp.md). Rebuilt when a patch or the source package changes.
 function buildRunc(out) {
   const src = '/usr/share/gocode/src/github.com/opencontainers/runc';
-  const patch = join(root, 'runc/vnode-pidns.patch');
+  // Applied in name order; each says in a comment what it changes and why.
+  const patches = readdirSync(join(root, 'runc')).filter((f) => f.endsWith('.patch')).sort().map((f) => join(root, 'runc', f));
   let version = '';
   try {
     version = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'golang-github-opencontainers-runc-dev'], { encoding: 'utf8' }).trim();
@@ -154,7 +156,9 @@ function buildRunc(out) {
     throw new Error('build: runc needs Debian\'s golang-go and golang-github-opencontainers-runc-dev (npm run setup installs them)');
   }
   const stamp = join(dirname(out), '../lib/runc.build');
-  const want = `${version} ${createHash('sha256').update(readFileSync(patch)).digest('hex')}`;
+  const hash = createHash('sha256');
+  for (const p of patches) hash.update(basename(p)).update('\0').update(readFileSync(p)).update('\0');
+  const want = `${version} ${hash.digest('hex')}`;
   if (existsSync(out) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
   const work = join(root, 'build/runc');
   const gopath = join(work, 'gopath');
@@ -162,7 +166,7 @@ function buildRunc(out) {
   rmSync(gopath, { recursive: true, force: true });
   mkdirSync(dirname(pkg), { recursive: true });
   cpSync(src, pkg, { recursive: true });
-  run('patch', ['-p1', '--quiet', '-i', patch], { cwd: pkg });
+  for (const p of patches) run('patch', ['-p1', '--quiet', '-i', p], { cwd: pkg });
   const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${gopath}:/usr/share/gocode`, GOCACHE: join(work, 'cache'), GOFLAGS: '', CGO_ENABLED: '1' };
   run(go, ['build', '-tags', 'seccomp', '-trimpath', '-ldflags', `-X main.version=${version}+vnode1`, '-o', `${out}.tmp`, '.'], { cwd: pkg, env });
   chmodSync(`${out}.tmp`, 0o755);

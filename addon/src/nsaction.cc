@@ -148,6 +148,8 @@ struct Ctx {
   uint64_t attrSet = 0, attrClr = 0, propagation = 0;
   const uint64_t* guarded = nullptr;
   size_t nGuarded = 0;
+  const uint64_t* listed = nullptr;  // every mount of the caller's mountinfo (a detached tree is in none)
+  size_t nListed = 0;
   char* stack2 = nullptr;
   // result, written by the children
   int err = 0;
@@ -536,9 +538,16 @@ long DoSetattr(Ctx* c) {
     struct statx st;
     if (Statx(tfd, "", AT_EMPTY_PATH, &st) < 0) return Fail(c, kStCheck, errno);
     if (IsProtected(c, st)) return Fail(c, kStCheck, EPERM);
-    if (f & AT_RECURSIVE)
+    if (f & AT_RECURSIVE) {
+      // Only below a mount the caller's mountinfo lists can we know there is no emulated file: a
+      // detached tree (a recursive open_tree copy of /proc carries them) or a mount outside its
+      // root is refused.
+      bool listed = false;
+      for (size_t i = 0; i < c->nListed && !listed; i++) listed = c->listed[i] == st.stx_mnt_id;
+      if (!listed) return Fail(c, kStCheck, EPERM);
       for (size_t i = 0; i < c->nGuarded; i++)
         if (c->guarded[i] == st.stx_mnt_id) return Fail(c, kStCheck, EPERM);
+    }
   }
   mount_attr a;
   memset(&a, 0, sizeof a);
@@ -756,9 +765,10 @@ struct Request {
   int64_t attrSet = 0, attrClr = 0, propagation = 0;
 };
 
-// The ids of the mounts in /proc/<pid>/mountinfo (the caller's namespace, read from the host's
-// /proc, which the caller cannot fake) that are an emulated file's mount or lie above one.
-bool GuardedMounts(const std::string& proc, uint32_t major, uint32_t minor, std::vector<uint64_t>& out) {
+// From /proc/<pid>/mountinfo (the caller's namespace, read from the host's /proc, which the
+// caller cannot fake): the ids of every mount listed, and of those that are an emulated file's
+// mount or lie above one (guarded).
+bool GuardedMounts(const std::string& proc, uint32_t major, uint32_t minor, std::vector<uint64_t>& out, std::vector<uint64_t>& listed) {
   FILE* f = fopen((proc + "/mountinfo").c_str(), "re");
   if (!f) return false;
   std::vector<std::pair<uint64_t, uint64_t>> parent;  // (id, parent id)
@@ -770,6 +780,7 @@ bool GuardedMounts(const std::string& proc, uint32_t major, uint32_t minor, std:
     unsigned ma, mi;
     if (sscanf(line, "%llu %llu %u:%u", &id, &par, &ma, &mi) != 4) continue;
     parent.emplace_back(id, par);
+    listed.push_back(id);
     if (ma == major && mi == minor) prot.push_back(id);
   }
   free(line);
@@ -865,11 +876,13 @@ WorkResult Run(Request& q) {
     __u64 id = q.id;
     if (ioctl(static_cast<int>(q.listener), SECCOMP_IOCTL_NOTIF_ID_VALID, &id) != 0) return fail(kStGone, ENOENT);
   }
-  std::vector<uint64_t> guarded;
+  std::vector<uint64_t> guarded, listed;
   if (q.op == kSetattr && (c.propagation & MS_UNBINDABLE) && c.hasProtect) {
-    if (!GuardedMounts(proc, c.protMajor, c.protMinor, guarded)) return fail(kStPrepare, errno);
+    if (!GuardedMounts(proc, c.protMajor, c.protMinor, guarded, listed)) return fail(kStPrepare, errno);
     c.guarded = guarded.data();
     c.nGuarded = guarded.size();
+    c.listed = listed.data();
+    c.nListed = listed.size();
   }
   int sv[2] = {-1, -1};
   bool givesFd = q.op == kFsopen;

@@ -1,12 +1,14 @@
 // A test bed for the seccomp handlers without CRI: a VNodeManager (holders, id ranges, pod
-// netns), a mounted vnodefs, the SeccompAgent, and privileged busybox containers run by the real
-// runc 1.1.5 with the vNode profile (user namespace joined from the holder, mapped to the vNode's
-// range, own pid and mount namespaces, the vNode's ipc/uts, a pod netns owned by the vNode).
+// netns), a mounted vnodefs, the SeccompAgent, and privileged busybox containers run by the
+// tree's runc 1.1.5 (runc/*.patch: the runc vnode-runc runs) with the vNode profile (user
+// namespace joined from the holder, mapped to the vNode's range, own pid and mount namespaces,
+// the vNode's ipc/uts, a pod netns owned by the vNode).
 // The lead ports these behaviours to CRI pods; the bundle mirrors what the spec rewriter makes.
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, lchownSync, mkdirSync, openSync, closeSync, readdirSync, rmSync, writeFileSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../../common/config.js';
+import { TREE_BIN } from '../../launch/treePaths.js';
 import { isolatedConfig } from '../../vnode/testing/isolatedConfig.js';
 import { VNodeManager } from '../../vnode/VNodeManager.js';
 import type { VNode } from '../../vnode/VNodeRecord.js';
@@ -15,6 +17,9 @@ import { SeccompAgent, type SeccompAgentOptions } from '../SeccompAgent.js';
 import { layerVNodeProfile, type OciSeccomp } from '../seccompProfile.js';
 import type { SeccompTarget } from '../SeccompTarget.js';
 import { busyboxRoot } from '../../../e2e/lib/ociImage.js';
+
+/** The tree's runc (npm run build makes it), as vnode-runc runs it. */
+const RUNC = `${TREE_BIN}/runc`;
 
 const B = 65536;
 // This area's own part of the id space (vnode core tests use 3 << 28).
@@ -203,9 +208,9 @@ export class SeccompTestBed {
       initPid: 0,
       opts,
       netnsId,
-      exec: (argv: string[], timeoutMs?: number) => run('runc', ['--root', this.runcRoot, 'exec', id, ...argv], timeoutMs),
+      exec: (argv: string[], timeoutMs?: number) => run(RUNC, ['--root', this.runcRoot, 'exec', id, ...argv], timeoutMs),
       state: async () => {
-        const r = await run('runc', ['--root', this.runcRoot, 'state', id]);
+        const r = await run(RUNC, ['--root', this.runcRoot, 'state', id]);
         if (r.code !== 0) return undefined;
         const s = JSON.parse(r.stdout) as { status: string; pid: number };
         return { status: s.status, pid: s.pid };
@@ -215,7 +220,7 @@ export class SeccompTestBed {
     this.containers.set(id, tc);
     const log = openSync(join(bundle, 'container.log'), 'a');
     const created = await new Promise<number>((resolve) => {
-      const p = spawn('runc', ['--root', this.runcRoot, 'create', '--bundle', bundle, id], { stdio: ['ignore', log, log] });
+      const p = spawn(RUNC, ['--root', this.runcRoot, 'create', '--bundle', bundle, id], { stdio: ['ignore', log, log] });
       p.on('exit', (code) => resolve(code ?? 128));
     });
     closeSync(log);
@@ -224,7 +229,7 @@ export class SeccompTestBed {
       await this.remove(tc);
       throw new Error(`runc create ${id} failed (${created}): ${r.stdout.slice(-2000)}`);
     }
-    const st = await run('runc', ['--root', this.runcRoot, 'start', id]);
+    const st = await run(RUNC, ['--root', this.runcRoot, 'start', id]);
     if (st.code !== 0) {
       await this.remove(tc);
       throw new Error(`runc start ${id} failed: ${st.stderr}`);
@@ -235,13 +240,13 @@ export class SeccompTestBed {
 
   async remove(c: TestContainer): Promise<void> {
     const tc = this.containers.get(c.id);
-    await run('runc', ['--root', this.runcRoot, 'kill', c.id, 'KILL']);
+    await run(RUNC, ['--root', this.runcRoot, 'kill', c.id, 'KILL']);
     for (let i = 0; i < 50; i++) {
       const s = await c.state();
       if (!s || s.status === 'stopped') break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    await run('runc', ['--root', this.runcRoot, 'delete', '--force', c.id]);
+    await run(RUNC, ['--root', this.runcRoot, 'delete', '--force', c.id]);
     if (tc) {
       await this.vnodes.removePodNetns(tc.opts.vnode, tc.netnsId).catch(() => undefined);
       await this.vnodes.release(tc.opts.vnode, c.id).catch(() => undefined);

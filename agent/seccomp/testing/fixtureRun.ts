@@ -52,7 +52,7 @@ export function counters(line: string | undefined): Record<string, number> {
   return Object.fromEntries([...(line ?? '').matchAll(/(\w+)=(-?\d+)/g)].map((m) => [m[1]!, Number(m[2])]));
 }
 
-const { EPERM, ENOENT, EBADF, EFAULT, ENODEV, EINVAL, ENOSYS } = constants.errno;
+const { EPERM, ENOENT, EBADF, EFAULT, ENODEV, EINVAL, ENOSYS, EROFS } = constants.errno;
 
 /** fixtures/fdmount.c: each case's errno (0: success). */
 export const FDMOUNT_EXPECTED: Record<string, number> = {
@@ -77,9 +77,16 @@ export const FDMOUNT_EXPECTED: Record<string, number> = {
   open_tree_recursive_no_clone: EINVAL,
   open_tree_bad_dirfd: EBADF,
   open_tree_missing: ENOENT,
+  open_tree_attr: ENOSYS, // newer than libseccomp: the tree's runc answers ENOSYS (runc/vnode-enosys.patch)
+  newest_syscall: ENOSYS,
   unbindable_emulated: EPERM,
   unbindable_emulated_rec: EPERM,
   unbindable_other: 0,
+  setattr_unbindable_copy_rec: EPERM, // a detached copy of /proc: its emulated mounts stay bindable
+  setattr_unbindable_emulated: EPERM,
+  setattr_unbindable_other: 0,
+  setattr_ro: 0,
+  setattr_ro_effect: EROFS,
   move_to_proc_self_fd: 0,
   moved_to_fd_content: 0,
   bind_source_fd_nested_pidns: 0,
