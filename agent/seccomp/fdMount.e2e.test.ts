@@ -22,7 +22,7 @@ test('fsopen/fsmount/move_mount and open_tree work in a vNode, and never uncover
   const r = await c.exec(['/bin/fdmount'], 150_000);
   assert.equal(r.code, 0, r.stdout + r.stderr);
   const lines = assertFdMountReport(r.stdout, 262144); // the container's 256 MiB limit
-  for (const name of ['race_fsopen', 'race_open_tree']) t.diagnostic(lines.get(name) ?? `${name} missing`);
+  for (const name of ['race_fsopen', 'race_open_tree', 'overlay_proc_layer']) t.diagnostic(lines.get(name) ?? `${name} missing`);
   // Nothing of it reached the host's mount table.
   assert.deepEqual(readMountInfo().filter((m) => m.source.includes('vnode-fdm') || m.mountPoint.includes('vnode-fdm')), []);
   const f = await c.exec(['sh', '-c', 'head -1 /proc/meminfo; grep -c vnode-fdm-tmpfs /proc/self/mountinfo']);

@@ -116,6 +116,9 @@ export function assertFdMountReport(stdout: string, emulatedKb: number): Map<str
   assert.equal(kv('moved_proc_meminfo').kb, emulatedKb, 'and so does the copy once attached');
   assert.equal(kv('still_emulated').kb, emulatedKb);
   assert.equal(kv('after_unbindable_meminfo').kb, emulatedKb, 'no emulated file became unbindable, so none was left out of a copy');
+  // overlayfs takes each layer's mount alone: the kernel refuses procfs as a layer (EINVAL here);
+  // if one ever allowed it, the real meminfo would show through.
+  assert.equal(kv('overlay_proc_meminfo').kb, emulatedKb, `/proc as an overlay layer: ${lines.get('overlay_proc_layer')}`);
   assert.equal(kv('tmpfs_type').is_tmpfs, 1);
   assert.deepEqual(kv('fsopen_cloexec'), { with: 1, without: 1 }, 'close-on-exec exactly as the caller asked');
   const rf = kv('race_fsopen');
