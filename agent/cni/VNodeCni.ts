@@ -16,6 +16,7 @@ import { podFromCni, VNodePlacementError } from '../vnode/VNodePlacement.js';
 import { CNI_ID, cniError, cniVersionResult } from './cniResult.js';
 import { answerVersion, CniVersionSchema, isCniVersion, unsupportedCniVersion } from './cniVersion.js';
 import { interfaceIn, moveInterface } from './netnsMove.js';
+import { CRI_ANNOTATIONS } from '../common/criAnnotations.js';
 
 /** CNI error codes (spec): 4 invalid network config, 7 invalid env vars, 11 try again later;
  * 100 and up are the plugin's own: 100, the pod may not join the vNode it asked for. */
@@ -29,7 +30,7 @@ const NetConfSchema = z
     name: z.string().min(1),
     type: z.string(),
     prevResult: z.object({ interfaces: z.array(z.object({ name: z.string(), sandbox: z.string().optional() }).passthrough()).nullish() }).passthrough().nullish(),
-    runtimeConfig: z.object({ 'io.kubernetes.cri.pod-annotations': z.record(z.string(), z.string()).nullish() }).passthrough().nullish(),
+    runtimeConfig: z.object({ [CRI_ANNOTATIONS.podAnnotations]: z.record(z.string(), z.string()).nullish() }).passthrough().nullish(),
   })
   .passthrough();
 type NetConf = z.infer<typeof NetConfSchema>;
@@ -98,7 +99,7 @@ export class VNodeCni {
     const netns = env.CNI_NETNS;
     if (!netns?.startsWith('/')) return cniError(E.BAD_ENV, 'CNI_NETNS is missing', '', v);
     // Refused before anything is made (VNodePlacementError, answered as code 100).
-    const key = this.pods.placePod(podFromCni(id, parseCniArgs(env.CNI_ARGS), conf.runtimeConfig?.['io.kubernetes.cri.pod-annotations']));
+    const key = this.pods.placePod(podFromCni(id, parseCniArgs(env.CNI_ARGS), conf.runtimeConfig?.[CRI_ANNOTATIONS.podAnnotations]));
     // Checked here, so that the usual misconfiguration fails the ADD itself; the move is later.
     if (!(await interfaceIn(netns, ifname))) return cniError(E.BAD_CONFIG, `no interface ${ifname} in ${netns}: vnode-cni must be chained after the plugin that creates it`, '', v);
     const podNetns = this.vnodes.podNetnsPath(key, id);

@@ -20,13 +20,10 @@ import type { OciMount } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
 import { unmountBelow } from '../vnode/VNodeManager.js';
 import { podFromSpec } from '../vnode/VNodePlacement.js';
+import { CRI_ANNOTATIONS } from '../common/criAnnotations.js';
 
-/** containerd's annotation on a sandbox's spec: kubelet's log directory for the pod. */
-export const SANDBOX_LOG_DIR_ANNOTATION = 'io.kubernetes.cri.sandbox-log-directory';
 const PROPAGATION = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
 
-/** containerd's annotation on a container's spec: the container's name in its pod. */
-const CONTAINER_NAME_ANNOTATION = 'io.kubernetes.cri.container-name';
 
 export class PodLogViews {
   /** podId -> where its log dir is bound in its vNode's view, and the host's log dir */
@@ -73,7 +70,7 @@ export class PodLogViews {
   async addContainer(v: VNode, podId: string, containerId: string, annotations: Record<string, string>): Promise<void> {
     const p = this.pods.get(podId);
     if (!this.containerRoot || !p) return;
-    const name = annotations[CONTAINER_NAME_ANNOTATION] ?? '';
+    const name = annotations[CRI_ANNOTATIONS.containerName] ?? '';
     const { name: pod, namespace: ns } = podFromSpec(podId, annotations);
     if (![name, pod, ns].every((x) => KUBE_PATH_NAME.test(x))) return;
     const dir = join(p.logDir, name);

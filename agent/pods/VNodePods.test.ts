@@ -94,6 +94,17 @@ test('a pod leaving a vNode that stays changes nothing; the last one makes vnode
   assert.deepEqual(calls.filter((c) => c.startsWith('register')), [`register ${vnode.name} 268435456 65536`]);
 });
 
+test("vnode-cni's DEL of a vNode's last pod whose sandbox never started also makes vnodefs forget the vNode", async () => {
+  calls.length = 0;
+  destroyOnRelease = true;
+  const r = await pods.leaveVNode(vnode.key, 'pod1', { release: () => true });
+  assert.deepEqual(r, { found: true, destroyed: true });
+  assert.deepEqual([...calls], ['forget 268435456'], 'as when its last container goes (podGone)');
+  calls.length = 0;
+  assert.equal(await pods.leaveVNode(vnode.key, 'pod1', { release: () => false }), undefined, 'a pod with containers keeps its reference');
+  assert.deepEqual([...calls], []);
+});
+
 test('refusals are reported for an Event on the pod: placement, and devices before anything is made', async () => {
   const refused: string[] = [];
   const p = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPolicy({ t1: ['team-b'] })), { refused: (pod, reason, message) => refused.push(`${pod.namespace}/${pod.name} ${reason} ${message.slice(0, 40)}`) }, logger('test'));

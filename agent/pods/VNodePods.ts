@@ -24,12 +24,13 @@ import { podFromSpec, VNodePlacementError, type PodIdentity, type VNodePlacement
 import type { ContainerRecord } from './ContainerRegistry.js';
 import { delegateCgroups, ownPodVolumes, podEmptyDirs, type Owner } from './delegation.js';
 import { DeviceNodes } from './DeviceNodes.js';
-import { SANDBOX_LOG_DIR_ANNOTATION, type PodLogViews } from './PodLogViews.js';
+import type { PodLogViews } from './PodLogViews.js';
 import { idmapRootfs, removeIdmapDir } from './idmapRootfs.js';
 import { PodFacts, podCgroup, type VnodefsPodFacts } from './PodFacts.js';
 import { PodNetworks } from './PodNetworks.js';
 import type { ContainerLife, CreateContext } from './runcHook.js';
 import { ensureVNodeNetwork, removeVNodeNetwork, type VNodeCniDirs } from './VNodeNetwork.js';
+import { CRI_ANNOTATIONS } from '../common/criAnnotations.js';
 
 export interface VNodePodsOptions {
   /** The vNodes' views of kubelet's pod log root (node agents' hostPath of /var/log/pods). */
@@ -62,10 +63,6 @@ export interface Leaving {
   /** Each step is tried whatever the one before did, and failures are ignored (the undo of a
    * failed vnode-cni ADD). Otherwise the first failure is thrown. */
   bestEffort?: boolean;
-  /** The pod's last container is gone (podGone), and this is its vNode: when the pod is the
-   * vNode's last, the vNode's own network goes before the release; vnodefs forgets a vNode the
-   * release destroyed; the leave is logged. */
-  lastContainerOf?: VNode;
 }
 
 /** What the tree's runc reads (runc/vnode-pidns.patch): the pid namespace its stage-1 is cloned in. */
@@ -140,7 +137,7 @@ export class VNodePods implements ContainerLife {
     const devices = ctx.sandbox
       ? []
       : await this.devices.prepare(vnode, ctx.id, deviceRequestsOf(spec, hostNodeAt), { uid: user?.uid ?? 0, gid: user?.gid ?? 0 }).catch((e: unknown) => {
-          if (e instanceof DeviceRequestError) this.opts.refused?.(podFromSpec(ctx.podId, ctx.annotations), 'VNodeDeviceRefused', `container ${ctx.annotations['io.kubernetes.cri.container-name'] ?? ctx.id}: ${e.message}`);
+          if (e instanceof DeviceRequestError) this.opts.refused?.(podFromSpec(ctx.podId, ctx.annotations), 'VNodeDeviceRefused', `container ${ctx.annotations[CRI_ANNOTATIONS.containerName] ?? ctx.id}: ${e.message}`);
           throw e;
         });
     // The pod's own emptyDirs, kubelet's (host root's, 0777), become the vNode root's: a runtime's
@@ -155,7 +152,7 @@ export class VNodePods implements ContainerLife {
     }
     // A sandbox's log directory joins its vNode's view of the pod log root, which a node agent's
     // hostPath of that root (or a parent) shows instead of the host's (PodLogViews.ts).
-    if (ctx.sandbox) await this.opts.logViews?.addPod(vnode, ctx.podId, ctx.annotations[SANDBOX_LOG_DIR_ANNOTATION]);
+    if (ctx.sandbox) await this.opts.logViews?.addPod(vnode, ctx.podId, ctx.annotations[CRI_ANNOTATIONS.sandboxLogDirectory]);
     // A container gets its /var/log/containers link in the vNode's view of that directory.
     else await this.opts.logViews?.addContainer(vnode, ctx.podId, ctx.id, ctx.annotations).catch((e: unknown) => this.log.warn('cannot link a container into its vNode\'s container log view', { id: ctx.id, error: (e as Error).message }));
     const tRewrite = performance.now();
@@ -208,7 +205,7 @@ export class VNodePods implements ContainerLife {
     }
     this.facts.sandboxAdopted(r.podId, podCgroup({ linux: spec.linux ?? {} }), r.createdAt, podFromSpec(r.podId, spec.annotations ?? {}));
     if (vnode?.state === 'ready')
-      void this.opts.logViews?.addPod(vnode, r.podId, spec.annotations?.[SANDBOX_LOG_DIR_ANNOTATION]).catch((e: unknown) => this.log.warn('cannot restore a pod\'s log view', { podId: r.podId, error: (e as Error).message }));
+      void this.opts.logViews?.addPod(vnode, r.podId, spec.annotations?.[CRI_ANNOTATIONS.sandboxLogDirectory]).catch((e: unknown) => this.log.warn('cannot restore a pod\'s log view', { podId: r.podId, error: (e as Error).message }));
   }
 
   /** The proxy's Start of a pod's sandbox: its network must be in place first. */
@@ -282,7 +279,7 @@ export class VNodePods implements ContainerLife {
     await this.networks.podNetworkSettled(podId);
     const v = this.vnodeOfPod(podId);
     if (!v) return;
-    await this.leaveVNode(v.key, podId, { release: () => true, lastContainerOf: v });
+    await this.leaveVNode(v.key, podId, { release: () => true });
   }
 
   /**
@@ -290,16 +287,17 @@ export class VNodePods implements ContainerLife {
    * vNode (held since vnode-cni's ADD or its sandbox's Create) are let go. Its callers: podGone
    * (the pod's last container is gone), vnode-cni's DEL (a pod whose sandbox never started would
    * otherwise hold its vNode) and the undo of a failed vnode-cni ADD. The netns goes first, then,
-   * when `how.release()` says so, the reference; the last pod's release tears the vNode down.
+   * when `how.release()` says so, the reference; the last pod's release takes the vNode's own
+   * network with it (while the vNode's netns still exists) and tears the vNode down, and vnodefs
+   * forgets it, whichever caller it was.
    */
   async leaveVNode(key: string, podId: string, how: Leaving): Promise<ReleaseResult | undefined> {
     const step = <T>(p: Promise<T>): Promise<T | undefined> => (how.bestEffort ? p.catch(() => undefined) : p);
     // Destroying the netns destroys the pod's end of the veth, and so the pair.
     await step(this.vnodes.removePodNetns(key, podId));
-    const v = how.lastContainerOf;
-    // The last pod: the vNode's own network goes first, while its netns still exists.
-    if (v && v.pods.length === 1 && v.pods[0] === podId) await removeVNodeNetwork(v, this.opts.cni).catch((e: unknown) => this.log.error('vNode network removal failed', { vnode: v.name, error: (e as Error).message }));
     if (!how.release()) return undefined;
+    const v = this.vnodes.get(key);
+    if (v && v.pods.length === 1 && v.pods[0] === podId) await removeVNodeNetwork(v, this.opts.cni).catch((e: unknown) => this.log.error('vNode network removal failed', { vnode: v.name, error: (e as Error).message }));
     const r = await step(this.vnodes.release(key, podId));
     if (v && r) {
       if (r.destroyed) this.facts.forgetInVnodefs(v.name);

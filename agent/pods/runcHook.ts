@@ -17,10 +17,9 @@ import type { Logger } from '../common/log.js';
 import type { LaunchAnswer, LaunchRequest } from '../launch/launchProtocol.js';
 import { parseSpec, type OciSpec } from '../spec/SpecRewriter.js';
 import { ContainerRegistry, type ContainerRecord } from './ContainerRegistry.js';
+import { CRI_ANNOTATIONS } from '../common/criAnnotations.js';
 
 export const RUNC_HOOKED = ',create,start,delete,';
-export const SANDBOX_ID_ANNOTATION = 'io.kubernetes.cri.sandbox-id';
-export const CONTAINER_TYPE_ANNOTATION = 'io.kubernetes.cri.container-type';
 /** runc's state root when the caller passes none (runc 1.1). */
 const RUNC_DEFAULT_ROOT = '/run/runc';
 
@@ -139,9 +138,9 @@ export class RuncHook {
       const specPath = join(bundle, 'config.json');
       const spec = parseSpec(readFileSync(specPath, 'utf8'), specPath);
       const annotations = (spec.annotations ?? {}) as Record<string, string>;
-      const podId = annotations[SANDBOX_ID_ANNOTATION] ?? id;
+      const podId = annotations[CRI_ANNOTATIONS.sandboxId] ?? id;
       if (!CONTAINER_ID.test(podId)) throw new Error(`sandbox id ${JSON.stringify(podId)} is not one containerd makes`);
-      const sandbox = (annotations[CONTAINER_TYPE_ANNOTATION] ?? 'sandbox') === 'sandbox';
+      const sandbox = (annotations[CRI_ANNOTATIONS.containerType] ?? 'sandbox') === 'sandbox';
       ctx = { id, podId, sandbox, bundle, namespace: basename(dirname(bundle)), spec, annotations };
     } catch (e) {
       return this.refuse(p, `cannot create: ${(e as Error).message}`);

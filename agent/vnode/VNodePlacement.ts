@@ -11,6 +11,7 @@
 // by its uid or, without one, by its sandbox id (the same at CNI ADD and at Create).
 import { createHash } from 'node:crypto';
 import type { SharingPolicy } from './SharingPolicy.js';
+import { CRI_ANNOTATIONS as A } from '../common/criAnnotations.js';
 
 export const VNODE_NAME_ANNOTATION = 'vnode.loft.sh/name';
 
@@ -28,16 +29,10 @@ export interface PodIdentity {
   annotations: Record<string, string>;
 }
 
-// containerd's CRI annotations on every sandbox and container spec.
-const SPEC = {
-  namespace: 'io.kubernetes.cri.sandbox-namespace',
-  name: 'io.kubernetes.cri.sandbox-name',
-  uid: 'io.kubernetes.cri.sandbox-uid',
-};
 
 /** The pod of a spec, from the annotations containerd's CRI puts on it. */
 export function podFromSpec(sandboxId: string, annotations: Record<string, string>): PodIdentity {
-  return { sandboxId, namespace: annotations[SPEC.namespace] ?? '', name: annotations[SPEC.name] ?? '', uid: annotations[SPEC.uid] ?? '', annotations };
+  return { sandboxId, namespace: annotations[A.sandboxNamespace] ?? '', name: annotations[A.sandboxName] ?? '', uid: annotations[A.sandboxUid] ?? '', annotations };
 }
 
 /** The pod of a CNI call: CNI_ARGS (K8S_POD_NAMESPACE, K8S_POD_NAME, K8S_POD_UID) and the pod
