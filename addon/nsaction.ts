@@ -43,7 +43,7 @@ export interface NsActionRequest {
   umask?: number;
   /** The caller's dirfd number (mknodat, move_mount's to_dfd), copied with pidfd_getfd; absent = its cwd. */
   dirfd?: number;
-  /** move_mount's from_dfd, or mount_setattr's userns_fd (MOUNT_ATTR_IDMAP), the same way. */
+  /** The same for move_mount's from_dfd, a bind's source /proc/self/fd/N (with an empty path2), or mount_setattr's userns_fd (MOUNT_ATTR_IDMAP). */
   dirfd2?: number;
   /** setattr: struct mount_attr (an emulated file's mount never becomes MS_UNBINDABLE: EPERM). */
   attrSet?: number;

@@ -14,7 +14,7 @@ import { CriStatusProbe } from '../installer/CriStatusProbe.js';
 import { HostRoot } from '../installer/HostRoot.js';
 import { loadInstallerConfig } from '../installer/installerConfig.js';
 import { managerLaunch } from '../installer/ManagerSupervisor.js';
-import { ContainerdUnit } from './lib/ContainerdUnit.js';
+import { closeUnitAndBed, ContainerdUnit } from './lib/ContainerdUnit.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { diffSnapshots, snapshotFiles, type Snapshot } from './lib/fileSnapshot.js';
 import { snapshotNodePaths } from './lib/hostGuard.js';
@@ -73,16 +73,7 @@ before(async () => {
   pristineConfig = readFileSync(bed.configPath);
 });
 
-after(async () => {
-  if (!bed) return;
-  try {
-    await unit.close();
-  } finally {
-    await bed.teardown();
-  }
-  assert.deepEqual(bed.leftovers(), [], 'the bed left nothing behind');
-  assert.deepEqual(diffSnapshots(nodeBefore, snapshotNodePaths()), [], "the node's own vNode paths were never touched");
-});
+after(() => closeUnitAndBed(bed, unit, nodeBefore));
 
 /** The installer as the image runs it: the staged tree's node and entry, the config file. */
 function runEntry(op: 'install' | 'uninstall'): Promise<Ran> {

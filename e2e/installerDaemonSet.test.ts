@@ -17,7 +17,7 @@ import { defaultValues, ValuesSchema, type ChartValues } from '../charts/source/
 import { CriStatusProbe } from '../installer/CriStatusProbe.js';
 import { parseInstallerConfig } from '../installer/installerConfig.js';
 import { supervisorAlive } from '../installer/ManagerSupervisor.js';
-import { ContainerdUnit } from './lib/ContainerdUnit.js';
+import { closeUnitAndBed, ContainerdUnit } from './lib/ContainerdUnit.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { diffSnapshots, snapshotFiles, type Snapshot } from './lib/fileSnapshot.js';
 import { snapshotNodePaths } from './lib/hostGuard.js';
@@ -55,16 +55,7 @@ before(async () => {
   await unit.listen();
 });
 
-after(async () => {
-  if (!bed) return;
-  try {
-    await unit.close();
-  } finally {
-    await bed.teardown();
-  }
-  assert.deepEqual(bed.leftovers(), [], 'the bed left nothing behind');
-  assert.deepEqual(diffSnapshots(nodeBefore, snapshotNodePaths()), [], "the node's own vNode paths were never touched");
-});
+after(() => closeUnitAndBed(bed, unit, nodeBefore));
 
 /** A loopback port nothing listens on now. */
 function freePort(): Promise<number> {

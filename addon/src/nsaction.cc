@@ -126,7 +126,7 @@ struct Ctx {
   bool joinUser = false;
   int userns = -1, mntns = -1, netns = -1, pidns = -1, ipcns = -1, utsns = -1, cgroupns = -1, root = -1, cwd = -1;
   int dirfd = AT_FDCWD;   // our copy of the caller's dirfd (mknodat, move_mount's to), or AT_FDCWD = its cwd
-  int dirfd2 = AT_FDCWD;  // move_mount's from_dfd, the same way
+  int dirfd2 = AT_FDCWD;  // the same for move_mount's from_dfd, a bind's source /proc/self/fd/N, mount_setattr's userns_fd
   const char* path = nullptr;
   const char* path2 = nullptr;
   const char* fstype = nullptr;

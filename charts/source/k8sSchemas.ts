@@ -84,6 +84,11 @@ const podSpecShared = {
   volumes: z.array(volume),
 };
 
+/** A workload's pod template: its labels and a pod spec of the shared fields plus `fields`. */
+function podTemplate<T extends z.ZodRawShape>(fields: T) {
+  return z.object({ metadata: z.object({ labels }).strict(), spec: z.object({ ...podSpecShared, ...fields }).strict() }).strict();
+}
+
 const DaemonSet = z
   .object({
     apiVersion: z.literal('apps/v1'),
@@ -93,21 +98,13 @@ const DaemonSet = z
       .object({
         selector: z.object({ matchLabels: labels }).strict(),
         updateStrategy: z.object({ type: z.enum(['RollingUpdate', 'OnDelete']), rollingUpdate: z.object({ maxUnavailable: z.union([z.number().int().positive(), z.string().regex(/^\d+%$/)]) }).strict().optional() }).strict(),
-        template: z
-          .object({
-            metadata: z.object({ labels }).strict(),
-            spec: z
-              .object({
-                ...podSpecShared,
-                hostPID: z.boolean(),
-                hostNetwork: z.boolean(),
-                dnsPolicy: z.enum(['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None']),
-                terminationGracePeriodSeconds: z.number().int().nonnegative(),
-                containers: z.array(container).min(1),
-              })
-              .strict(),
-          })
-          .strict(),
+        template: podTemplate({
+          hostPID: z.boolean(),
+          hostNetwork: z.boolean(),
+          dnsPolicy: z.enum(['ClusterFirst', 'ClusterFirstWithHostNet', 'Default', 'None']),
+          terminationGracePeriodSeconds: z.number().int().nonnegative(),
+          containers: z.array(container).min(1),
+        }),
       })
       .strict(),
   })
@@ -195,18 +192,10 @@ export const kindSchemas: Record<string, z.ZodTypeAny> = {
         .object({
           backoffLimit: z.number().int().nonnegative(),
           activeDeadlineSeconds: z.number().int().positive(),
-          template: z
-            .object({
-              metadata: z.object({ labels }).strict(),
-              spec: z
-                .object({
-                  ...podSpecShared,
-                  restartPolicy: z.enum(['Never', 'OnFailure']),
-                  containers: z.array(container.partial({ securityContext: true, startupProbe: true, livenessProbe: true, readinessProbe: true })).min(1),
-                })
-                .strict(),
-            })
-            .strict(),
+          template: podTemplate({
+            restartPolicy: z.enum(['Never', 'OnFailure']),
+            containers: z.array(container.partial({ securityContext: true, startupProbe: true, livenessProbe: true, readinessProbe: true })).min(1),
+          }),
         })
         .strict(),
     })

@@ -7,6 +7,9 @@ import { rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { REPO_ROOT, type TestBed } from './TestBed.js';
+import assert from 'node:assert/strict';
+import { diffSnapshots, type Snapshot } from './fileSnapshot.js';
+import { snapshotNodePaths } from './hostGuard.js';
 
 export class ContainerdUnit {
   restarts = 0;
@@ -67,3 +70,17 @@ export class ContainerdUnit {
     });
   }
 }
+
+/** An installer e2e's end: the unit and the bed closed whatever happens, then nothing of the bed
+ * left behind and the node's own vNode paths (hostGuard.ts) as they were before. */
+export async function closeUnitAndBed(bed: TestBed | undefined, unit: ContainerdUnit, nodeBefore: Snapshot): Promise<void> {
+  if (!bed) return;
+  try {
+    await unit.close();
+  } finally {
+    await bed.teardown();
+  }
+  assert.deepEqual(bed.leftovers(), [], 'the bed left nothing behind');
+  assert.deepEqual(diffSnapshots(nodeBefore, snapshotNodePaths()), [], "the node's own vNode paths were never touched");
+}
+
