@@ -13,7 +13,7 @@ import { bench } from './lib.js';
 
 const PODS = Number(process.env.BENCH_MEMORY_PODS ?? 100);
 const VNODES = Number(process.env.BENCH_MEMORY_VNODES ?? 10);
-const { bed, manager, teardown } = await startVNodeBed({ name: 'mem', subnetIndex: 74, baseDir: '/run/vnt-mem', managerEnv: { VNODE_LOG_LEVEL: 'warn' } });
+const { bed, manager, teardown } = await startVNodeBed({ name: 'mem', subnetIndex: 74, baseDir: '/run/vnt-mem', managerEnv: { VNODE_LOG_LEVEL: 'warn', ...(process.env.VNODE_WORKER_YOUNG_MB !== undefined ? { VNODE_WORKER_YOUNG_MB: process.env.VNODE_WORKER_YOUNG_MB } : {}) } });
 
 const rssKb = (pid: number): number => {
   try {

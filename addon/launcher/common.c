@@ -98,11 +98,15 @@ void exec_node(const char *entry, int argc, char **argv) {
   snprintf(node, sizeof node, "%s/lib/node", tree);
   snprintf(mainjs, sizeof mainjs, "%s/lib/app/agent/main.js", tree);
   if (access(node, X_OK) != 0) snprintf(node, sizeof node, "node"); /* dev tree: node from PATH */
-  char **args = calloc((size_t)argc + 4, sizeof(char *));
+  char **args = calloc((size_t)argc + 5, sizeof(char *));
   if (!args) die(70, "out of memory%s", NULL);
   int i = 0;
   args[i++] = node;
   args[i++] = "--enable-source-maps";
+  /* The manager's main thread allocates short-lived objects per request: 1 MiB semi-spaces (V8
+     grows them to 16 MiB) keep its young generation's resident pages small (agent/common/
+     workerLimits.ts does the same for its worker threads; BENCH manager-memory). */
+  if (strcmp(entry, "vnode-manager") == 0) args[i++] = "--max-semi-space-size=1";
   args[i++] = mainjs;
   for (int a = 1; a < argc; a++) args[i++] = argv[a];
   args[i] = NULL;

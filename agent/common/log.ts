@@ -1,45 +1,94 @@
-// One winston logger per component, JSON lines on stderr (stdout belongs to protocol answers:
-// containerd reads a shim's stdout, CNI reads the plugin's).
-import winston from 'winston';
+// One logger per component, JSON lines on stderr (stdout belongs to protocol answers: containerd
+// reads a shim's stdout, CNI reads the plugin's). The main thread logs through winston; worker
+// threads (vnodefs, seccomp) write the same lines (keys sorted, as winston's json format does) with
+// a writer of their own, because winston's module graph costs each thread ~4 MiB of heap
+// (BENCH manager-memory: the manager runs five such threads).
+import { isMainThread } from 'node:worker_threads';
+import type Winston from 'winston';
 
-export type Logger = winston.Logger;
+/** What the code logs with: a message and fields. */
+export interface Logger {
+  error(message: string, meta?: object): unknown;
+  warn(message: string, meta?: object): unknown;
+  info(message: string, meta?: object): unknown;
+  debug(message: string, meta?: object): unknown;
+}
+
+const winston: typeof Winston | undefined = isMainThread ? (await import('winston')).default : undefined;
 
 const level = (): string => process.env.VNODE_LOG_LEVEL ?? 'info';
-
-let base: winston.Logger | undefined;
+/** npm levels, winston's default. */
+const LEVELS: Record<string, number> = { error: 0, warn: 1, info: 2, http: 3, verbose: 4, debug: 5, silly: 6 };
 
 // Error lines by component, counted as they are logged (the vnode_errors_total metric); the
 // components are this program's fixed set of names, so the map stays small.
 const errors = new Map<string, number>();
-const countErrors = winston.format((info) => {
-  if (info.level === 'error') {
-    const c = typeof info.component === 'string' ? info.component : 'unknown';
-    errors.set(c, (errors.get(c) ?? 0) + 1);
-  }
-  return info;
-});
+const countError = (component: unknown): void => {
+  const c = typeof component === 'string' ? component : 'unknown';
+  errors.set(c, (errors.get(c) ?? 0) + 1);
+};
 
 /** Error lines logged so far in this thread, by component. */
 export function errorCounts(): ReadonlyMap<string, number> {
   return errors;
 }
 
-function root(): winston.Logger {
-  base ??= winston.createLogger({
+let base: Winston.Logger | undefined;
+function root(): Winston.Logger {
+  const w = winston!;
+  const countErrors = w.format((info) => {
+    if (info.level === 'error') countError(info.component);
+    return info;
+  });
+  base ??= w.createLogger({
     level: level(),
-    format: winston.format.combine(countErrors(), winston.format.timestamp(), winston.format.errors({ stack: true }), winston.format.json()),
-    transports: [new winston.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] })],
+    format: w.format.combine(countErrors(), w.format.timestamp(), w.format.errors({ stack: true }), w.format.json()),
+    transports: [new w.transports.Console({ stderrLevels: ['error', 'warn', 'info', 'http', 'verbose', 'debug', 'silly'] })],
   });
   return base;
 }
 
-/** A logger whose lines carry `component`. */
-export function logger(component: string): Logger {
-  return root().child({ component });
+/** JSON with every object's keys sorted (winston's json format), bigints as numbers' text, cycles cut. */
+function stableJson(v: unknown, seen = new Set<object>()): string {
+  if (typeof v === 'bigint') return JSON.stringify(v.toString());
+  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
+  if (seen.has(v)) return '"[Circular]"';
+  seen.add(v);
+  const out = Array.isArray(v)
+    ? `[${v.map((x) => (x === undefined || typeof x === 'function' ? 'null' : stableJson(x, seen))).join(',')}]`
+    : `{${Object.keys(v)
+        .sort()
+        .filter((k) => (v as Record<string, unknown>)[k] !== undefined && typeof (v as Record<string, unknown>)[k] !== 'function')
+        .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k], seen)}`)
+        .join(',')}}`;
+  seen.delete(v);
+  return out;
 }
 
-/** Replace the sink, e.g. with a file transport for the manager. */
+/** A worker thread's line: what winston's json format makes of the same call (log.test.ts). */
+export function threadLine(component: string, lvl: string, message: string, meta: object | undefined, timestamp: string): string {
+  return stableJson({ ...meta, component, level: lvl, message, timestamp });
+}
+
+/** A worker thread's logger: the lines winston would write, without winston. */
+function threadLogger(component: string): Logger {
+  const max = LEVELS[level()] ?? LEVELS.info!;
+  const at = (lvl: string) => (message: string, meta?: object): void => {
+    if (LEVELS[lvl]! > max) return;
+    if (lvl === 'error') countError(component);
+    process.stderr.write(`${threadLine(component, lvl, message, meta, new Date().toISOString())}\n`);
+  };
+  return { error: at('error'), warn: at('warn'), info: at('info'), debug: at('debug') };
+}
+
+/** A logger whose lines carry `component`. */
+export function logger(component: string): Logger {
+  return winston ? root().child({ component }) : threadLogger(component);
+}
+
+/** Replace the sink, e.g. with a file transport for the manager (main thread). */
 export function configureLogging(opts: { level?: string; file?: string }): void {
+  if (!winston) return;
   const r = root();
   if (opts.level) r.level = opts.level;
   if (opts.file) {

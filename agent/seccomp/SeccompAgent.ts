@@ -26,6 +26,7 @@ import { ListenerSocket, type ListenerMessage } from './ListenerSocket.js';
 import type { FromWorker, ToWorker, WorkerData } from './agentProtocol.js';
 import type { CallCounts, LoopOptions, LoopStats } from './NotifyLoop.js';
 import { ListenerStateSchema, SeccompTargetSchema, type ListenerState, type SeccompTarget } from './SeccompTarget.js';
+import { WORKER_RESOURCE_LIMITS } from '../common/workerLimits.js';
 
 export interface SeccompAgentOptions {
   socketPath: string;
@@ -150,7 +151,7 @@ export class SeccompAgent extends EventEmitter {
     try {
       for (let i = 0; i < n; i++) {
         const wd: WorkerData = { index: i, loop: { ...opts.loop, ...(opts.budget ? { budget: { cpuPerSecond: opts.budget.cpuPerVnode / n, windowMs: opts.budget.windowMs } } : {}) } };
-        const worker = new Worker(new URL('./notifyWorker.js', import.meta.url), { workerData: wd });
+        const worker = new Worker(new URL('./notifyWorker.js', import.meta.url), { workerData: wd, resourceLimits: WORKER_RESOURCE_LIMITS });
         slots.push({ index: i, worker, vnodes: new Set() });
         await new Promise<void>((resolve, reject) => {
           const onMsg = (m: FromWorker): void => {

@@ -1,6 +1,6 @@
 // Container load averages in the shared table, key "load:<membership key>". FUSE workers add a
-// container the first time its loadavg is read; the sampler thread updates every entry each
-// 5 s (see LoadSampler.ts).
+// container the first time its loadavg is read; the load sampler (on the main thread) updates
+// every entry each 5 s (see LoadSampler.ts).
 import { join } from 'node:path';
 
 import type { CgroupMembership } from '../cgroup/procCgroup.js';

@@ -1,5 +1,5 @@
-// A small string key/value table in a SharedArrayBuffer, shared by the FUSE worker threads, the
-// load sampler and the main thread: per-vNode /proc/sys values, pod start times and load
+// A small string key/value table in a SharedArrayBuffer, shared by the FUSE worker threads and
+// the main thread (which runs the load sampler): per-vNode /proc/sys values, pod start times and load
 // averages live here, so a worker never needs a message from another thread (a worker blocked in
 // read(/dev/fuse) could not receive one) and never waits on the main loop.
 // Open addressing with tombstones; one lock word, held only for a copy of a slot or two.

@@ -1,7 +1,7 @@
 // Pod start times in the shared table, key "start:<cgroup path>" (see ViewBuilder.startedAt).
 // The manager sets one when a pod's sandbox is created and clears it when the pod is gone. Two
-// safety nets keep a node that churns through pods from filling the table: a sweep (the load
-// sampler's thread, every 30 s) drops entries whose cgroup no longer exists in any hierarchy,
+// safety nets keep a node that churns through pods from filling the table: a sweep (beside the
+// load sampler on the main thread, every 30 s) drops entries whose cgroup no longer exists in any hierarchy,
 // and a set that finds the table full sweeps at once and tries again. An entry younger than
 // `graceMs` is never swept: the sandbox's cgroup is made by runc after its start is registered.
 // When the table is still full the start is not stored (set returns false, the caller logs it):

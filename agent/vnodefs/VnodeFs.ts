@@ -10,7 +10,7 @@ import { Worker } from 'node:worker_threads';
 
 import { fuseDevClone, fuseDevClose, fuseDevOpen, fuseMount, fuseUmount, MNT_DETACH, MS_NODEV, MS_NOSUID } from '../../addon/fuse.js';
 import { logger } from '../common/log.js';
-import { detectLayout } from '../cgroup/CgroupReader.js';
+import { CgroupReader, detectLayout } from '../cgroup/CgroupReader.js';
 import { fileSizes } from './fileSize.js';
 import { FuseMetrics } from './FuseMetrics.js';
 import { HandleArena, MAX_EPOCH } from './HandleArena.js';
@@ -20,10 +20,13 @@ import { LOAD_INTERVAL_MS } from './render/loadAverage.js';
 import { bindPoints, procFiles } from './procFiles.js';
 import type { VnodeIdentity } from './render/renderIdentity.js';
 import { SharedKv, type SharedKvStats } from './SharedKv.js';
-import { cgroupExistsIn, StartTimes } from './StartTimes.js';
+import { cgroupExistsIn, START_SWEEP_INTERVAL_MS, StartTimes } from './StartTimes.js';
+import { LoadSampler } from './LoadSampler.js';
+import { LoadTable } from './LoadTable.js';
 import { SysctlStore } from './SysctlStore.js';
 import { VnodeIdentities } from './VnodeIdentities.js';
-import { Ctl, type FuseWorkerData, type SamplerWorkerData } from './workerProtocol.js';
+import { Ctl, type FuseWorkerData } from './workerProtocol.js';
+import { WORKER_RESOURCE_LIMITS } from '../common/workerLimits.js';
 
 const log = logger('vnodefs');
 
@@ -146,7 +149,8 @@ export class VnodeFs {
   /** The workers' request counters and latency histograms (shared memory, see FuseMetrics). */
   readonly metrics: FuseMetrics;
   private readonly workers: Worker[] = [];
-  private sampler: Worker | null = null;
+  /** The load sampler's and start-time sweep's timer (startSampler). */
+  private samplerTimer: NodeJS.Timeout | null = null;
   /** the device fds the workers read (the session fd first); closed at unmount */
   private fds: number[] = [];
   private mounted = false;
@@ -328,18 +332,42 @@ export class VnodeFs {
         spinNs: i === 0 ? this.opts.spinNs : 0,
         budget: { cpuPerSecond: this.opts.budget.cpuPerVnode / this.opts.workers, windowMs: this.opts.budget.windowMs, poolStart: this.opts.budget.poolStart, blockSize: this.opts.budget.blockSize },
       };
-      const w = new Worker(new URL('./fuseWorker.js', import.meta.url), { workerData: wd, name: `vnodefs-${i}` });
+      const w = new Worker(new URL('./fuseWorker.js', import.meta.url), { workerData: wd, name: `vnodefs-${i}`, resourceLimits: WORKER_RESOURCE_LIMITS });
       w.on('error', (e) => log.error('vnodefs worker died', { worker: i, error: e.stack }));
       this.workers.push(w);
     }
-    const sd: SamplerWorkerData = { kvSab: this.kv.sab, ctlSab: this.ctl.buffer as SharedArrayBuffer, cgroupRoot: this.opts.cgroupRoot, procRoot: this.opts.procRoot, intervalMs: this.opts.loadIntervalMs };
-    this.sampler = new Worker(new URL('./samplerWorker.js', import.meta.url), { workerData: sd, name: 'vnodefs-sampler' });
-    this.sampler.on('error', (e) => log.error('vnodefs sampler died', { error: e.stack }));
+    this.startSampler();
+  }
+
+  /** Every container's load average (LoadSampler, a few cgroup reads per tick) and, every 30 s, the
+   * sweep of pod start times whose cgroup is gone (StartTimes), on the main thread: a thread of
+   * their own cost ~7 MiB of V8 heap (BENCH manager-memory), and a tick late by a busy main loop
+   * only shifts a load average sample. */
+  private startSampler(): void {
+    const sampler = new LoadSampler(new LoadTable(this.kv, this.opts.procRoot), new CgroupReader({ root: this.opts.cgroupRoot }));
+    let sweptAt = Date.now();
+    const tick = (): void => {
+      try {
+        sampler.tick();
+      } catch (e) {
+        log.error('vnodefs load sampling failed', { error: e instanceof Error ? e.stack : String(e) });
+      }
+      if (Date.now() - sweptAt < START_SWEEP_INTERVAL_MS) return;
+      sweptAt = Date.now();
+      try {
+        const n = this.starts.sweep(sweptAt);
+        if (n) log.info('vnodefs dropped start times of pods whose cgroup is gone', { entries: n });
+      } catch (e) {
+        log.error('vnodefs start time sweep failed', { error: e instanceof Error ? e.stack : String(e) });
+      }
+    };
+    tick();
+    this.samplerTimer = setInterval(tick, this.opts.loadIntervalMs);
   }
 
   private unrefThreads(): void {
     for (const w of this.workers) w.unref();
-    this.sampler?.unref();
+    this.samplerTimer?.unref();
   }
 
   /** Tests only: requests a worker read and holds unanswered (FuseWorkerData.holdOpenOf). */
@@ -408,18 +436,15 @@ export class VnodeFs {
     this.identities.forget(uidStart);
   }
 
-  /** Asks every vnodefs thread for a full garbage collection: the FUSE workers at their next
-   * request, the sampler at once (its sleep is cut short; it samples early, which is harmless). */
+  /** Asks every vnodefs worker thread for a full garbage collection at its next request. */
   requestGc(): void {
     Atomics.add(this.ctl, Ctl.GC_REQUEST, 1);
-    Atomics.notify(this.ctl, Ctl.STOP_SAMPLER);
   }
 
   /** Heap in use (KiB) of each vnodefs thread after its last requested collection (0: none yet). */
   heapAfterGc(): Record<string, number> {
     const out: Record<string, number> = {};
     for (let i = 0; i < Math.min(this.opts.workers, 7); i++) out[`vnodefs${i}`] = Atomics.load(this.ctl, Ctl.HEAP_KB + i);
-    out.vnodefsSampler = Atomics.load(this.ctl, Ctl.HEAP_KB + 7);
     return out;
   }
 
@@ -451,8 +476,8 @@ export class VnodeFs {
   async unmount(graceMs = 2000): Promise<void> {
     if (!this.mounted) return;
     this.mounted = false;
-    Atomics.store(this.ctl, Ctl.STOP_SAMPLER, 1);
-    Atomics.notify(this.ctl, Ctl.STOP_SAMPLER);
+    if (this.samplerTimer) clearInterval(this.samplerTimer);
+    this.samplerTimer = null;
     try {
       fuseUmount(this.mountpoint, MNT_DETACH);
     } catch (e) {
@@ -462,9 +487,8 @@ export class VnodeFs {
       abortConnection(this.connection);
       await this.waitWorkersExit(graceMs);
     }
-    await Promise.all([...this.workers, ...(this.sampler ? [this.sampler] : [])].map((w) => w.terminate().catch(() => 0)));
+    await Promise.all(this.workers.map((w) => w.terminate().catch(() => 0)));
     this.workers.length = 0;
-    this.sampler = null;
     for (const fd of this.fds) fuseDevClose(fd);
     this.fds = [];
   }

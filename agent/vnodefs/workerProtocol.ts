@@ -33,14 +33,6 @@ export interface FuseWorkerData {
   budget: { cpuPerSecond: number; windowMs: number; poolStart: number; blockSize: number };
 }
 
-export interface SamplerWorkerData {
-  kvSab: SharedArrayBuffer;
-  ctlSab: SharedArrayBuffer;
-  cgroupRoot: string;
-  procRoot: string;
-  intervalMs: number;
-}
-
 /** Int32 slots of the control buffer. */
 export const enum Ctl {
   INIT_DONE = 0,
@@ -49,10 +41,9 @@ export const enum Ctl {
   REQUESTS = 3,
   MALFORMED = 4,
   FAILED = 5,
-  STOP_SAMPLER = 6,
-  /** bumped to ask every vnodefs thread for a full garbage collection (at its next request or tick) */
+  /** bumped to ask every vnodefs worker for a full garbage collection (at its next request) */
   GC_REQUEST = 7,
-  /** heap in use (KiB) after the last requested collection: FUSE worker i at HEAP_KB + i, the sampler at HEAP_KB + 7 */
+  /** heap in use (KiB) after the last requested collection: FUSE worker i at HEAP_KB + i (i < 8) */
   HEAP_KB = 8,
   /** the INIT terms a worker answered (with MINOR): fuse_init_out.flags, the kernel's flags2, max_readahead */
   INIT_FLAGS = 16,
