@@ -24,14 +24,18 @@ __attribute__((noreturn)) static void exec_runc(char **argv) {
   die(127, "cannot exec runc: %s", strerror(errno));
 }
 
+/* runc's global flags that take their value as the next word (runc 1.1; agent/pods/runcHook.ts
+   knows the same list for the calls it is handed). */
+static int takes_value(const char *flag) {
+  return strcmp(flag, "--root") == 0 || strcmp(flag, "--log") == 0 || strcmp(flag, "--log-format") == 0 || strcmp(flag, "--criu") == 0 ||
+         strcmp(flag, "--rootless") == 0;
+}
+
 /* The runc command in a runc command line (the first word after runc's global flags). */
 const char *runc_command(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (argv[i][0] != '-') return argv[i];
-    /* global flags with a value (runc 1.1) */
-    if (strcmp(argv[i], "--root") == 0 || strcmp(argv[i], "--log") == 0 || strcmp(argv[i], "--log-format") == 0 ||
-        strcmp(argv[i], "--criu") == 0 || strcmp(argv[i], "--rootless") == 0)
-      i++;
+    if (takes_value(argv[i])) i++;
   }
   return NULL;
 }
@@ -52,7 +56,10 @@ static void own_runc_root(int argc, char **argv) {
     int inline_form = strncmp(argv[i], "--root=", 7) == 0;
     if (inline_form) v = argv[i] + 7;
     else if (strcmp(argv[i], "--root") == 0 && i + 1 < argc) v = argv[i + 1];
-    if (!v) continue;
+    if (!v) {
+      if (takes_value(argv[i])) i++; /* `--log X`: X is no command */
+      continue;
+    }
     const char *ns = strrchr(v, '/');
     ns = ns && ns[1] ? ns + 1 : "default";
     size_t n = strlen(run_dir()) + strlen(ns) + 16;

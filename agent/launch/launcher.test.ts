@@ -55,6 +55,13 @@ test('vnode-runc execs runc directly unless the command is hooked', { skip }, as
   assert.equal(direct.stdout, '--root /x state id1\n');
   const hooked = await run('vnode-runc', ['--root', '/x', 'create', 'id2'], { VNODE_RUNC: '/bin/echo', VNODE_RUNC_HOOKED: ',create,' });
   assert.equal(hooked.stdout, 'hooked --root y\n');
+  // Hooked or not, a vNode container's runc state lives under the run dir, whatever flag comes first.
+  for (const args of [['--root', '/run/containerd/runc/k8s.io', '--log', '/l', 'state', 'id3'], ['--log', '/l', '--root', '/run/containerd/runc/k8s.io', 'state', 'id3'], ['--log', '/l', '--root=/run/containerd/runc/k8s.io', 'state', 'id3']]) {
+    const r = await run('vnode-runc', args, { VNODE_RUNC: '/bin/echo', VNODE_RUNC_HOOKED: ',create,' });
+    const root = args.includes('--root') ? ['--root', `${dir}/runc/k8s.io`] : [`--root=${dir}/runc/k8s.io`];
+    const want = args[0] === '--root' ? [...root, '--log', '/l', 'state', 'id3'] : ['--log', '/l', ...root, 'state', 'id3'];
+    assert.equal(r.stdout, `${want.join(' ')}\n`, args.join(' '));
+  }
 });
 
 test('without a manager the runc step still works and the shim falls back to the JS entry', { skip }, () => {
