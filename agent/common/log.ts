@@ -2,7 +2,7 @@
 // reads a shim's stdout, CNI reads the plugin's). The main thread logs through winston; worker
 // threads (vnodefs, seccomp) write the same lines (keys sorted, as winston's json format does) with
 // a writer of their own, because winston's module graph costs each thread ~4 MiB of heap
-// (BENCH manager-memory: the manager runs five such threads).
+// (BENCH manager-memory: the manager runs four such threads).
 import { isMainThread } from 'node:worker_threads';
 import type Winston from 'winston';
 
