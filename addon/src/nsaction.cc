@@ -484,6 +484,19 @@ int LookupAt(int dirfd, const char* path, unsigned atFlags) {
   return static_cast<int>(syscall(SYS_open_tree, dirfd, path, OPEN_TREE_CLOEXEC | (atFlags & (AT_EMPTY_PATH | AT_NO_AUTOMOUNT | AT_SYMLINK_NOFOLLOW))));
 }
 
+// A move_mount end or mount_setattr's target: the caller's descriptor itself when the path is
+// empty with AT_EMPTY_PATH (a detached tree is attached through its own file, not a reopened
+// copy), else the path looked up with the caller's flags.
+int DescriptorOrLookup(int dirfd, const char* path, unsigned atFlags) {
+  if (!path[0] && (atFlags & AT_EMPTY_PATH) && dirfd != AT_FDCWD) return dirfd;
+  return LookupAt(dirfd, path, atFlags);
+}
+
+// The lookup flags of one end of move_mount (its F_ or T_ flags) as open_tree's AT_ flags.
+unsigned MoveEndFlags(unsigned f, unsigned emptyPath, unsigned symlinks, unsigned automounts) {
+  return (f & emptyPath ? AT_EMPTY_PATH : 0) | (f & symlinks ? 0 : AT_SYMLINK_NOFOLLOW) | (f & automounts ? 0 : AT_NO_AUTOMOUNT);
+}
+
 bool IsProcOrSys(const char* fstype) { return !strcmp(fstype, "proc") || !strcmp(fstype, "sysfs"); }
 
 // fsopen(fstype): a filesystem context made in the caller's namespaces as the root of its user
@@ -504,20 +517,12 @@ long DoFsopen(Ctx* c) {
 // stays under it).
 long DoMoveMount(Ctx* c) {
   unsigned f = static_cast<unsigned>(c->flags);
-  unsigned fromAt = (f & MOVE_MOUNT_F_EMPTY_PATH ? AT_EMPTY_PATH : 0) | (f & MOVE_MOUNT_F_SYMLINKS ? 0 : AT_SYMLINK_NOFOLLOW) |
-                    (f & MOVE_MOUNT_F_AUTOMOUNTS ? 0 : AT_NO_AUTOMOUNT);
-  unsigned toAt = (f & MOVE_MOUNT_T_EMPTY_PATH ? AT_EMPTY_PATH : 0) | (f & MOVE_MOUNT_T_SYMLINKS ? 0 : AT_SYMLINK_NOFOLLOW) |
-                  (f & MOVE_MOUNT_T_AUTOMOUNTS ? 0 : AT_NO_AUTOMOUNT);
-  // A detached tree (fsmount, open_tree) is the caller's descriptor itself: move that one, not a
-  // reopened copy, so the tree's own file is the one attached.
-  bool fromFd = !c->path2[0] && (f & MOVE_MOUNT_F_EMPTY_PATH) && c->dirfd2 != AT_FDCWD;
-  int sfd = fromFd ? c->dirfd2 : LookupAt(c->dirfd2, c->path2, fromAt);
+  int sfd = DescriptorOrLookup(c->dirfd2, c->path2, MoveEndFlags(f, MOVE_MOUNT_F_EMPTY_PATH, MOVE_MOUNT_F_SYMLINKS, MOVE_MOUNT_F_AUTOMOUNTS));
   if (sfd < 0) return Fail(c, kStResolveSource, errno);
   struct statx st;
   if (Statx(sfd, "", AT_EMPTY_PATH, &st) < 0) return Fail(c, kStCheck, errno);
   if (IsProtected(c, st)) return Fail(c, kStCheck, EPERM);
-  bool toFd = !c->path[0] && (f & MOVE_MOUNT_T_EMPTY_PATH) && c->dirfd != AT_FDCWD;
-  int tfd = toFd ? c->dirfd : LookupAt(c->dirfd, c->path, toAt);
+  int tfd = DescriptorOrLookup(c->dirfd, c->path, MoveEndFlags(f, MOVE_MOUNT_T_EMPTY_PATH, MOVE_MOUNT_T_SYMLINKS, MOVE_MOUNT_T_AUTOMOUNTS));
   if (tfd < 0) return Fail(c, kStResolve, errno);
   unsigned keep = f & (MOVE_MOUNT_SET_GROUP | MOVE_MOUNT_BENEATH);
   if (syscall(SYS_move_mount, sfd, "", tfd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH | keep) < 0) return Fail(c, kStAct, errno);
@@ -531,8 +536,7 @@ long DoMoveMount(Ctx* c) {
 // is our copy of the caller's (dirfd2).
 long DoSetattr(Ctx* c) {
   unsigned f = static_cast<unsigned>(c->flags);
-  bool fromFd = !c->path[0] && (f & AT_EMPTY_PATH) && c->dirfd != AT_FDCWD;
-  int tfd = fromFd ? c->dirfd : LookupAt(c->dirfd, c->path, f);
+  int tfd = DescriptorOrLookup(c->dirfd, c->path, f);
   if (tfd < 0) return Fail(c, kStResolve, errno);
   if (c->propagation & MS_UNBINDABLE) {
     struct statx st;
@@ -902,12 +906,16 @@ WorkResult Run(Request& q) {
   }
 
   if (int e = RunChildren(c)) return fail(kStClone, e);
-  if (givesFd) {
-    int got[2] = {-1, -1};
+  // What the grandchild sent back (mknod: directory and placeholder; fsopen: the context).
+  int got[2] = {-1, -1};
+  if (c.sock >= 0) {
     ReceiveFds(sv[0], got);
     keep(got[0]), keep(got[1]);
     if (c.err) return fail(c.stage, c.err);
-    if (got[0] < 0) return fail(kStAct, EIO);
+    // The grandchild reported success without sending.
+    if (got[0] < 0 || (q.op == kMknod && got[1] < 0)) return fail(kStAct, EIO);
+  }
+  if (givesFd) {
     // The caller's own FSOPEN_CLOEXEC decides close-on-exec.
     bool cloexec = (q.flags & FSOPEN_CLOEXEC) != 0;
     seccomp_notif_addfd a;
@@ -925,11 +933,6 @@ WorkResult Run(Request& q) {
     return res;
   }
   if (q.op == kMknod) {
-    int got[2] = {-1, -1};
-    ReceiveFds(sv[0], got);
-    keep(got[0]), keep(got[1]);
-    if (c.err) return fail(c.stage, c.err);
-    if (got[0] < 0 || got[1] < 0) return fail(kStAct, EIO);  // the grandchild reported success without sending
     int stage = 0;
     int r = MknodOnHost(c, got[0], got[1], &stage);
     if (r > 0) return fail(stage, r);
