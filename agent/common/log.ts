@@ -1,9 +1,10 @@
 // One logger per component, JSON lines on stderr (stdout belongs to protocol answers: containerd
 // reads a shim's stdout, CNI reads the plugin's). The main thread logs through winston; worker
-// threads (vnodefs, seccomp) write the same lines (keys sorted, as winston's json format does) with
-// a writer of their own, because winston's module graph costs each thread ~4 MiB of heap
-// (BENCH manager-memory: the manager runs four such threads).
+// threads (vnodefs, seccomp) write the same lines with the serializer winston's json format calls
+// (safe-stable-stringify) but without winston, whose module graph costs each thread ~4 MiB of
+// heap (BENCH manager-memory: the manager runs four such threads).
 import { isMainThread } from 'node:worker_threads';
+import stringify from 'safe-stable-stringify';
 import type Winston from 'winston';
 
 /** What the code logs with: a message and fields. */
@@ -48,26 +49,12 @@ function root(): Winston.Logger {
   return base;
 }
 
-/** JSON with every object's keys sorted (winston's json format), bigints as numbers' text, cycles cut. */
-function stableJson(v: unknown, seen = new Set<object>()): string {
-  if (typeof v === 'bigint') return JSON.stringify(v.toString());
-  if (v === null || typeof v !== 'object') return JSON.stringify(v) ?? 'null';
-  if (seen.has(v)) return '"[Circular]"';
-  seen.add(v);
-  const out = Array.isArray(v)
-    ? `[${v.map((x) => (x === undefined || typeof x === 'function' ? 'null' : stableJson(x, seen))).join(',')}]`
-    : `{${Object.keys(v)
-        .sort()
-        .filter((k) => (v as Record<string, unknown>)[k] !== undefined && typeof (v as Record<string, unknown>)[k] !== 'function')
-        .map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k], seen)}`)
-        .join(',')}}`;
-  seen.delete(v);
-  return out;
-}
+/** logform's json format: safe-stable-stringify (keys sorted, cycles cut) with bigints as text. */
+const jsonLine = (v: object): string => stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x)) ?? '';
 
 /** A worker thread's line: what winston's json format makes of the same call (log.test.ts). */
 export function threadLine(component: string, lvl: string, message: string, meta: object | undefined, timestamp: string): string {
-  return stableJson({ ...meta, component, level: lvl, message, timestamp });
+  return jsonLine({ ...meta, component, level: lvl, message, timestamp });
 }
 
 /** A worker thread's logger: the lines winston would write, without winston. */
