@@ -46,13 +46,11 @@
 #include <string>
 #include <vector>
 
+#include "mount_abi.h"
 #include "syscall_util.h"
 
 #ifndef STATX_ATTR_MOUNT_ROOT
 #define STATX_ATTR_MOUNT_ROOT 0x00002000
-#endif
-#ifndef MOVE_MOUNT_BENEATH
-#define MOVE_MOUNT_BENEATH 0x00000200  // kernel 6.5; Debian 12's headers lack it
 #endif
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452  // kernel 6.6 (the same number on every architecture); Debian 12's headers lack it

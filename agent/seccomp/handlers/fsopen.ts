@@ -8,11 +8,11 @@
 // as through mount(2)). proc and sysfs are refused with ENOSYS, which every tool answers by using
 // mount(2), where the manager binds the emulated files on top: a context of those types would
 // give a mount without them, and nothing marks a context's type afterwards.
+import { MountConstants as M } from '../../../addon/mount.js';
 import { NsOp } from '../../../addon/nsaction.js';
 import { Errno } from '../SyscallFault.js';
 import { CAP_SYS_ADMIN, CONTINUE, fail, hasCap, sent, type Answer, type HandlerEnv, type SyscallHandler } from './types.js';
 
-const FSOPEN_CLOEXEC = 1;
 /** strndup_user(name, PAGE_SIZE): a longer name is EINVAL. */
 const NAME_MAX_BYTES = 4096;
 
@@ -26,7 +26,7 @@ export const fsopen: SyscallHandler = {
     const flags = Number(env.call.args[1]! & 0xffffffffn);
     // The kernel's order: may_mount, flags, the name.
     if (!hasCap(env.status(), CAP_SYS_ADMIN)) return fail(Errno.EPERM);
-    if (flags & ~FSOPEN_CLOEXEC) return fail(Errno.EINVAL);
+    if (flags & ~M.FSOPEN_CLOEXEC) return fail(Errno.EINVAL);
     const fstype = env.memory().cString(env.call.args[0]!, NAME_MAX_BYTES, 'fsopen fs_name', Errno.EINVAL);
     if (EMULATED_FS_TYPES.has(fstype)) {
       env.log.debug('fsopen: refused for an emulated filesystem (ENOSYS: the caller falls back to mount(2))', { fstype });

@@ -10,6 +10,7 @@
 // removed with rm, as on a real node. Where host root cannot make a node (a filesystem mounted
 // inside the user namespace, where none could ever be opened: SB_I_NODEV), the host's device is
 // bound on an empty file instead, as sysbox does (docs/seccomp.md has the table).
+import { MountConstants as M } from '../../../addon/mount.js';
 import { NsOp } from '../../../addon/nsaction.js';
 import { Errno } from '../SyscallFault.js';
 import { answerOf } from './mount.js';
@@ -18,7 +19,6 @@ import { CAP_MKNOD, CONTINUE, fail, hasCap, type Answer, type HandlerEnv, type S
 const S_IFMT = 0o170000;
 const S_IFCHR = 0o020000;
 const S_IFBLK = 0o060000;
-const AT_FDCWD = -100;
 
 /** The safe set, "major:minor" -> the host device it is (the addon enforces the same list). */
 export const SAFE_CHAR_DEVICES: ReadonlyMap<string, string> = new Map([
@@ -45,7 +45,7 @@ async function handleMknod(env: HandlerEnv, dirfd: number, pathPtr: bigint, mode
   const device = type === S_IFCHR ? SAFE_CHAR_DEVICES.get(`${major}:${minor}`) : undefined;
   const st = env.status();
   if (!device || !hasCap(st, CAP_MKNOD)) return fail(Errno.EPERM);
-  const rel = !path.startsWith('/') && dirfd !== AT_FDCWD;
+  const rel = !path.startsWith('/') && dirfd !== M.AT_FDCWD;
   const r = await env.nsAction({ op: NsOp.mknod, joinUser: true, path, rdev: [major, minor], mode: mode & 0o7777, umask: st.umask, dirfd: rel ? dirfd : undefined });
   if (!r.errno && r.value === 1) env.log.debug('seccomp: mknod bound the host device (no node can be made on this filesystem)', { path, device });
   return answerOf(r);
@@ -53,7 +53,7 @@ async function handleMknod(env: HandlerEnv, dirfd: number, pathPtr: bigint, mode
 
 export const mknod: SyscallHandler = {
   name: 'mknod',
-  handle: (env) => handleMknod(env, AT_FDCWD, env.call.args[0]!, env.call.args[1]!, env.call.args[2]!),
+  handle: (env) => handleMknod(env, M.AT_FDCWD, env.call.args[0]!, env.call.args[1]!, env.call.args[2]!),
 };
 
 export const mknodat: SyscallHandler = {

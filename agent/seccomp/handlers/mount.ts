@@ -61,9 +61,6 @@ export function targetOf(target: string): { path: string; dirfd?: number } {
   return m ? { path: '', dirfd: Number(m[1]) } : { path: target };
 }
 
-const AT_FDCWD = -100;
-export const AT_EMPTY_PATH = 0x1000;
-export const AT_RECURSIVE = 0x8000;
 
 /** A (dirfd, path) argument of the fd mount API as the helper must resolve it: /proc/self/fd/N
  * (followed: `follow`) becomes the caller's descriptor N with an empty path, other /proc/self
@@ -81,7 +78,7 @@ export function pathAt(
     if (t.dirfd !== undefined) return { path: '', dirfd: t.dirfd, emptied: true };
   }
   const p = selfToCaller(path, caller);
-  const usesDirfd = dfd !== AT_FDCWD && (p === '' ? opts.empty : !p.startsWith('/'));
+  const usesDirfd = dfd !== M.AT_FDCWD && (p === '' ? opts.empty : !p.startsWith('/'));
   return usesDirfd ? { path: p, dirfd: dfd, emptied: false } : { path: p, emptied: false };
 }
 
@@ -115,13 +112,13 @@ export const mount: SyscallHandler = {
     }
     if (unbindable) {
       const st = env.status();
-      const at = pathAt(AT_FDCWD, a.target, { follow: true, empty: false }, st);
+      const at = pathAt(M.AT_FDCWD, a.target, { follow: true, empty: false }, st);
       const r = await env.nsAction({
         op: NsOp.setattr,
         joinUser: true,
         path: at.path,
         dirfd: at.dirfd,
-        flags: (flags & BigInt(M.MS_REC) ? AT_RECURSIVE : 0) | (at.emptied ? AT_EMPTY_PATH : 0),
+        flags: (flags & BigInt(M.MS_REC) ? M.AT_RECURSIVE : 0) | (at.emptied ? M.AT_EMPTY_PATH : 0),
         propagation: Number(flags & PROPAGATION),
         protect: emu.protect,
       });

@@ -6,18 +6,16 @@
 // and would show the real file. Everything else is the kernel's answer to the same call.
 import { NsOp } from '../../../addon/nsaction.js';
 import { Errno } from '../SyscallFault.js';
-import { AT_EMPTY_PATH, AT_RECURSIVE, answerOf, pathAt } from './mount.js';
+import { MountConstants as M } from '../../../addon/mount.js';
+import { answerOf, pathAt } from './mount.js';
 import { CAP_SYS_ADMIN, CONTINUE, fail, hasCap, type Answer, type HandlerEnv, type SyscallHandler } from './types.js';
 
-const AT_SYMLINK_NOFOLLOW = 0x100;
-const AT_NO_AUTOMOUNT = 0x800;
-const KNOWN_FLAGS = AT_EMPTY_PATH | AT_RECURSIVE | AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT;
+const KNOWN_FLAGS = M.AT_EMPTY_PATH | M.AT_RECURSIVE | M.AT_SYMLINK_NOFOLLOW | M.AT_NO_AUTOMOUNT;
 /** MOUNT_ATTR_SIZE_VER0: attr_set, attr_clr, propagation, userns_fd (u64 each). */
 const ATTR_SIZE = 32;
 const PAGE = 4096;
-const MOUNT_ATTR_IDMAP = 0x100000;
 
-const idmapFdTooBig = (attrSet: bigint, fd: bigint): boolean => (attrSet & BigInt(MOUNT_ATTR_IDMAP)) !== 0n && fd > 0x7fffffffn;
+const idmapFdTooBig = (attrSet: bigint, fd: bigint): boolean => (attrSet & BigInt(M.MOUNT_ATTR_IDMAP)) !== 0n && fd > 0x7fffffffn;
 
 export const mount_setattr: SyscallHandler = {
   name: 'mount_setattr',
@@ -42,17 +40,17 @@ export const mount_setattr: SyscallHandler = {
     if (!hasCap(st, CAP_SYS_ADMIN)) return fail(Errno.EPERM);
     if (idmapFdTooBig(attrSet, usernsFd)) return fail(Errno.EINVAL);
     const path = mem.cString(pathPtr, PAGE, 'mount_setattr path');
-    const at = pathAt(Number(BigInt.asIntN(32, dfdArg)), path, { follow: !(flags & AT_SYMLINK_NOFOLLOW), empty: (flags & AT_EMPTY_PATH) !== 0 }, st);
+    const at = pathAt(Number(BigInt.asIntN(32, dfdArg)), path, { follow: !(flags & M.AT_SYMLINK_NOFOLLOW), empty: (flags & M.AT_EMPTY_PATH) !== 0 }, st);
     // Bits no mount attribute or propagation type uses: the kernel's EINVAL (and too wide to pass on).
     if ([attrSet, attrClr, propagation].some((v) => v > 0xffffffffn)) return fail(Errno.EINVAL);
-    const idmap = (attrSet & BigInt(MOUNT_ATTR_IDMAP)) !== 0n;
+    const idmap = (attrSet & BigInt(M.MOUNT_ATTR_IDMAP)) !== 0n;
     const r = await env.nsAction({
       op: NsOp.setattr,
       joinUser: true,
       path: at.path,
       dirfd: at.dirfd,
       dirfd2: idmap ? Number(BigInt.asIntN(32, usernsFd)) : undefined,
-      flags: flags | (at.emptied ? AT_EMPTY_PATH : 0),
+      flags: flags | (at.emptied ? M.AT_EMPTY_PATH : 0),
       attrSet: Number(attrSet),
       attrClr: Number(attrClr),
       propagation: Number(propagation),

@@ -3,19 +3,22 @@
 // descriptors resolved once with the caller's lookup flags, and refuses to move an emulated file's
 // own mount (EPERM, as MS_MOVE through mount(2)): that would uncover the real file. A detached
 // tree named by the caller's descriptor is moved through that descriptor itself.
+import { MountConstants as M } from '../../../addon/mount.js';
 import { NsOp } from '../../../addon/nsaction.js';
 import { Errno } from '../SyscallFault.js';
 import { pathAt } from './mount.js';
 import { CAP_SYS_ADMIN, CONTINUE, fail, hasCap, ok, type Answer, type HandlerEnv, type SyscallHandler } from './types.js';
 
-const F_SYMLINKS = 0x1;
-const F_AUTOMOUNTS = 0x2;
-const F_EMPTY_PATH = 0x4;
-const T_SYMLINKS = 0x10;
-const T_AUTOMOUNTS = 0x20;
-const T_EMPTY_PATH = 0x40;
-const SET_GROUP = 0x100;
-const BENEATH = 0x200;
+const {
+  MOVE_MOUNT_F_SYMLINKS: F_SYMLINKS,
+  MOVE_MOUNT_F_AUTOMOUNTS: F_AUTOMOUNTS,
+  MOVE_MOUNT_F_EMPTY_PATH: F_EMPTY_PATH,
+  MOVE_MOUNT_T_SYMLINKS: T_SYMLINKS,
+  MOVE_MOUNT_T_AUTOMOUNTS: T_AUTOMOUNTS,
+  MOVE_MOUNT_T_EMPTY_PATH: T_EMPTY_PATH,
+  MOVE_MOUNT_SET_GROUP: SET_GROUP,
+  MOVE_MOUNT_BENEATH: BENEATH,
+} = M;
 const KNOWN = F_SYMLINKS | F_AUTOMOUNTS | F_EMPTY_PATH | T_SYMLINKS | T_AUTOMOUNTS | T_EMPTY_PATH | SET_GROUP | BENEATH;
 
 export const move_mount: SyscallHandler = {
