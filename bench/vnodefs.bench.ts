@@ -87,7 +87,10 @@ async function main(): Promise<void> {
     await fs.mount();
     lxcfs = spawn('lxcfs', [lMnt], { stdio: ['ignore', 'ignore', 'pipe'] });
     await waitFor(join(lMnt, 'proc/meminfo'), 5000);
-    const files = { vnodefs: join(vMnt, 'proc/meminfo'), lxcfs: join(lMnt, 'proc/meminfo') };
+    // What a container's /proc/meminfo is bound from: its own per-container file (one per group,
+    // as each container has its own). The shared file, read directly, is measured too.
+    const files = { vnodefs: join(vMnt, 'containers/bench/proc/meminfo'), lxcfs: join(lMnt, 'proc/meminfo') };
+    const freeFiles = { vnodefs: join(vMnt, 'containers/bench-noquota/proc/meminfo'), lxcfs: files.lxcfs };
     // Both must show the group's limit, or the comparison is of different work.
     const sample = execFileSync('sh', ['-c', `${controllers.map((c) => `echo $$ > ${CG}/${c}${group}/cgroup.procs`).join('; ')}; head -1 ${files.vnodefs}; head -1 ${files.lxcfs}`], { encoding: 'utf8' });
     console.log(`# MemTotal seen in the group: ${sample.trim().replace(/\s+/g, ' ')}`);
@@ -112,7 +115,7 @@ async function main(): Promise<void> {
         const reads8 = eight.reduce((s, x) => s + x.reads, 0);
         readerUs[which].push((usage() - u0) / 1000 / reads8);
         t8[which].push(reads8 / SECONDS);
-        const free = await readers(files[which], 8, false, SECONDS, freeGroup);
+        const free = await readers(freeFiles[which], 8, false, SECONDS, freeGroup);
         t8free[which].push(free.reduce((s, x) => s + x.reads, 0) / SECONDS);
       }
     }

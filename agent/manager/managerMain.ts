@@ -98,7 +98,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
     vnodes,
     placement,
     {
-      procBindings: vnodefs ? containerBindings(vnodefs.mountpoint) : [],
+      procBindings: vnodefs ? (containerId) => containerBindings(vnodefs.mountpoint, containerId) : undefined,
       launcher: join(TREE_BIN, 'vnode-inject'),
       seccompListener: join(cfg.runDir, 'seccomp.sock'),
       vnodefs,

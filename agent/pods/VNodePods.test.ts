@@ -54,7 +54,7 @@ const vnodefs = {
   forgetVnode: (uidStart: number) => calls.push(`forget ${uidStart}`),
 };
 const VFS = '/run/vnode/vnodefs';
-const pods = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPolicy({})), { procBindings: containerBindings(VFS), launcher: '/opt/vnode/bin/vnode-inject', vnodefs }, logger('test'));
+const pods = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPolicy({})), { procBindings: (id) => containerBindings(VFS, id), launcher: '/opt/vnode/bin/vnode-inject', vnodefs }, logger('test'));
 
 async function create(id: string): Promise<{ destination: string; source?: string }[]> {
   const bundle = mkdtempSync(join(tmp, 'bundle-'));

@@ -35,9 +35,10 @@ import { CRI_ANNOTATIONS } from '../common/criAnnotations.js';
 export interface VNodePodsOptions {
   /** The vNodes' views of kubelet's pod log root (node agents' hostPath of /var/log/pods). */
   logViews?: PodLogViews;
-  /** vnodefs' files and directories (containerBindings()), when vnodefs runs: the spec rewrite
-   * binds those runc accepts; the /proc/sys ones (`inject`) are bound by vnode-inject. */
-  procBindings?: ProcBinding[];
+  /** vnodefs' files and directories for a container (containerBindings()), when vnodefs runs:
+   * the spec rewrite binds those runc accepts; the /proc/sys ones (`inject`, the same for every
+   * container, asked for without an id) are bound by vnode-inject. */
+  procBindings?: (containerId?: string) => ProcBinding[];
   /** The launcher's vnode-inject link, which binds them. */
   launcher?: string;
   /** The vnode handler's CNI config dir and plugin dir, for the vNode's own network. */
@@ -160,7 +161,7 @@ export class VNodePods implements ContainerLife {
       namespaces: vnode.namespaces,
       idRange: vnode.idRange,
       podNetns,
-      procBindings: this.opts.procBindings,
+      procBindings: this.opts.procBindings?.(ctx.id),
       // The container's sysfs shows the host's devices and firmware (only net/ is per
       // namespace), and its procfs the same kernel: what the host lacks, it lacks.
       hostHas: existsSync,
@@ -244,7 +245,7 @@ export class VNodePods implements ContainerLife {
    */
   /** What runs instead of `runc start` (runcHook): undefined when no bind is configured; throws when one is but cannot be made. */
   startCommand(pid: number, then: string[]): { path: string; argv: string[] } | undefined {
-    const b = this.opts.procBindings?.filter((x) => x.inject);
+    const b = this.opts.procBindings?.().filter((x) => x.inject);
     if (!b?.length) return undefined;
     if (!this.opts.launcher) throw new Error('no launcher to inject its /proc binds with');
     if (!(pid > 0) || !then.length) throw new Error(`no container process to inject into (pid ${pid})`);

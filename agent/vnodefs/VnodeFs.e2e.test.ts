@@ -35,10 +35,14 @@ function makeGroup(suffix: string, opts: { memory: number; quota: number; period
   return path;
 }
 
-/** Shell lines that move the shell into the group and bind vnodefs files over /proc and /sys. */
-function enter(path: string): string {
+/**
+ * Shell lines that move the shell into the group and bind vnodefs files over /proc and /sys, as
+ * the spec rewrite does for a container: its own per-container files (containers/<id>/, the id
+ * here the group's name unless another is given).
+ */
+function enter(path: string, container = path.slice(1)): string {
   const binds = ['proc/meminfo', 'proc/cpuinfo', 'proc/stat', 'proc/uptime', 'proc/loadavg', 'proc/swaps', 'proc/diskstats', 'sys/devices/system/cpu/online']
-    .map((f) => `mount --bind -o ro ${mnt}/${f} /${f}`)
+    .map((f) => `mount --bind -o ro ${mnt}/containers/${container}/${f} /${f}`)
     .join('\n');
   return `set -e\nfor c in memory cpu cpuacct cpuset; do echo $$ > ${CG}/$c${path}/cgroup.procs; done\n${binds}\n`;
 }
@@ -179,6 +183,34 @@ test('identity files through the kernel: a registered vNode reads its own DMI an
     fs!.forgetVnode(300000);
   }
   assert.match(execFileSync('setpriv', ['--reuid=301000', '--regid=301000', '--clear-groups', 'sh', '-c', `cat ${dmi}/sys_vendor 2>&1; echo rc=$?`], { encoding: 'utf8' }), /rc=1/, 'forgotten: no longer answered');
+});
+
+test('per-container files: reads come from the page cache, expire within the bound, and another cgroup still sees its own', { skip }, async () => {
+  const path = makeGroup('cached', { memory: 256 * 1024 * 1024, quota: -1, period: 100000, cpus: '0' });
+  const other = makeGroup('cached-other', { memory: 96 * 1024 * 1024, quota: -1, period: 100000, cpus: '0' });
+  fs!.setStartTime(path, Date.now() - 10_000);
+  // 300 open+read+close: the text comes from the page cache, so a READ only when the cached
+  // pages expired (every 100 ms), where direct reads need two per read (the text, end of file).
+  const reads = (): number => fs!.metrics.totals().read.requests;
+  const before = reads();
+  const out = run(`${enter(path)}
+    for i in $(seq 300); do read -r first < /proc/meminfo; done; echo "$first"
+    cat /proc/uptime; sleep 0.3; cat /proc/uptime`);
+  const requests = reads() - before;
+  const [first, up1, up2] = out.trim().split('\n');
+  assert.match(first!, /^MemTotal:\s+262144 kB$/);
+  assert.ok(requests < 60, `${requests} READ requests for 300 reads of meminfo and 2 of uptime (direct reads need 600)`);
+  // Cached pages expire: the second uptime, 0.3 s later, is a new rendering.
+  const d = Number(up2!.split(' ')[0]) - Number(up1!.split(' ')[0]);
+  assert.ok(d >= 0.2 && d < 1.5, `uptime moved by ${d} s in 0.3 s (${up1} -> ${up2})`);
+  // A limit change is seen after the freshness bounds (100 ms for the pages, 1 s for cached limits).
+  writeFileSync(`${CG}/memory${path}/memory.limit_in_bytes`, String(128 * 1024 * 1024));
+  await new Promise((r) => setTimeout(r, 1300));
+  assert.match(run(`${enter(path)} head -1 /proc/meminfo`), /^MemTotal:\s+131072 kB$/m);
+  // A process of another cgroup reading this container's file (as through /proc/<pid>/root) gets
+  // its own figures, never the cached pages, while the container's process keeps reading them.
+  const both = run(`${enter(other, path.slice(1))} head -1 /proc/meminfo; cat /proc/meminfo > /dev/null`) + run(`${enter(path)} head -1 /proc/meminfo`);
+  assert.deepEqual(both.trim().split('\n').map((l) => l.replace(/\s+/g, ' ')), ['MemTotal: 98304 kB', 'MemTotal: 131072 kB']);
 });
 
 test('readers keep being answered while the main thread is blocked for 2 s', { skip }, async () => {

@@ -17,7 +17,8 @@ import { HandleArena, MAX_EPOCH } from './HandleArena.js';
 import { FUSE_KERNEL_MINOR_VERSION, FUSE_MIN_KERNEL_MINOR, FUSE_NOTIFY_RESEND, OUT_HEADER_SIZE } from './protocol/fuseAbi.js';
 import type { FuseNegotiated } from './protocol/FuseDispatcher.js';
 import { LOAD_INTERVAL_MS } from './render/loadAverage.js';
-import { bindPoints, procFiles } from './procFiles.js';
+import { CONTAINERS_DIR, isContainerName } from './InodeTable.js';
+import { bindPoints, perContainerFiles, procFiles } from './procFiles.js';
 import type { VnodeIdentity } from './render/renderIdentity.js';
 import { SharedKv, type SharedKvStats } from './SharedKv.js';
 import { cgroupExistsIn, START_SWEEP_INTERVAL_MS, StartTimes } from './StartTimes.js';
@@ -108,12 +109,21 @@ export interface ContainerBinding {
   inject: boolean;
 }
 
-/** The files and directories a container should get (docs/vnodefs.md). */
-export function containerBindings(mountpoint: string): ContainerBinding[] {
+/** Paths of the files a container gets its own inode of (see perContainerFiles). */
+const PER_CONTAINER_PATHS = new Set(perContainerFiles.map((f) => f.path));
+
+/**
+ * The files and directories a container should get (docs/vnodefs.md). With its id, the files
+ * the kernel may cache come from the container's own directory (containers/<id>/...,
+ * "Per-container files"); without (or for an id that is no file name), all from the shared tree.
+ */
+export function containerBindings(mountpoint: string, containerId?: string): ContainerBinding[] {
+  const own = containerId !== undefined && isContainerName(containerId) ? join(mountpoint, CONTAINERS_DIR, containerId) : undefined;
   return bindPoints().map((b) => {
     const destination = `/${b.path}`;
     const inject = destination.startsWith('/proc/') && !RUNC_PROC_DESTINATIONS.includes(destination);
-    return { source: join(mountpoint, b.path), destination, writable: b.writable, dir: b.dir, inject };
+    const source = own && PER_CONTAINER_PATHS.has(b.path) ? join(own, b.path) : join(mountpoint, b.path);
+    return { source, destination, writable: b.writable, dir: b.dir, inject };
   });
 }
 

@@ -10,7 +10,7 @@ import { fakeProc, fakeSys, MiB, v1Fixture } from '../cgroup/testFixtures.js';
 import { HandleArena } from './HandleArena.js';
 import { KEEPER_PREFIX, fromKeeperEntries, keeperEntries } from './handoverState.js';
 import { HostFactsReader } from './HostFactsReader.js';
-import { InodeTable, nodeIdOf } from './InodeTable.js';
+import { CONTAINERS_DIR, InodeTable, nodeIdOf } from './InodeTable.js';
 import type { ProcFile } from './ProcFile.js';
 import { emptyDirs, procFiles } from './procFiles.js';
 import * as abi from './protocol/fuseAbi.js';
@@ -102,7 +102,7 @@ test('node ids are a function of the path: the same in any registry order, with 
   assert.deepEqual(a.collisions, [], 'no two paths of the registry share a hash');
   assert.equal(a.byPath('')!.ino, abi.FUSE_ROOT_ID);
   const seen = new Set<number>();
-  for (const path of [...procFiles.map((f) => f.path), ...emptyDirs]) {
+  for (const path of [...procFiles.map((f) => f.path), ...emptyDirs, CONTAINERS_DIR]) {
     const parts = path.split('/');
     for (let i = 1; i <= parts.length; i++) {
       const p = parts.slice(0, i).join('/');

@@ -10,9 +10,9 @@ import { fakeProc, fakeSys, MiB, v1Fixture } from '../cgroup/testFixtures.js';
 import { fileSize } from './fileSize.js';
 import { HandleArena } from './HandleArena.js';
 import { HostFactsReader } from './HostFactsReader.js';
-import { InodeTable } from './InodeTable.js';
+import { CONTAINERS_DIR, InodeTable } from './InodeTable.js';
 import type { ProcFile } from './ProcFile.js';
-import { emptyDirs, procFiles } from './procFiles.js';
+import { emptyDirs, perContainerFiles, procFiles } from './procFiles.js';
 import { productUuid } from './render/renderIdentity.js';
 import * as abi from './protocol/fuseAbi.js';
 import { FuseDispatcher } from './protocol/FuseDispatcher.js';
@@ -20,7 +20,7 @@ import { SharedKv } from './SharedKv.js';
 import { SysctlStore } from './SysctlStore.js';
 import { startKey, ViewBuilder } from './ViewBuilder.js';
 import { ViewResolver } from './ViewResolver.js';
-import { VnodeFsOps } from './VnodeFsOps.js';
+import { PER_CONTAINER_FRESH_MS, VnodeFsOps } from './VnodeFsOps.js';
 import { VnodeIdentities } from './VnodeIdentities.js';
 
 const cg = v1Fixture({ memory: 256 * MiB, cpu: { quota: 50000, period: 100000 } });
@@ -31,6 +31,8 @@ const proc = fakeProc([
   { pid: 101, cgroup: cgText(cg.path), userns: 1001, rootUid: 100000 },
   { pid: 102, cgroup: cgText(cg.path), userns: 1001, rootUid: 100000 },
   { pid: 201, cgroup: cgText('/kubepods/pod1/c1'), userns: 2002, rootUid: 200000 },
+  // a process of vNode A in another cgroup (a sub-container, or another container of the pod)
+  { pid: 301, cgroup: cgText('/kubepods/pod1/c2'), userns: 1001, rootUid: 100000 },
 ]);
 const sys = fakeSys('0-3');
 after(() => {
@@ -41,9 +43,10 @@ after(() => {
 
 const NOW = 1_800_000_000_000;
 const kv = new SharedKv(256);
-const table = new InodeTable(procFiles, emptyDirs);
-function server(arena = new HandleArena({ workers: 1, slotsPerWorker: 8, slotSize: 8192 }), onError?: (e: unknown) => void, files = table, store = kv): FuseDispatcher {
+const table = new InodeTable(procFiles, emptyDirs, perContainerFiles);
+function server(arena = new HandleArena({ workers: 1, slotsPerWorker: 8, slotSize: 8192 }), onError?: (e: unknown) => void, files = table, store = kv, pageCache?: boolean): FuseDispatcher {
   const ops = new VnodeFsOps({
+    ...(pageCache === undefined ? {} : { kv: store, pageCache: () => pageCache }),
     table: files,
     arena,
     worker: 0,
@@ -61,12 +64,14 @@ function call(s: FuseDispatcher, opcode: number, nodeid: number, who: { pid: num
   b.writeUInt32LE(b.length, 0);
   b.writeUInt32LE(opcode, 4);
   b.writeBigUInt64LE(1n, 8);
-  b.writeUInt32LE(nodeid, 16);
+  b.writeUInt32LE(nodeid % 2 ** 32, 16);
+  b.writeUInt32LE(Math.floor(nodeid / 2 ** 32), 20);
   b.writeUInt32LE(who.uid, 24);
   b.writeUInt32LE(who.pid, 32);
   body.copy(b, 40);
-  const r = s.handle(b, b.length)!;
-  return { error: r.readInt32LE(4), body: r.subarray(16) };
+  const r = s.handle(b, b.length);
+  // FORGET is never answered
+  return r ? { error: r.readInt32LE(4), body: r.subarray(16) } : { error: 0, body: Buffer.alloc(0) };
 }
 
 const ino = (path: string): number => table.byPath(path)!.ino;
@@ -109,6 +114,7 @@ function write(s: FuseDispatcher, path: string, who: { pid: number; uid: number 
 const A_ROOT = { pid: 101, uid: 100000 };
 const A_USER = { pid: 102, uid: 101000 };
 const B_ROOT = { pid: 201, uid: 200000 };
+const A_OTHER = { pid: 301, uid: 100000 };
 
 test('LOOKUP walks proc/meminfo; files are 0444, sysctl entries 0644', () => {
   const s = server();
@@ -296,4 +302,90 @@ test('empty directories: sys/firmware and sys/hypervisor list nothing and hold n
     assert.equal(listed.size, 0);
   }
   assert.throws(() => new InodeTable(procFiles, ['sys/devices/virtual/dmi/id']), /empty directory .* has files/);
+});
+
+// Per-container files (docs/vnodefs.md, "Per-container files"): read from the kernel's page
+// cache by the container's own view only.
+const own = (id: string, path: string): number => table.byPath(`${CONTAINERS_DIR}/${id}/${path}`)!.ino;
+const openFlags = (r: { error: number; body: Buffer }): { fh: number; flags: number } => {
+  assert.equal(r.error, 0);
+  return { fh: r.body.readUInt32LE(0) + r.body.readUInt32LE(4) * 2 ** 32, flags: r.body.readUInt32LE(8) };
+};
+/** A READ the kernel makes to fill the page cache (no lock owner). */
+const fillIn = (offset: number, size: number): Buffer => {
+  const b = readIn(0, offset, size);
+  b.writeUInt32LE(0, 20);
+  return b;
+};
+
+test('per-container files: the first view to open pins the cache; others read a rendering of their own', () => {
+  const store = new SharedKv(64);
+  const s = server(undefined, undefined, table, store, true);
+  const mem = own('c1', 'proc/meminfo');
+  assert.ok(mem >= 2 ** 44 && Number.isSafeInteger(mem), `node id ${mem}`);
+  // The first open drops whatever the inode had cached (no KEEP_CACHE); later ones keep it.
+  const first = openFlags(call(s, abi.Op.OPEN, mem, A_ROOT, openIn(0)));
+  assert.deepEqual(first, { fh: 0, flags: abi.FOPEN_NOFLUSH });
+  assert.deepEqual(openFlags(call(s, abi.Op.OPEN, mem, A_USER, openIn(0))), { fh: 0, flags: abi.FOPEN_KEEP_CACHE | abi.FOPEN_NOFLUSH });
+  // The fill carries the reader's view.
+  const fill = call(s, abi.Op.READ, mem, A_ROOT, fillIn(0, 4096));
+  assert.equal(fill.error, 0);
+  assert.match(fill.body.toString('latin1'), /^MemTotal:\s+262144 kB$/m);
+  // Another cgroup's process on the same inode: its own rendering, read directly, never the pages.
+  const b = openFlags(call(s, abi.Op.OPEN, mem, A_OTHER, openIn(0)));
+  assert.equal(b.flags & abi.FOPEN_DIRECT_IO, abi.FOPEN_DIRECT_IO);
+  assert.notEqual(b.fh, 0);
+  const direct = call(s, abi.Op.READ, mem, A_OTHER, readIn(b.fh, 0, 4096));
+  assert.doesNotMatch(direct.body.toString('latin1'), /^MemTotal:\s+262144 kB$/m);
+  assert.equal(call(s, abi.Op.READ, mem, A_OTHER, fillIn(0, 4096)).error, -abi.EIO, 'it may not fill the pinned pages');
+  // A file of the container opened for the first time under the pin drops its pages too.
+  assert.deepEqual(openFlags(call(s, abi.Op.OPEN, own('c1', 'proc/stat'), A_ROOT, openIn(0))), { fh: 0, flags: abi.FOPEN_NOFLUSH });
+  // The container's directory forgotten (its files went first): the next view pins afresh.
+  call(s, abi.Op.FORGET, own('c1', ''), A_ROOT, Buffer.from(new BigUint64Array([1n]).buffer));
+  assert.deepEqual(openFlags(call(s, abi.Op.OPEN, mem, A_OTHER, openIn(0))), { fh: 0, flags: abi.FOPEN_NOFLUSH });
+  assert.match(call(s, abi.Op.READ, mem, A_OTHER, fillIn(0, 4096)).body.toString('latin1'), /^MemTotal:/m);
+});
+
+test('per-container files expire: attributes last the freshness bound and each fetch has a new mtime', () => {
+  const s = server(undefined, undefined, table, new SharedKv(64), true);
+  const a = call(s, abi.Op.GETATTR, own('c2', 'proc/meminfo'), A_ROOT, Buffer.alloc(16));
+  assert.equal(a.error, 0);
+  assert.equal(Number(a.body.readBigUInt64LE(0)) * 1000 + a.body.readUInt32LE(8) / 1e6, PER_CONTAINER_FRESH_MS);
+  assert.equal(Number(a.body.readBigUInt64LE(16 + 32)) * 1000 + Math.round(a.body.readUInt32LE(16 + 52) / 1e6), NOW, 'mtime is now, to the ms');
+  // The shared tree's files keep the mount's time and the dispatcher's timeout.
+  const shared = call(s, abi.Op.GETATTR, ino('proc/meminfo'), A_ROOT, Buffer.alloc(16));
+  assert.equal(Number(shared.body.readBigUInt64LE(0)), 60);
+  assert.equal(shared.body.readUInt32LE(16 + 52), 0);
+});
+
+test('per-container files without FUSE_AUTO_INVAL_DATA (a connection an earlier release set up) are read directly', () => {
+  const s = server(undefined, undefined, table, new SharedKv(64), false);
+  const o = openFlags(call(s, abi.Op.OPEN, own('c3', 'proc/meminfo'), A_ROOT, openIn(0)));
+  assert.equal(o.flags & abi.FOPEN_DIRECT_IO, abi.FOPEN_DIRECT_IO);
+  assert.equal(call(s, abi.Op.READ, own('c3', 'proc/meminfo'), A_ROOT, fillIn(0, 4096)).error, -abi.EIO);
+});
+
+test('after a manager restart (no pin yet) a fill is served, and the pinning open drops those pages', () => {
+  const s = server(undefined, undefined, table, new SharedKv(64), true);
+  const mem = own('c4', 'proc/meminfo');
+  assert.equal(call(s, abi.Op.READ, mem, B_ROOT, fillIn(0, 4096)).error, 0);
+  assert.deepEqual(openFlags(call(s, abi.Op.OPEN, mem, A_ROOT, openIn(0))), { fh: 0, flags: abi.FOPEN_NOFLUSH });
+});
+
+test('containers/: any container id is a directory of the per-container files; other names are not', () => {
+  const s = server(undefined, undefined, table, new SharedKv(64), true);
+  const dir = call(s, abi.Op.LOOKUP, ino(CONTAINERS_DIR), A_ROOT, Buffer.from('0123abcd_x.y-z+w\0'));
+  assert.equal(dir.error, 0);
+  for (const bad of ['a:b', 'a/b', 'a b', 'x'.repeat(256)]) {
+    const r = call(s, abi.Op.LOOKUP, ino(CONTAINERS_DIR), A_ROOT, Buffer.from(`${bad}\0`));
+    assert.ok(r.error !== 0 || r.body.readUInt32LE(0) === 0, `${bad}: no directory`);
+  }
+  const id = Number(dir.body.readBigUInt64LE(0));
+  const names = (call(s, abi.Op.READDIR, id, A_ROOT, readIn(0, 0, 4096)).body.toString('latin1').match(/[a-z]+/g) ?? []).filter((n) => n.length > 2);
+  assert.deepEqual(names.sort(), ['proc', 'sys']);
+  assert.deepEqual(perContainerFiles.map((f) => f.path).sort(), ['proc/cpuinfo', 'proc/diskstats', 'proc/loadavg', 'proc/meminfo', 'proc/stat', 'proc/swaps', 'proc/uptime', 'sys/devices/system/cpu/online', 'sys/devices/system/cpu/possible', 'sys/devices/system/cpu/present']);
+  // The same ids in another table (a restarted manager's): computed from the name and path.
+  const other = new InodeTable([...procFiles].reverse(), emptyDirs, perContainerFiles);
+  for (const f of perContainerFiles) assert.equal(other.byPath(`${CONTAINERS_DIR}/c5/${f.path}`)!.ino, own('c5', f.path));
+  assert.equal(table.pathOf(own('c5', 'proc/meminfo'))?.endsWith('/proc/meminfo'), true);
 });

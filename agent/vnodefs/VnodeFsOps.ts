@@ -1,11 +1,14 @@
 // The vnodefs filesystem operations over the inode table: files are rendered for the caller's
 // container at OPEN into the shared handle arena, /proc/sys entries read and written in the
-// caller's vNode. Runs on each FUSE worker thread.
+// caller's vNode; a container's own per-container files are read from the kernel's page cache,
+// which this server fills and expires. Runs on each FUSE worker thread.
+import { createHash } from 'node:crypto';
+
 import type { FuseAttr, DirEntry } from './protocol/FuseCodec.js';
 import { fail, FuseErrno, type FuseOps, type RequestContext } from './protocol/FuseDispatcher.js';
 import * as abi from './protocol/fuseAbi.js';
 import type { HandleArena } from './HandleArena.js';
-import type { Inode, InodeTable } from './InodeTable.js';
+import { InodeTable, type Inode } from './InodeTable.js';
 import type { ProcFile } from './ProcFile.js';
 import { SysctlValueError } from './sysctl/sysctlEntries.js';
 import { SharedKvFullError, type SharedKv } from './SharedKv.js';
@@ -33,7 +36,29 @@ export interface VnodeFsOpsDeps {
    * handle (`fh:<foreign handle>` -> handle of ours), so every worker reads the same one */
   kv?: SharedKv;
   now?: () => number;
+  /** whether the connection drops cached pages on a new mtime (FUSE_AUTO_INVAL_DATA): only then
+   * are per-container files read from the page cache; absent: never */
+  pageCache?: () => boolean;
 }
+
+/**
+ * How long the kernel may serve a per-container file from its page cache before it asks for the
+ * attributes again (whose new mtime drops the pages): the freshness bound of those files.
+ */
+export const PER_CONTAINER_FRESH_MS = 100;
+
+/** The pin's form of a view key: the key itself, or its hash when too long for the shared table. */
+function pinKey(viewKey: string): string {
+  return Buffer.byteLength(viewKey) <= 200 ? viewKey : `sha1:${createHash('sha1').update(viewKey).digest('base64')}`;
+}
+
+/** A container's pin in the shared table: the view its cached pages hold, and which of its files
+ * have had their pages dropped since it was set ("<bits>|<view key>"). */
+function parsePin(v: string): { dropped: number; key: string } {
+  const bar = v.indexOf('|');
+  return { dropped: Number(v.slice(0, bar)), key: v.slice(bar + 1) };
+}
+const hasBit = (bits: number, i: number): boolean => Math.floor(bits / 2 ** i) % 2 === 1;
 
 const EMPTY = Buffer.alloc(0);
 /** Foreign handles whose fresh rendering a worker keeps for their later READs (see read). */
@@ -43,6 +68,10 @@ export class VnodeFsOps implements FuseOps {
   private readonly now: () => number;
   /** page-cache fills refused (see read) */
   pageCacheReads = 0;
+  /** per-container opens served from the page cache, and those read directly because the
+   * opener's view is not the one pinned (see openCached) */
+  cachedOpens = 0;
+  unpinnedOpens = 0;
   /** READs on a handle an earlier server issued (before a manager restart), rendered again */
   foreignReads = 0;
   /** Content rendered for a foreign handle at offset 0, for its reads at later offsets on this
@@ -58,7 +87,21 @@ export class VnodeFsOps implements FuseOps {
     if (!f) return { ino: n.ino, size: 0, mode: abi.S_IFDIR | 0o555, nlink: 2 + [...n.children!.values()].filter((c) => c.children).length, uid: 0, gid: 0, time: this.d.mountedAt };
     const writable = f.kind === 'sysctl' && !f.sysctl.readOnly;
     const mode = writable ? 0o644 : f.kind === 'view' && f.rootOnly ? 0o400 : 0o444;
-    return { ino: n.ino, size: f.size, blksize: f.size, mode: abi.S_IFREG | mode, nlink: 1, uid: 0, gid: 0, time: this.d.mountedAt };
+    const a: FuseAttr = { ino: n.ino, size: f.size, blksize: f.size, mode: abi.S_IFREG | mode, nlink: 1, uid: 0, gid: 0, time: this.d.mountedAt };
+    // A per-container file's attributes last PER_CONTAINER_FRESH_MS and each new fetch carries
+    // a new mtime, so the kernel drops the file's cached pages (FUSE_AUTO_INVAL_DATA) and the next
+    // read fills them again from here. The size stays the generous one of fileSize.ts: the
+    // kernel shrinks i_size to the text's end at the short READ that fills the page.
+    if (this.cacheable(n)) {
+      a.mtimeMs = this.now();
+      a.validS = PER_CONTAINER_FRESH_MS / 1000;
+    }
+    return a;
+  }
+
+  /** A per-container view file on a connection that expires cached pages. */
+  private cacheable(n: Inode): boolean {
+    return n.container !== undefined && n.file?.kind === 'view' && !!this.d.kv && (this.d.pageCache?.() ?? false);
   }
 
   private node(ctx: RequestContext): Inode | FuseErrno {
@@ -99,7 +142,7 @@ export class VnodeFsOps implements FuseOps {
     const dir = this.d.table.get(ctx.nodeid);
     if (!dir) return fail(abi.ENOENT);
     if (!dir.children) return fail(abi.ENOTDIR);
-    const n = name === '.' ? dir : name === '..' ? this.d.table.get(dir.parent) : dir.children.get(name);
+    const n = name === '.' ? dir : name === '..' ? this.d.table.get(dir.parent) : this.d.table.lookup(dir.ino, name);
     if (!n) return fail(abi.ENOENT);
     n.lookups++;
     return { nodeid: n.ino, attr: this.attr(n) };
@@ -107,6 +150,9 @@ export class VnodeFsOps implements FuseOps {
 
   forget(nodeid: number, nlookup: number): void {
     this.d.table.forget(nodeid, nlookup);
+    // A container's directory goes last (its files' dentries hold it): its pin goes with it.
+    const n = InodeTable.isPerContainer(nodeid) ? this.d.table.get(nodeid) : undefined;
+    if (n?.container !== undefined && n.children && !InodeTable.isPerContainer(n.parent)) this.d.kv?.delete(`pin:${n.container}`);
   }
 
   getattr(ctx: RequestContext): FuseAttr | FuseErrno {
@@ -133,6 +179,8 @@ export class VnodeFsOps implements FuseOps {
     if (!f) return fail(abi.EISDIR);
     if ((flags & O_ACCMODE) !== O_RDONLY && !this.mayWrite(ctx, f)) return fail(abi.EACCES);
     if ((flags & O_ACCMODE) !== O_WRONLY && !this.mayRead(ctx, f)) return fail(abi.EACCES);
+    const cached = this.cacheable(n) ? this.openCached(ctx, n) : null;
+    if (cached) return cached;
     const text = this.render(ctx, f);
     if (text instanceof FuseErrno) return text;
     const fh = this.d.arena.put(this.d.worker, text, n.ino);
@@ -141,11 +189,55 @@ export class VnodeFsOps implements FuseOps {
     return { fh, openFlags: abi.FOPEN_DIRECT_IO | (f.kind === 'view' ? abi.FOPEN_NOFLUSH : 0) };
   }
 
+  /**
+   * A per-container file opened through the page cache, or null to open it like the others.
+   * The container's first opener pins its view (its cgroup) in the shared table, and only
+   * openers of that view read the cached pages; any other (a process in a sub-cgroup of the
+   * container, or one that reached another container's file through /proc/<pid>/root) gets a
+   * rendering of its own, read directly. The first open of each file under a pin answers without
+   * FOPEN_KEEP_CACHE, which drops whatever pages the inode had (from before a manager restart,
+   * whose pins died with it).
+   */
+  private openCached(ctx: RequestContext, n: Inode): { fh: number; openFlags: number } | null {
+    const kv = this.d.kv!;
+    const view = this.d.resolver.view(ctx.pid, this.now());
+    if (view.key === 'host') return null;
+    const mine = pinKey(view.key);
+    const slot = `pin:${n.container}`;
+    const bit = n.ino % 64;
+    let pin: string;
+    try {
+      pin = kv.get(slot) ?? kv.setIfAbsent(slot, `0|${mine}`);
+      const p = parsePin(pin);
+      if (p.key !== mine) {
+        this.unpinnedOpens++;
+        return null;
+      }
+      this.cachedOpens++;
+      if (hasBit(p.dropped, bit)) return { fh: 0, openFlags: abi.FOPEN_KEEP_CACHE | abi.FOPEN_NOFLUSH };
+      // Two openers may both get here: each drops the pages, and one bit may be lost to the other's
+      // write, which costs one more drop later, never a kept page.
+      kv.set(slot, `${p.dropped + 2 ** bit}|${mine}`);
+      return { fh: 0, openFlags: abi.FOPEN_NOFLUSH };
+    } catch (e) {
+      if (e instanceof SharedKvFullError) return null;
+      throw e;
+    }
+  }
+
   read(ctx: RequestContext, fh: number, offset: number, size: number, readFlags: number): Buffer | FuseErrno {
-    // A read without a lock owner fills the page cache (sendfile/splice, a private mmap): a page
-    // cached on the shared inode would show one container's figures to the next. Refused, so
-    // sendfile fails and its caller (busybox cat) falls back to read(2); see fileSize.ts.
+    // A read without a lock owner fills the page cache (a cached read, sendfile/splice, a private
+    // mmap). Of a per-container file, with the reader of the pinned view (see openCached), it is
+    // served. Any other would cache one caller's figures on an inode the next caller reads:
+    // refused, so sendfile fails and its caller (busybox cat) falls back to read(2); see
+    // fileSize.ts.
     if (!(readFlags & abi.FUSE_READ_LOCKOWNER)) {
+      const n = this.d.table.get(ctx.nodeid);
+      if (n && this.cacheable(n) && this.mayFill(ctx, n)) {
+        const b = this.renderNode(ctx);
+        if (b instanceof FuseErrno) return b;
+        return b.subarray(Math.min(offset, b.length), Math.min(b.length, offset + size));
+      }
       this.pageCacheReads++;
       return fail(abi.EIO);
     }
@@ -160,6 +252,15 @@ export class VnodeFsOps implements FuseOps {
     const b = this.renderNode(ctx);
     if (b instanceof FuseErrno) return b;
     return b.subarray(Math.min(offset, b.length), Math.min(b.length, offset + size));
+  }
+
+  /** Whether the reader may fill the file's pages: its view is the pinned one, or none is pinned
+   * (a handle opened before a manager restart; the next pinning open drops these pages). */
+  private mayFill(ctx: RequestContext, n: Inode): boolean {
+    const view = this.d.resolver.view(ctx.pid, this.now());
+    if (view.key === 'host') return false;
+    const pin = this.d.kv!.get(`pin:${n.container}`);
+    return pin === undefined || parsePin(pin).key === pinKey(view.key);
   }
 
   private renderNode(ctx: RequestContext): Buffer | FuseErrno {

@@ -12,9 +12,9 @@ import { FuseMetrics, isErrorReply } from './FuseMetrics.js';
 import { HandleArena } from './HandleArena.js';
 import { HostFactsReader } from './HostFactsReader.js';
 import { InodeTable } from './InodeTable.js';
-import { emptyDirs, procFiles } from './procFiles.js';
+import { emptyDirs, perContainerFiles, procFiles } from './procFiles.js';
 import { FuseDispatcher } from './protocol/FuseDispatcher.js';
-import { IN_HEADER_SIZE, WRITE_IN_SIZE } from './protocol/fuseAbi.js';
+import { FUSE_AUTO_INVAL_DATA, IN_HEADER_SIZE, WRITE_IN_SIZE } from './protocol/fuseAbi.js';
 import { SharedKv } from './SharedKv.js';
 import { SysctlStore } from './SysctlStore.js';
 import { ViewBuilder } from './ViewBuilder.js';
@@ -28,8 +28,9 @@ const ctl = new Int32Array(d.ctlSab);
 const fd = d.fd;
 if (d.spinNs > 0) fuseDevSetNonblock(fd);
 const kv = new SharedKv(d.kvSab);
+const sized = <F extends { path: string; size: number }>(f: F): F => ({ ...f, size: d.sizes[f.path] ?? f.size });
 const ops = new VnodeFsOps({
-  table: new InodeTable(procFiles.map((f) => ({ ...f, size: d.sizes[f.path] ?? f.size })), emptyDirs),
+  table: new InodeTable(procFiles.map(sized), emptyDirs, perContainerFiles.map(sized)),
   arena: new HandleArena({ sab: d.arenaSab, slotsPerWorker: d.arenaSlots, slotSize: d.arenaSlotSize, epoch: d.arenaEpoch }),
   worker: d.index,
   resolver: new ViewResolver(d.procRoot),
@@ -37,6 +38,10 @@ const ops = new VnodeFsOps({
   sysctl: new SysctlStore(kv, d.procRoot),
   mountedAt: d.mountedAt,
   kv,
+  // A connection an earlier release set up without FUSE_AUTO_INVAL_DATA would keep cached pages
+  // forever: its per-container files are read like the others, every read reaching us.
+  // The INIT terms: this worker's own, an adopted connection's, or those another worker answered.
+  pageCache: (): boolean => ((dispatcher.negotiated?.flags ?? (Atomics.load(ctl, Ctl.INIT_DONE) ? Atomics.load(ctl, Ctl.INIT_FLAGS) : 0)) & FUSE_AUTO_INVAL_DATA) !== 0,
 });
 // Failed requests (bugs, never errno answers) are logged with their stack, at most 10 a minute
 // per worker, and the count of those left out is logged when the next minute starts.

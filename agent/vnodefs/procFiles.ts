@@ -44,6 +44,14 @@ export const viewFiles: readonly ViewFile[] = [
   ...dmiFiles,
 ];
 
+/**
+ * The files each container gets its own inode of (containers/<id>/..., docs/vnodefs.md,
+ * "Per-container files"), whose pages the kernel caches between reads: the views that depend on
+ * the container alone. Not the identity files (their content depends on the caller's vNode, and
+ * they are read rarely), and not the /proc/sys entries (written, and exact on every read).
+ */
+export const perContainerFiles: readonly ViewFile[] = viewFiles.filter((f) => !f.needs.identity && !f.rootOnly);
+
 export const procFiles: readonly ProcFile[] = [
   ...viewFiles,
   ...sysctlEntries.map((s): ProcFile => ({ kind: 'sysctl', path: s.path, sysctl: s, size: MIN_FILE_SIZE })),

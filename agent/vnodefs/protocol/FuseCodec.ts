@@ -16,7 +16,7 @@ export interface FuseHeader {
   len: number;
   opcode: number;
   unique: bigint;
-  /** node id, or -1 when it does not fit the server's inode space (2^32) */
+  /** node id, or -1 when it does not fit the server's inode space (below 2^53, see nodeIdAt) */
   nodeid: number;
   uid: number;
   gid: number;
@@ -47,17 +47,24 @@ function u64(b: Buffer, off: number): number {
   return b.readUInt32LE(off) + b.readUInt32LE(off + 4) * TWO32;
 }
 
+/** Node ids this server hands out stay below 2^53 (InodeTable: 32-bit hashes for the fixed tree,
+ * 2^44 and up for per-container files), so a JS number holds each exactly; a larger one is no
+ * node of ours (-1). */
+function nodeIdAt(b: Buffer, off: number): number {
+  const hi = b.readUInt32LE(off + 4);
+  return hi < 2 ** 21 ? b.readUInt32LE(off) + hi * TWO32 : -1;
+}
+
 export function decodeHeader(b: Buffer, n: number): FuseHeader {
   if (n < abi.IN_HEADER_SIZE) throw new FuseDecodeError(`request of ${n} bytes is shorter than the 40-byte header`, null);
   const len = b.readUInt32LE(0);
   const unique = b.readBigUInt64LE(8);
   if (len !== n) throw new FuseDecodeError(`header says ${len} bytes but ${n} were read`, len >= abi.IN_HEADER_SIZE && len <= n ? unique : null);
-  const hi = b.readUInt32LE(20);
   return {
     len,
     opcode: b.readUInt32LE(4),
     unique,
-    nodeid: hi === 0 ? b.readUInt32LE(16) : -1,
+    nodeid: nodeIdAt(b, 16),
     uid: b.readUInt32LE(24),
     gid: b.readUInt32LE(28),
     pid: b.readUInt32LE(32),
@@ -96,7 +103,7 @@ export function decodeRequest(h: FuseHeader, b: Buffer): FuseRequest {
       const items: { nodeid: number; nlookup: number }[] = [];
       for (let i = 0; i < count; i++) {
         const o = body + abi.BATCH_FORGET_IN_SIZE + i * abi.FORGET_ONE_SIZE;
-        items.push({ nodeid: b.readUInt32LE(o + 4) === 0 ? b.readUInt32LE(o) : -1, nlookup: u64(b, o + 8) });
+        items.push({ nodeid: nodeIdAt(b, o), nlookup: u64(b, o + 8) });
       }
       return { op: abi.Op.BATCH_FORGET, items };
     }
@@ -156,6 +163,12 @@ export interface FuseAttr {
   time: number;
   /** st_blksize (a power of two); 4096 when absent */
   blksize?: number;
+  /** mtime, ms since the epoch, instead of `time` (a per-container file's generation: with
+   * FUSE_AUTO_INVAL_DATA a new one drops the kernel's cached pages) */
+  mtimeMs?: number;
+  /** how long the kernel may keep these attributes, seconds (fractions allowed); the
+   * dispatcher's default when absent */
+  validS?: number;
 }
 
 function w64(b: Buffer, off: number, v: number): void {
@@ -195,9 +208,10 @@ export function writeAttr(b: Buffer, off: number, a: FuseAttr): void {
   w64(b, off + 8, a.size);
   w64(b, off + 16, Math.ceil(a.size / 512));
   w64(b, off + 24, a.time);
-  w64(b, off + 32, a.time);
+  w64(b, off + 32, a.mtimeMs === undefined ? a.time : Math.floor(a.mtimeMs / 1000));
   w64(b, off + 40, a.time);
-  // nsec fields at 48..60 stay 0
+  // nsec fields at 48..60: only mtime's is ever set
+  b.writeUInt32LE(a.mtimeMs === undefined ? 0 : Math.round((a.mtimeMs % 1000) * 1e6) % 1e9, off + 52);
   b.writeUInt32LE(a.mode, off + 60);
   b.writeUInt32LE(a.nlink, off + 64);
   b.writeUInt32LE(a.uid, off + 68);
@@ -207,14 +221,19 @@ export function writeAttr(b: Buffer, off: number, a: FuseAttr): void {
   b.writeUInt32LE(0, off + 84); // flags
 }
 
-/** fuse_entry_out; timeouts in seconds. */
+/** A timeout in seconds as fuse_*_out's (u64 seconds at off, u32 nanoseconds at nsecOff). */
+function writeTimeout(b: Buffer, off: number, nsecOff: number, s: number): void {
+  const whole = Math.floor(s);
+  w64(b, off, whole);
+  b.writeUInt32LE(Math.min(999_999_999, Math.round((s - whole) * 1e9)), nsecOff);
+}
+
+/** fuse_entry_out; timeouts in seconds (the attributes' own validS wins over attrValid). */
 export function writeEntry(b: Buffer, off: number, nodeid: number, a: FuseAttr | null, entryValid: number, attrValid: number): void {
   w64(b, off, nodeid);
   w64(b, off + 8, 0); // generation
-  w64(b, off + 16, entryValid);
-  w64(b, off + 24, attrValid);
-  b.writeUInt32LE(0, off + 32);
-  b.writeUInt32LE(0, off + 36);
+  writeTimeout(b, off + 16, off + 32, entryValid);
+  writeTimeout(b, off + 24, off + 36, a?.validS ?? attrValid);
   if (a) writeAttr(b, off + 40, a);
 }
 
@@ -224,7 +243,7 @@ export function replyEntry(unique: bigint, nodeid: number, a: FuseAttr | null, e
 
 export function replyAttr(unique: bigint, a: FuseAttr, attrValid: number): Buffer {
   return reply(unique, abi.ATTR_OUT_SIZE, (b, o) => {
-    w64(b, o, attrValid);
+    writeTimeout(b, o, o + 8, a.validS ?? attrValid);
     writeAttr(b, o + 16, a);
   });
 }

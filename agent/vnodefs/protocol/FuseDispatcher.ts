@@ -87,7 +87,7 @@ export interface FuseNegotiated {
 // /proc/sys/...`) and keeps it until attributes are fetched again, and sendfile stops at i_size
 // (see fileSize.ts). Without it, O_TRUNC is a SETATTR whose reply keeps the size.
 const WANT_FLAGS =
-  abi.FUSE_ASYNC_READ | abi.FUSE_BIG_WRITES | abi.FUSE_DO_READDIRPLUS | abi.FUSE_READDIRPLUS_AUTO | abi.FUSE_PARALLEL_DIROPS | abi.FUSE_MAX_PAGES;
+  abi.FUSE_ASYNC_READ | abi.FUSE_BIG_WRITES | abi.FUSE_AUTO_INVAL_DATA | abi.FUSE_DO_READDIRPLUS | abi.FUSE_READDIRPLUS_AUTO | abi.FUSE_PARALLEL_DIROPS | abi.FUSE_MAX_PAGES;
 
 export class FuseDispatcher {
   readonly stats: DispatcherStats = { requests: 0, malformed: 0, failed: 0, unsupported: 0 };

@@ -39,6 +39,9 @@ export const opNames: Readonly<Record<number, string>> = {
 export const FUSE_ASYNC_READ = 1 << 0;
 export const FUSE_ATOMIC_O_TRUNC = 1 << 3;
 export const FUSE_BIG_WRITES = 1 << 5;
+/** cached reads first check the attributes (GETATTR once they time out); a new mtime or size
+ * drops the inode's cached pages */
+export const FUSE_AUTO_INVAL_DATA = 1 << 12;
 export const FUSE_DO_READDIRPLUS = 1 << 13;
 export const FUSE_READDIRPLUS_AUTO = 1 << 14;
 export const FUSE_PARALLEL_DIROPS = 1 << 18;
