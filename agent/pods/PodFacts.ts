@@ -11,6 +11,8 @@ export interface VnodefsPodFacts {
   clearStartTime(cgroupPath: string): void;
   registerVnode(v: { name: string; uidStart: number; size: number }): void;
   forgetVnode(uidStart: number): void;
+  /** A container was deleted: its per-container files' page-cache state goes. */
+  forgetContainer(id: string): void;
 }
 
 /** The pod's cgroup: the parent of the sandbox's own (cgroupfs paths "/parent/<id>"). */

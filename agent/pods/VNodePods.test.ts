@@ -52,6 +52,7 @@ const vnodefs = {
   clearStartTime: (p: string) => calls.push(`clear ${p}`),
   registerVnode: (v: { name: string; uidStart: number; size: number }) => calls.push(`register ${v.name} ${v.uidStart} ${v.size}`),
   forgetVnode: (uidStart: number) => calls.push(`forget ${uidStart}`),
+  forgetContainer: (id: string) => calls.push(`forget container ${id}`),
 };
 const VFS = '/run/vnode/vnodefs';
 const pods = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPolicy({})), { procBindings: (id) => containerBindings(VFS, id), launcher: '/opt/vnode/bin/vnode-inject', vnodefs }, logger('test'));
@@ -78,6 +79,12 @@ test('Create registers the vNode\'s name and id range with vnodefs once; the spe
   assert.ok(cmd.argv.includes(`${VFS}/proc/sys/kernel/random/boot_id=/proc/sys/kernel/random/boot_id`));
   assert.ok(cmd.argv.includes(`${VFS}/proc/sys/kernel/pid_max=/proc/sys/kernel/pid_max`));
   assert.ok(!cmd.argv.some((a) => a.includes('/sys/firmware') || a.includes('/proc/meminfo')));
+  // The files the kernel may cache come from the container's own copies, the rest are shared.
+  assert.equal(ours.get('/proc/meminfo'), `${VFS}/containers/c1/proc/meminfo`);
+  assert.equal(ours.get('/sys/devices/system/cpu/online'), `${VFS}/containers/c1/sys/devices/system/cpu/online`);
+  // A deleted container's page-cache state goes with it.
+  await pods.taskGone('c2', 'pod1');
+  assert.ok(calls.includes('forget container c2'));
 });
 
 test('a pod leaving a vNode that stays changes nothing; the last one makes vnodefs forget its ids and /proc/sys values', async () => {

@@ -254,6 +254,7 @@ export class VNodePods implements ContainerLife {
 
   async taskGone(id: string, podId: string): Promise<void> {
     this.delegateAtStart.delete(id);
+    this.opts.vnodefs?.forgetContainer(id);
     const v = this.vnodeOfPod(podId);
     if (!v) return;
     await this.opts.logViews?.removeContainer(v.name, id).catch((e: unknown) => this.log.warn('cannot unlink a container from its log view', { id, error: (e as Error).message }));

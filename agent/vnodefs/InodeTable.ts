@@ -29,6 +29,8 @@ export interface Inode {
   lookups: number;
   /** under containers/<id>/: the container's hash (its node ids' common part), else absent */
   container?: number;
+  /** a per-container file's place among them (0, 1, ...) */
+  fileIndex?: number;
 }
 
 /** The directory holding one directory per container, named by the container id. */
@@ -116,6 +118,7 @@ export class InodeTable {
     let tree = this.built.get(hash);
     if (tree) return tree;
     const base = PER_CONTAINER_BASE + hash * PER_CONTAINER_NODES;
+    let files = 0;
     tree = this.template.map((t, i) => ({
       ino: base + i,
       name: i === 0 ? `#${hash}` : t.name,
@@ -124,6 +127,7 @@ export class InodeTable {
       file: t.file,
       lookups: 0,
       container: hash,
+      ...(t.file ? { fileIndex: files++ } : {}),
     }));
     this.template.forEach((t, i) => {
       if (t.parent >= 0) tree![t.parent]!.children!.set(t.name, tree![i]!);
@@ -131,6 +135,11 @@ export class InodeTable {
     if (this.built.size >= BUILT_CONTAINERS) this.built.delete(this.built.keys().next().value!);
     this.built.set(hash, tree);
     return tree;
+  }
+
+  /** The node ids of a container's per-container files (none for a name that is no container id). */
+  containerFiles(name: string): number[] {
+    return isContainerName(name) ? this.container(containerHash(name)).filter((n) => n.file).map((n) => n.ino) : [];
   }
 
   /** True for a node id under containers/<id>/ (the directory included). */

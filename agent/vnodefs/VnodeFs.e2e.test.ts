@@ -211,6 +211,11 @@ test('per-container files: reads come from the page cache, expire within the bou
   // its own figures, never the cached pages, while the container's process keeps reading them.
   const both = run(`${enter(other, path.slice(1))} head -1 /proc/meminfo; cat /proc/meminfo > /dev/null`) + run(`${enter(path)} head -1 /proc/meminfo`);
   assert.deepEqual(both.trim().split('\n').map((l) => l.replace(/\s+/g, ' ')), ['MemTotal: 98304 kB', 'MemTotal: 131072 kB']);
+  // The container deleted: its pin leaves the shared table (the kernel may keep the inodes long).
+  const pins = (): number => fs!.tableStats().entries.pin ?? 0;
+  const had = pins();
+  fs!.forgetContainer(path.slice(1));
+  assert.equal(pins(), had - 1);
 });
 
 test('readers keep being answered while the main thread is blocked for 2 s', { skip }, async () => {

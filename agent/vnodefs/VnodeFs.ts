@@ -17,8 +17,9 @@ import { HandleArena, MAX_EPOCH } from './HandleArena.js';
 import { FUSE_KERNEL_MINOR_VERSION, FUSE_MIN_KERNEL_MINOR, FUSE_NOTIFY_RESEND, OUT_HEADER_SIZE } from './protocol/fuseAbi.js';
 import type { FuseNegotiated } from './protocol/FuseDispatcher.js';
 import { LOAD_INTERVAL_MS } from './render/loadAverage.js';
-import { CONTAINERS_DIR, isContainerName } from './InodeTable.js';
-import { bindPoints, perContainerFiles, procFiles } from './procFiles.js';
+import { CONTAINERS_DIR, containerHash, InodeTable, isContainerName } from './InodeTable.js';
+import { dropKeptFill, pinSlot } from './VnodeFsOps.js';
+import { bindPoints, emptyDirs, perContainerFiles, procFiles } from './procFiles.js';
 import type { VnodeIdentity } from './render/renderIdentity.js';
 import { SharedKv, type SharedKvStats } from './SharedKv.js';
 import { cgroupExistsIn, START_SWEEP_INTERVAL_MS, StartTimes } from './StartTimes.js';
@@ -174,6 +175,8 @@ export class VnodeFs {
   private readonly noResend: boolean;
   private readonly sysctls: SysctlStore;
   private readonly identities: VnodeIdentities;
+  /** the workers' tree, for the node ids of a container's files (forgetContainer) */
+  private readonly table = new InodeTable(procFiles, emptyDirs, perContainerFiles);
   private readonly starts: StartTimes;
 
   constructor(o: VnodeFsOptions) {
@@ -444,6 +447,18 @@ export class VnodeFs {
   /** Forgets the vNode whose id range starts at uidStart (when it is deleted). */
   forgetVnode(uidStart: number): void {
     this.identities.forget(uidStart);
+  }
+
+  /**
+   * A container was deleted: its page-cache pin and kept renderings go ("Per-container files" in
+   * docs/vnodefs.md). The kernel may keep its inodes in the dentry cache for long after (until
+   * memory pressure), so waiting for their FORGET would let the shared table fill with the pods
+   * that came and went.
+   */
+  forgetContainer(id: string): void {
+    if (!isContainerName(id)) return;
+    this.kv.delete(pinSlot(containerHash(id)));
+    if (this.arena) for (const ino of this.table.containerFiles(id)) dropKeptFill(this.kv, this.arena, ino);
   }
 
   /** Asks every vnodefs worker thread for a full garbage collection at its next request. */

@@ -42,6 +42,8 @@ after(() => {
 });
 
 const NOW = 1_800_000_000_000;
+/** The servers' clock: NOW, unless a test moves it (and puts it back). */
+let clockMs = NOW;
 const kv = new SharedKv(256);
 const table = new InodeTable(procFiles, emptyDirs, perContainerFiles);
 function server(arena = new HandleArena({ workers: 1, slotsPerWorker: 8, slotSize: 8192 }), onError?: (e: unknown) => void, files = table, store = kv, pageCache?: boolean): FuseDispatcher {
@@ -54,7 +56,7 @@ function server(arena = new HandleArena({ workers: 1, slotsPerWorker: 8, slotSiz
     builder: new ViewBuilder(new CgroupReader({ root: cg.root }), new HostFactsReader(proc.root, sys.root), store, proc.root),
     sysctl: new SysctlStore(store, proc.root),
     mountedAt: 1,
-    now: () => NOW,
+    now: () => clockMs,
   });
   return new FuseDispatcher(ops, { maxWrite: 4096, entryValid: 60, attrValid: 60, onError });
 }
@@ -344,6 +346,38 @@ test('per-container files: the first view to open pins the cache; others read a 
   call(s, abi.Op.FORGET, own('c1', ''), A_ROOT, Buffer.from(new BigUint64Array([1n]).buffer));
   assert.deepEqual(openFlags(call(s, abi.Op.OPEN, mem, A_OTHER, openIn(0))), { fh: 0, flags: abi.FOPEN_NOFLUSH });
   assert.match(call(s, abi.Op.READ, mem, A_OTHER, fillIn(0, 4096)).body.toString('latin1'), /^MemTotal:/m);
+});
+
+test('per-container files: a text longer than the first fill comes whole from one rendering, kept until the inode goes', () => {
+  const store = new SharedKv(64);
+  const arena = new HandleArena({ workers: 1, slotsPerWorker: 8, slotSize: 8192 });
+  const s = server(arena, undefined, table, store, true);
+  const mem = own('c6', 'proc/meminfo');
+  openFlags(call(s, abi.Op.OPEN, mem, A_ROOT, openIn(0)));
+  const whole = call(s, abi.Op.READ, mem, A_ROOT, fillIn(0, 4096)).body;
+  assert.ok(whole.length > 200 && store.get(`fill:${mem}`) === undefined, 'a text that fits its first READ is not kept');
+  const head = call(s, abi.Op.READ, mem, A_ROOT, fillIn(0, 100)).body;
+  assert.equal(arena.inUse(), 1, 'the rest is kept');
+  const tail = call(s, abi.Op.READ, mem, A_ROOT, fillIn(100, 4096)).body;
+  assert.equal(Buffer.concat([head, tail]).toString('latin1'), whole.toString('latin1'));
+  call(s, abi.Op.FORGET, mem, A_ROOT, Buffer.from(new BigUint64Array([1n]).buffer));
+  assert.equal(arena.inUse(), 0);
+  assert.equal(store.get(`fill:${mem}`), undefined);
+});
+
+test('per-container files: the first open in each freshness period drops the cached pages, whatever reads them', () => {
+  const s = server(undefined, undefined, table, new SharedKv(64), true);
+  const mem = own('c7', 'proc/meminfo');
+  const open = (): number => openFlags(call(s, abi.Op.OPEN, mem, A_ROOT, openIn(0))).flags;
+  try {
+    assert.equal(open(), abi.FOPEN_NOFLUSH);
+    assert.equal(open(), abi.FOPEN_KEEP_CACHE | abi.FOPEN_NOFLUSH);
+    clockMs += PER_CONTAINER_FRESH_MS;
+    assert.equal(open(), abi.FOPEN_NOFLUSH, 'a new period: pages dropped (sendfile never asks for attributes)');
+    assert.equal(open(), abi.FOPEN_KEEP_CACHE | abi.FOPEN_NOFLUSH);
+  } finally {
+    clockMs = NOW;
+  }
 });
 
 test('per-container files expire: attributes last the freshness bound and each fetch has a new mtime', () => {

@@ -49,16 +49,35 @@ export const PER_CONTAINER_FRESH_MS = 100;
 
 /** The pin's form of a view key: the key itself, or its hash when too long for the shared table. */
 function pinKey(viewKey: string): string {
-  return Buffer.byteLength(viewKey) <= 200 ? viewKey : `sha1:${createHash('sha1').update(viewKey).digest('base64')}`;
+  return Buffer.byteLength(viewKey) <= 120 ? viewKey : `sha1:${createHash('sha1').update(viewKey).digest('base64')}`;
 }
 
-/** A container's pin in the shared table: the view its cached pages hold, and which of its files
- * have had their pages dropped since it was set ("<bits>|<view key>"). */
-function parsePin(v: string): { dropped: number; key: string } {
-  const bar = v.indexOf('|');
-  return { dropped: Number(v.slice(0, bar)), key: v.slice(bar + 1) };
+/**
+ * A container's pin in the shared table, "<bucket>,<bucket>,...|<view key>": the view its cached
+ * pages hold, and for each of its files the freshness period (ms / PER_CONTAINER_FRESH_MS) in
+ * which its pages were last dropped, empty when never under this pin.
+ */
+interface Pin {
+  key: string;
+  dropped: string[];
 }
-const hasBit = (bits: number, i: number): boolean => Math.floor(bits / 2 ** i) % 2 === 1;
+function parsePin(v: string): Pin {
+  const bar = v.indexOf('|');
+  return { key: v.slice(bar + 1), dropped: v.slice(0, bar).split(',') };
+}
+const formatPin = (p: Pin): string => `${p.dropped.join(',')}|${p.key}`;
+/** The shared table's key of a container's pin (by its hash, InodeTable.containerHash). */
+export const pinSlot = (containerHash: number): string => `pin:${containerHash}`;
+/** The shared table's key of a per-container file's kept rendering (see VnodeFsOps.fill): "<arena slot>|<ms>". */
+const fillSlot = (nodeid: number): string => `fill:${nodeid}`;
+
+/** Frees a per-container file's kept rendering, if it has one. */
+export function dropKeptFill(kv: SharedKv, arena: HandleArena, nodeid: number): void {
+  const kept = kv.get(fillSlot(nodeid));
+  if (kept === undefined) return;
+  arena.free(Number(kept.split('|')[0]));
+  kv.delete(fillSlot(nodeid));
+}
 
 const EMPTY = Buffer.alloc(0);
 /** Foreign handles whose fresh rendering a worker keeps for their later READs (see read). */
@@ -68,10 +87,6 @@ export class VnodeFsOps implements FuseOps {
   private readonly now: () => number;
   /** page-cache fills refused (see read) */
   pageCacheReads = 0;
-  /** per-container opens served from the page cache, and those read directly because the
-   * opener's view is not the one pinned (see openCached) */
-  cachedOpens = 0;
-  unpinnedOpens = 0;
   /** READs on a handle an earlier server issued (before a manager restart), rendered again */
   foreignReads = 0;
   /** Content rendered for a foreign handle at offset 0, for its reads at later offsets on this
@@ -152,7 +167,9 @@ export class VnodeFsOps implements FuseOps {
     this.d.table.forget(nodeid, nlookup);
     // A container's directory goes last (its files' dentries hold it): its pin goes with it.
     const n = InodeTable.isPerContainer(nodeid) ? this.d.table.get(nodeid) : undefined;
-    if (n?.container !== undefined && n.children && !InodeTable.isPerContainer(n.parent)) this.d.kv?.delete(`pin:${n.container}`);
+    if (n?.container !== undefined && n.children && !InodeTable.isPerContainer(n.parent)) this.d.kv?.delete(pinSlot(n.container));
+    // A file's kept rendering (see fill) goes with its inode.
+    if (n?.file && this.d.kv) dropKeptFill(this.d.kv, this.d.arena, nodeid);
   }
 
   getattr(ctx: RequestContext): FuseAttr | FuseErrno {
@@ -194,30 +211,33 @@ export class VnodeFsOps implements FuseOps {
    * The container's first opener pins its view (its cgroup) in the shared table, and only
    * openers of that view read the cached pages; any other (a process in a sub-cgroup of the
    * container, or one that reached another container's file through /proc/<pid>/root) gets a
-   * rendering of its own, read directly. The first open of each file under a pin answers without
-   * FOPEN_KEEP_CACHE, which drops whatever pages the inode had (from before a manager restart,
-   * whose pins died with it).
+   * rendering of its own, read directly.
+   *
+   * Freshness is kept here, at OPEN, which every reader makes: the first open of a file in each
+   * freshness period answers without FOPEN_KEEP_CACHE, which makes the kernel drop the inode's
+   * pages, so the open's reads fill them anew; the others keep them. (The kernel's own expiry,
+   * FUSE_AUTO_INVAL_DATA with the 100 ms attributes, covers a handle kept open and read again,
+   * but not sendfile/splice, which read the page cache without asking.) A file with no period
+   * under the pin (a pin made after a manager restart, whose pins died with it) drops too.
    */
   private openCached(ctx: RequestContext, n: Inode): { fh: number; openFlags: number } | null {
     const kv = this.d.kv!;
-    const view = this.d.resolver.view(ctx.pid, this.now());
+    const now = this.now();
+    const view = this.d.resolver.view(ctx.pid, now);
     if (view.key === 'host') return null;
     const mine = pinKey(view.key);
-    const slot = `pin:${n.container}`;
-    const bit = n.ino % 64;
-    let pin: string;
+    const slot = pinSlot(n.container!);
     try {
-      pin = kv.get(slot) ?? kv.setIfAbsent(slot, `0|${mine}`);
-      const p = parsePin(pin);
-      if (p.key !== mine) {
-        this.unpinnedOpens++;
-        return null;
-      }
-      this.cachedOpens++;
-      if (hasBit(p.dropped, bit)) return { fh: 0, openFlags: abi.FOPEN_KEEP_CACHE | abi.FOPEN_NOFLUSH };
-      // Two openers may both get here: each drops the pages, and one bit may be lost to the other's
-      // write, which costs one more drop later, never a kept page.
-      kv.set(slot, `${p.dropped + 2 ** bit}|${mine}`);
+      const pin = parsePin(kv.get(slot) ?? kv.setIfAbsent(slot, `|${mine}`));
+      if (pin.key !== mine) return null;
+      const period = String(Math.floor(now / PER_CONTAINER_FRESH_MS));
+      const i = n.fileIndex!;
+      if (pin.dropped[i] === period) return { fh: 0, openFlags: abi.FOPEN_KEEP_CACHE | abi.FOPEN_NOFLUSH };
+      // Two openers may both get here: each drops the pages, and one period may be lost to the
+      // other's write, which costs one more drop later, never a kept page.
+      while (pin.dropped.length <= i) pin.dropped.push('');
+      pin.dropped[i] = period;
+      kv.set(slot, formatPin(pin));
       return { fh: 0, openFlags: abi.FOPEN_NOFLUSH };
     } catch (e) {
       if (e instanceof SharedKvFullError) return null;
@@ -233,11 +253,7 @@ export class VnodeFsOps implements FuseOps {
     // fileSize.ts.
     if (!(readFlags & abi.FUSE_READ_LOCKOWNER)) {
       const n = this.d.table.get(ctx.nodeid);
-      if (n && this.cacheable(n) && this.mayFill(ctx, n)) {
-        const b = this.renderNode(ctx);
-        if (b instanceof FuseErrno) return b;
-        return b.subarray(Math.min(offset, b.length), Math.min(b.length, offset + size));
-      }
+      if (n && this.cacheable(n) && this.mayFill(ctx, n)) return this.fill(ctx, offset, size);
       this.pageCacheReads++;
       return fail(abi.EIO);
     }
@@ -254,12 +270,47 @@ export class VnodeFsOps implements FuseOps {
     return b.subarray(Math.min(offset, b.length), Math.min(b.length, offset + size));
   }
 
+  /**
+   * The text for a fill of a per-container file's pages. The kernel may fill a text longer than
+   * its first READ asked for with more READs (readahead windows): the rendering made at offset 0
+   * is kept in the handle arena (`fill:<node>` in the shared table names its slot, any worker
+   * reads it) and the later pieces come from it, so the cached text is one rendering, whole
+   * lines. A text that fits the first READ, the common case, is never kept.
+   */
+  private fill(ctx: RequestContext, offset: number, size: number): Buffer | FuseErrno {
+    const key = fillSlot(ctx.nodeid);
+    const kv = this.d.kv!;
+    if (offset > 0) {
+      // "<slot>|<ms>": not past the freshness bound, which a piece read long after its start
+      // (a pread far into the file, pages evicted) would be; that one is rendered anew.
+      const [slot, at] = (kv.get(key) ?? '0|0').split('|').map(Number) as [number, number];
+      const held = slot && this.now() - at <= PER_CONTAINER_FRESH_MS ? this.d.arena.read(slot, offset, size, ctx.nodeid) : null;
+      if (held) return held;
+    }
+    const b = this.renderNode(ctx);
+    if (b instanceof FuseErrno) return b;
+    if (offset === 0 && b.length > size) {
+      const slot = this.d.arena.put(this.d.worker, b, ctx.nodeid);
+      if (slot) {
+        const old = kv.get(key);
+        try {
+          kv.set(key, `${slot}|${this.now()}`);
+          if (old !== undefined) this.d.arena.free(Number(old.split('|')[0]));
+        } catch (e) {
+          if (!(e instanceof SharedKvFullError)) throw e;
+          this.d.arena.free(slot);
+        }
+      }
+    }
+    return b.subarray(Math.min(offset, b.length), Math.min(b.length, offset + size));
+  }
+
   /** Whether the reader may fill the file's pages: its view is the pinned one, or none is pinned
    * (a handle opened before a manager restart; the next pinning open drops these pages). */
   private mayFill(ctx: RequestContext, n: Inode): boolean {
     const view = this.d.resolver.view(ctx.pid, this.now());
     if (view.key === 'host') return false;
-    const pin = this.d.kv!.get(`pin:${n.container}`);
+    const pin = this.d.kv!.get(pinSlot(n.container!));
     return pin === undefined || parsePin(pin).key === pinKey(view.key);
   }
 
