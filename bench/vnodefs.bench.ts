@@ -4,8 +4,11 @@
 // blocked for 2 s. Readers are a small C loop (bench/vnodefsReader.c) run as separate processes
 // inside the group, so the figures are the filesystems', not the reader's.
 // Ratios are vnodefs/LXCFS: for latency lower is better, for throughput higher is better; the two
-// targets of issue 6 (latency <= 0.5, 8-reader throughput >= 2) print one `vnodefs-target-` line
-// each, saying the direction and whether the target was met in this run.
+// targets of issue 16 (latency <= 0.3, 8-reader throughput >= 3; issue 6 asked 0.5 and 2) print
+// one `vnodefs-target-` line each, saying the direction and whether the target was met in this
+// run. vnodefs is read as a container reads it: from the container's own per-container file
+// (containers/<id>/proc/meminfo, cached by the kernel); `vnodefs-shared-` lines give the shared
+// file, read directly, as the seccomp mount handler's overlays are.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -99,6 +102,8 @@ async function main(): Promise<void> {
     const t1: Record<'vnodefs' | 'lxcfs', number[]> = { vnodefs: [], lxcfs: [] };
     const t8: Record<'vnodefs' | 'lxcfs', number[]> = { vnodefs: [], lxcfs: [] };
     const t8free: Record<'vnodefs' | 'lxcfs', number[]> = { vnodefs: [], lxcfs: [] };
+    // The shared tree's meminfo, read directly (no page cache), by the same 8 readers.
+    const t8shared: number[] = [];
     // CPU time the 8 readers of the half-CPU group spend per open+read+close (kernel work in
     // the readers' own context): their quota caps the reads at about 0.5 s / this.
     const readerUs: Record<'vnodefs' | 'lxcfs', number[]> = { vnodefs: [], lxcfs: [] };
@@ -117,6 +122,7 @@ async function main(): Promise<void> {
         t8[which].push(reads8 / SECONDS);
         const free = await readers(freeFiles[which], 8, false, SECONDS, freeGroup);
         t8free[which].push(free.reduce((s, x) => s + x.reads, 0) / SECONDS);
+        if (which === 'vnodefs') t8shared.push((await readers(join(vMnt, 'proc/meminfo'), 8, false)).reduce((s, x) => s + x.reads, 0) / SECONDS);
       }
     }
     const fmt = (xs: number[]): string => xs.map((x) => x.toFixed(0)).join(',');
@@ -124,18 +130,21 @@ async function main(): Promise<void> {
     const l = { v: median(lat.vnodefs), x: median(lat.lxcfs) };
     const lr = l.v / l.x;
     console.log(
-      `BENCH vnodefs-target-latency-1reader ratio=${lr.toFixed(2)} direction=lower-is-better target<=0.5 ${lr <= 0.5 ? 'MET' : 'NOT-MET'} vnodefs_us=${l.v.toFixed(1)} lxcfs_us=${l.x.toFixed(1)} (median open+read+close of /proc/meminfo, median of ${ROUNDS} rounds: vnodefs ${fmt(lat.vnodefs)} lxcfs ${fmt(lat.lxcfs)})`,
+      `BENCH vnodefs-target-latency-1reader ratio=${lr.toFixed(2)} direction=lower-is-better target<=0.3 ${lr <= 0.3 ? 'MET' : 'NOT-MET'} vnodefs_us=${l.v.toFixed(1)} lxcfs_us=${l.x.toFixed(1)} (median open+read+close of /proc/meminfo, median of ${ROUNDS} rounds: vnodefs ${fmt(lat.vnodefs)} lxcfs ${fmt(lat.lxcfs)})`,
     );
     const e = { v: best(t8.vnodefs, true), x: best(t8.lxcfs, true) };
     const er = e.v / e.x;
     console.log(
-      `BENCH vnodefs-target-throughput-8readers ratio=${er.toFixed(2)} direction=higher-is-better target>=2 ${er >= 2 ? 'MET' : 'NOT-MET'} vnodefs_ops=${e.v.toFixed(0)} lxcfs_ops=${e.x.toFixed(0)} (reads/s of 8 readers in the half-CPU group, best of ${ROUNDS} rounds: vnodefs ${fmt(t8.vnodefs)} lxcfs ${fmt(t8.lxcfs)}; reader CPU per read us: vnodefs ${readerUs.vnodefs.map((x) => x.toFixed(1)).join(',')} lxcfs ${readerUs.lxcfs.map((x) => x.toFixed(1)).join(',')})`,
+      `BENCH vnodefs-target-throughput-8readers ratio=${er.toFixed(2)} direction=higher-is-better target>=3 ${er >= 3 ? 'MET' : 'NOT-MET'} vnodefs_ops=${e.v.toFixed(0)} lxcfs_ops=${e.x.toFixed(0)} (reads/s of 8 readers in the half-CPU group, best of ${ROUNDS} rounds: vnodefs ${fmt(t8.vnodefs)} lxcfs ${fmt(t8.lxcfs)}; reader CPU per read us: vnodefs ${readerUs.vnodefs.map((x) => x.toFixed(1)).join(',')} lxcfs ${readerUs.lxcfs.map((x) => x.toFixed(1)).join(',')})`,
     );
     for (const [label, t] of [['1reader', t1], ['8readers-noquota', t8free]] as const) {
       const v = best(t.vnodefs, true);
       const x = best(t.lxcfs, true);
       console.log(`BENCH vnodefs-meminfo-throughput-${label} ratio=${(v / x).toFixed(2)} direction=higher-is-better (no target) vnodefs_ops=${v.toFixed(0)} lxcfs_ops=${x.toFixed(0)} (rounds: vnodefs ${fmt(t.vnodefs)} lxcfs ${fmt(t.lxcfs)})`);
     }
+
+    const sh = best(t8shared, true);
+    console.log(`BENCH vnodefs-shared-throughput-8readers ratio=${(sh / e.x).toFixed(2)} direction=higher-is-better (no target; the shared file, read directly) vnodefs_ops=${sh.toFixed(0)} lxcfs_ops=${e.x.toFixed(0)} (rounds: ${fmt(t8shared)})`);
 
     // A reader while the main thread is blocked for 2 s: its slowest read and its median.
     const during = readers(files.vnodefs, 1, true, 3);

@@ -11,6 +11,7 @@ import { chmod, chown, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { mknodDevice } from '../../addon/devnode.js';
 import { mount, MountConstants } from '../../addon/mount.js';
+import { CONTAINER_ID } from '../common/containerId.js';
 import { isMountPoint } from '../common/mountinfo.js';
 import { checkDeviceRequest, DeviceRequestError, type DeviceAllowEntry, type DeviceIdentity, type DeviceRequest, type DeviceType } from '../spec/DeviceRequests.js';
 import { hostDeviceIdentity } from '../spec/hostDeviceOf.js';
@@ -78,7 +79,7 @@ export class DeviceNodes {
   }
 
   private dirOf(vnode: VNode, containerId: string): string {
-    if (!/^[A-Za-z0-9_.-]+$/.test(containerId) || containerId.startsWith('.')) throw new DeviceRequestError(`container id ${JSON.stringify(containerId)} cannot name a directory`);
+    if (!CONTAINER_ID.test(containerId)) throw new DeviceRequestError(`container id ${JSON.stringify(containerId)} cannot name a directory`);
     return join(vnode.dir, 'dev', containerId);
   }
 

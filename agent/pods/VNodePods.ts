@@ -209,7 +209,7 @@ export class VNodePods implements ContainerLife {
       void this.opts.logViews?.addPod(vnode, r.podId, spec.annotations?.[CRI_ANNOTATIONS.sandboxLogDirectory]).catch((e: unknown) => this.log.warn('cannot restore a pod\'s log view', { podId: r.podId, error: (e as Error).message }));
   }
 
-  /** The proxy's Start of a pod's sandbox: its network must be in place first. */
+  /** vnode-runc's start of a pod's sandbox: its network must be in place first. */
   async beforeSandboxStart(podId: string): Promise<void> {
     try {
       await this.networks.podNetworkReady(podId);
@@ -262,8 +262,8 @@ export class VNodePods implements ContainerLife {
     await this.devices.release(v, id);
   }
 
-  /** Pods leaving their vNode now: the proxy says so at the last Delete and again when the pod's
-   * runc shim exits, and the two must not race over the vNode's own network. */
+  /** Pods leaving their vNode now: vnode-runc's delete hook of the pod's last container and a
+   * reconcile may both say so, and the two must not race over the vNode's own network. */
   private readonly leaving = new Map<string, Promise<void>>();
 
   podGone(podId: string): Promise<void> {

@@ -19,7 +19,6 @@ import { parseSpec, type OciSpec } from '../spec/SpecRewriter.js';
 import { ContainerRegistry, type ContainerRecord } from './ContainerRegistry.js';
 import { CRI_ANNOTATIONS } from '../common/criAnnotations.js';
 
-export const RUNC_HOOKED = ',create,start,delete,';
 /** runc's state root when the caller passes none (runc 1.1). */
 const RUNC_DEFAULT_ROOT = '/run/runc';
 

@@ -15,6 +15,7 @@
 // (a 46-bit hash of the container id) + the file's index in the per-container tree, so any
 // server resolves an id the kernel kept from an earlier one. Two ids that hash alike share one
 // inode; the page-cache pin (VnodeFsOps) keeps that correct, only slower.
+import { CONTAINER_ID } from '../common/containerId.js';
 import { FUSE_ROOT_ID } from './protocol/fuseAbi.js';
 import type { ProcFile } from './ProcFile.js';
 
@@ -37,9 +38,9 @@ export interface Inode {
 export const CONTAINERS_DIR = 'containers';
 const PER_CONTAINER_BASE = 2 ** 44;
 const PER_CONTAINER_NODES = 64;
-/** A container id as runc accepts it (`^[\w+-\.]+$`), at most 255 bytes, and a file name. */
+/** A container id (common/containerId.ts), which is also a file name. */
 export function isContainerName(name: string): boolean {
-  return /^[\w+.-]{1,255}$/.test(name) && name !== '.' && name !== '..';
+  return CONTAINER_ID.test(name);
 }
 /** Per-container subtrees kept built (each is a handful of objects, rebuilt when evicted). */
 const BUILT_CONTAINERS = 1024;

@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 
 import { fuseDevClone, fuseDevClose, fuseDevOpen, fuseMount, fuseUmount, MNT_DETACH, MS_NODEV, MS_NOSUID } from '../../addon/fuse.js';
 import { logger } from '../common/log.js';
+import { parseMountInfo } from '../common/mountinfo.js';
 import { CgroupReader, detectLayout } from '../cgroup/CgroupReader.js';
 import { fileSizes } from './fileSize.js';
 import { FuseMetrics } from './FuseMetrics.js';
@@ -571,19 +572,9 @@ export function notifyResend(fd: number): boolean {
 /** The FUSE connection number of the vnodefs mount on `mountpoint`, from mountinfo (no request
  * to the file system), or null when none is mounted there. */
 export function mountedConnection(mountpoint: string, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): number | null {
-  let found: number | null = null;
-  for (const line of mountinfo.split('\n')) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    if (sep < 0 || f[sep + 1] !== 'fuse.vnodefs' || unescapeMountPath(f[4] ?? '') !== mountpoint) continue;
-    const [, minor] = (f[2] ?? '').split(':');
-    found = Number(minor); // the last one listed is on top
-  }
-  return found;
-}
-
-function unescapeMountPath(p: string): string {
-  return p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  // The last one listed is on top.
+  const m = parseMountInfo(mountinfo).filter((x) => x.fsType === 'fuse.vnodefs' && x.mountPoint === mountpoint).pop();
+  return m ? Number(m.device.split(':')[1]) : null;
 }
 
 /** The FUSE connection number: the minor of the mount's anonymous device. */
