@@ -71,6 +71,8 @@ export async function managerMain(_argv: string[]): Promise<number> {
   // vnodefs: the per-container /proc and /sys files, bound into every vNode container. Served
   // below, once the running pods' vNodes and start times are registered again.
   let vnodefs: VnodeFs | undefined;
+  if (cfg.vnodefs && !existsSync('/dev/fuse'))
+    log.error('vnodefs is enabled but this host has no /dev/fuse: containers will see the host\'s /proc and /sys figures and no per-vNode /proc/sys (load the fuse module, or set vnodefs: false to say so)');
   if (cfg.vnodefs && existsSync('/dev/fuse')) {
     const mountpoint = join(cfg.runDir, 'vnodefs');
     mkdirSync(mountpoint, { recursive: true, mode: 0o755 });

@@ -142,8 +142,9 @@ test('start: the sandbox waits for its network; a container gets its binds or do
   s.life.failStart = undefined;
   s.life.inject = false;
   assert.deepEqual(await s.hook.handle(req(s.start(c, 'c1'))), { kind: 'exec', path: RUNC, argv: ['runc', ...s.start(c, 'c1')] }, 'nothing configured to bind');
-  // Not ours (vnode-runc run by hand) and every other runc command: plain runc.
-  assert.deepEqual(await s.hook.handle(req(['start', 'other'])), { kind: 'exec', path: RUNC, argv: ['runc', 'start', 'other'] });
+  // A start of a container whose create never went through the hook: refused (fail closed).
+  assert.match(String((await s.hook.handle(req(['start', 'other'])) as { stderr: string }).stderr), /container other not started: vnode-runc has no record of creating it/);
+  // Every other runc command: plain runc.
   const state = ['--root', '/r', 'state', 'c1'];
   assert.deepEqual(await s.hook.handle(req(state)), { kind: 'exec', path: RUNC, argv: ['runc', ...state] });
 });

@@ -160,7 +160,11 @@ export class RuncHook {
   private async start(p: RuncArgs, args: string[], exec: LaunchAnswer): Promise<LaunchAnswer> {
     const id = p.rest[p.rest.length - 1] ?? '';
     const rec = this.containers.task(id);
-    if (!rec) return exec; // not a container of ours (vnode-runc run by hand)
+    // Fail closed: every container the vnode runtime creates is recorded before its `runc create`
+    // (and the record is on disk), so one without a record did not come through the hook and
+    // nothing says it may start without its vNode's binds.
+    if (!rec) return this.refuse(p, `container ${id} not started: vnode-runc has no record of creating it (a container of the vnode runtime starts only after its create went through the manager)`);
+    // A sandbox (the pause process) reads no /proc/sys file: it waits for its network only.
     if (rec.sandbox) {
       try {
         await this.life.beforeSandboxStart(rec.podId);
