@@ -7,7 +7,7 @@ import { CgroupReader, detectLayout } from './CgroupReader.js';
 import { formatCpuList, parseCpuList } from './cpuList.js';
 import { membershipKey, parseProcCgroup, type CgroupMembership } from './procCgroup.js';
 import { readMountInfo } from '../common/mountinfo.js';
-import { MiB, v1Fixture, v2Fixture, type Fixture } from './testFixtures.js';
+import { MiB, v1Fixture, v2Fixture, type Fixture } from './testing/testFixtures.js';
 
 const v1m = (path: string): CgroupMembership => parseProcCgroup(
   `12:pids:${path}\n11:blkio:${path}\n4:memory:${path}\n3:cpuset:${path}\n2:cpuacct:${path}\n1:cpu:${path}\n9:name=systemd:/\n0::/\n`,

@@ -5,9 +5,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import protobuf from 'protobufjs';
-import { embeddedDescriptors } from './embeddedDescriptors.js';
+import { embeddedDescriptors } from './testing/embeddedDescriptors.js';
 import { loadProtos, PROTO_DIR } from './load.js';
-import { wireCheck } from './wireCheck.js';
+import { wireCheck } from './testing/wireCheck.js';
 import { installed, skipUnless } from '../../e2e/lib/e2eGate.js';
 
 const CONTAINERD = '/usr/bin/containerd';

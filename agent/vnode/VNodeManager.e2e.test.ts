@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { after, test } from 'node:test';
 import { parseConfig, type Config } from '../common/config.js';
 import { configureLogging } from '../common/log.js';
-import { execInVNode } from './execInVNode.js';
+import { execInVNode } from './testing/execInVNode.js';
 import { locateTree, processStartTime } from './Holder.js';
 import { IdPoolExhaustedError, parseSubIds } from './IdAllocator.js';
 import { isolatedConfig } from './testing/isolatedConfig.js';

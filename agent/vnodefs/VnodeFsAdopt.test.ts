@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 
 import { CgroupReader } from '../cgroup/CgroupReader.js';
-import { fakeProc, fakeSys, MiB, v1Fixture } from '../cgroup/testFixtures.js';
+import { fakeProc, fakeSys, MiB, v1Fixture } from '../cgroup/testing/testFixtures.js';
 import { HandleArena } from './HandleArena.js';
 import { KEEPER_PREFIX, fromKeeperEntries, keeperEntries } from './handoverState.js';
 import { HostFactsReader } from './HostFactsReader.js';

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 
 import { CgroupReader } from '../cgroup/CgroupReader.js';
-import { fakeProc, fakeSys, MiB, v1Fixture } from '../cgroup/testFixtures.js';
+import { fakeProc, fakeSys, MiB, v1Fixture } from '../cgroup/testing/testFixtures.js';
 import { fileSize } from './fileSize.js';
 import { HandleArena } from './HandleArena.js';
 import { HostFactsReader } from './HostFactsReader.js';

@@ -2,7 +2,7 @@
 import { memoryFigures } from './memoryFigures.js';
 import type { ViewInput } from './ViewInput.js';
 
-export const SWAPS_HEADER = 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n';
+const SWAPS_HEADER = 'Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n';
 
 export function renderSwaps(v: ViewInput): string {
   const f = memoryFigures(v);

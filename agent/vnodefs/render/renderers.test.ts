@@ -1,11 +1,12 @@
 // Every renderer on fixture cgroup trees, v1 and v2: limited, unlimited, tiny, fractional CPU and
 // a missing controller.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
 
 import { CgroupReader } from '../../cgroup/CgroupReader.js';
 import { parseProcCgroup } from '../../cgroup/procCgroup.js';
-import { HOST_CPUINFO, HOST_DISKSTATS, HOST_LOADAVG, HOST_MEMINFO, HOST_STAT, MiB, v1Fixture, v2Fixture, type Limits } from '../../cgroup/testFixtures.js';
+import { HOST_CPUINFO, HOST_DISKSTATS, HOST_LOADAVG, HOST_MEMINFO, HOST_STAT, MiB, v1Fixture, v2Fixture, type Limits } from '../../cgroup/testing/testFixtures.js';
 import { decayLoad } from './loadAverage.js';
 import { renderCpuinfo } from './renderCpuinfo.js';
 import { renderCpuOnline, renderCpuPossible, renderCpuPresent } from './renderCpuLists.js';
@@ -13,9 +14,12 @@ import { renderDiskstats } from './renderDiskstats.js';
 import { renderLoadavg } from './renderLoadavg.js';
 import { renderMeminfo } from './renderMeminfo.js';
 import { renderStat } from './renderStat.js';
-import { renderSwaps, SWAPS_HEADER } from './renderSwaps.js';
+import { renderSwaps } from './renderSwaps.js';
 import { renderUptime } from './renderUptime.js';
 import type { LoadSample, ViewInput } from './ViewInput.js';
+
+/** The kernel's own /proc/swaps header line (mm/swapfile.c), read from this machine. */
+const KERNEL_SWAPS_HEADER = `${readFileSync('/proc/swaps', 'utf8').split('\n')[0]}\n`;
 import { visibleCpus } from './visibleCpus.js';
 
 const NOW = 1_700_000_100_000;
@@ -84,12 +88,12 @@ for (const v of [1, 2] as const) {
     assert.equal(kb(out, 'SwapTotal'), 65536);
     assert.equal(kb(out, 'SwapFree'), 65536 - 10240);
     const swaps = renderSwaps(vi);
-    assert.ok(swaps.startsWith(SWAPS_HEADER));
+    assert.ok(swaps.startsWith(KERNEL_SWAPS_HEADER));
     assert.match(swaps, /^none\s+virtual\s+65536\s+10240\s+0$/m);
   });
 
   test(`v${v} swaps: no swap allowance shows only the header`, () => {
-    assert.equal(renderSwaps(view(v, { ...LIMITED, swap: 0 })), SWAPS_HEADER);
+    assert.equal(renderSwaps(view(v, { ...LIMITED, swap: 0 })), KERNEL_SWAPS_HEADER);
   });
 
   test(`v${v} missing memory controller: meminfo and swaps are the host's`, () => {

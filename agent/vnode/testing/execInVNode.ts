@@ -2,8 +2,8 @@
 // single-threaded process: setns(CLONE_NEWUSER) is impossible in Node's own process).
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import { locateTree } from './Holder.js';
-import type { NamespaceKind, VNode } from './VNodeRecord.js';
+import { locateTree } from '../Holder.js';
+import type { NamespaceKind, VNode } from '../VNodeRecord.js';
 
 export interface ExecResult {
   code: number;
