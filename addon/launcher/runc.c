@@ -24,20 +24,27 @@ __attribute__((noreturn)) static void exec_runc(char **argv) {
   die(127, "cannot exec runc: %s", strerror(errno));
 }
 
-/* runc's global flags that take their value as the next word (runc 1.1; agent/pods/runcHook.ts
-   knows the same list for the calls it is handed). */
+/* runc's global flags that take their value as the next word (runc 1.1). The one place that
+   knows them: a forwarded call tells the manager where the command is (VNODE_RUNC_COMMAND_AT). */
 static int takes_value(const char *flag) {
   return strcmp(flag, "--root") == 0 || strcmp(flag, "--log") == 0 || strcmp(flag, "--log-format") == 0 || strcmp(flag, "--criu") == 0 ||
          strcmp(flag, "--rootless") == 0;
 }
 
-/* The runc command in a runc command line (the first word after runc's global flags). */
-const char *runc_command(int argc, char **argv) {
+/* Where the runc command is in a runc command line (the first word after runc's global flags),
+   or -1. */
+static int runc_command_at(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
-    if (argv[i][0] != '-') return argv[i];
+    if (argv[i][0] != '-') return i;
     if (takes_value(argv[i])) i++;
   }
-  return NULL;
+  return -1;
+}
+
+/* The runc command in a runc command line. */
+const char *runc_command(int argc, char **argv) {
+  int at = runc_command_at(argc, argv);
+  return at < 0 ? NULL : argv[at];
 }
 
 int runc_command_is(int argc, char **argv, const char *cmd) {
@@ -106,6 +113,10 @@ void runc_main(int argc, char **argv) {
     char want[64];
     snprintf(want, sizeof want, ",%s,", cmd);
     if (strstr(hooked, want)) {
+      /* The manager splits the command line here (agent/pods/runcHook.ts): one grammar. */
+      char at[16];
+      snprintf(at, sizeof at, "%d", runc_command_at(argc, argv));
+      setenv("VNODE_RUNC_COMMAND_AT", at, 1);
       /* A manager being restarted is waited for: create and start need it (a container never
          starts without its vNode), delete only tells it, so it waits briefly (containerd kills
          `shim delete` after 5 s) and then deletes alone; the manager reconciles (a delete left

@@ -24,7 +24,10 @@ before(async () => {
     seen.push(req);
     return { kind: 'exit', code: 7, stdout: `out:${req.stdin.toString()}`, stderr: 'err' };
   });
-  server.handle('vnode-runc', async (req) => ({ kind: 'exec', path: '/bin/sh', argv: ['sh', '-c', 'echo "hooked $0 $X"', req.argv[1]!], env: { X: 'y' } }));
+  server.handle('vnode-runc', async (req) => {
+    seen.push(req);
+    return { kind: 'exec', path: '/bin/sh', argv: ['sh', '-c', 'echo "hooked $0 $X"', req.argv[1]!], env: { X: 'y' } };
+  });
   await server.listen();
 });
 after(async () => {
@@ -55,6 +58,10 @@ test('vnode-runc execs runc directly unless the command is hooked', { skip }, as
   assert.equal(direct.stdout, '--root /x state id1\n');
   const hooked = await run('vnode-runc', ['--root', '/x', 'create', 'id2'], { VNODE_RUNC: '/bin/echo', VNODE_RUNC_HOOKED: ',create,' });
   assert.equal(hooked.stdout, 'hooked --root y\n');
+  // The launcher says where runc's command is (its grammar of runc's global flags is the only one).
+  seen.length = 0;
+  await run('vnode-runc', ['--log', '/l', '--criu', 'x', '--debug', '--root=/x', 'create', 'id2'], { VNODE_RUNC: '/bin/echo', VNODE_RUNC_HOOKED: ',create,' });
+  assert.equal(seen[0]?.argv[Number(seen[0].env.VNODE_RUNC_COMMAND_AT)], 'create');
   // Hooked or not, a vNode container's runc state lives under the run dir, whatever flag comes first.
   for (const args of [['--root', '/run/containerd/runc/k8s.io', '--log', '/l', 'state', 'id3'], ['--log', '/l', '--root', '/run/containerd/runc/k8s.io', 'state', 'id3'], ['--log', '/l', '--root=/run/containerd/runc/k8s.io', 'state', 'id3']]) {
     const r = await run('vnode-runc', args, { VNODE_RUNC: '/bin/echo', VNODE_RUNC_HOOKED: ',create,' });

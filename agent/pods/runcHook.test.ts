@@ -10,10 +10,19 @@ import { join } from 'node:path';
 import { logger } from '../common/log.js';
 import type { LaunchRequest } from '../launch/launchProtocol.js';
 import { ContainerRegistry, type ContainerRecord } from './ContainerRegistry.js';
-import { parseCreateArgs, parseRuncArgs, RuncHook, type ContainerLife, type CreateContext } from './runcHook.js';
+import { parseCreateArgs, parseRuncArgs, RUNC_COMMAND_AT, RuncHook, type ContainerLife, type CreateContext } from './runcHook.js';
 
 const RUNC = '/opt/vnode/current/bin/runc';
-const req = (argv: string[], cwd = '/'): LaunchRequest => ({ entry: 'vnode-runc', argv: ['vnode-runc', ...argv], env: {}, cwd, stdin: Buffer.alloc(0) });
+/** What vnode-runc forwards: the command line, and where its runc command is (the launcher's
+ * parse; these tests' command lines use no valued global flag but --root, --log and --log-format). */
+function req(argv: string[], cwd = '/'): LaunchRequest {
+  let at = -1;
+  for (let i = 0; i < argv.length && at < 0; i++) {
+    if (['--root', '--log', '--log-format'].includes(argv[i]!)) i++;
+    else if (!argv[i]!.startsWith('-')) at = i;
+  }
+  return { entry: 'vnode-runc', argv: ['vnode-runc', ...argv], env: { [RUNC_COMMAND_AT]: String(at < 0 ? -1 : at + 1) }, cwd, stdin: Buffer.alloc(0) };
+}
 
 class Life implements ContainerLife {
   calls: string[] = [];
@@ -181,10 +190,18 @@ test('reconcile: running sandboxes adopted; containers with no runc state (delet
   assert.ok(s.registry.task('sb3'), 'a container still in runc create is left be');
 });
 
-test("runc's command lines: global flags skipped with their value, create's bundle and id", () => {
-  assert.deepEqual(parseRuncArgs(['--root', '/r', '--log=/b/log.json', '--debug', 'start', 'c1']), { command: 'start', log: '/b/log.json', root: '/r', rest: ['c1'] });
-  assert.deepEqual(parseRuncArgs(['--log', '/b/log.json', '--systemd-cgroup', 'kill', 'c1', 'KILL']), { command: 'kill', log: '/b/log.json', root: undefined, rest: ['c1', 'KILL'] });
-  assert.deepEqual(parseRuncArgs(['--root']), { command: undefined, log: undefined, root: undefined, rest: [] });
+test('a forwarded call that does not say where the runc command is (another release\'s launcher) is refused, nothing done', async (t) => {
+  const s = setup(t);
+  const a = await s.hook.handle({ ...req(['create', 'c9']), env: {} });
+  assert.equal(a.kind, 'exit');
+  assert.match(String((a as { stderr: string }).stderr), /did not say where the runc command is/);
+  assert.deepEqual(s.life.calls, []);
+});
+
+test("runc's command lines: split where the launcher found the command; create's bundle and id", () => {
+  assert.deepEqual(parseRuncArgs(['--root', '/r', '--log=/b/log.json', '--debug', 'start', 'c1'], 4), { command: 'start', log: '/b/log.json', root: '/r', rest: ['c1'] });
+  assert.deepEqual(parseRuncArgs(['--log', '/b/log.json', '--systemd-cgroup', 'kill', 'c1', 'KILL'], 3), { command: 'kill', log: '/b/log.json', root: undefined, rest: ['c1', 'KILL'] });
+  assert.deepEqual(parseRuncArgs(['--root'], -1), { command: undefined, log: undefined, root: undefined, rest: [] });
   assert.deepEqual(parseCreateArgs(['--bundle', '/b', '--pid-file', '/b/init.pid', '--console-socket', '/s', 'c1'], '/'), { bundle: '/b', id: 'c1' });
   assert.deepEqual(parseCreateArgs(['--pid-file=/p', '--no-pivot', 'c1'], '/cwd'), { bundle: '/cwd', id: 'c1' });
   assert.deepEqual(parseCreateArgs(['-b', 'rel', 'c1'], '/cwd'), { bundle: '/cwd/rel', id: 'c1' });

@@ -22,8 +22,9 @@ import { CRI_ANNOTATIONS } from '../common/criAnnotations.js';
 /** runc's state root when the caller passes none (runc 1.1). */
 const RUNC_DEFAULT_ROOT = '/run/runc';
 
-/** runc's global flags that take a value (runc 1.1). */
-const VALUED = new Set(['--root', '--log', '--log-format', '--criu', '--rootless']);
+/** Where vnode-runc found the runc command in the command line it forwards (req.argv index): the
+ * launcher owns runc's global-flag grammar (takes_value in addon/launcher/runc.c). */
+export const RUNC_COMMAND_AT = 'VNODE_RUNC_COMMAND_AT';
 /** `runc create` flags that take a value. */
 const CREATE_VALUED = new Set(['--bundle', '-b', '--console-socket', '--pid-file', '--preserve-fds']);
 
@@ -35,20 +36,22 @@ export interface RuncArgs {
   rest: string[];
 }
 
-export function parseRuncArgs(argv: string[]): RuncArgs {
-  let log: string | undefined;
-  let root: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (!a.startsWith('-')) return { command: a, log, root, rest: argv.slice(i + 1) };
-    const [flag, inline] = a.split('=', 2) as [string, string | undefined];
-    if (VALUED.has(flag)) {
-      const v = inline ?? argv[++i];
-      if (flag === '--log') log = v;
-      if (flag === '--root') root = v;
-    }
-  }
-  return { command: undefined, log, root, rest: [] };
+/**
+ * A runc command line (without argv[0]) split where the launcher found the command (`at`, an
+ * index into it; -1: none): runc's global flags before it, the command's own words after. Only
+ * --root and --log are read from the global flags (either form, `--root X` or `--root=X`).
+ */
+export function parseRuncArgs(argv: string[], at: number): RuncArgs {
+  const globals = at < 0 ? argv : argv.slice(0, at);
+  const flag = (name: string): string | undefined => {
+    let v: string | undefined;
+    globals.forEach((a, i) => {
+      if (a === name) v = globals[i + 1];
+      else if (a.startsWith(`${name}=`)) v = a.slice(name.length + 1);
+    });
+    return v;
+  };
+  return { command: at < 0 ? undefined : argv[at], log: flag('--log'), root: flag('--root'), rest: at < 0 ? [] : argv.slice(at + 1) };
 }
 
 /** `runc create [flags] ID`: the bundle (default: the caller's cwd) and the id. */
@@ -118,7 +121,10 @@ export class RuncHook {
   readonly handle = async (req: LaunchRequest): Promise<LaunchAnswer> => {
     const args = req.argv.slice(1);
     const exec: LaunchAnswer = { kind: 'exec', path: this.runc, argv: ['runc', ...args] };
-    const p = parseRuncArgs(args);
+    const at = Number(req.env[RUNC_COMMAND_AT]);
+    if (!Number.isInteger(at) || at === 0 || at < -1 || at >= req.argv.length)
+      return { kind: 'exit', code: 1, stderr: `vnode-runc: the launcher did not say where the runc command is (${RUNC_COMMAND_AT}=${JSON.stringify(req.env[RUNC_COMMAND_AT] ?? null)}): a launcher of another release? Nothing was done.\n` };
+    const p = parseRuncArgs(args, at < 0 ? -1 : at - 1);
     if (p.command === 'create') return this.create(p, req.cwd, exec);
     if (p.command === 'start') return this.start(p, args, exec);
     if (p.command === 'delete') {
