@@ -241,9 +241,9 @@ export class VNodePods implements ContainerLife {
    * Between `runc create` and `runc start` (vnode-runc's hook): the command that binds vnodefs'
    * /proc/sys entries into the container (which runc refuses to do from config.json) and then
    * runs `then` (runc start) in its place: the launcher execs it, no process comes from here.
-   * Undefined when there is nothing to bind.
+   * Undefined when nothing is configured to bind (a manager without vnodefs); throws when binds
+   * are configured but cannot be made.
    */
-  /** What runs instead of `runc start` (runcHook): undefined when no bind is configured; throws when one is but cannot be made. */
   startCommand(pid: number, then: string[]): { path: string; argv: string[] } | undefined {
     const b = this.opts.procBindings?.().filter((x) => x.inject);
     if (!b?.length) return undefined;
