@@ -1,7 +1,7 @@
 // A vNode container's rootfs owned by the vNode's root without a recursive chown (idmapped
 // mounts), and the removal of what a task's remount may have left.
-import { closeSync, openSync } from 'node:fs';
-import { chown, mkdir, rm } from 'node:fs/promises';
+import { chownSync, closeSync, mkdirSync, openSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bindIdmapped, mount, MountConstants, umount2 } from '../../addon/mount.js';
 import { readMountInfo } from '../common/mountinfo.js';
@@ -29,6 +29,9 @@ export async function idmapRootfs(vnode: VNode, id: string, target: string): Pro
   if (!m) return; // the bundle's rootfs was prepared by the caller, not mounted by the runc shim
   const usernsFd = openSync(vnode.namespaces.user, 'r');
   const dir = idmapDir(vnode, id);
+  // Quick syscalls are made synchronously here (a thread-pool hop each cost more than the call),
+  // and on success the idmapped layer binds are let go after the answer, off the create's path.
+  let made = false;
   try {
     if (m.fsType === 'overlay') {
       const opt = (k: string): string | undefined => m.superOptions.find((o) => o.startsWith(`${k}=`))?.slice(k.length + 1);
@@ -39,15 +42,15 @@ export async function idmapRootfs(vnode: VNode, id: string, target: string): Pro
       // containerd shortens a long option string with paths relative to a directory it changes
       // into; those cannot be told apart from here.
       if (lowers.some((l) => !l.startsWith('/')) || (upper && !upper.startsWith('/'))) throw new SpecError(`task ${id}: overlay rootfs with relative layer paths (too many layers for one mount option string) is not supported in a vNode`);
-      await mkdir(dir, { recursive: true, mode: 0o700 });
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
       const mapped: string[] = [];
       for (const [i, l] of lowers.entries()) {
         const t = join(dir, `l${i}`);
-        await mkdir(t);
+        mkdirSync(t);
         await bindIdmapped(l, t, usernsFd);
         mapped.push(t);
       }
-      for (const d of [upper, work]) if (d) await chown(d, vnode.idRange.uidStart, vnode.idRange.gidStart);
+      for (const d of [upper, work]) if (d) chownSync(d, vnode.idRange.uidStart, vnode.idRange.gidStart);
       const data = m.superOptions.filter((o) => o !== 'rw' && o !== 'ro').map((o) => (o.startsWith('lowerdir=') ? `lowerdir=${mapped.join(':')}` : o));
       let flags = 0;
       for (const [o, f] of [['ro', MountConstants.MS_RDONLY], ['nosuid', MountConstants.MS_NOSUID], ['nodev', MountConstants.MS_NODEV], ['noexec', MountConstants.MS_NOEXEC]] as const) if (m.options.includes(o)) flags |= f;
@@ -57,13 +60,22 @@ export async function idmapRootfs(vnode: VNode, id: string, target: string): Pro
       } catch (e) {
         throw new SpecError(`task ${id}: cannot mount its idmapped rootfs: ${(e as Error).message}`);
       }
+      made = true;
       return;
     }
     await bindIdmapped(target, target, usernsFd, { recursive: true });
+    made = true;
   } finally {
     closeSync(usernsFd);
-    await unmountBelow(dir).catch(() => undefined);
-    await rm(dir, { recursive: true, force: true });
+    // The overlay holds its layers: their binds in `dir` are needed no more. After a success they
+    // go once the caller has its answer (removeIdmapDir, at the task's end, is the backstop);
+    // after a failure before the caller hears of it.
+    const cleanup = async (): Promise<void> => {
+      await unmountBelow(dir).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+    };
+    if (made) setImmediate(() => void cleanup().catch(() => undefined));
+    else await cleanup();
   }
 }
 
