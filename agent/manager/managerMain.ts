@@ -5,7 +5,6 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { writeFileAtomic } from '../common/atomicWrite.js';
 import { join } from 'node:path';
 import { ID_RANGE_SIZE, loadConfig } from '../common/config.js';
-import { appendPodEvent, POD_EVENT_SPOOL } from '../common/podEventSpool.js';
 import { collectGarbage } from '../common/gc.js';
 import { configureLogging, logger } from '../common/log.js';
 import { VNodeCni } from '../cni/VNodeCni.js';
@@ -25,7 +24,8 @@ import { VNodePods } from '../pods/VNodePods.js';
 import { SeccompAgent } from '../seccomp/SeccompAgent.js';
 import { ensureKeeper, type FdKeeper } from '../common/FdKeeper.js';
 import { keptListeningSocket } from '../common/keptSocket.js';
-import { containerBindings, VnodeFs } from '../vnodefs/VnodeFs.js';
+import { VnodeFs } from '../vnodefs/VnodeFs.js';
+import { containerProcBindings, holderDeathEvents, podEventSink, podHasContainers, seccompTargets, vnodeTeardown } from './ports.js';
 import { serveVnodefs } from '../vnodefs/handoverState.js';
 import { SysctlPersistence } from '../vnodefs/sysctlPersistence.js';
 import { LaunchServer } from '../launch/LaunchServer.js';
@@ -78,36 +78,25 @@ export async function managerMain(_argv: string[]): Promise<number> {
     mkdirSync(mountpoint, { recursive: true, mode: 0o755 });
     vnodefs = new VnodeFs({ mountpoint, budget: { cpuPerVnode: cfg.budget.cpuPerVnode, windowMs: cfg.budget.windowMs, poolStart: cfg.idPool.start, blockSize: ID_RANGE_SIZE } });
   }
-  // A torn-down vNode's /proc/sys values go with it (user namespace inode numbers are reused).
-  vnodes.onTeardown((_v, usernsId) => {
-    if (usernsId) vnodefs?.dropVnode(usernsId);
-  });
+  // The calls between modules are the ports of ports.ts, plugged in here.
+  vnodes.onTeardown(vnodeTeardown.vnodefs(vnodefs));
   const placement = new VNodePlacement(cfg.vnodeMode, new SharingPolicy(cfg.sharing.vnodes, cfg.sharing.policyFile));
-  // Warnings on pods become Events, posted by the installer (podEventSpool.ts says why).
-  const spoolPodEvent = (pod: { namespace?: string; name?: string; uid: string }, reason: string, message: string): void => {
-    if (!pod.namespace || !pod.name) return; // a bare CRI client's pod has no object to report on
-    try {
-      if (!appendPodEvent(join(cfg.stateDir, POD_EVENT_SPOOL), { at: Date.now(), pod: { namespace: pod.namespace, name: pod.name, uid: pod.uid }, reason, message }))
-        log.warn('pod event spool full; event dropped', { reason, pod: `${pod.namespace}/${pod.name}` });
-    } catch (e) {
-      log.warn('cannot spool pod event', { reason, error: (e as Error).message });
-    }
-  };
+  const podEvents = podEventSink(cfg.stateDir, log);
   // What a node agent's hostPath of kubelet's pod log root shows: its vNode's pods only.
   const logViews = new PodLogViews(cfg.podLogRoot, join(cfg.runDir, 'logviews'), logger('logviews'), cfg.containerLogDir);
-  vnodes.onTeardown((v) => void logViews.dropVnode(v.name).catch((e: unknown) => log.warn('cannot remove a vNode\'s log view', { vnode: v.name, error: (e as Error).message })));
+  vnodes.onTeardown(vnodeTeardown.logViews(logViews, log));
   const pods = new VNodePods(
     vnodes,
     placement,
     {
-      procBindings: vnodefs ? (containerId) => containerBindings(vnodefs.mountpoint, containerId) : undefined,
+      procBindings: containerProcBindings(vnodefs),
       launcher: join(TREE_BIN, 'vnode-inject'),
       seccompListener: join(cfg.runDir, 'seccomp.sock'),
       vnodefs,
       cni: cfg.cni,
       devices: new DeviceNodes(cfg.devices.allow),
-      // Refusals become Events on the pod, posted by the installer (podEventSpool.ts says why).
-      refused: (pod, reason, message) => spoolPodEvent(pod, reason, message),
+      // Refusals become Events on the pod.
+      refused: podEvents,
       logViews,
       kubeletRoot: cfg.kubeletRoot,
     },
@@ -141,26 +130,16 @@ export async function managerMain(_argv: string[]): Promise<number> {
     budget: cfg.budget,
     keeper,
     log: logger('seccomp'),
-    resolve: (state) => {
-      const id = state.state.id;
-      return pods.seccompTarget(id, registry.task(id)?.podId, state.state.pid ?? state.pid, vnodefs?.mountpoint);
-    },
+    resolve: seccompTargets(pods, registry, vnodefs),
   });
   // Listeners the previous manager left in the keeper: served again (docs/seccomp.md, "Restarts").
   await seccomp.adopt();
   const launch = new LaunchServer(join(cfg.runDir, 'launch.sock'), logger('launch'));
   launch.handle('containerd-shim-vnode-v2', shimLaunch());
   launch.handle('vnode-runc', hook.handle);
-  launch.handle('vnode-cni', new VNodeCni(vnodes, pods, (podId) => hook.podHasContainers(podId), logger('cni')).handle);
-  // A vNode whose holder died: its pods keep running, but new ones are refused until they go.
-  vnodes.onHolderDeath((v) => {
-    for (const id of v.pods) {
-      const who = pods.podIdentity(id);
-      if (who) spoolPodEvent(who, 'VNodeHolderDied', `vNode ${v.name} lost its namespace holder: this pod keeps running, but no new pod can join the vNode until all of its pods are removed (then it is made again)`);
-    }
-  });
-  // A torn-down vNode's syscall counts (and their metric series) go with it.
-  vnodes.onTeardown((v) => seccomp.forgetVnode(v.name));
+  launch.handle('vnode-cni', new VNodeCni(vnodes, pods, podHasContainers(hook), logger('cni')).handle);
+  vnodes.onHolderDeath(holderDeathEvents(pods, podEvents));
+  vnodes.onTeardown(vnodeTeardown.seccomp(seccomp));
   const sizes = (): StateSizes => ({
     registry: registry.stats(),
     pods: pods.stats(),
