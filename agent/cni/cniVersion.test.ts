@@ -1,10 +1,12 @@
 // Every listed cniVersion is accepted and any other refused with the list, by each reader of a CNI
 // config: vnode-cni in the manager and without it, the installer's chain, the manager's CniRunner.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import { installed, skipUnless } from '../../e2e/lib/e2eGate.js';
 import { chainConfig, CniConfigError } from '../../installer/cniChain.js';
 import { cniFallback } from './cniEntry.js';
 import { CniError, loadConfList } from './CniRunner.js';
@@ -26,6 +28,15 @@ const conf = (cniVersion: string) => ({
   prevResult: { cniVersion, interfaces: [{ name: 'eth0', sandbox: '/var/run/netns/cni-1' }], ips: [{ address: '10.22.0.5/24', interface: 0 }] },
 });
 const env = { CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc123', CNI_NETNS: notANetns, CNI_IFNAME: 'eth0', CNI_ARGS: 'K8S_POD_NAMESPACE=team-a;K8S_POD_NAME=p;K8S_POD_UID=u' };
+const BRIDGE = '/usr/lib/cni/bridge';
+
+test('the list is of versions the CNI plugins vnode-cni chains after speak, and its own answer is theirs', { skip: skipUnless(installed(BRIDGE)) }, () => {
+  // The reference plugins (Debian's containernetworking-plugins), asked as containerd asks them.
+  const theirs = JSON.parse(execFileSync(BRIDGE, [], { env: { CNI_COMMAND: 'VERSION' }, input: '{}', encoding: 'utf8' })) as { cniVersion: string; supportedVersions: string[] };
+  for (const v of CNI_VERSIONS) assert.ok(theirs.supportedVersions.includes(v), `${v} is not one the bridge plugin speaks (${theirs.supportedVersions.join(', ')})`);
+  assert.equal(CNI_VERSION, theirs.cniVersion);
+});
+
 const errorOf = (stdout: unknown) => JSON.parse(String(stdout)) as { cniVersion: string; code: number; msg: string; details: string };
 
 test('vnode-cni in the manager: a listed version gets past the config, an unlisted one is refused with code 1 and the list', async () => {

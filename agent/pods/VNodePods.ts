@@ -16,7 +16,7 @@ import { layerVNodeProfile, type OciSeccomp } from '../seccomp/seccompProfile.js
 import { DEFAULT_DEVICE_ALLOW, DeviceRequestError, deviceRequestsOf } from '../spec/DeviceRequests.js';
 import { hostNodeAt } from '../spec/hostDeviceOf.js';
 import { hostMountResolver } from '../spec/hostMountOf.js';
-import { cgroupWritable, hostNamespacesOf, rewriteSpec, SpecError, type ProcBinding } from '../spec/SpecRewriter.js';
+import { cgroupWritable, hostNamespacesOf, parseSpec, rewriteSpec, SpecError, type OciSpec, type ProcBinding } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
 import { VNodeError, type ReleaseResult, type VNodeManager } from '../vnode/VNodeManager.js';
 import { podFromSpec, VNodePlacementError, type PodIdentity, type VNodePlacement } from '../vnode/VNodePlacement.js';
@@ -197,16 +197,18 @@ export class VNodePods implements ContainerLife {
   adoptSandbox(r: ContainerRecord): void {
     const vnode = this.vnodeOfPod(r.podId);
     if (vnode?.state === 'ready') this.facts.registerWithVnodefs(vnode);
-    let spec: { linux?: Record<string, unknown>; annotations?: Record<string, string> };
+    let spec: OciSpec;
     try {
-      spec = JSON.parse(readFileSync(join(r.bundle, 'config.json'), 'utf8')) as typeof spec;
+      const path = join(r.bundle, 'config.json');
+      spec = parseSpec(readFileSync(path, 'utf8'), path);
     } catch (e) {
       this.log.warn('cannot read a running sandbox\'s config.json', { podId: r.podId, error: (e as Error).message });
       return;
     }
-    this.facts.sandboxAdopted(r.podId, podCgroup({ linux: spec.linux ?? {} }), r.createdAt, podFromSpec(r.podId, spec.annotations ?? {}));
+    const annotations = (spec.annotations ?? {}) as Record<string, string>;
+    this.facts.sandboxAdopted(r.podId, podCgroup(spec), r.createdAt, podFromSpec(r.podId, annotations));
     if (vnode?.state === 'ready')
-      void this.opts.logViews?.addPod(vnode, r.podId, spec.annotations?.[CRI_ANNOTATIONS.sandboxLogDirectory]).catch((e: unknown) => this.log.warn('cannot restore a pod\'s log view', { podId: r.podId, error: (e as Error).message }));
+      void this.opts.logViews?.addPod(vnode, r.podId, annotations[CRI_ANNOTATIONS.sandboxLogDirectory]).catch((e: unknown) => this.log.warn('cannot restore a pod\'s log view', { podId: r.podId, error: (e as Error).message }));
   }
 
   /** vnode-runc's start of a pod's sandbox: its network must be in place first. */
@@ -228,7 +230,8 @@ export class VNodePods implements ContainerLife {
     // Not a reason to refuse the start: a privileged pod that runs no runtime needs none of it,
     // and one that does says EACCES on its first mkdir; the log says why.
     try {
-      const delegate = known ?? cgroupWritable(JSON.parse(readFileSync(join(rec.bundle, 'config.json'), 'utf8')) as { mounts?: { destination?: string; type?: string; options?: string[] }[] });
+      const path = join(rec.bundle, 'config.json');
+      const delegate = known ?? cgroupWritable(parseSpec(readFileSync(path, 'utf8'), path));
       if (!delegate) return;
       const dirs = await delegateCgroups(rec.id, pid, vnodeRoot(vnode));
       this.log.debug('cgroup delegated to the vNode root', { id: rec.id, dirs });
