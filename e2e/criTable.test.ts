@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
-import type { CriMessage } from '../agent/cri/CriClient.js';
+import type { CriMessage } from '../installer/cri/CriClient.js';
 import { cniVersionResult } from '../agent/cni/cniResult.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { mounts, waitFor } from './lib/hostState.js';

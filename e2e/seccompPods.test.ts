@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, afterEach, before, describe, test } from 'node:test';
-import type { CriMessage } from '../agent/cri/CriClient.js';
+import type { CriMessage } from '../installer/cri/CriClient.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { isAlive, waitFor } from './lib/hostState.js';
 import type { TestBed } from './lib/TestBed.js';

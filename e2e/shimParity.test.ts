@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { CriMessage } from '../agent/cri/CriClient.js';
+import type { CriMessage } from '../installer/cri/CriClient.js';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import { isAlive, processes, waitFor } from './lib/hostState.js';
 import type { ManagerProcess } from './lib/ManagerProcess.js';

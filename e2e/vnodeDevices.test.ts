@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { e2eSkipReason } from './lib/e2eGate.js';
 import type { ManagerProcess } from './lib/ManagerProcess.js';
-import type { CriMessage } from '../agent/cri/CriClient.js';
+import type { CriMessage } from '../installer/cri/CriClient.js';
 import type { TestBed } from './lib/TestBed.js';
 import { startVNodeBed, type VNodeBed } from './lib/vnodeBed.js';
 

@@ -1,7 +1,7 @@
 // The real CriRuntimeProbe: CRI Status (verbose) on containerd's socket, through the project's CRI
 // client. A new connection per call: after a containerd restart a kept channel sits in grpc-js's
 // reconnect back-off (up to minutes) and would delay the answer.
-import { CriClient } from '../agent/cri/CriClient.js';
+import { CriClient } from './cri/CriClient.js';
 import { handlersFromStatus, type CriRuntimeProbe } from './restart.js';
 
 export class CriStatusProbe implements CriRuntimeProbe {

@@ -5,7 +5,7 @@
 // then StopPodSandbox and RemovePodSandbox. A runtime error during a probe is dropped, as
 // kubelet's prober worker drops it; only an exit code or a timeout counts as a failure.
 import { mkdirSync } from 'node:fs';
-import { CriError } from '../../agent/cri/CriClient.js';
+import { CriError } from '../../installer/cri/CriClient.js';
 import type { TestBed } from './TestBed.js';
 import type { ExecProbe, TranslatedPod } from './translatePod.js';
 

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { stringify as tomlStringify } from 'smol-toml';
-import { CriClient, type CriMessage } from '../../agent/cri/CriClient.js';
+import { CriClient, type CriMessage } from '../../installer/cri/CriClient.js';
 import { ensureTestImages, type TestImages } from './testImages.js';
 import { processRunning } from '../../agent/common/procState.js';
 import { isAlive, linkExists, mounts, processes, sh, waitFor } from './hostState.js';

@@ -1,7 +1,7 @@
 // CRI pod and container configs built the way kubelet builds them from a pod spec: namespace
 // modes from hostNetwork/hostPID/hostIPC, privileged on both sandbox and container, cgroup
 // parent, log paths, DNS, labels and annotations.
-import type { CriMessage } from '../../agent/cri/CriClient.js';
+import type { CriMessage } from '../../installer/cri/CriClient.js';
 
 export interface PodOptions {
   name?: string;

@@ -9,7 +9,7 @@
 import { chmodSync, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { CriMessage } from '../../agent/cri/CriClient.js';
+import type { CriMessage } from '../../installer/cri/CriClient.js';
 
 const ExecProbe = z
   .object({

@@ -3,7 +3,7 @@
 // installer to wait until containerd reports the vnode handler.
 import grpc from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
-import { loadProtos } from '../proto/load.js';
+import { loadProtos } from '../../agent/proto/load.js';
 
 export type CriService = 'RuntimeService' | 'ImageService';
 
