@@ -45,6 +45,7 @@ void forward(const char *entry, int argc, char **argv, long wait_ms);
 
 /* ---------- runc.c ---------- */
 const char *runc_command(int argc, char **argv);
+const char *runc_path(void);
 int runc_command_is(int argc, char **argv, const char *cmd);
 __attribute__((noreturn)) void shim_exec(char **argv);
 __attribute__((noreturn)) void runc_main(int argc, char **argv);

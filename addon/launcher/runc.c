@@ -10,14 +10,22 @@
 
 #include "launcher.h"
 
-__attribute__((noreturn)) static void exec_runc(char **argv) {
-  char path[PATH_MAX];
+/* Which runc the vnode runtime runs: $VNODE_RUNC, else the install tree's, else NULL. The one
+   place that decides: it is put in VNODE_RUNC for the manager (runc_main, the shim's -info), which
+   answers with that path. */
+const char *runc_path(void) {
+  static char path[PATH_MAX];
   const char *runc = getenv("VNODE_RUNC");
-  if (!runc || !*runc) {
-    snprintf(path, sizeof path, "%s/bin/runc", tree);
-    if (access(path, X_OK) == 0) runc = path;
-    else if (strcmp(prog, "runc") == 0) die(127, "no runc to run (set VNODE_RUNC or install %s)", path); /* "runc" in PATH is us */
-    else runc = "runc";
+  if (runc && *runc) return runc;
+  snprintf(path, sizeof path, "%s/bin/runc", tree);
+  return access(path, X_OK) == 0 ? path : NULL;
+}
+
+__attribute__((noreturn)) static void exec_runc(char **argv) {
+  const char *runc = runc_path();
+  if (!runc) {
+    if (strcmp(prog, "runc") == 0) die(127, "no runc to run (set VNODE_RUNC or install %s/bin/runc)", tree); /* "runc" in PATH is us */
+    runc = "runc";
   }
   argv[0] = (char *)runc;
   execvp(runc, argv);
@@ -113,10 +121,14 @@ void runc_main(int argc, char **argv) {
     char want[64];
     snprintf(want, sizeof want, ",%s,", cmd);
     if (strstr(hooked, want)) {
-      /* The manager splits the command line here (agent/pods/runcHook.ts): one grammar. */
+      /* The manager splits the command line here (agent/pods/runcHook.ts): one grammar; and it
+         runs the runc this launcher would. */
       char at[16];
       snprintf(at, sizeof at, "%d", runc_command_at(argc, argv));
       setenv("VNODE_RUNC_COMMAND_AT", at, 1);
+      const char *runc = runc_path();
+      if (!runc) die(127, "no runc to run (set VNODE_RUNC or install %s/bin/runc)", tree);
+      setenv("VNODE_RUNC", runc, 1);
       /* A manager being restarted is waited for: create and start need it (a container never
          starts without its vNode), delete only tells it, so it waits briefly (containerd kills
          `shim delete` after 5 s) and then deletes alone; the manager reconciles (a delete left
@@ -134,11 +146,11 @@ void runc_main(int argc, char **argv) {
    vnode-runc, which hands create, start and delete to the manager. The shim daemon that `start`
    forks inherits this environment, and so does every runc it runs. */
 void shim_exec(char **argv) {
-  char shim[PATH_MAX], dir[PATH_MAX], runc[PATH_MAX];
+  char shim[PATH_MAX], dir[PATH_MAX];
   snprintf(shim, sizeof shim, "%s/bin/containerd-shim-runc-v2", tree);
   snprintf(dir, sizeof dir, "%s/lib/runc-path", tree);
-  snprintf(runc, sizeof runc, "%s/bin/runc", tree);
-  if (access(runc, X_OK) != 0) die(127, "no runc in the install tree (%s)", runc);
+  const char *runc = runc_path();
+  if (!runc) die(127, "no runc in the install tree (%s/bin/runc)", tree);
   const char *old = getenv("PATH");
   size_t n = strlen(dir) + (old ? strlen(old) : 0) + 2;
   char *path = malloc(n);

@@ -58,7 +58,10 @@ int main(int argc, char **argv) {
     const char *action = argc > 1 ? argv[argc - 1] : "";
     if (strcmp(action, "start") == 0 || strcmp(action, "delete") == 0) shim_exec(argv);
     /* -v, -info: the manager answers within 2 s, or the JS entry does (the socket outlives the
-       manager, so a connection alone says nothing). */
+       manager, so a connection alone says nothing). -info reports the features of the runc
+       this launcher runs. */
+    const char *runc = runc_path();
+    if (runc) setenv("VNODE_RUNC", runc, 1);
     forward(name, argc, argv, 2000);
     exec_node(name, argc, argv);
   }

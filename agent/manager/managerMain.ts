@@ -107,7 +107,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
   // lets go of those deleted while it was away (now, and every 30 s for deletes that gave up
   // waiting for it).
   const registry = new ContainerRegistry(cfg.stateDir, logger('containers'));
-  const hook = new RuncHook(join(TREE_BIN, 'runc'), pods, registry, logger('runc-hook'));
+  const hook = new RuncHook(pods, registry, logger('runc-hook'));
   await hook.reconcile({ adopt: true });
   // /proc/sys values the vNodes wrote, kept across managers (vnodefs/sysctlPersistence.ts).
   const sysctls = vnodefs ? new SysctlPersistence(vnodefs, join(cfg.stateDir, 'vnodefs-sysctl.json'), logger('vnodefs')) : undefined;

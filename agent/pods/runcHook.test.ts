@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { logger } from '../common/log.js';
 import type { LaunchRequest } from '../launch/launchProtocol.js';
 import { ContainerRegistry, type ContainerRecord } from './ContainerRegistry.js';
-import { parseCreateArgs, parseRuncArgs, RUNC_COMMAND_AT, RuncHook, type ContainerLife, type CreateContext } from './runcHook.js';
+import { parseCreateArgs, parseRuncArgs, RUNC_COMMAND_AT, RUNC_PATH_ENV, RuncHook, type ContainerLife, type CreateContext } from './runcHook.js';
 
 const RUNC = '/opt/vnode/current/bin/runc';
 /** What vnode-runc forwards: the command line, and where its runc command is (the launcher's
@@ -21,7 +21,7 @@ function req(argv: string[], cwd = '/'): LaunchRequest {
     if (['--root', '--log', '--log-format'].includes(argv[i]!)) i++;
     else if (!argv[i]!.startsWith('-')) at = i;
   }
-  return { entry: 'vnode-runc', argv: ['vnode-runc', ...argv], env: { [RUNC_COMMAND_AT]: String(at < 0 ? -1 : at + 1) }, cwd, stdin: Buffer.alloc(0) };
+  return { entry: 'vnode-runc', argv: ['vnode-runc', ...argv], env: { [RUNC_COMMAND_AT]: String(at < 0 ? -1 : at + 1), [RUNC_PATH_ENV]: RUNC }, cwd, stdin: Buffer.alloc(0) };
 }
 
 class Life implements ContainerLife {
@@ -63,7 +63,7 @@ function setup(t: { after(fn: () => void): void }) {
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const life = new Life();
   const registry = new ContainerRegistry(join(dir, 'state'), logger('test'));
-  const hook = new RuncHook(RUNC, life, registry, logger('test'));
+  const hook = new RuncHook(life, registry, logger('test'));
   const bundle = (ns: string, id: string, annotations: Record<string, string>) => {
     const b = join(dir, 'task', ns, id);
     mkdirSync(b, { recursive: true });
@@ -194,7 +194,9 @@ test('a forwarded call that does not say where the runc command is (another rele
   const s = setup(t);
   const a = await s.hook.handle({ ...req(['create', 'c9']), env: {} });
   assert.equal(a.kind, 'exit');
-  assert.match(String((a as { stderr: string }).stderr), /did not say where the runc command is/);
+  assert.match(String((a as { stderr: string }).stderr), /did not say (where the runc command is|which runc it runs)/);
+  const b = await s.hook.handle({ ...req(['create', 'c9']), env: { [RUNC_COMMAND_AT]: '1' } });
+  assert.match(String((b as { stderr: string }).stderr), /did not say which runc it runs/);
   assert.deepEqual(s.life.calls, []);
 });
 

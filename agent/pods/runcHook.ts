@@ -110,9 +110,11 @@ export interface ContainerLife {
 /** Containers younger than this may still be in `runc create`: reconcile leaves them be. */
 const RECONCILE_MIN_AGE_MS = 30_000;
 
+/** The runc the launcher runs (runc_path in addon/launcher/runc.c), which the answers run too. */
+export const RUNC_PATH_ENV = 'VNODE_RUNC';
+
 export class RuncHook {
   constructor(
-    private readonly runc: string,
     private readonly life: ContainerLife,
     readonly containers: ContainerRegistry,
     private readonly log: Logger,
@@ -120,13 +122,15 @@ export class RuncHook {
 
   readonly handle = async (req: LaunchRequest): Promise<LaunchAnswer> => {
     const args = req.argv.slice(1);
-    const exec: LaunchAnswer = { kind: 'exec', path: this.runc, argv: ['runc', ...args] };
+    const runc = req.env[RUNC_PATH_ENV] ?? '';
+    if (!isAbsolute(runc)) return { kind: 'exit', code: 1, stderr: `vnode-runc: the launcher did not say which runc it runs (${RUNC_PATH_ENV}=${JSON.stringify(req.env[RUNC_PATH_ENV] ?? null)}): a launcher of another release? Nothing was done.\n` };
+    const exec: LaunchAnswer = { kind: 'exec', path: runc, argv: ['runc', ...args] };
     const at = Number(req.env[RUNC_COMMAND_AT]);
     if (!Number.isInteger(at) || at === 0 || at < -1 || at >= req.argv.length)
       return { kind: 'exit', code: 1, stderr: `vnode-runc: the launcher did not say where the runc command is (${RUNC_COMMAND_AT}=${JSON.stringify(req.env[RUNC_COMMAND_AT] ?? null)}): a launcher of another release? Nothing was done.\n` };
     const p = parseRuncArgs(args, at < 0 ? -1 : at - 1);
     if (p.command === 'create') return this.create(p, req.cwd, exec);
-    if (p.command === 'start') return this.start(p, args, exec);
+    if (p.command === 'start') return this.start(p, args, exec, runc);
     if (p.command === 'delete') {
       const id = p.rest[p.rest.length - 1] ?? '';
       await this.gone(id, 'deleted');
@@ -163,7 +167,7 @@ export class RuncHook {
     return exec.kind === 'exec' && prepared?.env ? { ...exec, env: { ...exec.env, ...prepared.env } } : exec;
   }
 
-  private async start(p: RuncArgs, args: string[], exec: LaunchAnswer): Promise<LaunchAnswer> {
+  private async start(p: RuncArgs, args: string[], exec: LaunchAnswer, runc: string): Promise<LaunchAnswer> {
     const id = p.rest[p.rest.length - 1] ?? '';
     const rec = this.containers.task(id);
     // Fail closed: every container the vnode runtime creates is recorded before its `runc create`
@@ -190,7 +194,7 @@ export class RuncHook {
     let cmd: { path: string; argv: string[] } | undefined;
     try {
       await this.life.beforeStart(rec, pid);
-      cmd = this.life.startCommand(pid, [this.runc, ...args]);
+      cmd = this.life.startCommand(pid, [runc, ...args]);
     } catch (e) {
       return this.refuse(p, `container ${id} not started: ${(e as Error).message}`);
     }

@@ -14,7 +14,8 @@ export function runtimeInfo(version: string, optionsAny: Buffer, runc: string): 
   const Any = root.lookupType('google.protobuf.Any');
   const info: Record<string, unknown> = { name: RUNTIME_NAME, version: { version, revision: '' }, annotations: {} };
   if (optionsAny.length) info.options = Any.toObject(Any.decode(optionsAny));
-  const f = spawnSync(runc, ['features'], { encoding: 'utf8', timeout: 5000 });
-  if (f.status === 0 && f.stdout.trim().startsWith('{')) info.features = { type_url: FEATURES_TYPE_URL, value: Buffer.from(f.stdout.trim()) };
+  // No runc named (a launcher that found none): no features, as from a runc without `features`.
+  const f = runc ? spawnSync(runc, ['features'], { encoding: 'utf8', timeout: 5000 }) : undefined;
+  if (f && f.status === 0 && f.stdout.trim().startsWith('{')) info.features = { type_url: FEATURES_TYPE_URL, value: Buffer.from(f.stdout.trim()) };
   return Buffer.from(RuntimeInfo.encode(RuntimeInfo.fromObject(info)).finish());
 }

@@ -17,8 +17,8 @@ export async function shimMain(argv: string[]): Promise<number> {
   if (args.info) {
     const { runtimeInfo } = await import('./runtimeInfo.js');
     const { readFileSync } = await import('node:fs');
-    const { TREE_BIN } = await import('../launch/treePaths.js');
-    process.stdout.write(runtimeInfo(VNODE_VERSION, readFileSync(0), `${TREE_BIN}/runc`));
+    // The runc the launcher runs (it says so in VNODE_RUNC before it execs this entry).
+    process.stdout.write(runtimeInfo(VNODE_VERSION, readFileSync(0), process.env.VNODE_RUNC ?? ''));
     return 0;
   }
   process.stderr.write(`containerd-shim-vnode-v2 ${args.action}: start and delete are run by the launcher (the stock runc shim); unknown here\n`);
