@@ -190,14 +190,17 @@ test('reconcile: running sandboxes adopted; containers with no runc state (delet
   assert.ok(s.registry.task('sb3'), 'a container still in runc create is left be');
 });
 
-test('a forwarded call that does not say where the runc command is (another release\'s launcher) is refused, nothing done', async (t) => {
+test('a forwarded call without the runc it runs is refused, nothing done; the previous release\'s launcher (no command position) is still served', async (t) => {
   const s = setup(t);
-  const a = await s.hook.handle({ ...req(['create', 'c9']), env: {} });
-  assert.equal(a.kind, 'exit');
-  assert.match(String((a as { stderr: string }).stderr), /did not say (where the runc command is|which runc it runs)/);
   const b = await s.hook.handle({ ...req(['create', 'c9']), env: { [RUNC_COMMAND_AT]: '1' } });
+  assert.equal(b.kind, 'exit');
   assert.match(String((b as { stderr: string }).stderr), /did not say which runc it runs/);
+  const bad = await s.hook.handle({ ...req(['create', 'c9']), env: { [RUNC_COMMAND_AT]: '7', [RUNC_PATH_ENV]: RUNC } });
+  assert.match(String((bad as { stderr: string }).stderr), /did not say where the runc command is/);
   assert.deepEqual(s.life.calls, []);
+  // The runc shim's own command line, from a launcher that does not say where its command is.
+  const del = ['--root', '/r', '--log', '/b/log.json', '--log-format', 'json', 'delete', 'gone1'];
+  assert.deepEqual(await s.hook.handle({ ...req(del), env: { [RUNC_PATH_ENV]: RUNC } }), { kind: 'exec', path: RUNC, argv: ['runc', ...del] });
 });
 
 test("runc's command lines: split where the launcher found the command; create's bundle and id", () => {

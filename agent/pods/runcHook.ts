@@ -110,7 +110,19 @@ export interface ContainerLife {
 /** Containers younger than this may still be in `runc create`: reconcile leaves them be. */
 const RECONCILE_MIN_AGE_MS = 30_000;
 
-/** The runc the launcher runs (runc_path in addon/launcher/runc.c), which the answers run too. */
+/**
+ * Where the command is in a call forwarded by the previous release's launcher, which does not say
+ * (pods created before an upgrade keep their runc shim, and with it that launcher, for their
+ * lifetime). It forwarded only create, start and delete, always from the runc shim, whose words
+ * before the command are flags and paths: the first of those three words is the command.
+ */
+function previousLauncherCommandAt(argv: string[]): number {
+  const i = argv.findIndex((a, j) => j > 0 && (a === 'create' || a === 'start' || a === 'delete'));
+  return i < 0 ? -1 : i;
+}
+
+/** The runc the launcher runs (runc_path in addon/launcher/runc.c), which the answers run too.
+ * The previous release's launcher put it there too (its shim_exec). */
 export const RUNC_PATH_ENV = 'VNODE_RUNC';
 
 export class RuncHook {
@@ -125,9 +137,9 @@ export class RuncHook {
     const runc = req.env[RUNC_PATH_ENV] ?? '';
     if (!isAbsolute(runc)) return { kind: 'exit', code: 1, stderr: `vnode-runc: the launcher did not say which runc it runs (${RUNC_PATH_ENV}=${JSON.stringify(req.env[RUNC_PATH_ENV] ?? null)}): a launcher of another release? Nothing was done.\n` };
     const exec: LaunchAnswer = { kind: 'exec', path: runc, argv: ['runc', ...args] };
-    const at = Number(req.env[RUNC_COMMAND_AT]);
+    const at = req.env[RUNC_COMMAND_AT] === undefined ? previousLauncherCommandAt(req.argv) : Number(req.env[RUNC_COMMAND_AT]);
     if (!Number.isInteger(at) || at === 0 || at < -1 || at >= req.argv.length)
-      return { kind: 'exit', code: 1, stderr: `vnode-runc: the launcher did not say where the runc command is (${RUNC_COMMAND_AT}=${JSON.stringify(req.env[RUNC_COMMAND_AT] ?? null)}): a launcher of another release? Nothing was done.\n` };
+      return { kind: 'exit', code: 1, stderr: `vnode-runc: the launcher did not say where the runc command is (${RUNC_COMMAND_AT}=${JSON.stringify(req.env[RUNC_COMMAND_AT] ?? null)}). Nothing was done.\n` };
     const p = parseRuncArgs(args, at < 0 ? -1 : at - 1);
     if (p.command === 'create') return this.create(p, req.cwd, exec);
     if (p.command === 'start') return this.start(p, args, exec, runc);
