@@ -9,6 +9,7 @@
 // it owns the placement of a pod and its leaving its vNode (leaveVNode, which vnode-cni calls
 // too), and hands `runc create` its vNode's pid namespace (runc/vnode-pidns.patch).
 import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { writeFileAtomic } from '../common/atomicWrite.js';
 import type { Logger } from '../common/log.js';
@@ -115,6 +116,11 @@ export class VNodePods implements ContainerLife {
     const t0 = performance.now();
     const specPath = join(ctx.bundle, 'config.json');
     const spec = ctx.spec;
+    const procBindings = ctx.sandbox ? undefined : this.opts.procBindings?.(ctx.id);
+    // A container's own vnodefs files are new names: looked up now on the thread pool, their FUSE
+    // LOOKUPs overlap this hook and runc's start-up instead of adding to runc's mount setup, which
+    // opens every bind source (the kernel keeps the entries for a minute).
+    if (procBindings) void Promise.all(procBindings.filter((b) => b.own).map((b) => stat(b.source).catch(() => undefined)));
     // vnode-cni's ADD may still be creating the pod's netns; runc create needs it.
     const pendingNetns = ctx.sandbox ? await this.networks.inFlight(ctx.podId)?.netns : undefined;
     // The sandbox brings the pod into its vNode (hostNetwork pods have no CNI ADD to do it);
@@ -161,7 +167,7 @@ export class VNodePods implements ContainerLife {
       namespaces: vnode.namespaces,
       idRange: vnode.idRange,
       podNetns,
-      procBindings: this.opts.procBindings?.(ctx.id),
+      procBindings,
       // The container's sysfs shows the host's devices and firmware (only net/ is per
       // namespace), and its procfs the same kernel: what the host lacks, it lacks.
       hostHas: existsSync,

@@ -103,6 +103,8 @@ export interface ProcBinding {
   writable?: boolean;
   /** bound by vnode-inject before runc start: runc refuses it under the container's /proc */
   inject?: boolean;
+  /** one of the container's own files (vnodefs' containers/<id>/): its first lookup reaches vnodefs */
+  own?: boolean;
 }
 
 export interface HostNamespaces {

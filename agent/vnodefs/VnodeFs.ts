@@ -109,6 +109,8 @@ export interface ContainerBinding {
   dir: boolean;
   /** a /proc destination runc refuses in config.json: bound by vnode-inject before runc start */
   inject: boolean;
+  /** from the container's own directory (containers/<id>/), not the shared tree */
+  own: boolean;
 }
 
 /** Paths of the files a container gets its own inode of (see perContainerFiles). */
@@ -124,8 +126,8 @@ export function containerBindings(mountpoint: string, containerId?: string): Con
   return bindPoints().map((b) => {
     const destination = `/${b.path}`;
     const inject = destination.startsWith('/proc/') && !RUNC_PROC_DESTINATIONS.includes(destination);
-    const source = own && PER_CONTAINER_PATHS.has(b.path) ? join(own, b.path) : join(mountpoint, b.path);
-    return { source, destination, writable: b.writable, dir: b.dir, inject };
+    const mine = own !== undefined && PER_CONTAINER_PATHS.has(b.path);
+    return { source: mine ? join(own, b.path) : join(mountpoint, b.path), destination, writable: b.writable, dir: b.dir, inject, own: mine };
   });
 }
 

@@ -54,3 +54,12 @@ test('a pod\'s own proc and sysfs mounts get the same set, within the helper\'s 
   assert.equal(o.proc.length + o.sys.length, bindPoints().length, 'every bind point, once');
   assert.ok(o.proc.length <= MAX_MOUNT_OVERLAYS && o.sys.length <= MAX_MOUNT_OVERLAYS, `${o.proc.length} proc, ${o.sys.length} sys overlays`);
 });
+
+test("with a container id, the cached views come from the container's own directory, everything else from the shared tree", () => {
+  const own = containerBindings(M, 'c0ffee');
+  const mine = own.filter((x) => x.own);
+  assert.deepEqual(mine.map((x) => x.destination).sort(), ['/proc/cpuinfo', '/proc/diskstats', '/proc/loadavg', '/proc/meminfo', '/proc/stat', '/proc/swaps', '/proc/uptime', '/sys/devices/system/cpu/online', '/sys/devices/system/cpu/possible', '/sys/devices/system/cpu/present']);
+  for (const x of own) assert.equal(x.source, x.own ? `${M}/containers/c0ffee${x.destination}` : `${M}${x.destination}`);
+  // No id, or one that is no file name: all shared.
+  for (const b of [containerBindings(M), containerBindings(M, '../x')]) assert.ok(b.every((x) => !x.own && x.source === `${M}${x.destination}`));
+});
