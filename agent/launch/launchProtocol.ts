@@ -4,6 +4,12 @@
 
 export const MAX_LAUNCH_MESSAGE = 64 << 20;
 
+/** What vnode-runc adds to the environment it forwards (addon/launcher/runc.c): where in argv it
+ * found the runc command (its own grammar of runc's global flags), and which runc it runs
+ * (runc_path; the shim's -info forwards it too). */
+export const RUNC_COMMAND_AT = 'VNODE_RUNC_COMMAND_AT';
+export const RUNC_PATH_ENV = 'VNODE_RUNC';
+
 export interface LaunchRequest {
   entry: string;
   cwd: string;

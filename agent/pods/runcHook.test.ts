@@ -8,9 +8,9 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logger } from '../common/log.js';
-import type { LaunchRequest } from '../launch/launchProtocol.js';
+import { RUNC_COMMAND_AT, RUNC_PATH_ENV, type LaunchRequest } from '../launch/launchProtocol.js';
 import { ContainerRegistry, type ContainerRecord } from './ContainerRegistry.js';
-import { parseCreateArgs, parseRuncArgs, RUNC_COMMAND_AT, RUNC_PATH_ENV, RuncHook, type ContainerLife, type CreateContext } from './runcHook.js';
+import { parseCreateArgs, parseRuncArgs, RuncHook, type ContainerLife, type CreateContext } from './runcHook.js';
 
 const RUNC = '/opt/vnode/current/bin/runc';
 /** What vnode-runc forwards: the command line, and where its runc command is (the launcher's

@@ -14,7 +14,7 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { CONTAINER_ID } from '../common/containerId.js';
 import type { Logger } from '../common/log.js';
-import type { LaunchAnswer, LaunchRequest } from '../launch/launchProtocol.js';
+import { RUNC_COMMAND_AT, RUNC_PATH_ENV, type LaunchAnswer, type LaunchRequest } from '../launch/launchProtocol.js';
 import { parseSpec, type OciSpec } from '../spec/SpecRewriter.js';
 import { ContainerRegistry, type ContainerRecord } from './ContainerRegistry.js';
 import { CRI_ANNOTATIONS } from '../common/criAnnotations.js';
@@ -22,9 +22,6 @@ import { CRI_ANNOTATIONS } from '../common/criAnnotations.js';
 /** runc's state root when the caller passes none (runc 1.1). */
 const RUNC_DEFAULT_ROOT = '/run/runc';
 
-/** Where vnode-runc found the runc command in the command line it forwards (req.argv index): the
- * launcher owns runc's global-flag grammar (takes_value in addon/launcher/runc.c). */
-export const RUNC_COMMAND_AT = 'VNODE_RUNC_COMMAND_AT';
 /** `runc create` flags that take a value. */
 const CREATE_VALUED = new Set(['--bundle', '-b', '--console-socket', '--pid-file', '--preserve-fds']);
 
@@ -121,10 +118,6 @@ function previousLauncherCommandAt(argv: string[]): number {
   return i < 0 ? -1 : i;
 }
 
-/** The runc the launcher runs (runc_path in addon/launcher/runc.c), which the answers run too.
- * The previous release's launcher put it there too (its shim_exec). */
-export const RUNC_PATH_ENV = 'VNODE_RUNC';
-
 export class RuncHook {
   constructor(
     private readonly life: ContainerLife,
@@ -134,6 +127,8 @@ export class RuncHook {
 
   readonly handle = async (req: LaunchRequest): Promise<LaunchAnswer> => {
     const args = req.argv.slice(1);
+    // The runc the launcher runs is what the answers run (the previous release's launcher says so
+    // too, from its shim_exec).
     const runc = req.env[RUNC_PATH_ENV] ?? '';
     if (!isAbsolute(runc)) return { kind: 'exit', code: 1, stderr: `vnode-runc: the launcher did not say which runc it runs (${RUNC_PATH_ENV}=${JSON.stringify(req.env[RUNC_PATH_ENV] ?? null)}): a launcher of another release? Nothing was done.\n` };
     const exec: LaunchAnswer = { kind: 'exec', path: runc, argv: ['runc', ...args] };

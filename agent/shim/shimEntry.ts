@@ -1,5 +1,6 @@
 // containerd-shim-vnode-v2 when no manager answers the launcher: `-v` and `-info` (start and
 // delete never get here: the launcher runs the stock runc shim for them).
+import { RUNC_PATH_ENV } from '../launch/launchProtocol.js';
 import { parseShimArgs, SHIM_VERSION_TEXT, VNODE_VERSION } from './shimLaunch.js';
 
 export async function shimMain(argv: string[]): Promise<number> {
@@ -17,8 +18,8 @@ export async function shimMain(argv: string[]): Promise<number> {
   if (args.info) {
     const { runtimeInfo } = await import('./runtimeInfo.js');
     const { readFileSync } = await import('node:fs');
-    // The runc the launcher runs (it says so in VNODE_RUNC before it execs this entry).
-    process.stdout.write(runtimeInfo(VNODE_VERSION, readFileSync(0), process.env.VNODE_RUNC ?? ''));
+    // The runc the launcher runs (it says so before it execs this entry).
+    process.stdout.write(runtimeInfo(VNODE_VERSION, readFileSync(0), process.env[RUNC_PATH_ENV] ?? ''));
     return 0;
   }
   process.stderr.write(`containerd-shim-vnode-v2 ${args.action}: start and delete are run by the launcher (the stock runc shim); unknown here\n`);

@@ -1,6 +1,6 @@
 // containerd-shim-vnode-v2 as the manager (and the no-manager fallback) serve it: flag parsing,
 // `-v` and `-info`.
-import type { LaunchAnswer, LaunchRequest } from '../launch/launchProtocol.js';
+import { RUNC_PATH_ENV, type LaunchAnswer, type LaunchRequest } from '../launch/launchProtocol.js';
 import { runtimeInfo } from './runtimeInfo.js';
 
 export const VNODE_VERSION = '0.1.0';
@@ -56,8 +56,8 @@ export function shimLaunch(): (req: LaunchRequest) => Promise<LaunchAnswer> {
       return { kind: 'exit', code: 2, stderr: `containerd-shim-vnode-v2: ${(e as Error).message}\n` };
     }
     if (args.version) return { kind: 'exit', code: 0, stdout: SHIM_VERSION_TEXT };
-    // The runc the launcher runs (it says so in VNODE_RUNC; addon/launcher/runc.c runc_path).
-    if (args.info) return { kind: 'exit', code: 0, stdout: runtimeInfo(VNODE_VERSION, req.stdin, req.env.VNODE_RUNC ?? '') };
+    // The runc the launcher runs (it says so; addon/launcher/runc.c runc_path).
+    if (args.info) return { kind: 'exit', code: 0, stdout: runtimeInfo(VNODE_VERSION, req.stdin, req.env[RUNC_PATH_ENV] ?? '') };
     if (args.action === 'start' || args.action === 'delete')
       return { kind: 'exit', code: 1, stderr: `containerd-shim-vnode-v2 ${args.action}: run by the launcher as the stock runc shim; this launcher (${req.argv[0]}) is older than the manager\n` };
     return { kind: 'exit', code: 2, stderr: `containerd-shim-vnode-v2: unknown action ${JSON.stringify(args.action)}\n` };

@@ -68,14 +68,20 @@ function parsePin(v: string): Pin {
 const formatPin = (p: Pin): string => `${p.dropped.join(',')}|${p.key}`;
 /** The shared table's key of a container's pin (by its hash, InodeTable.containerHash). */
 export const pinSlot = (containerHash: number): string => `pin:${containerHash}`;
-/** The shared table's key of a per-container file's kept rendering (see VnodeFsOps.fill): "<arena slot>|<ms>". */
+/** The shared table's key of a per-container file's kept rendering (see VnodeFsOps.fill). */
 const fillSlot = (nodeid: number): string => `fill:${nodeid}`;
+/** A kept rendering's entry, "<arena slot>|<ms kept>". */
+const formatKept = (slot: number, at: number): string => `${slot}|${at}`;
+function parseKept(v: string): { slot: number; at: number } {
+  const [slot, at] = v.split('|').map(Number) as [number, number];
+  return { slot, at };
+}
 
 /** Frees a per-container file's kept rendering, if it has one. */
 export function dropKeptFill(kv: SharedKv, arena: HandleArena, nodeid: number): void {
   const kept = kv.get(fillSlot(nodeid));
   if (kept === undefined) return;
-  arena.free(Number(kept.split('|')[0]));
+  arena.free(parseKept(kept).slot);
   kv.delete(fillSlot(nodeid));
 }
 
@@ -283,7 +289,7 @@ export class VnodeFsOps implements FuseOps {
     if (offset > 0) {
       // "<slot>|<ms>": not past the freshness bound, which a piece read long after its start
       // (a pread far into the file, pages evicted) would be; that one is rendered anew.
-      const [slot, at] = (kv.get(key) ?? '0|0').split('|').map(Number) as [number, number];
+      const { slot, at } = parseKept(kv.get(key) ?? formatKept(0, 0));
       const held = slot && this.now() - at <= PER_CONTAINER_FRESH_MS ? this.d.arena.read(slot, offset, size, ctx.nodeid) : null;
       if (held) return held;
     }
@@ -294,8 +300,8 @@ export class VnodeFsOps implements FuseOps {
       if (slot) {
         const old = kv.get(key);
         try {
-          kv.set(key, `${slot}|${this.now()}`);
-          if (old !== undefined) this.d.arena.free(Number(old.split('|')[0]));
+          kv.set(key, formatKept(slot, this.now()));
+          if (old !== undefined) this.d.arena.free(parseKept(old).slot);
         } catch (e) {
           if (!(e instanceof SharedKvFullError)) throw e;
           this.d.arena.free(slot);
