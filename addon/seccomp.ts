@@ -15,7 +15,7 @@ export interface SeccompNotification {
 }
 
 const native = {
-  recv: fn<(fd: number) => SeccompNotification | null>('seccompRecv'),
+  recv: fn<(fd: number, knownReady: boolean, out: BigUint64Array) => boolean>('seccompRecv'),
   send: fn<(fd: number, id: bigint, val: bigint | number, error: number, flags: number) => boolean>('seccompSend'),
   idValid: fn<(fd: number, id: bigint) => boolean>('seccompIdValid'),
   addFd: fn<(fd: number, id: bigint, srcFd: number, newFd: number, newFdFlags: number, flags: number) => number>('seccompAddFd'),
@@ -30,9 +30,23 @@ export const SeccompConstants = raw.seccompConstants as {
   SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: number;
 };
 
-/** The next pending notification, or null when none is pending (or its caller went away). */
-export function recvNotification(fd: number): SeccompNotification | null {
-  return native.recv(fd);
+/** The addon writes each received notification here (per thread: each worker loads this module). */
+const words = new BigUint64Array(12);
+
+/** The next pending notification, or null when none is pending (or its caller went away).
+ * `knownReady`: the caller's own poll just reported the fd readable and nothing has received from
+ * it since (saves a poll; RECV would block on an fd with nothing pending). */
+export function recvNotification(fd: number, knownReady = false): SeccompNotification | null {
+  if (!native.recv(fd, knownReady, words)) return null;
+  return {
+    id: words[0]!,
+    pid: Number(words[1]!),
+    flags: Number(words[2]!),
+    nr: Number(words[3]!) | 0,
+    arch: Number(words[4]!),
+    instructionPointer: words[5]!,
+    args: [words[6]!, words[7]!, words[8]!, words[9]!, words[10]!, words[11]!],
+  };
 }
 
 /** Answers with a return value (error 0) or a positive errno. False: the caller is gone. */

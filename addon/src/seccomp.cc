@@ -1,5 +1,8 @@
 // seccomp user-notification ioctls on a listener fd. RECV is only called when poll says a
-// notification is pending (checked again here with a zero-timeout poll), so it never blocks.
+// notification is pending, so it never blocks: checked here with a zero-timeout poll, or by the
+// caller's own epoll readiness (knownReady). The kernel counts pending notifications in a
+// semaphore that RECV takes: one seen pending keeps it taken-able even if its caller dies before
+// the RECV (which then answers ENOENT instead of waiting).
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -25,35 +28,47 @@ int Ioctl(int fd, unsigned long req, void* arg) {
   return r;
 }
 
-// seccompRecv(fd) -> notification | null (null: nothing pending, or the caller went away)
+// seccompRecv(fd, knownReady, out) -> true with the notification in `out`, false when none is
+// pending (or its caller went away). knownReady: the caller's epoll reported this fd readable
+// (POLLIN) and nobody else receives from it since, so the poll is skipped. out: a BigUint64Array
+// of RECV_WORDS: id, pid, flags, nr, arch, instruction pointer, args[6] (no object is built here:
+// a trapped call's round trip is a few microseconds, and building one was a fifth of it).
+constexpr size_t RECV_WORDS = 12;
 Napi::Value Recv(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int64_t fd;
   if (!vnode::ArgInt(info, 0, "fd", fd)) return env.Undefined();
-  pollfd p{static_cast<int>(fd), POLLIN, 0};
-  int pr;
-  do pr = poll(&p, 1, 0);
-  while (pr < 0 && errno == EINTR);
-  if (pr < 0) return vnode::ThrowErrno(env, "poll", errno);
-  if (pr == 0) return env.Null();
-  if (p.revents & (POLLHUP | POLLERR | POLLNVAL) && !(p.revents & POLLIN)) return env.Null();
+  bool knownReady = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+  if (info.Length() < 3 || !info[2].IsTypedArray() || info[2].As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array ||
+      info[2].As<Napi::TypedArray>().ElementLength() < RECV_WORDS) {
+    Napi::TypeError::New(env, "out must be a BigUint64Array of 12 words").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto out = info[2].As<Napi::TypedArrayOf<uint64_t>>();
+  if (!knownReady) {
+    pollfd p{static_cast<int>(fd), POLLIN, 0};
+    int pr;
+    do pr = poll(&p, 1, 0);
+    while (pr < 0 && errno == EINTR);
+    if (pr < 0) return vnode::ThrowErrno(env, "poll", errno);
+    if (pr == 0) return Napi::Boolean::New(env, false);
+    if (p.revents & (POLLHUP | POLLERR | POLLNVAL) && !(p.revents & POLLIN)) return Napi::Boolean::New(env, false);
+  }
   seccomp_notif n;
   memset(&n, 0, sizeof n);  // the kernel insists on a zeroed buffer
   if (Ioctl(static_cast<int>(fd), SECCOMP_IOCTL_NOTIF_RECV, &n) != 0) {
-    if (errno == ENOENT) return env.Null();
+    if (errno == ENOENT) return Napi::Boolean::New(env, false);
     return vnode::ThrowErrno(env, "ioctl(SECCOMP_IOCTL_NOTIF_RECV)", errno);
   }
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("id", Napi::BigInt::New(env, static_cast<uint64_t>(n.id)));
-  o.Set("pid", Napi::Number::New(env, n.pid));
-  o.Set("flags", Napi::Number::New(env, n.flags));
-  o.Set("nr", Napi::Number::New(env, n.data.nr));
-  o.Set("arch", Napi::Number::New(env, n.data.arch));
-  o.Set("instructionPointer", Napi::BigInt::New(env, static_cast<uint64_t>(n.data.instruction_pointer)));
-  Napi::Array args = Napi::Array::New(env, 6);
-  for (uint32_t i = 0; i < 6; i++) args.Set(i, Napi::BigInt::New(env, static_cast<uint64_t>(n.data.args[i])));
-  o.Set("args", args);
-  return o;
+  uint64_t* w = out.Data();
+  w[0] = n.id;
+  w[1] = static_cast<uint32_t>(n.pid);
+  w[2] = n.flags;
+  w[3] = static_cast<uint32_t>(n.data.nr);
+  w[4] = n.data.arch;
+  w[5] = n.data.instruction_pointer;
+  for (size_t i = 0; i < 6; i++) w[6 + i] = n.data.args[i];
+  return Napi::Boolean::New(env, true);
 }
 
 // seccompSend(fd, id, val, error, flags) -> true, or false when the notification is no longer valid

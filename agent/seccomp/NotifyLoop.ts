@@ -206,7 +206,8 @@ export class NotifyLoop {
       }
       let n: SeccompNotification | null;
       try {
-        n = recvNotification(conn.fd);
+        // The first RECV of a turn follows the loop's own readiness report: no poll before it.
+        n = recvNotification(conn.fd, i === 0 && (events & Readiness.readable) !== 0);
       } catch (e) {
         this.log.error('seccomp: NOTIF_RECV failed', { connId: conn.connId, error: (e as Error).message });
         break;

@@ -35,12 +35,18 @@ export function decodeDev(dev: number): { major: number; minor: number } {
   return { major: (dev & 0xfff00) >>> 8, minor: (dev & 0xff) | ((dev >>> 12) & 0xfff00) };
 }
 
-async function handleMknod(env: HandlerEnv, dirfd: number, pathPtr: bigint, modeArg: bigint, devArg: bigint): Promise<Answer> {
+/** FIFOs, sockets, regular files and whiteouts go on as the caller's own call, answered at once
+ * (no promise: the answer leaves before the loop looks for the next call); devices are made. */
+function handleMknod(env: HandlerEnv, dirfd: number, pathPtr: bigint, modeArg: bigint, devArg: bigint): Answer | Promise<Answer> {
   const mode = Number(modeArg & 0xffffffffn);
   const type = mode & S_IFMT;
   if (type !== S_IFCHR && type !== S_IFBLK) return CONTINUE;
   const { major, minor } = decodeDev(Number(devArg & 0xffffffffn));
   if (type === S_IFCHR && major === 0 && minor === 0) return CONTINUE; // whiteout
+  return makeDevice(env, dirfd, pathPtr, mode, type, major, minor);
+}
+
+async function makeDevice(env: HandlerEnv, dirfd: number, pathPtr: bigint, mode: number, type: number, major: number, minor: number): Promise<Answer> {
   const path = env.memory().cString(pathPtr, 4096, 'mknod path');
   const device = type === S_IFCHR ? SAFE_CHAR_DEVICES.get(`${major}:${minor}`) : undefined;
   const st = env.status();
