@@ -20,6 +20,17 @@ test('a write replaces the file whole, with the mode asked for, and leaves no te
   assert.deepEqual(readdirSync(dir).filter((n) => n !== 'state.json' && n.startsWith('.state')), []);
 });
 
+test('a write that need not outlive the boot (durable: false) is still a whole-file rename', () => {
+  const f = join(dir, 'config.json');
+  writeFileAtomic(f, '{"v":1}', { durable: false });
+  const inode = statSync(f).ino;
+  writeFileAtomic(f, '{"v":2}', { durable: false, mode: 0o640 });
+  assert.equal(readFileSync(f, 'utf8'), '{"v":2}');
+  assert.notEqual(statSync(f).ino, inode);
+  assert.equal(statSync(f).mode & 0o777, 0o640);
+  assert.equal(lstatSync(tempPathFor(f), { throwIfNoEntry: false }), undefined);
+});
+
 test('the temp entry is hidden, beside the file, without its suffix, and recognised as ours', () => {
   const t = tempPathFor('/etc/cni/net.d/10-vnode.conflist');
   assert.equal(dirname(t), '/etc/cni/net.d');

@@ -97,6 +97,7 @@ export class LaunchServer {
   }
 
   private async dispatch(sock: net.Socket, body: Buffer): Promise<void> {
+    const t0 = performance.now();
     let req: LaunchRequest;
     try {
       req = decodeLaunchRequest(body);
@@ -119,6 +120,7 @@ export class LaunchServer {
       ans = { kind: 'exit', code: 1, stderr: `${req.entry}: ${e instanceof Error ? e.message : String(e)}\n` };
     }
     this.answer(sock, ans);
+    this.log.debug('launch request answered', { entry: req.entry, argv: req.argv.slice(1, 16).join(' ').slice(0, 240), kind: ans.kind, ms: +(performance.now() - t0).toFixed(1) });
   }
 
   private answer(sock: net.Socket, a: LaunchAnswer): void {

@@ -44,9 +44,11 @@ export class ContainerRegistry {
     }
   }
 
+  /** Not fsync'd: a record serves a manager restarted in the same boot (the page cache has it);
+   * after a reboot no container of it runs, and an unreadable record is dropped at load. */
   add(r: ContainerRecord): void {
     const rec = ContainerRecordSchema.parse(r);
-    writeFileAtomic(join(this.dir, `${rec.id}.json`), JSON.stringify(rec));
+    writeFileAtomic(join(this.dir, `${rec.id}.json`), JSON.stringify(rec), { durable: false });
     this.records.set(rec.id, rec);
   }
 

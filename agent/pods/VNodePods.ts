@@ -187,13 +187,15 @@ export class VNodePods implements ContainerLife {
     // bundle (0700, root's) to their rootfs.
     const tWrite = performance.now();
     allowTraverse(ctx.bundle);
-    writeFileAtomic(specPath, JSON.stringify(rewritten));
+    // Not fsync'd, as containerd writes it: the bundle means nothing after a reboot.
+    writeFileAtomic(specPath, JSON.stringify(rewritten), { durable: false });
     const tRootfs = performance.now();
-    await idmapRootfs(vnode, ctx.id, join(ctx.bundle, 'rootfs'));
+    const idmapMarks: number[] = [];
+    await idmapRootfs(vnode, ctx.id, join(ctx.bundle, 'rootfs'), idmapMarks);
     const tEnd = performance.now();
     const cgroup = podCgroup(spec);
     if (ctx.sandbox) this.facts.sandboxCreated(ctx.podId, cgroup, identity);
-    this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, devices: devices.length, ms: +(performance.now() - t0).toFixed(1), stepsMs: [tRewrite - t0, tWrite - tRewrite, tRootfs - tWrite, tEnd - tRootfs].map((x) => +x.toFixed(1)) });
+    this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, devices: devices.length, ms: +(performance.now() - t0).toFixed(1), stepsMs: [tRewrite - t0, tWrite - tRewrite, tRootfs - tWrite, tEnd - tRootfs].map((x) => +x.toFixed(1)), idmapMs: [tRootfs, ...idmapMarks].map((x, i, a) => +(i ? x - a[i - 1]! : 0).toFixed(1)).slice(1) });
     // The tree's runc (runc/vnode-pidns.patch) clones its stage-1 in the vNode's pid namespace, so
     // a new pid namespace of the container is nested in it: a hostPID pod of the vNode sees it.
     return { env: { [VNODE_PIDNS_ENV]: vnode.namespaces.pid } };

@@ -24,8 +24,10 @@ function idmapDir(vnode: VNode, id: string): string {
  * Delete as it would its own. A bind rootfs (native snapshotter) gets an idmapped clone of
  * itself stacked on top.
  */
-export async function idmapRootfs(vnode: VNode, id: string, target: string): Promise<void> {
+export async function idmapRootfs(vnode: VNode, id: string, target: string, marks?: number[]): Promise<void> {
+  const mark = (): void => void marks?.push(performance.now());
   const m = readMountInfo().filter((x) => x.mountPoint === target).pop();
+  mark();
   if (!m) return; // the bundle's rootfs was prepared by the caller, not mounted by the runc shim
   const usernsFd = openSync(vnode.namespaces.user, 'r');
   const dir = idmapDir(vnode, id);
@@ -50,13 +52,16 @@ export async function idmapRootfs(vnode: VNode, id: string, target: string): Pro
         await bindIdmapped(l, t, usernsFd);
         mapped.push(t);
       }
+      mark();
       for (const d of [upper, work]) if (d) chownSync(d, vnode.idRange.uidStart, vnode.idRange.gidStart);
       const data = m.superOptions.filter((o) => o !== 'rw' && o !== 'ro').map((o) => (o.startsWith('lowerdir=') ? `lowerdir=${mapped.join(':')}` : o));
       let flags = 0;
       for (const [o, f] of [['ro', MountConstants.MS_RDONLY], ['nosuid', MountConstants.MS_NOSUID], ['nodev', MountConstants.MS_NODEV], ['noexec', MountConstants.MS_NOEXEC]] as const) if (m.options.includes(o)) flags |= f;
       await umount2(target, 0);
+      mark();
       try {
         await mount('overlay', target, 'overlay', flags, data.join(','));
+        mark();
       } catch (e) {
         throw new SpecError(`task ${id}: cannot mount its idmapped rootfs: ${(e as Error).message}`);
       }

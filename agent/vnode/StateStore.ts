@@ -23,11 +23,12 @@ export class StateStore {
     return join(this.dir, name);
   }
 
-  async writeJson(name: string, value: unknown): Promise<void> {
+  /** durable: false for a change whose meaning ends with the boot (writeFileAtomic). */
+  async writeJson(name: string, value: unknown, opts: { durable?: boolean } = {}): Promise<void> {
     const file = this.path(name);
     const dir = dirname(file);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', { mode: 0o600 });
+    writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', { mode: 0o600, durable: opts.durable });
   }
 
   /** undefined when the file does not exist; StateError when it is not valid. */
