@@ -42,6 +42,23 @@ export function mountsBelow(dir: string): string[] {
   return mountPointsUnder(dir, readMountInfo());
 }
 
+/**
+ * Detaches every mount stacked at one path (a netns bind, a layer bind), without reading
+ * mountinfo: umount2 until the kernel says nothing is mounted there. For a path under which
+ * other mounts may hide, unmountBelow.
+ */
+export async function detachAt(path: string): Promise<void> {
+  for (let round = 0; round < 16; round++) {
+    try {
+      await umount2(path, MountConstants.MNT_DETACH);
+    } catch (e) {
+      if (isSyscallError(e, 'EINVAL') || isSyscallError(e, 'ENOENT')) return;
+      throw e;
+    }
+  }
+  throw new Error(`mounts at ${path} keep coming back`);
+}
+
 /** Detaches every mount at or below dir (stacked ones too). */
 export async function unmountBelow(dir: string): Promise<void> {
   for (let round = 0; round < 16; round++) {
@@ -317,7 +334,8 @@ export class VNodeManager {
   private async dropNetns(r: VNodeRecord, id: string): Promise<void> {
     const path = r.netns[id];
     if (path) {
-      await unmountBelow(path);
+      // A netns file: nothing can be mounted below it, only on it.
+      await detachAt(path);
       await rm(path, { force: true });
     }
     const netns = { ...r.netns };

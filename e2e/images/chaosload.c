@@ -41,13 +41,16 @@ static void timed(unsigned long t0) {
   if (d > maxus) maxus = d;
 }
 
+/* Written beside and renamed over: a reader (the test's `cat`) never sees the file truncated. */
 static void save(void) {
-  char line[256];
+  char line[256], tmp[4096];
   int n = snprintf(line, sizeof line, "iter=%lu fail=%lu maxus=%lu last=%s\n", iter, fails, maxus, last);
-  int fd = open(statfile, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  snprintf(tmp, sizeof tmp, "%s.new", statfile);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0) return;
-  if (write(fd, line, (size_t)n) < 0) { /* nothing to do */ }
+  int ok = write(fd, line, (size_t)n) == n;
   close(fd);
+  if (ok) rename(tmp, statfile);
 }
 
 static void on_term(int s) { (void)s; stop = 1; }
