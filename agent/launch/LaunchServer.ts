@@ -65,6 +65,7 @@ export class LaunchServer {
   }
 
   private serve(sock: net.Socket): void {
+    const accepted = performance.now();
     this.sockets.add(sock);
     // A caller that connects and never finishes its request must not hold a socket forever.
     sock.setTimeout(REQUEST_TIMEOUT_MS, () => {
@@ -90,13 +91,13 @@ export class LaunchServer {
       if (want >= 0 && size >= want + 4) {
         sock.off('data', onData);
         sock.setTimeout(0); // the handler may take its time (vNode creation, CNI)
-        void this.dispatch(sock, Buffer.concat(chunks).subarray(4, 4 + want));
+        void this.dispatch(sock, Buffer.concat(chunks).subarray(4, 4 + want), accepted);
       }
     };
     sock.on('data', onData);
   }
 
-  private async dispatch(sock: net.Socket, body: Buffer): Promise<void> {
+  private async dispatch(sock: net.Socket, body: Buffer, accepted: number): Promise<void> {
     const t0 = performance.now();
     let req: LaunchRequest;
     try {
@@ -120,7 +121,7 @@ export class LaunchServer {
       ans = { kind: 'exit', code: 1, stderr: `${req.entry}: ${e instanceof Error ? e.message : String(e)}\n` };
     }
     this.answer(sock, ans);
-    this.log.debug('launch request answered', { entry: req.entry, argv: req.argv.slice(1, 16).join(' ').slice(0, 240), kind: ans.kind, ms: +(performance.now() - t0).toFixed(1) });
+    this.log.debug('launch request answered', { entry: req.entry, argv: req.argv.slice(1, 16).join(' ').slice(0, 240), kind: ans.kind, ms: +(performance.now() - t0).toFixed(1), readMs: +(t0 - accepted).toFixed(1) });
   }
 
   private answer(sock: net.Socket, a: LaunchAnswer): void {

@@ -117,10 +117,6 @@ export class VNodePods implements ContainerLife {
     const specPath = join(ctx.bundle, 'config.json');
     const spec = ctx.spec;
     const procBindings = ctx.sandbox ? undefined : this.opts.procBindings?.(ctx.id);
-    // A container's own vnodefs files are new names: looked up now on the thread pool, their FUSE
-    // LOOKUPs overlap this hook and runc's start-up instead of adding to runc's mount setup, which
-    // opens every bind source (the kernel keeps the entries for a minute).
-    if (procBindings) void Promise.all(procBindings.filter((b) => b.own).map((b) => stat(b.source).catch(() => undefined)));
     // vnode-cni's ADD may still be creating the pod's netns; runc create needs it.
     const pendingNetns = ctx.sandbox ? await this.networks.inFlight(ctx.podId)?.netns : undefined;
     // The sandbox brings the pod into its vNode (hostNetwork pods have no CNI ADD to do it);
@@ -193,6 +189,11 @@ export class VNodePods implements ContainerLife {
     const idmapMarks: number[] = [];
     await idmapRootfs(vnode, ctx.id, join(ctx.bundle, 'rootfs'), idmapMarks);
     const tEnd = performance.now();
+    // A container's own vnodefs files are new names: looked up now on the thread pool, their FUSE
+    // LOOKUPs overlap the answer and runc's start-up instead of adding to runc's mount setup, which
+    // opens every bind source (the kernel keeps the entries for a minute). Not earlier: queued
+    // ahead of the rootfs step's thread-pool calls, they delayed this hook by 1-3 ms.
+    if (procBindings) void Promise.all(procBindings.filter((b) => b.own).map((b) => stat(b.source).catch(() => undefined)));
     const cgroup = podCgroup(spec);
     if (ctx.sandbox) this.facts.sandboxCreated(ctx.podId, cgroup, identity);
     this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, devices: devices.length, ms: +(performance.now() - t0).toFixed(1), stepsMs: [tRewrite - t0, tWrite - tRewrite, tRootfs - tWrite, tEnd - tRootfs].map((x) => +x.toFixed(1)), idmapMs: [tRootfs, ...idmapMarks].map((x, i, a) => +(i ? x - a[i - 1]! : 0).toFixed(1)).slice(1) });

@@ -147,6 +147,7 @@ export class RuncHook {
   };
 
   private async create(p: RuncArgs, cwd: string, exec: LaunchAnswer): Promise<LaunchAnswer> {
+    const t0 = performance.now();
     let ctx: CreateContext;
     try {
       const { bundle, id } = parseCreateArgs(p.rest, cwd);
@@ -163,10 +164,13 @@ export class RuncHook {
     }
     const rec: ContainerRecord = { id: ctx.id, podId: ctx.podId, sandbox: ctx.sandbox, bundle: ctx.bundle, root: p.root ?? RUNC_DEFAULT_ROOT, createdAt: Date.now() };
     // Recorded first: the seccomp agent asks whose container a listener is while runc creates it.
+    const tParsed = performance.now();
     this.containers.add(rec);
+    const tRecorded = performance.now();
     let prepared: { env?: Record<string, string> } | void;
     try {
       prepared = await this.life.prepareCreate(ctx);
+      this.log.debug('create hook timings', { id: ctx.id, parseMs: +(tParsed - t0).toFixed(2), recordMs: +(tRecorded - tParsed).toFixed(2), prepareMs: +(performance.now() - tRecorded).toFixed(2) });
     } catch (e) {
       await this.gone(ctx.id, 'create refused');
       return this.refuse(p, `container ${ctx.id} not created: ${(e as Error).message}`);
