@@ -207,7 +207,9 @@ export class NotifyLoop {
       let n: SeccompNotification | null;
       try {
         // The first RECV of a turn follows the loop's own readiness report: no poll before it.
-        n = recvNotification(conn.fd, i === 0 && (events & Readiness.readable) !== 0);
+        // Not after a hang-up: libuv reports a bare EPOLLHUP as readable too (the kernel then
+        // answers RECV with ENOENT, but nothing here should rest on that).
+        n = recvNotification(conn.fd, i === 0 && (events & (Readiness.readable | Readiness.disconnect)) === Readiness.readable);
       } catch (e) {
         this.log.error('seccomp: NOTIF_RECV failed', { connId: conn.connId, error: (e as Error).message });
         break;
