@@ -2,7 +2,7 @@
 // empty root, errors that keep their errno.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -108,4 +108,36 @@ test('createNetns makes a netns owned by the holder user namespace', async () =>
     rmSync(d, { recursive: true });
   }
   await assert.rejects(createNetns('/proc/1/ns/nope', target), (e: unknown) => isSyscallError(e, 'ENOENT'));
+});
+
+test('createNetns: a refused user namespace is the error, and no fd or process is left either way', async () => {
+  const fds = (): number => readdirSync('/proc/self/fd').length;
+  const before = fds();
+  const d = tmp();
+  const target = join(d, 'netns');
+  writeFileSync(target, '');
+  // Our own user namespace: the kernel refuses to enter it again (EINVAL from setns).
+  await assert.rejects(createNetns('/proc/self/ns/user', target), (e: unknown) => isSyscallError(e, 'EINVAL') && /setns\(CLONE_NEWUSER\)/.test((e as Error).message));
+  assert.equal(statSync(target).size, 0, 'nothing bound on the target');
+  assert.equal(fds(), before, 'no fd left by the refused one');
+  const h = await spawnHolder({ path: bin, argv: ['vnode-holder', '--root', join(d, 'root'), '--commit'], env: [], uidMap: map(400000), gidMap: map(400000), nsFlags: ALL });
+  writeSync(h.controlFd, 'C');
+  closeSync(h.controlFd);
+  try {
+    const withHolder = fds();
+    for (let i = 0; i < 5; i++) {
+      await createNetns(`/proc/${h.pid}/ns/user`, target);
+      await umount2(target, 0);
+    }
+    assert.equal(fds(), withHolder, 'no fd left by five netns made and dropped');
+    // Children of any of our threads (the netns child is cloned from a thread-pool thread).
+    const children = readdirSync('/proc/self/task').flatMap((t) => readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
+    assert.deepEqual(children.filter((c) => Number(c) !== h.pid), [], 'no child of ours left but the holder');
+  } finally {
+    await umount2(target, 0).catch(() => undefined);
+    pidfdSendSignal(h.pidfd, 'SIGKILL');
+    await waitForExit(h.pidfd);
+    closeSync(h.pidfd);
+    rmSync(d, { recursive: true });
+  }
 });
