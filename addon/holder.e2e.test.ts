@@ -83,14 +83,27 @@ test('spawn failures carry errno and say where', async () => {
   rmSync(d, { recursive: true });
 });
 
-test('createNetns makes a netns owned by the holder user namespace', async () => {
-  const d = tmp();
+/** A committed holder for fn; afterwards the netns bound on target, the holder and d are gone. */
+async function withCommittedHolder(d: string, target: string, fn: (h: Awaited<ReturnType<typeof spawnHolder>>) => Promise<void>): Promise<void> {
   const h = await spawnHolder({ path: bin, argv: ['vnode-holder', '--root', join(d, 'root'), '--commit'], env: [], uidMap: map(400000), gidMap: map(400000), nsFlags: ALL });
   writeSync(h.controlFd, 'C');
   closeSync(h.controlFd);
+  try {
+    await fn(h);
+  } finally {
+    await umount2(target, 0).catch(() => undefined);
+    pidfdSendSignal(h.pidfd, 'SIGKILL');
+    await waitForExit(h.pidfd);
+    closeSync(h.pidfd);
+    rmSync(d, { recursive: true });
+  }
+}
+
+test('createNetns makes a netns owned by the holder user namespace', async () => {
+  const d = tmp();
   const target = join(d, 'netns');
   writeFileSync(target, '');
-  try {
+  await withCommittedHolder(d, target, async (h) => {
     await createNetns(`/proc/${h.pid}/ns/user`, target);
     const ino = statSync(target).ino;
     assert.notEqual(`net:[${ino}]`, readlinkSync(`/proc/${h.pid}/ns/net`), 'a netns of its own, not the holder one');
@@ -100,13 +113,7 @@ test('createNetns makes a netns owned by the holder user namespace', async () =>
     assert.equal(out.toString(), '');
     const owner = execFileSync('busybox', ['nsenter', `--net=${target}`, 'busybox', 'ip', 'link', 'show', 'lo']).toString();
     assert.match(owner, /UP/);
-  } finally {
-    await umount2(target, 0).catch(() => undefined);
-    pidfdSendSignal(h.pidfd, 'SIGKILL');
-    await waitForExit(h.pidfd);
-    closeSync(h.pidfd);
-    rmSync(d, { recursive: true });
-  }
+  });
   await assert.rejects(createNetns('/proc/1/ns/nope', target), (e: unknown) => isSyscallError(e, 'ENOENT'));
 });
 
@@ -120,10 +127,7 @@ test('createNetns: a refused user namespace is the error, and no fd or process i
   await assert.rejects(createNetns('/proc/self/ns/user', target), (e: unknown) => isSyscallError(e, 'EINVAL') && /setns\(CLONE_NEWUSER\)/.test((e as Error).message));
   assert.equal(statSync(target).size, 0, 'nothing bound on the target');
   assert.equal(fds(), before, 'no fd left by the refused one');
-  const h = await spawnHolder({ path: bin, argv: ['vnode-holder', '--root', join(d, 'root'), '--commit'], env: [], uidMap: map(400000), gidMap: map(400000), nsFlags: ALL });
-  writeSync(h.controlFd, 'C');
-  closeSync(h.controlFd);
-  try {
+  await withCommittedHolder(d, target, async (h) => {
     const withHolder = fds();
     for (let i = 0; i < 5; i++) {
       await createNetns(`/proc/${h.pid}/ns/user`, target);
@@ -133,11 +137,5 @@ test('createNetns: a refused user namespace is the error, and no fd or process i
     // Children of any of our threads (the netns child is cloned from a thread-pool thread).
     const children = readdirSync('/proc/self/task').flatMap((t) => readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
     assert.deepEqual(children.filter((c) => Number(c) !== h.pid), [], 'no child of ours left but the holder');
-  } finally {
-    await umount2(target, 0).catch(() => undefined);
-    pidfdSendSignal(h.pidfd, 'SIGKILL');
-    await waitForExit(h.pidfd);
-    closeSync(h.pidfd);
-    rmSync(d, { recursive: true });
-  }
+  });
 });

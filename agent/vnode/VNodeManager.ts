@@ -64,13 +64,7 @@ export async function unmountBelow(dir: string): Promise<void> {
   for (let round = 0; round < 16; round++) {
     const mps = mountsBelow(dir);
     if (!mps.length) return;
-    for (const mp of mps) {
-      try {
-        await umount2(mp, MountConstants.MNT_DETACH);
-      } catch (e) {
-        if (!isSyscallError(e, 'EINVAL') && !isSyscallError(e, 'ENOENT')) throw e;
-      }
-    }
+    for (const mp of mps) await detachAt(mp);
   }
   throw new Error(`mounts below ${dir} keep coming back: ${mountsBelow(dir).join(', ')}`);
 }
