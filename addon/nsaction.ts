@@ -13,6 +13,10 @@ export const NsOp = native.nsActionOps as {
   fsopen: number;
   moveMount: number;
   setattr: number;
+  /** Binds `overlays` (host file, path in the target's root) over paths the target has; a missing
+   * one is skipped; `value` says how many were bound. No listener needed: used for a container
+   * that runs nothing yet (its /proc/sys entries, before `runc start`). */
+  overlay: number;
 };
 
 /**
@@ -53,8 +57,9 @@ export interface NsActionRequest {
   rdev?: [number, number];
   /** [major, minor] of the emulated files' superblock: refused as umount/move source, never made unbindable. */
   protect?: [number, number];
-  /** For mountFs: (host file or directory, path inside the new mount) bound on top; at most 64
-   * (more throws: a file left out would show the real one). A missing path is skipped. */
+  /** For mountFs: (host file or directory, path inside the new mount) bound on top; for overlay:
+   * (host file or directory, absolute path in the target's root). At most 64 (more throws: a file
+   * left out would show the real one). A missing path is skipped. */
   overlays?: [string, string][];
 }
 

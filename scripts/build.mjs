@@ -67,7 +67,7 @@ const cflags = ['-O2', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Wno-format
 // The launcher, one multi-call binary from several files: vnode.c holds main()'s dispatch,
 // launcher.h says which file holds what. Rebuilt when any of them (the header too) changed.
 const launcherDir = 'addon/launcher';
-const launcherSrcs = ['vnode.c', 'common.c', 'forward.c', 'runc.c', 'holder.c', 'nsexec.c', 'inject.c'].map((f) => `${launcherDir}/${f}`);
+const launcherSrcs = ['vnode.c', 'common.c', 'forward.c', 'runc.c', 'holder.c', 'nsexec.c'].map((f) => `${launcherDir}/${f}`);
 if ([...launcherSrcs, `${launcherDir}/launcher.h`].some((s) => newer(join(root, s), launcher))) {
   run('cc', [...cflags, '-o', launcher, ...launcherSrcs]);
 }
@@ -82,7 +82,7 @@ const keeper = join(tree, 'bin/vnode-keeper');
 if (newer(join(root, 'addon/launcher/keeper.c'), keeper)) {
   run('cc', [...cflags, '-o', keeper, 'addon/launcher/keeper.c']);
 }
-for (const link of ['containerd-shim-vnode-v2', 'vnode-cni', 'vnode-runc', 'vnode-manager', 'vnode-holder', 'vnode-nsexec', 'vnode-inject']) {
+for (const link of ['containerd-shim-vnode-v2', 'vnode-cni', 'vnode-runc', 'vnode-manager', 'vnode-holder', 'vnode-nsexec']) {
   const p = join(tree, 'bin', link);
   rmSync(p, { force: true });
   symlinkSync('vnode', p);

@@ -7,7 +7,6 @@
  *              containerd-shim-vnode-v2's exec of the stock runc shim
  *   holder.c   vnode-holder, pid 1 of a vNode
  *   nsexec.c   vnode-nsexec, enter a process's namespaces and exec a command
- *   inject.c   vnode-inject, bind host files into a running container
  */
 #ifndef VNODE_LAUNCHER_H
 #define VNODE_LAUNCHER_H
@@ -50,9 +49,8 @@ int runc_command_is(int argc, char **argv, const char *cmd);
 __attribute__((noreturn)) void shim_exec(char **argv);
 __attribute__((noreturn)) void runc_main(int argc, char **argv);
 
-/* ---------- holder.c, nsexec.c, inject.c ---------- */
+/* ---------- holder.c, nsexec.c ---------- */
 int holder_main(int argc, char **argv);
 int nsexec_main(int argc, char **argv);
-int inject_main(int argc, char **argv);
 
 #endif

@@ -40,7 +40,7 @@ int main(int argc, char **argv) {
   if (strcmp(name, "vnode") == 0 && argc > 1 &&
       (strcmp(argv[1], "containerd-shim-vnode-v2") == 0 || strcmp(argv[1], "vnode-cni") == 0 ||
        strcmp(argv[1], "vnode-runc") == 0 || strcmp(argv[1], "vnode-holder") == 0 ||
-       strcmp(argv[1], "vnode-nsexec") == 0 || strcmp(argv[1], "vnode-inject") == 0 || strcmp(argv[1], "vnode-manager") == 0)) {
+       strcmp(argv[1], "vnode-nsexec") == 0 || strcmp(argv[1], "vnode-manager") == 0)) {
     name = argv[1];
     argv++;
     argc--;
@@ -50,7 +50,6 @@ int main(int argc, char **argv) {
 
   if (strcmp(name, "vnode-holder") == 0) return holder_main(argc, argv);
   if (strcmp(name, "vnode-nsexec") == 0) return nsexec_main(argc, argv);
-  if (strcmp(name, "vnode-inject") == 0) return inject_main(argc, argv);
   if (strcmp(name, "vnode-runc") == 0 || strcmp(name, "runc") == 0) runc_main(argc, argv);
   if (strcmp(name, "containerd-shim-vnode-v2") == 0) {
     /* start and delete are the stock runc shim's, with vnode-runc as its runc: containerd talks

@@ -13,6 +13,7 @@
 //      target's root, enters its cwd and performs the action on file descriptors: paths are
 //      resolved once with openat2(RESOLVE_NO_MAGICLINKS) and the mount is made with
 //      move_mount/fsmount on those fds, so a rename racing with us cannot redirect it;
+//      (overlay: no new mount, the host files are bound over paths the target already has)
 //   5. mknod only: back on the worker thread (host root, the host's mount namespace), the device
 //      node is made in the directory the grandchild resolved and proved writable as the caller
 //      (its fd comes back over a socketpair), see MknodOnHost;
@@ -62,7 +63,7 @@ using vnode::SyscallWorker;
 using vnode::WorkResult;
 
 // kMknod is the one mknod op of the API; kBindDev is its fallback round, never accepted from JS.
-enum Op { kMountFs = 1, kBind = 2, kMove = 3, kUmount = 4, kMknod = 5, kProbe = 6, kFsopen = 7, kMoveMount = 8, kSetattr = 9, kBindDev = 100 };
+enum Op { kMountFs = 1, kBind = 2, kMove = 3, kUmount = 4, kMknod = 5, kProbe = 6, kFsopen = 7, kMoveMount = 8, kSetattr = 9, kOverlay = 10, kBindDev = 100 };
 
 // The only devices kMknod makes, whatever the caller of nsAction asks: a node of these is harmless
 // anywhere (the policy of who may have one is agent/seccomp's; this is the hard limit of what host
@@ -255,6 +256,30 @@ long DoMountFs(Ctx* c) {
     }
     bound++;
   }
+  c->value = bound;
+  return 0;
+}
+
+// The overlays (detached clones of host files) bound over existing paths of the target's root, as
+// the target sees them from all of its namespaces (procfs gives each pid and network namespace
+// its own /proc/sys entries): the container's binds before runc start, without a process. A path the target lacks is
+// skipped; none is followed through a symlink. Binds made before a failure stay: the caller
+// refuses the container, whose mount namespace goes with it.
+long DoOverlay(Ctx* c) {
+  int root = Openat2(AT_FDCWD, "/", O_PATH | O_DIRECTORY, RESOLVE_NO_MAGICLINKS);
+  if (root < 0) return Fail(c, kStResolve, errno);
+  int bound = 0;
+  for (size_t i = 0; i < c->nOverlays; i++) {
+    const char* rel = c->overlays[i].rel;
+    while (*rel == '/') rel++;
+    int tfd = Openat2(root, rel, O_PATH, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+    if (tfd < 0 && errno == ENOENT) continue;
+    if (tfd < 0) return Fail(c, kStResolve, errno);
+    if (MoveFd(c->overlays[i].fd, tfd) < 0) return Fail(c, kStOverlay, errno);
+    close(tfd);
+    bound++;
+  }
+  close(root);
   c->value = bound;
   return 0;
 }
@@ -578,6 +603,7 @@ int Grandchild(void* arg) {
     case kFsopen: DoFsopen(c); break;
     case kMoveMount: DoMoveMount(c); break;
     case kSetattr: DoSetattr(c); break;
+    case kOverlay: DoOverlay(c); break;
     default: Fail(c, kStPrepare, EINVAL);
   }
   return 0;
@@ -1051,10 +1077,14 @@ Napi::Value NsAction(const Napi::CallbackInfo& info) {
       q->overlays.emplace_back(e.As<Napi::Array>().Get(0u).ToString().Utf8Value(), e.As<Napi::Array>().Get(1u).ToString().Utf8Value());
     }
   }
-  bool needPath = q->op != kFsopen;
-  if (q->op < kMountFs || q->op > kSetattr || (needPath && !q->hasPath) || ((q->op == kBind || q->op == kMove || q->op == kMoveMount) && !q->hasPath2) ||
+  bool needPath = q->op != kFsopen && q->op != kOverlay;
+  if (q->op < kMountFs || q->op > kOverlay || (needPath && !q->hasPath) || ((q->op == kBind || q->op == kMove || q->op == kMoveMount) && !q->hasPath2) ||
       ((q->op == kMountFs || q->op == kFsopen) && !q->hasFstype) || q->pid <= 0) {
     Napi::TypeError::New(env, "nsAction: incomplete request for op " + std::to_string(q->op)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (q->op == kOverlay && q->overlays.empty()) {
+    Napi::TypeError::New(env, "nsAction: overlay without overlays").ThrowAsJavaScriptException();
     return env.Undefined();
   }
   if (q->op == kFsopen && q->listener < 0) {
@@ -1097,6 +1127,7 @@ void InitNsAction(Napi::Env env, Napi::Object exports) {
   ops.Set("fsopen", Napi::Number::New(env, kFsopen));
   ops.Set("moveMount", Napi::Number::New(env, kMoveMount));
   ops.Set("setattr", Napi::Number::New(env, kSetattr));
+  ops.Set("overlay", Napi::Number::New(env, kOverlay));
   exports.Set("nsActionOps", ops);
   Napi::Array safe = Napi::Array::New(env);
   uint32_t i = 0;

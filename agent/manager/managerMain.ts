@@ -90,7 +90,6 @@ export async function managerMain(_argv: string[]): Promise<number> {
     placement,
     {
       procBindings: containerProcBindings(vnodefs),
-      launcher: join(TREE_BIN, 'vnode-inject'),
       seccompListener: join(cfg.runDir, 'seccomp.sock'),
       vnodefs,
       cni: cfg.cni,
@@ -132,6 +131,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
     log: logger('seccomp'),
     resolve: seccompTargets(pods, registry, vnodefs),
   });
+  seccomp.on('listener', (l) => pods.containerListening(l.containerId, l.pid, l.status));
   // Listeners the previous manager left in the keeper: served again (docs/seccomp.md, "Restarts").
   await seccomp.adopt();
   const launch = new LaunchServer(join(cfg.runDir, 'launch.sock'), logger('launch'));

@@ -55,13 +55,13 @@ const vnodefs = {
   forgetContainer: (id: string) => calls.push(`forget container ${id}`),
 };
 const VFS = '/run/vnode/vnodefs';
-const pods = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPolicy({})), { procBindings: (id) => containerBindings(VFS, id), launcher: '/opt/vnode/bin/vnode-inject', vnodefs }, logger('test'));
+const pods = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPolicy({})), { procBindings: (id) => containerBindings(VFS, id), vnodefs }, logger('test'));
 
-async function create(id: string): Promise<{ destination: string; source?: string }[]> {
+async function create(id: string, on = pods): Promise<{ destination: string; source?: string }[]> {
   const bundle = mkdtempSync(join(tmp, 'bundle-'));
   copyFileSync(new URL('../../../agent/spec/fixtures/container-plain.json', import.meta.url), join(bundle, 'config.json'));
   const spec = parseSpec(readFileSync(join(bundle, 'config.json'), 'utf8'), 'config.json');
-  await pods.prepareCreate({ id, podId: 'pod1', sandbox: false, bundle, namespace: 'k8s.io', spec, annotations: spec.annotations as Record<string, string> });
+  await on.prepareCreate({ id, podId: 'pod1', sandbox: false, bundle, namespace: 'k8s.io', spec, annotations: spec.annotations as Record<string, string> });
   return (JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { mounts: { destination: string; source?: string }[] }).mounts;
 }
 
@@ -73,18 +73,42 @@ test('Create registers the vNode\'s name and id range with vnodefs once; the spe
   assert.equal(ours.get('/sys/firmware'), `${VFS}/sys/firmware`);
   // The host's own paths decide: this one's DMI (none on the machine these tests were written on).
   assert.equal(ours.has('/sys/devices/virtual/dmi/id'), statSync('/sys/devices/virtual/dmi/id', { throwIfNoEntry: false }) !== undefined);
-  assert.ok(![...ours.keys()].some((d) => d.startsWith('/proc/sys/')), 'runc refuses these in config.json');
-  // ... they come from vnode-inject, boot_id among them.
-  const cmd = pods.startCommand(1234, ['runc', 'start', 'c1'])!;
-  assert.ok(cmd.argv.includes(`${VFS}/proc/sys/kernel/random/boot_id=/proc/sys/kernel/random/boot_id`));
-  assert.ok(cmd.argv.includes(`${VFS}/proc/sys/kernel/pid_max=/proc/sys/kernel/pid_max`));
-  assert.ok(!cmd.argv.some((a) => a.includes('/sys/firmware') || a.includes('/proc/meminfo')));
+  assert.ok(![...ours.keys()].some((d) => d.startsWith('/proc/sys/')), 'runc refuses these in config.json: bound before start (e2e/vnodefsPods.test.ts)');
   // The files the kernel may cache come from the container's own copies, the rest are shared.
   assert.equal(ours.get('/proc/meminfo'), `${VFS}/containers/c1/proc/meminfo`);
   assert.equal(ours.get('/sys/devices/system/cpu/online'), `${VFS}/containers/c1/sys/devices/system/cpu/online`);
   // A deleted container's page-cache state goes with it.
   await pods.taskGone('c2', 'pod1');
   assert.ok(calls.includes('forget container c2'));
+});
+
+test('a container\'s /proc/sys entries are bound when its listener arrives during create, else at its start; a failure refuses the start', async () => {
+  const bound: string[] = [];
+  let fail = false;
+  const bindInto = async (pid: number, overlays: [string, string][]) => {
+    bound.push(`${pid} ${overlays.length}`);
+    assert.ok(overlays.some(([s, d]) => s === `${VFS}/proc/sys/kernel/pid_max` && d === '/proc/sys/kernel/pid_max'));
+    return fail ? { errno: 13, code: 'EACCES', stage: 'resolve target', value: 0 } : { errno: 0, code: '', stage: '', value: overlays.length };
+  };
+  const p = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPolicy({})), { procBindings: (id) => containerBindings(VFS, id), vnodefs, bindInto }, logger('test'));
+  await create('e1', p);
+  p.containerListening('e1', 77, 'running'); // an exec's listener: not a create
+  assert.equal(bound.length, 0);
+  p.containerListening('e1', 77, 'creating');
+  p.containerListening('e1', 77, 'creating'); // once
+  assert.equal(bound.length, 1, 'bound while runc create ends');
+  await p.bindBeforeStart('e1', 77);
+  assert.equal(bound.length, 1, 'the start awaits them, no second bind');
+  await create('e2', p);
+  await p.bindBeforeStart('e2', 88);
+  assert.deepEqual(bound.slice(1), [`88 ${bound[0]!.split(' ')[1]}`], 'no listener seen (a restarted manager): bound at the start');
+  p.containerListening('e2', 88, 'creating');
+  assert.equal(bound.length, 2, 'a listener after the start binds nothing');
+  fail = true;
+  await create('e3', p);
+  p.containerListening('e3', 99, 'creating');
+  await assert.rejects(p.bindBeforeStart('e3', 99), /cannot bind vnodefs' \/proc\/sys entries into container e3 \(pid 99\): resolve target: EACCES/);
+  for (const id of ['e1', 'e2', 'e3']) await p.taskGone(id, 'pod1');
 });
 
 test('a pod leaving a vNode that stays changes nothing; the last one makes vnodefs forget its ids and /proc/sys values', async () => {

@@ -11,6 +11,7 @@
 import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { nsAction, NsOp, type NsActionResult } from '../../addon/nsaction.js';
 import { writeFileAtomic } from '../common/atomicWrite.js';
 import type { Logger } from '../common/log.js';
 import { layerVNodeProfile, type OciSeccomp } from '../seccomp/seccompProfile.js';
@@ -26,6 +27,7 @@ import { delegateCgroups, ownPodVolumes, podEmptyDirs, type Owner } from './dele
 import { DeviceNodes } from './DeviceNodes.js';
 import type { PodLogViews } from './PodLogViews.js';
 import { idmapRootfs, removeIdmapDir } from './idmapRootfs.js';
+import { sandboxRootfsAsIs } from './sandboxRootfs.js';
 import { PodFacts, podCgroup, type VnodefsPodFacts } from './PodFacts.js';
 import { PodNetworks } from './PodNetworks.js';
 import type { ContainerLife, CreateContext } from './runcHook.js';
@@ -37,10 +39,10 @@ export interface VNodePodsOptions {
   logViews?: PodLogViews;
   /** vnodefs' files and directories for a container (containerBindings()), when vnodefs runs:
    * the spec rewrite binds those runc accepts; the /proc/sys ones (`inject`, the same for every
-   * container, asked for without an id) are bound by vnode-inject. */
+   * container, asked for without an id) are bound here, before `runc start` (bindBeforeStart). */
   procBindings?: (containerId?: string) => ProcBinding[];
-  /** The launcher's vnode-inject link, which binds them. */
-  launcher?: string;
+  /** How they are bound into a created container (default: the addon's nsAction `overlay`). */
+  bindInto?: (pid: number, overlays: [string, string][]) => Promise<NsActionResult>;
   /** The vnode handler's CNI config dir and plugin dir, for the vNode's own network. */
   cni?: VNodeCniDirs;
   /** The seccomp listener socket: runc hands it each container's notify fd. */
@@ -173,7 +175,10 @@ export class VNodePods implements ContainerLife {
         : undefined,
       devices,
     });
-    if (!ctx.sandbox) this.delegateAtStart.set(ctx.id, cgroupWritable(rewritten));
+    if (!ctx.sandbox) {
+      this.delegateAtStart.set(ctx.id, cgroupWritable(rewritten));
+      this.awaitingStart.set(ctx.id, {});
+    }
     const views = this.opts.logViews;
     if (views && views.wants(rewritten.mounts ?? [])) {
       await views.ensureView(vnode);
@@ -187,7 +192,11 @@ export class VNodePods implements ContainerLife {
     writeFileAtomic(specPath, JSON.stringify(rewritten), { durable: false });
     const tRootfs = performance.now();
     const idmapMarks: number[] = [];
-    await idmapRootfs(vnode, ctx.id, join(ctx.bundle, 'rootfs'), idmapMarks);
+    // The pause process runs its binary and writes nothing: its rootfs stays containerd's when
+    // any vNode uid can (sandboxRootfs.ts), saving the remount on RunPodSandbox's path.
+    const rootfs = join(ctx.bundle, 'rootfs');
+    const asIs = ctx.sandbox && sandboxRootfsAsIs(rewritten, rootfs);
+    if (!asIs) await idmapRootfs(vnode, ctx.id, rootfs, idmapMarks);
     const tEnd = performance.now();
     // A container's own vnodefs files are new names: looked up now on the thread pool, their FUSE
     // LOOKUPs overlap the answer and runc's start-up instead of adding to runc's mount setup, which
@@ -196,7 +205,7 @@ export class VNodePods implements ContainerLife {
     if (procBindings) void Promise.all(procBindings.filter((b) => b.own).map((b) => stat(b.source).catch(() => undefined)));
     const cgroup = podCgroup(spec);
     if (ctx.sandbox) this.facts.sandboxCreated(ctx.podId, cgroup, identity);
-    this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, devices: devices.length, ms: +(performance.now() - t0).toFixed(1), stepsMs: [tRewrite - t0, tWrite - tRewrite, tRootfs - tWrite, tEnd - tRootfs].map((x) => +x.toFixed(1)), idmapMs: [tRootfs, ...idmapMarks].map((x, i, a) => +(i ? x - a[i - 1]! : 0).toFixed(1)).slice(1) });
+    this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, devices: devices.length, rootfsAsIs: asIs, ms: +(performance.now() - t0).toFixed(1), stepsMs: [tRewrite - t0, tWrite - tRewrite, tRootfs - tWrite, tEnd - tRootfs].map((x) => +x.toFixed(1)), idmapMs: [tRootfs, ...idmapMarks].map((x, i, a) => +(i ? x - a[i - 1]! : 0).toFixed(1)).slice(1) });
     // The tree's runc (runc/vnode-pidns.patch) clones its stage-1 in the vNode's pid namespace, so
     // a new pid namespace of the container is nested in it: a hostPID pod of the vNode sees it.
     return { env: { [VNODE_PIDNS_ENV]: vnode.namespaces.pid } };
@@ -250,22 +259,51 @@ export class VNodePods implements ContainerLife {
   }
 
   /**
-   * Between `runc create` and `runc start` (vnode-runc's hook): the command that binds vnodefs'
-   * /proc/sys entries into the container (which runc refuses to do from config.json) and then
-   * runs `then` (runc start) in its place: the launcher execs it, no process comes from here.
-   * Undefined when nothing is configured to bind (a manager without vnodefs); throws when binds
-   * are configured but cannot be made.
+   * A container's seccomp listener arrived (SeccompAgent's 'listener'). During `runc create`
+   * (status "creating") its init has its mount namespace and root in place and waits to be told
+   * to exec: its /proc/sys binds are made now, on the thread pool, while runc create ends and
+   * containerd asks for the start, instead of on the start's path. The start awaits them.
    */
-  startCommand(pid: number, then: string[]): { path: string; argv: string[] } | undefined {
+  containerListening(id: string, pid: number, status: string): void {
+    const e = this.awaitingStart.get(id);
+    if (status !== 'creating' || !e || e.binds) return;
+    e.pid = pid;
+    e.binds = this.bindProcSys(id, pid, 'create');
+    e.binds.catch(() => undefined); // awaited (and reported) by the start
+  }
+
+  /**
+   * Between `runc create` and `runc start` (vnode-runc's hook): vnodefs' /proc/sys entries bound
+   * into the container (runc refuses them from config.json). Made when its seccomp listener
+   * arrived if they were; else now (no listener seen: a restarted manager). Throws when they
+   * cannot be made: the start is refused.
+   */
+  async bindBeforeStart(id: string, pid: number): Promise<void> {
+    const e = this.awaitingStart.get(id);
+    this.awaitingStart.delete(id);
+    if (e?.binds && e.pid === pid) return e.binds;
+    await this.bindProcSys(id, pid, 'start');
+  }
+
+  /** Containers created and not yet started, with their early /proc/sys binds (containerListening). */
+  private readonly awaitingStart = new Map<string, { pid?: number; binds?: Promise<void> }>();
+
+  private async bindProcSys(id: string, pid: number, when: 'create' | 'start'): Promise<void> {
     const b = this.opts.procBindings?.().filter((x) => x.inject);
-    if (!b?.length) return undefined;
-    if (!this.opts.launcher) throw new Error('no launcher to inject its /proc binds with');
-    if (!(pid > 0) || !then.length) throw new Error(`no container process to inject into (pid ${pid})`);
-    return { path: this.opts.launcher, argv: ['vnode-inject', String(pid), ...b.map((x) => `${x.source}=${x.destination}`), '--', ...then] };
+    if (!b?.length) return;
+    if (!(pid > 0)) throw new Error(`no container process to bind into (pid ${pid})`);
+    const t0 = performance.now();
+    // As host root in the container's mount, pid, net, ipc and uts namespaces, chrooted to its
+    // root (addon/src/nsaction.cc): the same dentries its processes will look up.
+    const overlays = b.map((x): [string, string] => [x.source, x.destination]);
+    const r = await (this.opts.bindInto ?? ((p, o) => nsAction({ op: NsOp.overlay, pid: p, overlays: o })))(pid, overlays);
+    if (r.errno) throw new Error(`cannot bind vnodefs' /proc/sys entries into container ${id} (pid ${pid}): ${r.stage}: ${r.code}`);
+    this.log.debug('/proc/sys entries bound into the container', { id, pid, when, bound: r.value, of: b.length, ms: +(performance.now() - t0).toFixed(1) });
   }
 
   async taskGone(id: string, podId: string): Promise<void> {
     this.delegateAtStart.delete(id);
+    this.awaitingStart.delete(id);
     this.opts.vnodefs?.forgetContainer(id);
     const v = this.vnodeOfPod(podId);
     if (!v) return;

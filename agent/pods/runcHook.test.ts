@@ -28,7 +28,7 @@ class Life implements ContainerLife {
   calls: string[] = [];
   failCreate: string | undefined;
   failNetwork: string | undefined;
-  inject = true;
+  failBinds: string | undefined;
   createEnv: Record<string, string> | undefined;
   async prepareCreate(ctx: CreateContext): Promise<{ env?: Record<string, string> } | void> {
     this.calls.push(`create ${ctx.id} pod=${ctx.podId} sandbox=${ctx.sandbox} ns=${ctx.namespace}`);
@@ -44,8 +44,9 @@ class Life implements ContainerLife {
     this.calls.push(`beforeStart ${rec.id} pid=${pid}`);
     if (this.failStart) throw new Error(this.failStart);
   }
-  startCommand(pid: number, then: string[]): { path: string; argv: string[] } | undefined {
-    return this.inject ? { path: '/bin/vnode', argv: ['vnode-inject', String(pid), '/x=/proc/sys', '--', ...then] } : undefined;
+  async bindBeforeStart(id: string, pid: number): Promise<void> {
+    this.calls.push(`binds ${id} pid=${pid}`);
+    if (this.failBinds) throw new Error(this.failBinds);
   }
   async taskGone(id: string, podId: string): Promise<void> {
     this.calls.push(`gone ${id} pod=${podId}`);
@@ -143,14 +144,16 @@ test('start: the sandbox waits for its network; a container gets its binds or do
   assert.match(String((a as { stderr: string }).stderr), /holds no pid/);
   writeFileSync(join(c, 'init.pid'), '4242\n');
   a = await s.hook.handle(req(s.start(c, 'c1')));
-  assert.deepEqual(a, { kind: 'exec', path: '/bin/vnode', argv: ['vnode-inject', '4242', '/x=/proc/sys', '--', RUNC, ...s.start(c, 'c1')] });
-  assert.deepEqual(s.life.calls.filter((x) => x.startsWith('beforeStart')), ['beforeStart c1 pid=4242'], 'the host-side steps ran with the init pid');
+  assert.deepEqual(a, { kind: 'exec', path: RUNC, argv: ['runc', ...s.start(c, 'c1')] });
+  assert.deepEqual(s.life.calls.filter((x) => x.startsWith('beforeStart') || x.startsWith('binds')), ['beforeStart c1 pid=4242', 'binds c1 pid=4242'], 'the host-side steps and the binds ran with the init pid, then plain runc start');
+  assert.ok(!s.life.calls.some((x) => x.startsWith('binds sb1')), 'the sandbox gets none');
   s.life.failStart = 'cannot delegate its cgroup';
   a = await s.hook.handle(req(s.start(c, 'c1')));
   assert.match(String((a as { stderr: string }).stderr), /container c1 not started: cannot delegate its cgroup/, 'a failed host-side step refuses the start');
   s.life.failStart = undefined;
-  s.life.inject = false;
-  assert.deepEqual(await s.hook.handle(req(s.start(c, 'c1'))), { kind: 'exec', path: RUNC, argv: ['runc', ...s.start(c, 'c1')] }, 'nothing configured to bind');
+  s.life.failBinds = 'cannot bind vnodefs\' /proc/sys entries into container c1 (pid 4242): resolve target: EACCES';
+  a = await s.hook.handle(req(s.start(c, 'c1')));
+  assert.match(String((a as { stderr: string }).stderr), /container c1 not started: cannot bind vnodefs' \/proc\/sys entries/, 'fail closed: no start without its binds');
   // A start of a container whose create never went through the hook: refused (fail closed).
   assert.match(String((await s.hook.handle(req(['start', 'other'])) as { stderr: string }).stderr), /container other not started: vnode-runc has no record of creating it/);
   // Every other runc command: plain runc.

@@ -4,8 +4,9 @@
 // names. These three are the whole life of a container as the vNode layer sees it:
 // - create: the container joins its pod's vNode (spec rewrite, idmapped rootfs, devices), before
 //   `runc create` reads config.json;
-// - start: the sandbox's network must be in place; a container's /proc/sys binds are made (it
-//   exists with its namespaces but runs nothing yet), then `runc start`;
+// - start: the sandbox's network must be in place; a container's /proc/sys binds are in place
+//   (made when its seccomp listener arrived during create, else now: it exists with its
+//   namespaces but runs nothing yet), then `runc start`;
 // - delete: the container leaves (and with the pod's last one, the pod leaves its vNode), then
 //   `runc delete`.
 // The manager is not in containerd's task path: a manager that dies leaves every container,
@@ -94,8 +95,9 @@ export interface ContainerLife {
   /** Between a container's `runc create` and `runc start` (its init pid known): host-side steps
    * such as delegating its cgroup to a privileged container's runtime. */
   beforeStart(rec: ContainerRecord, pid: number): Promise<void>;
-  /** What runs instead of a container's `runc start` (vnode-inject of its /proc/sys binds), or undefined. */
-  startCommand(pid: number, then: string[]): { path: string; argv: string[] } | undefined;
+  /** Before a container's `runc start`: its /proc/sys binds are in place (made now, or awaited if
+   * they were made while it was created); throws when they cannot be. */
+  bindBeforeStart(id: string, pid: number): Promise<void>;
   /** A container is gone (deleted, or its create failed). */
   taskGone(id: string, podId: string): Promise<void>;
   /** The pod's last container is gone: it leaves its vNode. */
@@ -137,7 +139,7 @@ export class RuncHook {
       return { kind: 'exit', code: 1, stderr: `vnode-runc: the launcher did not say where the runc command is (${RUNC_COMMAND_AT}=${JSON.stringify(req.env[RUNC_COMMAND_AT] ?? null)}). Nothing was done.\n` };
     const p = parseRuncArgs(args, at < 0 ? -1 : at - 1);
     if (p.command === 'create') return this.create(p, req.cwd, exec);
-    if (p.command === 'start') return this.start(p, args, exec, runc);
+    if (p.command === 'start') return this.start(p, exec);
     if (p.command === 'delete') {
       const id = p.rest[p.rest.length - 1] ?? '';
       await this.gone(id, 'deleted');
@@ -178,7 +180,7 @@ export class RuncHook {
     return exec.kind === 'exec' && prepared?.env ? { ...exec, env: { ...exec.env, ...prepared.env } } : exec;
   }
 
-  private async start(p: RuncArgs, args: string[], exec: LaunchAnswer, runc: string): Promise<LaunchAnswer> {
+  private async start(p: RuncArgs, exec: LaunchAnswer): Promise<LaunchAnswer> {
     const id = p.rest[p.rest.length - 1] ?? '';
     const rec = this.containers.task(id);
     // Fail closed: every container the vnode runtime creates is recorded before its `runc create`
@@ -202,16 +204,13 @@ export class RuncHook {
       return this.refuse(p, `container ${id} not started: cannot read its init pid: ${(e as Error).message}`);
     }
     if (!Number.isInteger(pid) || pid <= 0) return this.refuse(p, `container ${id} not started: its init.pid holds no pid`);
-    let cmd: { path: string; argv: string[] } | undefined;
     try {
       await this.life.beforeStart(rec, pid);
-      cmd = this.life.startCommand(pid, [runc, ...args]);
+      await this.life.bindBeforeStart(id, pid);
     } catch (e) {
       return this.refuse(p, `container ${id} not started: ${(e as Error).message}`);
     }
-    if (!cmd) return exec;
-    this.log.debug('binding into the container before start', { id, pid });
-    return { kind: 'exec', path: cmd.path, argv: cmd.argv };
+    return exec;
   }
 
   /**

@@ -116,6 +116,9 @@ export declare interface SeccompAgent {
   on(event: 'attached', l: (c: ConnectionInfo) => void): this;
   on(event: 'released', l: (c: ConnectionInfo, reason: string) => void): this;
   on(event: 'refused', l: (reason: string, state?: ListenerState) => void): this;
+  /** A listener runc just handed over (not an adopted one): the container, the process the filter
+   * is in, and runc's status of the container ("creating" during `runc create`). */
+  on(event: 'listener', l: (a: { containerId: string; pid: number; status: string }) => void): this;
 }
 
 export class SeccompAgent extends EventEmitter {
@@ -239,6 +242,9 @@ export class SeccompAgent extends EventEmitter {
       }
     }
     this.attachListener(fd, target, state.pid, state.state.status, name);
+    // Said at once, from runc's own message: a container being created is set up but runs
+    // nothing yet (VNodePods binds its /proc/sys entries now, off its start's path).
+    this.emit('listener', { containerId: target.containerId, pid: state.pid, status: state.state.status });
   }
 
   private attachListener(fd: number, target: SeccompTarget, pid: number, status: string, keptName: string): void {

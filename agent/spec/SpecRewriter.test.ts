@@ -122,7 +122,7 @@ test('vnodefs binds: what the host lacks is left out (runc would fail creating i
   assert.equal(withDmi.get('/sys/devices/virtual/dmi/id')?.source, `${VFS}/sys/devices/virtual/dmi/id`);
   assert.ok(withDmi.has('/sys/hypervisor'));
   assert.ok(![...withDmi.keys()].some((d) => d.startsWith('/sys/devices/virtual/dmi/id/')), 'the directory, not file by file');
-  // /proc/sys paths (boot_id, the sysctl entries) are vnode-inject's: runc refuses them here.
+  // /proc/sys paths (boot_id, the sysctl entries) are bound before runc start: runc refuses them here.
   assert.ok(![...withDmi.keys()].some((d) => d.startsWith('/proc/sys/')));
 });
 
@@ -152,7 +152,7 @@ test("vnodefs binds over a hostPath of the host's /sys and /proc: the same files
   assert.ok(bare.has('/host/sys/firmware'));
 });
 
-test('a hostPath of /proc mounted on the container\'s /proc leaves /proc/sys to vnode-inject, and a mount the pod has is never doubled', () => {
+test('a hostPath of /proc mounted on the container\'s /proc leaves /proc/sys to the start-time binds, and a mount the pod has is never doubled', () => {
   const s = fixture('container-plain');
   s.mounts = [...(s.mounts ?? []), { destination: '/proc', type: 'bind', source: '/proc', options: ['rbind'] }, { destination: '/sys/firmware', type: 'bind', source: '/srv/fw', options: ['rbind'] }];
   const fsOf = (p: string) => (p === '/proc' ? { fsType: 'proc', lockedFlags: [] } : { fsType: 'ext4', lockedFlags: [] });

@@ -99,9 +99,9 @@ export interface ProcBinding {
   source: string;
   /** the /proc or /sys path it stands for */
   destination: string;
-  /** a /proc/sys entry the vNode writes (bound without ro, by vnode-inject) */
+  /** a /proc/sys entry the vNode writes (bound without ro, before runc start) */
   writable?: boolean;
-  /** bound by vnode-inject before runc start: runc refuses it under the container's /proc */
+  /** bound by the manager before runc start (VNodePods.bindBeforeStart): runc refuses it under the container's /proc */
   inject?: boolean;
   /** one of the container's own files (vnodefs' containers/<id>/): its first lookup reaches vnodefs */
   own?: boolean;
@@ -255,7 +255,7 @@ export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespac
     };
     const present = v.procBindings.filter((b) => !v.hostHas || v.hostHas(b.destination));
     // The container's own /proc and /sys: what runc accepts here; the rest (/proc/sys entries)
-    // vnode-inject binds before runc start.
+    // the manager binds before runc start.
     for (const b of present) if (!b.inject) bind(b.destination, b.source);
     // A hostPath of the host's /proc or /sys became an instance of the container's own: the same
     // files below its destination, where runc binds any path (it refuses only the container's
@@ -264,7 +264,7 @@ export function rewriteSpec(input: OciSpec, sandbox: boolean, host: HostNamespac
     for (const inst of instances) {
       const prefix = inst.fsType === 'proc' ? '/proc/' : '/sys/';
       const root = inst.destination.replace(/\/+$/, '');
-      // An instance on the container's own /proc gets its /proc/sys files from vnode-inject.
+      // An instance on the container's own /proc gets its /proc/sys files at the start.
       const underProc = root === '/proc' || root.startsWith('/proc/');
       for (const b of present) {
         if (b.writable || !b.destination.startsWith(prefix) || (b.inject && underProc)) continue;

@@ -107,7 +107,7 @@ export interface ContainerBinding {
   writable: boolean;
   /** a directory bound as a whole (DMI, and the empty ones that hide a host directory) */
   dir: boolean;
-  /** a /proc destination runc refuses in config.json: bound by vnode-inject before runc start */
+  /** a /proc destination runc refuses in config.json: bound by the manager before runc start */
   inject: boolean;
   /** from the container's own directory (containers/<id>/), not the shared tree */
   own: boolean;
@@ -138,7 +138,7 @@ export const MAX_MOUNT_OVERLAYS = 64;
 /**
  * What goes on top of a procfs or sysfs the pod mounts itself (the seccomp mount handler):
  * (file or directory in the vnodefs mount, path inside the new mount), every /proc one including
- * the /proc/sys entries (the new mount has none of vnode-inject's binds).
+ * the /proc/sys entries (the new mount has none of the container's start-time binds).
  */
 export function mountOverlays(mountpoint: string): { proc: [string, string][]; sys: [string, string][] } {
   const proc: [string, string][] = [];

@@ -1,4 +1,4 @@
-// Where vnodefs' files go in a container (spec binds, vnode-inject, a pod's own proc/sysfs
+// Where vnodefs' files go in a container (spec binds, the start-time binds, a pod's own proc/sysfs
 // mounts): the registry's bind points, checked as a table.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -28,7 +28,7 @@ test('whole directories replace the host\'s: DMI is bound as one directory, firm
   for (const d of emptyDirs) assert.ok(!procFiles.some((f) => f.path.startsWith(`${d}/`)), `${d} stays empty`);
 });
 
-test('what runc binds from config.json and what vnode-inject binds: every /proc/sys path, boot_id included, is injected', () => {
+test('what runc binds from config.json and what is bound before runc start: every /proc/sys path, boot_id included, is injected', () => {
   const b = containerBindings(M);
   const inject = b.filter((x) => x.inject).map((x) => x.destination);
   assert.ok(inject.includes('/proc/sys/kernel/random/boot_id'));
