@@ -47,6 +47,10 @@ int holder_main(int argc, char **argv) {
       return 2;
     }
   }
+  /* The manager clones us with every signal blocked (addon/src/holder.cc): unblocked here. */
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
   int ctl = fcntl(3, F_GETFD) != -1 ? 3 : -1;
   prctl(PR_SET_NAME, "vnode-holder", 0, 0, 0); /* comm says what it is, not "vnode" */
   /* hostPID pods see this process as their pid 1: its command line must not show host paths.

@@ -3,9 +3,12 @@
 // single-threaded, so it may create or join a user namespace. Between clone and exec the child
 // uses raw syscalls only (glibc's set*id would try to signal threads that do not exist there).
 //
-// spawnHolder: clone(NEWUSER|NEWPID|NEWNS|...), the parent writes uid_map/gid_map, releases the
-// child over a pipe, the child becomes root in its namespace and execs the holder program with a
-// control socket on fd 3. The holder answers "R" when ready (or "E<message>" and exits).
+// spawnHolder: clone(NEWUSER|NEWPID|NEWNS|... | CLONE_VM), the parent writes uid_map/gid_map,
+// releases the child over a pipe, the child becomes root in its namespace and execs the holder
+// program with a control socket on fd 3. The holder answers "R" when ready (or "E<message>" and
+// exits). The child shares the manager's address space until its execve, on a stack of its own,
+// with every signal blocked (the holder unblocks them): a plain fork copied the page tables of the
+// whole manager, 2 ms at 46 MiB of RSS and 11 ms at 430 MiB, on every vNode's creation.
 //
 // createNetns: a child joins a user namespace, unshares a network namespace (so the netns is owned
 // by that user namespace) and the parent bind-mounts /proc/<child>/ns/net onto a file.
@@ -14,6 +17,8 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <pthread.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -123,7 +128,11 @@ struct HolderChildArgs {
 
 const char* const kStages[] = {"", "setgroups", "setresgid", "setresuid", "control fd", "/dev/null", "execve"};
 
-[[noreturn]] void HolderChild(const HolderChildArgs& a) {
+// Runs in the manager's address space (CLONE_VM, not suspended: the parent writes our maps) with
+// the cloning thread's TLS: libc calls that fail set that thread's errno, which is only read on
+// failure paths. No allocation, nothing but the calls below until execve.
+int HolderChild(void* arg) {
+  const HolderChildArgs& a = *static_cast<const HolderChildArgs*>(arg);
   CloseAllExcept({a.releaseR, a.errW, a.ctlChild});
   int errfd = fcntl(a.errW, F_DUPFD_CLOEXEC, 10);
   auto fail = [errfd](int stage) {
@@ -148,16 +157,18 @@ const char* const kStages[] = {"", "setgroups", "setresgid", "setresuid", "contr
   if (nul < 0 || dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(nul, 2) < 0) fail(5);
   // Nothing else of the manager may leak into the vNode.
   syscall(SYS_close_range, 4u, ~0u, CLOSE_RANGE_CLOEXEC);
+  // Our own copy of the handlers (no CLONE_SIGHAND): the manager ignores SIGPIPE, which execve
+  // would keep. Signals stay blocked until the holder program unblocks them: a handler of the
+  // manager must never run on this stack.
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   sigaction(SIGPIPE, &dfl, nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  sigprocmask(SIG_SETMASK, &none, nullptr);
   execve(a.path, a.argv, a.envp);
   fail(6);
   _exit(127);
 }
+
+constexpr size_t kHolderStack = 64 * 1024;
 
 struct HolderSpec {
   std::string path;
@@ -189,13 +200,29 @@ WorkResult SpawnHolderWork(const HolderSpec& s, HolderOut& out) {
     close(rel[0]), close(rel[1]), close(err[0]), close(err[1]);
     return WorkResult::Fail("socketpair", e);
   }
+  void* stack = mmap(nullptr, kHolderStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    int e = errno;
+    close(rel[0]), close(rel[1]), close(err[0]), close(err[1]), close(ctl[0]), close(ctl[1]);
+    return WorkResult::Fail("mmap", e);
+  }
+  HolderChildArgs args{rel[0], rel[1], err[0], err[1], ctl[0], ctl[1], s.path.c_str(), av.data(), ev.data()};
   int pidfd = -1;
-  long pid = syscall(SYS_clone, s.nsFlags | CLONE_PIDFD | SIGCHLD, nullptr, &pidfd, nullptr, 0);
-  if (pid == 0) HolderChild({rel[0], rel[1], err[0], err[1], ctl[0], ctl[1], s.path.c_str(), av.data(), ev.data()});
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);  // the child inherits it
+  long pid = clone(HolderChild, static_cast<char*>(stack) + kHolderStack, static_cast<int>(s.nsFlags) | CLONE_VM | CLONE_PIDFD | SIGCHLD, &args, &pidfd);
   int cloneErr = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   close(rel[0]);
   close(err[1]);
   close(ctl[1]);
+  // The child runs on `stack` until its execve (the error pipe then reads EOF) or its death:
+  // unmapped only after one of those.
+  auto unmapStack = [&]() {
+    if (stack) munmap(stack, kHolderStack);
+    stack = nullptr;
+  };
   auto cleanup = [&]() {
     if (rel[1] >= 0) close(rel[1]);
     close(err[0]);
@@ -203,12 +230,14 @@ WorkResult SpawnHolderWork(const HolderSpec& s, HolderOut& out) {
     if (pidfd >= 0) close(pidfd);
   };
   if (pid < 0) {
+    unmapStack();
     cleanup();
     return WorkResult::Fail("clone", cloneErr);
   }
   auto killFail = [&](const std::string& call, int e, std::string msg = "") {
     kill(static_cast<pid_t>(pid), SIGKILL);
     std::string st = WaitStatusText(static_cast<pid_t>(pid));
+    unmapStack();  // dead
     cleanup();
     return WorkResult::Fail(call, e, msg.empty() ? msg : msg + "; holder " + st);
   };
@@ -225,9 +254,12 @@ WorkResult SpawnHolderWork(const HolderSpec& s, HolderOut& out) {
   if (n == sizeof msg) {
     int stage = msg[0] > 0 && msg[0] < 7 ? msg[0] : 0;
     Reap(static_cast<pid_t>(pid));
+    unmapStack();
     cleanup();
     return WorkResult::Fail(std::string("holder ") + kStages[stage], msg[1]);
   }
+  // EOF on the error pipe: the child has exec'd (or exited), and no longer runs on our stack.
+  unmapStack();
   char ans[4096];
   n = ReadUntil(ctl[0], ans, 1, deadline);
   if (n < 0) return killFail("wait for holder ready", errno);

@@ -3,7 +3,7 @@ import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkS
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, test } from 'node:test';
-import { isTempName, symlinkAtomic, tempPathFor, writeFileAtomic } from './atomicWrite.js';
+import { isTempName, symlinkAtomic, tempPathFor, writeFileAtomic, writeFileAtomicAsync } from './atomicWrite.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'vnode-atomic-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -57,6 +57,24 @@ test('a failed write keeps the old content and removes its temp file', () => {
   assert.deepEqual(readdirSync(d), ['inside']);
   assert.equal(lstatSync(tempPathFor(d), { throwIfNoEntry: false }), undefined);
   assert.throws(() => writeFileAtomic(join(dir, 'no-such-dir', 'f'), 'x'), /ENOENT/);
+});
+
+test('the thread-pool write replaces the file whole like the other, and a failed one keeps the old content and no temp file', async () => {
+  const f = join(dir, 'ids.json');
+  writeFileSync(tempPathFor(f), 'half a file from before the crash');
+  await writeFileAtomicAsync(f, '{"a":1}\n', { mode: 0o600 });
+  assert.equal(readFileSync(f, 'utf8'), '{"a":1}\n');
+  assert.equal(statSync(f).mode & 0o777, 0o600);
+  const inode = statSync(f).ino;
+  await writeFileAtomicAsync(f, Buffer.from('{"a":2}\n'), { mode: 0o600 });
+  assert.equal(readFileSync(f, 'utf8'), '{"a":2}\n');
+  assert.notEqual(statSync(f).ino, inode);
+  assert.equal(lstatSync(tempPathFor(f), { throwIfNoEntry: false }), undefined);
+  const d = join(dir, 'occupied-async');
+  mkdirSync(join(d, 'inside'), { recursive: true });
+  await assert.rejects(writeFileAtomicAsync(d, 'x'), (e: unknown) => ['EISDIR', 'ENOTEMPTY', 'EEXIST'].includes((e as NodeJS.ErrnoException).code ?? ''));
+  assert.deepEqual(readdirSync(d), ['inside']);
+  assert.equal(lstatSync(tempPathFor(d), { throwIfNoEntry: false }), undefined);
 });
 
 test('a link is repointed by one rename', () => {

@@ -2,7 +2,7 @@
 // configured pool, never overlapping a host user's /etc/subuid or /etc/subgid range, a host
 // user's or group's own id, or another vNode's block. Allocations are persisted atomically
 // (StateStore) so they survive a manager restart.
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ID_RANGE_SIZE } from '../common/config.js';
 import type { StateStore } from './StateStore.js';
@@ -83,9 +83,10 @@ export function parseIdsFile(text: string, source: string): ReservedInterval[] {
   return out;
 }
 
-async function readOptional(file: string): Promise<string> {
+/** Small files (/etc/subuid, /etc/passwd, ...): read at once, no thread-pool hop each. */
+function readOptional(file: string): string {
   try {
-    return await readFile(file, 'utf8');
+    return readFileSync(file, 'utf8');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
     throw e;
@@ -114,10 +115,10 @@ export class IdAllocator {
   async reserved(): Promise<ReservedInterval[]> {
     const p = this.pool;
     return [
-      ...parseSubIds(await readOptional(p.subuidFile), p.subuidFile),
-      ...parseSubIds(await readOptional(p.subgidFile), p.subgidFile),
-      ...parseIdsFile(await readOptional(p.passwdFile), p.passwdFile),
-      ...parseIdsFile(await readOptional(p.groupFile), p.groupFile),
+      ...parseSubIds(readOptional(p.subuidFile), p.subuidFile),
+      ...parseSubIds(readOptional(p.subgidFile), p.subgidFile),
+      ...parseIdsFile(readOptional(p.passwdFile), p.passwdFile),
+      ...parseIdsFile(readOptional(p.groupFile), p.groupFile),
     ];
   }
 
@@ -132,11 +133,23 @@ export class IdAllocator {
       .map((o) => [o, this.get(o)!]);
   }
 
-  /** The owner's block, allocating one if it has none. */
-  allocate(owner: string): Promise<IdRange> {
+  /** The owner's block, allocating one if it has none; resolves once it is on disk. */
+  async allocate(owner: string): Promise<IdRange> {
+    const { range, committed } = await this.reserve(owner);
+    await committed;
+    return range;
+  }
+
+  /**
+   * The owner's block, taken at once (no other owner gets it from now on), with the promise of
+   * its commit to disk: the caller overlaps the fsync with its own work and waits for it before
+   * it records anything that names the block. A failed commit leaves the block taken in memory:
+   * the caller's cleanup releases it (release()).
+   */
+  reserve(owner: string): Promise<{ range: IdRange; committed: Promise<void> }> {
     return this.serialize(async () => {
       const have = this.get(owner);
-      if (have) return have;
+      if (have) return { range: have, committed: Promise.resolve() };
       const reserved = await this.reserved();
       const taken = Object.values(this.state.ranges);
       const { start, count } = this.pool;
@@ -150,8 +163,11 @@ export class IdAllocator {
           reservedBlocks++;
           continue;
         }
-        await this.commit({ version: 1, ranges: { ...this.state.ranges, [owner]: s }, cursor: (i + 1) % count });
-        return this.get(owner)!;
+        const next: IdState = { version: 1, ranges: { ...this.state.ranges, [owner]: s }, cursor: (i + 1) % count };
+        this.state = next;
+        const committed = this.store.writeJson(STATE_FILE, next);
+        committed.catch(() => undefined); // the caller awaits it
+        return { range: this.get(owner)!, committed };
       }
       throw new IdPoolExhaustedError(this.pool, taken.length, reservedBlocks);
     });

@@ -9,6 +9,22 @@ import { StateError, StateStore } from './StateStore.js';
 
 const Schema = z.object({ n: z.number() });
 
+test('writes and removals of one file, called at once, end as the last call had it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'vnode-core-state-'));
+  const s = new StateStore(dir);
+  const value = { n: 1 };
+  const writes = [s.writeJson('ids.json', value), s.writeJson('ids.json', { n: 2 }, { durable: false }), s.writeJson('ids.json', { n: 3 })];
+  value.n = 99; // taken at the call
+  await Promise.all(writes);
+  assert.deepEqual(await s.readJson('ids.json', Schema), { n: 3 });
+  await Promise.all([s.writeJson('vnodes/x.json', { n: 1 }), s.remove('vnodes/x.json')]);
+  assert.equal(await s.readJson('vnodes/x.json', Schema), undefined, 'removed after its write, not before');
+  await Promise.all([s.remove('vnodes/y.json'), s.writeJson('vnodes/y.json', { n: 4 })]);
+  assert.deepEqual(await s.readJson('vnodes/y.json', Schema), { n: 4 });
+  assert.deepEqual(readdirSync(dir).sort(), ['ids.json', 'vnodes']);
+  rmSync(dir, { recursive: true });
+});
+
 test('write, read, list, remove; bad content names the file; leftovers of torn writes go', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'vnode-core-state-'));
   const s = new StateStore(dir);

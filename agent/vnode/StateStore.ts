@@ -3,7 +3,7 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { z } from 'zod';
-import { isTempName, syncDir, writeFileAtomic } from '../common/atomicWrite.js';
+import { isTempName, syncDirAsync, writeFileAtomic, writeFileAtomicAsync } from '../common/atomicWrite.js';
 
 export class StateError extends Error {
   constructor(
@@ -23,12 +23,38 @@ export class StateStore {
     return join(this.dir, name);
   }
 
-  /** durable: false for a change whose meaning ends with the boot (writeFileAtomic). */
+  /** Writes in flight per file: each write of a file waits for the one before, so the file ends
+   * as the last call had it, whatever the fsyncs take. */
+  private readonly writing = new Map<string, Promise<void>>();
+
+  /**
+   * durable: false for a change whose meaning ends with the boot (writeFileAtomic, no fsync).
+   * A durable write runs on the thread pool (writeFileAtomicAsync): the event loop goes on while
+   * the disk syncs. The content is taken at the call.
+   */
   async writeJson(name: string, value: unknown, opts: { durable?: boolean } = {}): Promise<void> {
     const file = this.path(name);
-    const dir = dirname(file);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n', { mode: 0o600, durable: opts.durable });
+    const text = JSON.stringify(value, null, 2) + '\n';
+    await this.inTurn(file, async () => {
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      if (opts.durable === false) writeFileAtomic(file, text, { mode: 0o600, durable: false });
+      else await writeFileAtomicAsync(file, text, { mode: 0o600 });
+    });
+  }
+
+  /** Runs fn once the file's earlier writes and removals are done. */
+  private async inTurn(file: string, fn: () => Promise<void>): Promise<void> {
+    const before = this.writing.get(file);
+    const run = (async () => {
+      if (before) await before.catch(() => undefined);
+      await fn();
+    })();
+    this.writing.set(file, run);
+    try {
+      await run;
+    } finally {
+      if (this.writing.get(file) === run) this.writing.delete(file);
+    }
   }
 
   /** undefined when the file does not exist; StateError when it is not valid. */
@@ -54,8 +80,10 @@ export class StateStore {
 
   async remove(name: string): Promise<void> {
     const file = this.path(name);
-    await rm(file, { force: true });
-    syncDir(dirname(file));
+    await this.inTurn(file, async () => {
+      await rm(file, { force: true });
+      await syncDirAsync(dirname(file));
+    });
   }
 
   /** Names of the JSON files in a subdirectory; leftovers of interrupted writes are deleted. */

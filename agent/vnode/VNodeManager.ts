@@ -7,8 +7,8 @@
 // a manager killed at any point leaves either a recorded holder or none. Anything a crash leaves
 // half-done (a range without record, a "deleting" record, a record whose holder is gone, a
 // directory without record) is cleaned up by reload().
-import { chmod, mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { readlinkSync } from 'node:fs';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { chmodSync, mkdirSync, readlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createNetns } from '../../addon/holder.js';
 import { MountConstants, umount2 } from '../../addon/mount.js';
@@ -274,7 +274,9 @@ export class VNodeManager {
     const name = vnodeName(key);
     for (const other of this.records.values())
       if (other.name === name) throw new VNodeError(key, `name ${name} is taken by key ${other.key}`);
-    const idRange = await this.ids.allocate(name);
+    // The block is ours at once; its commit to disk (an fsync) runs while the holder starts, and
+    // is waited for, with the "ready" record's, before the holder is committed.
+    const { range: idRange, committed: idsCommitted } = await this.ids.reserve(name);
     const tIds = performance.now();
     const dir = join(this.vnodesDir, name);
     let r: VNodeRecord = {
@@ -298,11 +300,12 @@ export class VNodeManager {
     try {
       // The holder runs as an unprivileged host uid: every directory on its way must be
       // traversable (0711), and its root stays empty and unwritable (0555, owned by host root).
-      await mkdir(this.vnodesDir, { recursive: true, mode: 0o711 });
-      await chmod(this.vnodesDir, 0o711);
-      await mkdir(r.rootDir, { recursive: true, mode: 0o711 });
-      await chmod(dir, 0o711);
-      await chmod(r.rootDir, 0o555);
+      // Quick local calls, made at once (a thread-pool hop each cost more than the call).
+      mkdirSync(this.vnodesDir, { recursive: true, mode: 0o711 });
+      chmodSync(this.vnodesDir, 0o711);
+      mkdirSync(r.rootDir, { recursive: true, mode: 0o711 });
+      chmodSync(dir, 0o711);
+      chmodSync(r.rootDir, 0o555);
       tDirs = performance.now();
       const { holder, commit } = await Holder.spawn(
         { treeDir: this.treeDir, hostname: r.hostname, rootDir: r.rootDir, idRange, timeoutMs: this.cfg.holderReadyTimeoutMs },
@@ -313,7 +316,9 @@ export class VNodeManager {
       if (userns) this.usernsIds.set(name, userns);
       r = { ...r, holder: { pid: holder.pid, startTime: holder.startTime }, state: 'ready' };
       tHolder = performance.now();
-      await this.save(r);
+      // Both on disk before the holder is committed (a manager that dies first leaves an
+      // uncommitted holder, which exits, and a record reload() cleans up); written side by side.
+      await Promise.all([idsCommitted, this.save(r)]);
       commit();
     } catch (e) {
       await this.teardown(r).catch((te: unknown) => this.log.error('cleanup after a failed create failed', { key, name, error: (te as Error).message }));
