@@ -65,11 +65,13 @@ mkdirSync(join(tree, 'bin'), { recursive: true });
 const launcher = join(tree, 'bin/vnode');
 const cflags = ['-O2', '-Wall', '-Wextra', '-Wno-unused-parameter', '-Wno-format-truncation', '-D_FORTIFY_SOURCE=2'];
 // The launcher, one multi-call binary from several files: vnode.c holds main()'s dispatch,
-// launcher.h says which file holds what. Rebuilt when any of them (the header too) changed.
+// launcher.h says which file holds what. Rebuilt when any of them (the header too) or this
+// script changed. Linked statically: it runs for every runc, CNI and shim call of every pod
+// (~12 a pod), and without the dynamic loader an exec of it takes 0.73 ms instead of 0.96 here.
 const launcherDir = 'addon/launcher';
 const launcherSrcs = ['vnode.c', 'common.c', 'forward.c', 'runc.c', 'holder.c', 'nsexec.c'].map((f) => `${launcherDir}/${f}`);
-if ([...launcherSrcs, `${launcherDir}/launcher.h`].some((s) => newer(join(root, s), launcher))) {
-  run('cc', [...cflags, '-o', launcher, ...launcherSrcs]);
+if ([...launcherSrcs, `${launcherDir}/launcher.h`, 'scripts/build.mjs'].some((s) => newer(join(root, s), launcher))) {
+  run('cc', [...cflags, '-static', '-o', launcher, ...launcherSrcs]);
 }
 // The manager's supervisor on the host (installer/ManagerSupervisor.ts): its own small program.
 const supervise = join(tree, 'bin/vnode-supervise');
