@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
+import { join } from 'node:path';
 import { vnodeName } from '../agent/vnode/VNodePlacement.js';
 import { productUuid } from '../agent/vnodefs/render/renderIdentity.js';
 import { containerBindings } from '../agent/vnodefs/VnodeFs.js';
@@ -99,8 +100,13 @@ describe('vnodefs in vNode pods', { skip }, () => {
     const p2 = await bed.runPod({ name: 'a-late', namespace: 'vfs-a', handler: 'vnode' }, { name: 'main', command: ['sleep', '3600'], ...LIMITS });
     const up3 = Number((await sh(p2.containerId, 'cat /proc/uptime')).split(' ')[0]);
     assert.ok(up3 <= (Date.now() - askedAt) / 1000 + 0.5 && up3 < up2, `second pod's uptime ${up3} s`);
+    // Its /proc/sys binds were made while runc created it: the launcher ran its start without
+    // the manager (docs/pods.md, step 4), and the mark goes with the container.
+    const mark = join(vb!.manager.runDir, 'start-ready', p2.containerId);
+    assert.ok(existsSync(mark), 'its start was marked ready');
     await bed.cri.stopPodSandbox(p2.podId);
     await bed.cri.removePodSandbox(p2.podId);
+    assert.ok(!existsSync(mark), 'the mark is gone with the container');
   });
 
   test('a /proc/sys write is seen in its vNode only (same namespace yes, other namespace no), never on the host', { timeout: 90_000 }, async () => {

@@ -2,7 +2,7 @@
 // kinds, the runc fast path, and malformed requests that harm no other call.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +69,23 @@ test('vnode-runc execs runc directly unless the command is hooked', { skip }, as
     const want = args[0] === '--root' ? [...root, '--log', '/l', 'state', 'id3'] : ['--log', '/l', ...root, 'state', 'id3'];
     assert.equal(r.stdout, `${want.join(' ')}\n`, args.join(' '));
   }
+});
+
+test('a start the manager marked ready runs runc at once; any other start, and a malformed id, asks the manager', { skip }, async () => {
+  const env = { VNODE_RUNC: '/bin/echo', VNODE_RUNC_HOOKED: ',create,start,delete,' };
+  const start = (id: string) => run('vnode-runc', ['--root', '/x', '--log', '/l', 'start', id], env);
+  mkdirSync(join(dir, 'start-ready'), { recursive: true });
+  writeFileSync(join(dir, 'start-ready', 'c0ffee'), '');
+  seen.length = 0;
+  assert.equal((await start("c0ffee")).stdout, `--root ${dir}/runc/x --log /l start c0ffee\n`, 'runc itself, with the run dir\'s root');
+  assert.equal(seen.length, 0, 'the manager was not asked');
+  assert.equal((await start('beef')).stdout, 'hooked --root y\n', 'no marker: the manager answers');
+  writeFileSync(join(dir, 'start-ready', '.hidden'), '');
+  assert.equal((await start('.hidden')).stdout, 'hooked --root y\n', 'an id containerd never makes is not looked up');
+  assert.equal((await start('../start-ready/c0ffee')).stdout, 'hooked --root y\n');
+  assert.equal(seen.length, 3);
+  // Only start: a create of a marked id still goes to the manager.
+  assert.equal((await run('vnode-runc', ['--root', '/x', 'create', 'c0ffee'], env)).stdout, 'hooked --root y\n');
 });
 
 test('without a manager the runc step still works and the shim falls back to the JS entry', { skip }, () => {

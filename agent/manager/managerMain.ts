@@ -90,6 +90,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
     placement,
     {
       procBindings: containerProcBindings(vnodefs),
+      startReadyDir: join(cfg.runDir, 'start-ready'),
       seccompListener: join(cfg.runDir, 'seccomp.sock'),
       vnodefs,
       cni: cfg.cni,

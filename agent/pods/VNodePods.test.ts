@@ -2,7 +2,7 @@
 // which ids is registered on Create (before any of its processes runs) and forgotten with the
 // vNode, and the container's spec gets vnodefs' binds by the host's path rules.
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -57,9 +57,15 @@ const vnodefs = {
 const VFS = '/run/vnode/vnodefs';
 const pods = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPolicy({})), { procBindings: (id) => containerBindings(VFS, id), vnodefs }, logger('test'));
 
-async function create(id: string, on = pods): Promise<{ destination: string; source?: string }[]> {
+async function create(id: string, on = pods, cgroupRw = false): Promise<{ destination: string; source?: string }[]> {
   const bundle = mkdtempSync(join(tmp, 'bundle-'));
   copyFileSync(new URL('../../../agent/spec/fixtures/container-plain.json', import.meta.url), join(bundle, 'config.json'));
+  // A privileged container's cgroupfs is read-write (its cgroup is delegated at its start).
+  if (cgroupRw) {
+    const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { mounts: { destination: string; options?: string[] }[] };
+    for (const m of spec.mounts) if (m.destination === '/sys/fs/cgroup') m.options = m.options?.filter((o) => o !== 'ro');
+    writeFileSync(join(bundle, 'config.json'), JSON.stringify(spec));
+  }
   const spec = parseSpec(readFileSync(join(bundle, 'config.json'), 'utf8'), 'config.json');
   await on.prepareCreate({ id, podId: 'pod1', sandbox: false, bundle, namespace: 'k8s.io', spec, annotations: spec.annotations as Record<string, string> });
   return (JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { mounts: { destination: string; source?: string }[] }).mounts;
@@ -90,13 +96,16 @@ test('a container\'s /proc/sys entries are bound when its listener arrives durin
     assert.ok(overlays.some(([s, d]) => s === `${VFS}/proc/sys/kernel/pid_max` && d === '/proc/sys/kernel/pid_max'));
     return fail ? { errno: 13, code: 'EACCES', stage: 'resolve target', value: 0 } : { errno: 0, code: '', stage: '', value: overlays.length };
   };
-  const p = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPolicy({})), { procBindings: (id) => containerBindings(VFS, id), vnodefs, bindInto }, logger('test'));
+  const ready = mkdtempSync(join(tmp, 'start-ready-'));
+  const p = new VNodePods(vnodes, new VNodePlacement('namespace', new SharingPolicy({})), { procBindings: (id) => containerBindings(VFS, id), vnodefs, bindInto, startReadyDir: ready }, logger('test'));
   await create('e1', p);
   p.containerListening('e1', 77, 'running'); // an exec's listener: not a create
   assert.equal(bound.length, 0);
   p.containerListening('e1', 77, 'creating');
   p.containerListening('e1', 77, 'creating'); // once
   assert.equal(bound.length, 1, 'bound while runc create ends');
+  await new Promise((r) => setImmediate(r));
+  assert.ok(existsSync(join(ready, 'e1')), 'its start is marked as needing nothing of the manager');
   await p.bindBeforeStart('e1', 77);
   assert.equal(bound.length, 1, 'the start awaits them, no second bind');
   await create('e2', p);
@@ -104,11 +113,22 @@ test('a container\'s /proc/sys entries are bound when its listener arrives durin
   assert.deepEqual(bound.slice(1), [`88 ${bound[0]!.split(' ')[1]}`], 'no listener seen (a restarted manager): bound at the start');
   p.containerListening('e2', 88, 'creating');
   assert.equal(bound.length, 2, 'a listener after the start binds nothing');
+  assert.ok(!existsSync(join(ready, 'e2')), 'nor marks it');
   fail = true;
   await create('e3', p);
   p.containerListening('e3', 99, 'creating');
   await assert.rejects(p.bindBeforeStart('e3', 99), /cannot bind vnodefs' \/proc\/sys entries into container e3 \(pid 99\): resolve target: EACCES/);
-  for (const id of ['e1', 'e2', 'e3']) await p.taskGone(id, 'pod1');
+  assert.ok(!existsSync(join(ready, 'e3')), 'failed binds: the start asks, and is refused');
+  fail = false;
+  // A privileged container's cgroup is delegated at its start: that start still asks.
+  await create('e4', p, true);
+  p.containerListening('e4', 111, 'creating');
+  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(bound.at(-1), `111 ${bound[0]!.split(' ')[1]}`, 'bound');
+  assert.ok(!existsSync(join(ready, 'e4')), 'not marked');
+  for (const id of ['e1', 'e2', 'e3', 'e4']) await p.taskGone(id, 'pod1');
+  assert.deepEqual(readdirSync(ready), [], 'a container gone takes its mark');
 });
 
 test('a pod leaving a vNode that stays changes nothing; the last one makes vnodefs forget its ids and /proc/sys values', async () => {

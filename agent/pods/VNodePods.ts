@@ -8,11 +8,12 @@
 // delegation.ts (a privileged container's cgroup and the pod's emptyDirs for a runtime inside);
 // it owns the placement of a pod and its leaving its vNode (leaveVNode, which vnode-cni calls
 // too), and hands `runc create` its vNode's pid namespace (runc/vnode-pidns.patch).
-import { chmodSync, existsSync, readFileSync, statSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { nsAction, NsOp, type NsActionResult } from '../../addon/nsaction.js';
 import { writeFileAtomic } from '../common/atomicWrite.js';
+import { readMountInfo } from '../common/mountinfo.js';
 import type { Logger } from '../common/log.js';
 import { layerVNodeProfile, type OciSeccomp } from '../seccomp/seccompProfile.js';
 import { DEFAULT_DEVICE_ALLOW, DeviceRequestError, deviceRequestsOf } from '../spec/DeviceRequests.js';
@@ -41,6 +42,10 @@ export interface VNodePodsOptions {
    * the spec rewrite binds those runc accepts; the /proc/sys ones (`inject`, the same for every
    * container, asked for without an id) are bound here, before `runc start` (bindBeforeStart). */
   procBindings?: (containerId?: string) => ProcBinding[];
+  /** Where a container's start is marked as needing nothing of the manager (the launcher's
+   * `<runDir>/start-ready/<id>`, addon/launcher/runc.c): its /proc/sys binds made during create
+   * and no cgroup to delegate. Unset: every start asks the manager. */
+  startReadyDir?: string;
   /** How they are bound into a created container (default: the addon's nsAction `overlay`). */
   bindInto?: (pid: number, overlays: [string, string][]) => Promise<NsActionResult>;
   /** The vnode handler's CNI config dir and plugin dir, for the vNode's own network. */
@@ -161,6 +166,9 @@ export class VNodePods implements ContainerLife {
     // A container gets its /var/log/containers link in the vNode's view of that directory.
     else await this.opts.logViews?.addContainer(vnode, ctx.podId, ctx.id, ctx.annotations).catch((e: unknown) => this.log.warn('cannot link a container into its vNode\'s container log view', { id: ctx.id, error: (e as Error).message }));
     const tRewrite = performance.now();
+    // The host's mount table, read once for the binds' source mounts and the rootfs's mount
+    // (it grows with the pods: parsed twice a container, it cost more with every pod).
+    const hostMounts = readMountInfo();
     const rewritten = rewriteSpec(spec, ctx.sandbox, host, {
       namespaces: vnode.namespaces,
       idRange: vnode.idRange,
@@ -169,7 +177,7 @@ export class VNodePods implements ContainerLife {
       // The container's sysfs shows the host's devices and firmware (only net/ is per
       // namespace), and its procfs the same kernel: what the host lacks, it lacks.
       hostHas: existsSync,
-      hostMountOf: hostMountResolver(),
+      hostMountOf: hostMountResolver(hostMounts),
       seccomp: this.opts.seccompListener
         ? (existing) => layerVNodeProfile(existing as OciSeccomp | undefined, { listenerPath: this.opts.seccompListener!, listenerMetadata: `${vnode.name}/${ctx.id}` })
         : undefined,
@@ -196,7 +204,7 @@ export class VNodePods implements ContainerLife {
     // any vNode uid can (sandboxRootfs.ts), saving the remount on RunPodSandbox's path.
     const rootfs = join(ctx.bundle, 'rootfs');
     const asIs = ctx.sandbox && sandboxRootfsAsIs(rewritten, rootfs);
-    if (!asIs) await idmapRootfs(vnode, ctx.id, rootfs, idmapMarks);
+    if (!asIs) await idmapRootfs(vnode, ctx.id, rootfs, idmapMarks, hostMounts);
     const tEnd = performance.now();
     // A container's own vnodefs files are new names: looked up now on the thread pool, their FUSE
     // LOOKUPs overlap the answer and runc's start-up instead of adding to runc's mount setup, which
@@ -269,7 +277,24 @@ export class VNodePods implements ContainerLife {
     if (status !== 'creating' || !e || e.binds) return;
     e.pid = pid;
     e.binds = this.bindProcSys(id, pid, 'create');
-    e.binds.catch(() => undefined); // awaited (and reported) by the start
+    e.binds.then(
+      () => this.markStartReady(id, e),
+      () => undefined, // awaited (and reported) by the start
+    );
+  }
+
+  /** The launcher runs this container's `runc start` without asking: nothing is left to do (its
+   * binds are in place, no cgroup to delegate) and its start has not been asked for yet. */
+  private markStartReady(id: string, e: { pid?: number; binds?: Promise<void> }): void {
+    const dir = this.opts.startReadyDir;
+    if (!dir || this.awaitingStart.get(id) !== e || this.delegateAtStart.get(id) !== false) return;
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      writeFileSync(join(dir, id), '');
+    } catch (e) {
+      // The start then asks, as it would anyway.
+      this.log.warn('cannot mark a container\'s start as ready', { id, error: (e as Error).message });
+    }
   }
 
   /**
@@ -304,6 +329,7 @@ export class VNodePods implements ContainerLife {
   async taskGone(id: string, podId: string): Promise<void> {
     this.delegateAtStart.delete(id);
     this.awaitingStart.delete(id);
+    if (this.opts.startReadyDir) rmSync(join(this.opts.startReadyDir, id), { force: true });
     this.opts.vnodefs?.forgetContainer(id);
     const v = this.vnodeOfPod(podId);
     if (!v) return;

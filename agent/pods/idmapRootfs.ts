@@ -4,7 +4,7 @@ import { chownSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { bindIdmapped, mount, MountConstants, umount2 } from '../../addon/mount.js';
-import { readMountInfo } from '../common/mountinfo.js';
+import { readMountInfo, type MountInfo } from '../common/mountinfo.js';
 import { SpecError } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
 import { detachAt, unmountBelow } from '../vnode/VNodeManager.js';
@@ -24,9 +24,9 @@ function idmapDir(vnode: VNode, id: string): string {
  * Delete as it would its own. A bind rootfs (native snapshotter) gets an idmapped clone of
  * itself stacked on top.
  */
-export async function idmapRootfs(vnode: VNode, id: string, target: string, marks?: number[]): Promise<void> {
+export async function idmapRootfs(vnode: VNode, id: string, target: string, marks?: number[], mounts: MountInfo[] = readMountInfo()): Promise<void> {
   const mark = (): void => void marks?.push(performance.now());
-  const m = readMountInfo().filter((x) => x.mountPoint === target).pop();
+  const m = mounts.filter((x) => x.mountPoint === target).pop();
   mark();
   if (!m) return; // the bundle's rootfs was prepared by the caller, not mounted by the runc shim
   const usernsFd = openSync(vnode.namespaces.user, 'r');
