@@ -25,15 +25,19 @@ export function isTempName(entry: string, name?: string): boolean {
   return name === undefined ? entry.startsWith('.') && entry.includes(TEMP_MARK) : entry.startsWith(`.${name}${TEMP_MARK}`);
 }
 
+/** Some file systems refuse fsync on directories; the rename is still atomic. */
+function dirSyncRefused(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException).code;
+  return code === 'EINVAL' || code === 'ENOTSUP' || code === 'EROFS';
+}
+
 /** fsync of a directory, so a rename or unlink in it is on disk. */
 export function syncDir(dir: string): void {
   const fd = openSync(dir, 'r');
   try {
     fsyncSync(fd);
   } catch (e) {
-    // Some file systems refuse fsync on directories; the rename is still atomic.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EROFS') throw e;
+    if (!dirSyncRefused(e)) throw e;
   } finally {
     closeSync(fd);
   }
@@ -109,9 +113,7 @@ export async function syncDirAsync(dir: string): Promise<void> {
   try {
     await dh.sync();
   } catch (e) {
-    // Some file systems refuse fsync on directories; the rename is still atomic.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code !== 'EINVAL' && code !== 'ENOTSUP' && code !== 'EROFS') throw e;
+    if (!dirSyncRefused(e)) throw e;
   } finally {
     await dh.close();
   }

@@ -64,6 +64,15 @@ export interface VNodePodsOptions {
   refused?: (pod: PodIdentity, reason: 'VNodePlacementRefused' | 'VNodeDeviceRefused' | 'VNodeFailed', message: string) => void;
 }
 
+/** A container created by this manager and not started yet (VNodePods.notStarted). */
+interface NotStarted {
+  /** its cgroup is delegated to the vNode's root at start (cgroupWritable) */
+  delegate: boolean;
+  /** the init its /proc/sys binds went into, and those binds, once made during its create */
+  pid?: number;
+  binds?: Promise<void>;
+}
+
 /** How a pod leaves its vNode (leaveVNode): what differs between its callers. */
 export interface Leaving {
   /** Asked once the pod's netns is gone: whether its reference on the vNode goes too. */
@@ -93,8 +102,9 @@ export class VNodePods implements ContainerLife {
   readonly networks = new PodNetworks();
   private readonly facts: PodFacts;
   /** Containers created by this manager and not started yet: whether their cgroup is delegated at
-   * start (a container created before a restart is looked up in its config.json instead). */
-  private readonly delegateAtStart = new Map<string, boolean>();
+   * start (a container created before a restart is looked up in its config.json instead), and
+   * their /proc/sys binds once made early (containerListening). */
+  private readonly notStarted = new Map<string, NotStarted>();
 
   constructor(
     private readonly vnodes: VNodeManager,
@@ -184,8 +194,7 @@ export class VNodePods implements ContainerLife {
       devices,
     });
     if (!ctx.sandbox) {
-      this.delegateAtStart.set(ctx.id, cgroupWritable(rewritten));
-      this.awaitingStart.set(ctx.id, {});
+      this.notStarted.set(ctx.id, { delegate: cgroupWritable(rewritten) });
     }
     const views = this.opts.logViews;
     if (views && views.wants(rewritten.mounts ?? [])) {
@@ -249,8 +258,8 @@ export class VNodePods implements ContainerLife {
   /** A privileged container (its cgroupfs read-write) gets its own cgroup delegated to the vNode's
    * root, so a runtime in it can make child cgroups within its limits (delegation.ts). */
   async beforeStart(rec: ContainerRecord, pid: number): Promise<void> {
-    const known = this.delegateAtStart.get(rec.id);
-    this.delegateAtStart.delete(rec.id);
+    // Left for bindBeforeStart, which the start hook runs next, to forget.
+    const known = this.notStarted.get(rec.id)?.delegate;
     const vnode = this.vnodeOfPod(rec.podId);
     if (!vnode) return;
     // Not a reason to refuse the start: a privileged pod that runs no runtime needs none of it,
@@ -273,7 +282,7 @@ export class VNodePods implements ContainerLife {
    * containerd asks for the start, instead of on the start's path. The start awaits them.
    */
   containerListening(id: string, pid: number, status: string): void {
-    const e = this.awaitingStart.get(id);
+    const e = this.notStarted.get(id);
     if (status !== 'creating' || !e || e.binds) return;
     e.pid = pid;
     e.binds = this.bindProcSys(id, pid, 'create');
@@ -285,9 +294,9 @@ export class VNodePods implements ContainerLife {
 
   /** The launcher runs this container's `runc start` without asking: nothing is left to do (its
    * binds are in place, no cgroup to delegate) and its start has not been asked for yet. */
-  private markStartReady(id: string, e: { pid?: number; binds?: Promise<void> }): void {
+  private markStartReady(id: string, e: NotStarted): void {
     const dir = this.opts.startReadyDir;
-    if (!dir || this.awaitingStart.get(id) !== e || this.delegateAtStart.get(id) !== false) return;
+    if (!dir || this.notStarted.get(id) !== e || e.delegate) return;
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       writeFileSync(join(dir, id), '');
@@ -304,14 +313,11 @@ export class VNodePods implements ContainerLife {
    * cannot be made: the start is refused.
    */
   async bindBeforeStart(id: string, pid: number): Promise<void> {
-    const e = this.awaitingStart.get(id);
-    this.awaitingStart.delete(id);
+    const e = this.notStarted.get(id);
+    this.notStarted.delete(id);
     if (e?.binds && e.pid === pid) return e.binds;
     await this.bindProcSys(id, pid, 'start');
   }
-
-  /** Containers created and not yet started, with their early /proc/sys binds (containerListening). */
-  private readonly awaitingStart = new Map<string, { pid?: number; binds?: Promise<void> }>();
 
   private async bindProcSys(id: string, pid: number, when: 'create' | 'start'): Promise<void> {
     const b = this.opts.procBindings?.().filter((x) => x.inject);
@@ -327,8 +333,7 @@ export class VNodePods implements ContainerLife {
   }
 
   async taskGone(id: string, podId: string): Promise<void> {
-    this.delegateAtStart.delete(id);
-    this.awaitingStart.delete(id);
+    this.notStarted.delete(id);
     if (this.opts.startReadyDir) rmSync(join(this.opts.startReadyDir, id), { force: true });
     this.opts.vnodefs?.forgetContainer(id);
     const v = this.vnodeOfPod(podId);
