@@ -11,7 +11,6 @@
 
 #include "launcher.h"
 
-#define MAX_MSG (64u << 20)
 
 const char *prog = "vnode";
 

@@ -131,6 +131,55 @@ test('a container\'s /proc/sys entries are bound when its listener arrives durin
   assert.deepEqual(readdirSync(ready), [], 'a container gone takes its mark');
 });
 
+test("a sandbox's start is marked as needing nothing of the manager once its network is in place; a failed move marks nothing", async () => {
+  const ready = mkdtempSync(join(tmp, 'start-ready-'));
+  const p = new VNodePods({ ...vnodes, getOrCreate: async () => vnode } as unknown as VNodeManager, new VNodePlacement('namespace', new SharingPolicy({})), { startReadyDir: ready }, logger('test'));
+  const sandbox = async (id: string): Promise<void> => {
+    const bundle = mkdtempSync(join(tmp, 'bundle-'));
+    copyFileSync(new URL('../../../agent/spec/fixtures/sandbox-plain.json', import.meta.url), join(bundle, 'config.json'));
+    const spec = parseSpec(readFileSync(join(bundle, 'config.json'), 'utf8'), 'config.json');
+    await p.prepareCreate({ id, podId: id, sandbox: true, bundle, namespace: 'k8s.io', spec, annotations: spec.annotations as Record<string, string> });
+  };
+  const tick = async (): Promise<void> => {
+    for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+  };
+  // vnode-cni's ADD answered; the interface is still being moved.
+  let moved!: () => void;
+  p.networks.trackPodNetwork('sb1', { key: vnode.key, netns: Promise.resolve('/run/netns/x'), ready: new Promise<void>((r) => (moved = r)) });
+  await sandbox('sb1');
+  await tick();
+  assert.ok(!existsSync(join(ready, 'sb1')), 'not while the move is in flight: the start waits for it');
+  moved();
+  await tick();
+  assert.ok(existsSync(join(ready, 'sb1')), 'marked once the interface is in place');
+  let failMove!: (e: Error) => void;
+  p.networks.trackPodNetwork('sb2', { key: vnode.key, netns: Promise.resolve('/run/netns/y'), ready: new Promise<void>((_, j) => (failMove = j)) });
+  await sandbox('sb2');
+  failMove(new Error('link vanished'));
+  await tick();
+  assert.ok(!existsSync(join(ready, 'sb2')), 'a failed move: the start asks and is refused');
+  await assert.rejects(p.beforeSandboxStart('sb2'), /its network could not be set up: link vanished/);
+  // No move in flight (hostNetwork, or done before the Create): marked at once.
+  (vnode.netns as Record<string, string>).sb3 = '/run/netns/w';
+  await sandbox('sb3');
+  delete (vnode.netns as Record<string, string>).sb3;
+  await tick();
+  assert.ok(existsSync(join(ready, 'sb3')));
+  // A listener of the pause process binds nothing into it.
+  p.containerListening('sb3', 123, 'creating');
+  // A start asked before the move ended is answered by the manager: no mark afterwards.
+  let moved4!: () => void;
+  p.networks.trackPodNetwork('sb4', { key: vnode.key, netns: Promise.resolve('/run/netns/z'), ready: new Promise<void>((r) => (moved4 = r)) });
+  await sandbox('sb4');
+  const started = p.beforeSandboxStart('sb4');
+  moved4();
+  await started;
+  await tick();
+  assert.ok(!existsSync(join(ready, 'sb4')), 'its start was already asked for');
+  for (const id of ['sb1', 'sb2', 'sb3', 'sb4']) await p.taskGone(id, id);
+  assert.deepEqual(readdirSync(ready), [], 'a sandbox gone takes its mark');
+});
+
 test('a pod leaving a vNode that stays changes nothing; the last one makes vnodefs forget its ids and /proc/sys values', async () => {
   calls.length = 0;
   destroyOnRelease = false;
