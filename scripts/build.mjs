@@ -137,9 +137,7 @@ writeFileSync(join(tree, 'VERSION'), `${pkg.version}\n`);
 // package) with runc/*.patch, built with Debian's Go against Debian's Go libraries (GOPATH mode, as
 // Debian builds it): vnode-pidns.patch nests a vNode container's pid namespace in its vNode's
 // (docs/workloads.md), vnode-enosys.patch answers syscalls newer than libseccomp ENOSYS in a vNode
-// (docs/seccomp.md), vnode-rootfs.patch waits for the manager's word on a container's rootfs
-// before it starts its init (docs/pods.md). Rebuilt when a patch or the source
-// package changes.
+// (docs/seccomp.md). Rebuilt when a patch or the source package changes.
 function buildRunc(out) {
   const src = '/usr/share/gocode/src/github.com/opencontainers/runc';
   // Applied in name order; each says in a comment what it changes and why.

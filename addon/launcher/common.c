@@ -11,6 +11,7 @@
 
 #include "launcher.h"
 
+#define MAX_MSG (64u << 20)
 
 const char *prog = "vnode";
 

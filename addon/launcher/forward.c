@@ -2,7 +2,6 @@
    vnode.c (the manager's side: agent/launch/launchProtocol.ts). */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,27 +39,6 @@ static char *rd_str(struct rd *r, size_t *out_len) {
   r->off += n;
   if (out_len) *out_len = n;
   return s;
-}
-
-/* One framed answer: its u32 length, then that many bytes (or what came before EOF; the caller
-   finds it truncated). Not read to EOF: an exec answer that keeps the connection (kind 2) is
-   followed by more, for the program it starts. */
-static void read_answer(int fd, struct buf *b) {
-  size_t want = 4;
-  char tmp[65536];
-  while (b->len < want) {
-    size_t n = want - b->len;
-    ssize_t got = read(fd, tmp, n < sizeof tmp ? n : sizeof tmp);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return;
-    buf_put(b, tmp, (size_t)got);
-    if (want == 4 && b->len >= 4) {
-      const unsigned char *q = (const unsigned char *)b->p;
-      uint32_t total = (uint32_t)q[0] | ((uint32_t)q[1] << 8) | ((uint32_t)q[2] << 16) | ((uint32_t)q[3] << 24);
-      if (total > MAX_MSG) die(70, "malformed answer from vnode-manager (length)%s", NULL);
-      want = 4 + (size_t)total;
-    }
-  }
 }
 
 /* ---------- forwarding a call to the manager ---------- */
@@ -168,8 +146,8 @@ void forward(const char *entry, int argc, char **argv, long wait_ms) {
   shutdown(fd, SHUT_WR);
 
   struct buf ans = {0};
-  read_answer(fd, &ans);
-  if (ans.len < 8) close(fd);
+  read_fd_all(fd, &ans);
+  close(fd);
   if (ans.len < 8 && idempotent(entry, argc, argv)) {
     restore_stdin();
     return; /* the manager went away mid-call: the fallback does it instead */
@@ -182,7 +160,6 @@ void forward(const char *entry, int argc, char **argv, long wait_ms) {
   r.off += 4;
   uint32_t kind = rd_u32(&r);
   if (kind == 0) {
-    close(fd);
     int code = (int)rd_u32(&r);
     size_t on, en;
     char *out = rd_str(&r, &on);
@@ -191,7 +168,7 @@ void forward(const char *entry, int argc, char **argv, long wait_ms) {
     write_all(2, err, en);
     exit(code);
   }
-  if (kind == 1 || kind == 2) {
+  if (kind == 1) {
     char *path = rd_str(&r, NULL);
     uint32_t n = rd_u32(&r);
     if (n > 65536) die(70, "malformed answer from vnode-manager (argc)%s", NULL);
@@ -200,17 +177,6 @@ void forward(const char *entry, int argc, char **argv, long wait_ms) {
     uint32_t ne = rd_u32(&r);
     if (ne > 65536) die(70, "malformed answer from vnode-manager (envc)%s", NULL);
     for (uint32_t i = 0; i < ne; i++) putenv(rd_str(&r, NULL));
-    if (kind == 2) {
-      /* The connection goes on with the program: it reads the manager's last word from the fd
-         named in this variable (the runc of the tree waits there for a container's rootfs). */
-      char *var = rd_str(&r, NULL);
-      if (!*var || strchr(var, '=')) die(70, "malformed answer from vnode-manager (fd variable)%s", NULL);
-      char num[16];
-      snprintf(num, sizeof num, "%d", fd);
-      if (fcntl(fd, F_SETFD, 0) != 0 || setenv(var, num, 1) != 0) die(70, "cannot pass the manager's connection on: %s", strerror(errno));
-    } else {
-      close(fd);
-    }
     execv(path, args);
     die(127, "cannot exec %s", path);
   }

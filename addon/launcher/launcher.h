@@ -31,8 +31,6 @@ void buf_u32(struct buf *b, uint32_t v);
 void buf_str(struct buf *b, const char *s, size_t n);
 
 int write_all(int fd, const char *p, size_t n);
-/* The largest message read from a peer (a request's stdin, the manager's answer). */
-#define MAX_MSG (64u << 20)
 void read_fd_all(int fd, struct buf *b);
 
 /* The install tree: <tree>/bin/vnode is this program (set by find_tree). */

@@ -147,12 +147,6 @@ void runc_main(int argc, char **argv) {
       const char *runc = runc_path();
       if (!runc) die(127, "no runc to run (set VNODE_RUNC or install %s/bin/runc)", tree);
       setenv("VNODE_RUNC", runc, 1);
-      /* The tree's own runc (runc/vnode-rootfs.patch) can wait on this connection for the
-         manager's word on a container's rootfs: the manager may then answer create before that
-         rootfs is made, and make it while runc starts (kind 2 answers, vnode.c). */
-      char own[PATH_MAX];
-      snprintf(own, sizeof own, "%s/bin/runc", tree);
-      if (strcmp(cmd, "create") == 0 && strcmp(runc, own) == 0) setenv("VNODE_LAUNCH_HOLD", "1", 1);
       /* A manager being restarted is waited for: create and start need it (a container never
          starts without its vNode), delete only tells it, so it waits briefly (containerd kills
          `shim delete` after 5 s) and then deletes alone; the manager reconciles (a delete left

@@ -22,10 +22,6 @@
  *   answer  : magic "VNA1", kind
  *             kind 0 (exit): code, stdout, stderr
  *             kind 1 (exec): path, argc, argv[argc], envc, env[envc]   (env is added to ours)
- *             kind 2 (exec, the connection kept): as kind 1, then the name of an env variable
- *                    that gets the connection's fd number; the manager writes the program one
- *                    more message there and closes (a request may offer it: VNODE_LAUNCH_HOLD=1)
- *   Each answer is framed (u32 length first) and read by that length, not to EOF.
  */
 #include <string.h>
 

@@ -125,21 +125,6 @@ export class LaunchServer {
   }
 
   private answer(sock: net.Socket, a: LaunchAnswer): void {
-    if (sock.destroyed) return;
-    const hold = a.kind === 'exec' ? a.hold : undefined;
-    if (!hold) {
-      sock.end(encodeLaunchAnswer(a));
-      return;
-    }
-    // The connection goes on with the program the launcher execs: its last word once `done` ends
-    // (a program gone by then is no one's concern: its create failed anyway).
-    sock.write(encodeLaunchAnswer(a));
-    const word = (text: string): void => {
-      if (!sock.destroyed) sock.end(`${text.replace(/\n/g, ' ')}\n`);
-    };
-    void (hold.done ?? (async () => undefined))().then(
-      () => word('ok'),
-      (e: unknown) => word(e instanceof Error ? e.message : String(e)),
-    );
+    if (!sock.destroyed) sock.end(encodeLaunchAnswer(a));
   }
 }

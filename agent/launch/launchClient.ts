@@ -37,7 +37,7 @@ export function decodeLaunchAnswer(body: Buffer): LaunchAnswer {
     const code = r.u32('code');
     return { kind: 'exit', code, stdout: r.str('stdout'), stderr: r.str('stderr') };
   }
-  if (kind === 1 || kind === 2) {
+  if (kind === 1) {
     const path = r.str('path');
     const argc = r.u32('argc');
     const argv = Array.from({ length: argc }, (_v, i) => r.str(`argv[${i}]`));
@@ -48,7 +48,7 @@ export function decodeLaunchAnswer(body: Buffer): LaunchAnswer {
       const eq = kv.indexOf('=');
       if (eq > 0) env[kv.slice(0, eq)] = kv.slice(eq + 1);
     }
-    return kind === 2 ? { kind: 'exec', path, argv, env, hold: { fdEnv: r.str('fd variable') } } : { kind: 'exec', path, argv, env };
+    return { kind: 'exec', path, argv, env };
   }
   throw new LaunchProtocolError(`unknown answer kind ${kind}`);
 }

@@ -9,9 +9,6 @@ export const MAX_LAUNCH_MESSAGE = 64 << 20;
  * (runc_path; the shim's -info forwards it too). */
 export const RUNC_COMMAND_AT = 'VNODE_RUNC_COMMAND_AT';
 export const RUNC_PATH_ENV = 'VNODE_RUNC';
-/** Set by a launcher that takes an exec answer keeping the connection (kind 2) and whose program
- * waits for the last word there: vnode-runc's create, when it runs its tree's runc. */
-export const LAUNCH_HOLD_ENV = 'VNODE_LAUNCH_HOLD';
 
 export interface LaunchRequest {
   entry: string;
@@ -23,18 +20,7 @@ export interface LaunchRequest {
 
 export type LaunchAnswer =
   | { kind: 'exit'; code: number; stdout?: Buffer | string; stderr?: Buffer | string }
-  | { kind: 'exec'; path: string; argv: string[]; env?: Record<string, string>; hold?: LaunchHold };
-
-/**
- * An exec answer that keeps the connection (kind 2; only to a request that offers it,
- * LAUNCH_HOLD_ENV): the program gets it as the fd named in `fdEnv` and reads there the manager's
- * last word, "ok" once `done` resolves or the reason it rejected with, then the end.
- */
-export interface LaunchHold {
-  fdEnv: string;
-  /** Run by the server once the answer is sent (absent in a decoded answer). */
-  done?: () => Promise<void>;
-}
+  | { kind: 'exec'; path: string; argv: string[]; env?: Record<string, string> };
 
 export class LaunchProtocolError extends Error {
   override name = 'LaunchProtocolError';
@@ -103,10 +89,9 @@ export function encodeLaunchAnswer(a: LaunchAnswer): Buffer {
   if (a.kind === 'exit') {
     parts.push(u32(0), u32(a.code), ...str(a.stdout ?? ''), ...str(a.stderr ?? ''));
   } else {
-    parts.push(u32(a.hold ? 2 : 1), ...str(a.path), u32(a.argv.length), ...a.argv.flatMap((x) => str(x)));
+    parts.push(u32(1), ...str(a.path), u32(a.argv.length), ...a.argv.flatMap((x) => str(x)));
     const env = Object.entries(a.env ?? {});
     parts.push(u32(env.length), ...env.flatMap(([k, v]) => str(`${k}=${v}`)));
-    if (a.hold) parts.push(...str(a.hold.fdEnv));
   }
   const body = Buffer.concat(parts);
   return Buffer.concat([u32(body.length), body]);

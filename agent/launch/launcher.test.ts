@@ -26,21 +26,6 @@ before(async () => {
   });
   server.handle('vnode-runc', async (req) => {
     seen.push(req);
-    // An answer that keeps the connection: the program reads the last word on the fd it is given.
-    const hold = req.argv.find((a) => a.startsWith('hold='))?.slice(5);
-    if (hold !== undefined)
-      return {
-        kind: 'exec',
-        path: '/bin/sh',
-        argv: ['sh', '-c', 'echo "fd $T_FD"; eval "cat <&$T_FD"'],
-        hold: {
-          fdEnv: 'T_FD',
-          done: async () => {
-            await new Promise((r) => setTimeout(r, 50));
-            if (hold !== 'ok') throw new Error(hold);
-          },
-        },
-      };
     return { kind: 'exec', path: '/bin/sh', argv: ['sh', '-c', 'echo "hooked $0 $X"', req.argv[1]!], env: { X: 'y' } };
   });
   await server.listen();
@@ -101,25 +86,6 @@ test('a start the manager marked ready runs runc at once; any other start, and a
   assert.equal(seen.length, 3);
   // Only start: a create of a marked id still goes to the manager.
   assert.equal((await run('vnode-runc', ['--root', '/x', 'create', 'c0ffee'], env)).stdout, 'hooked --root y\n');
-});
-
-test('an exec answer that keeps the connection: the program reads the manager\'s last word on the fd named; only a create with the tree\'s runc offers it', { skip }, async () => {
-  const hooked = { VNODE_RUNC: '/bin/echo', VNODE_RUNC_HOOKED: ',create,start,' };
-  const ok = await run('vnode-runc', ['create', 'hold=ok'], hooked);
-  assert.equal(ok.status, 0, ok.stderr);
-  const lines = ok.stdout.split('\n');
-  assert.match(lines[0]!, /^fd \d+$/);
-  assert.equal(lines[1], 'ok', 'written once the work is done, then the end');
-  const bad = await run('vnode-runc', ['create', 'hold=cannot make the rootfs'], hooked);
-  assert.equal(bad.stdout.split('\n')[1], 'cannot make the rootfs');
-  // The offer: a create whose runc is the tree's own (runc/vnode-rootfs.patch waits there).
-  const offered = (env: Record<string, string>, cmd = 'create'): string | undefined => {
-    seen.length = 0;
-    return run('vnode-runc', [cmd, 'x1'], { ...hooked, ...env }).then(() => seen.at(-1)?.env.VNODE_LAUNCH_HOLD) as unknown as string | undefined;
-  };
-  assert.equal(await offered({ VNODE_RUNC: join(TREE_BIN, 'runc') }), '1');
-  assert.equal(await offered({}), undefined, 'another runc may not wait');
-  assert.equal(await offered({ VNODE_RUNC: join(TREE_BIN, 'runc') }, 'start'), undefined, 'only create');
 });
 
 test('without a manager the runc step still works and the shim falls back to the JS entry', { skip }, () => {

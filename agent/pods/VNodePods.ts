@@ -31,7 +31,7 @@ import { idmapRootfs, removeIdmapDir } from './idmapRootfs.js';
 import { sandboxRootfsAsIs } from './sandboxRootfs.js';
 import { PodFacts, podCgroup, type VnodefsPodFacts } from './PodFacts.js';
 import { PodNetworks } from './PodNetworks.js';
-import type { ContainerLife, CreateContext, PreparedCreate } from './runcHook.js';
+import type { ContainerLife, CreateContext } from './runcHook.js';
 import { ensureVNodeNetwork, removeVNodeNetwork, type VNodeCniDirs } from './VNodeNetwork.js';
 import { CRI_ANNOTATIONS } from '../common/criAnnotations.js';
 
@@ -107,8 +107,6 @@ export class VNodePods implements ContainerLife {
    * start (a container created before a restart is looked up in its config.json instead), and
    * their /proc/sys binds once made early (containerListening). */
   private readonly notStarted = new Map<string, NotStarted>();
-  /** Rootfs steps run while their runc starts (prepareCreate's deferRootfs): taskGone waits. */
-  private readonly rootfsSteps = new Map<string, Promise<void>>();
 
   constructor(
     private readonly vnodes: VNodeManager,
@@ -133,7 +131,7 @@ export class VNodePods implements ContainerLife {
     }
   }
 
-  async prepareCreate(ctx: CreateContext, opts: { deferRootfs?: boolean } = {}): Promise<PreparedCreate> {
+  async prepareCreate(ctx: CreateContext): Promise<{ env: Record<string, string> }> {
     const t0 = performance.now();
     const specPath = join(ctx.bundle, 'config.json');
     const spec = ctx.spec;
@@ -212,49 +210,27 @@ export class VNodePods implements ContainerLife {
     // Not fsync'd, as containerd writes it: the bundle means nothing after a reboot.
     writeFileAtomic(specPath, JSON.stringify(rewritten), { durable: false });
     const tRootfs = performance.now();
+    const idmapMarks: number[] = [];
     // The pause process runs its binary and writes nothing: its rootfs stays containerd's when
     // any vNode uid can (sandboxRootfs.ts), saving the remount on RunPodSandbox's path.
     const rootfs = join(ctx.bundle, 'rootfs');
     const asIs = ctx.sandbox && sandboxRootfsAsIs(rewritten, rootfs);
+    if (!asIs) await idmapRootfs(vnode, ctx.id, rootfs, idmapMarks, hostMounts);
+    const tEnd = performance.now();
+    // A container's own vnodefs files are new names: looked up now on the thread pool, their FUSE
+    // LOOKUPs overlap the answer and runc's start-up instead of adding to runc's mount setup, which
+    // opens every bind source (the kernel keeps the entries for a minute). Not earlier: queued
+    // ahead of the rootfs step's thread-pool calls, they delayed this hook by 1-3 ms.
+    if (procBindings) void Promise.all(procBindings.filter((b) => b.own).map((b) => stat(b.source).catch(() => undefined)));
+    const cgroup = podCgroup(spec);
     if (ctx.sandbox) {
-      this.facts.sandboxCreated(ctx.podId, podCgroup(spec), identity);
+      this.facts.sandboxCreated(ctx.podId, cgroup, identity);
       this.markSandboxWhenNetworked(ctx.id);
     }
-    const rootfsStep = async (): Promise<void> => {
-      const t1 = performance.now();
-      const idmapMarks: number[] = [];
-      if (!asIs) await idmapRootfs(vnode, ctx.id, rootfs, idmapMarks, hostMounts);
-      const tEnd = performance.now();
-      // A container's own vnodefs files are new names: looked up now on the thread pool, their
-      // FUSE LOOKUPs overlap runc's start-up instead of adding to runc's mount setup, which opens
-      // every bind source (the kernel keeps the entries for a minute). Not earlier: queued ahead of
-      // the rootfs step's thread-pool calls, they delayed it by 1-3 ms.
-      if (procBindings) void Promise.all(procBindings.filter((b) => b.own).map((b) => stat(b.source).catch(() => undefined)));
-      this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, devices: devices.length, rootfsAsIs: asIs, rootfsDeferred: deferred, ms: +(tEnd - t0).toFixed(1), stepsMs: [tRewrite - t0, tWrite - tRewrite, tRootfs - tWrite, t1 - tRootfs, tEnd - t1].map((x) => +x.toFixed(1)), idmapMs: [t1, ...idmapMarks].map((x, i, a) => +(i ? x - a[i - 1]! : 0).toFixed(1)).slice(1) });
-    };
+    this.log.debug('spec rewritten for vNode', { id: ctx.id, podId: ctx.podId, vnode: vnode.name, sandbox: ctx.sandbox, ...host, devices: devices.length, rootfsAsIs: asIs, ms: +(performance.now() - t0).toFixed(1), stepsMs: [tRewrite - t0, tWrite - tRewrite, tRootfs - tWrite, tEnd - tRootfs].map((x) => +x.toFixed(1)), idmapMs: [tRootfs, ...idmapMarks].map((x, i, a) => +(i ? x - a[i - 1]! : 0).toFixed(1)).slice(1) });
     // The tree's runc (runc/vnode-pidns.patch) clones its stage-1 in the vNode's pid namespace, so
     // a new pid namespace of the container is nested in it: a hostPID pod of the vNode sees it.
-    const env = { [VNODE_PIDNS_ENV]: vnode.namespaces.pid };
-    // A runc that waits for the rootfs (runc/vnode-rootfs.patch) is started first: the idmapped
-    // remount (3-6 ms) then overlaps its start-up (it starts its init 10+ ms later).
-    // taskGone waits for a step still running, so a create that fails early leaves nothing.
-    const deferred = !!opts.deferRootfs && !asIs;
-    if (!deferred) {
-      await rootfsStep();
-      return { env };
-    }
-    return {
-      env,
-      rootfs: () => {
-        const step = rootfsStep();
-        const pending = step.catch(() => undefined);
-        this.rootfsSteps.set(ctx.id, pending);
-        void pending.then(() => {
-          if (this.rootfsSteps.get(ctx.id) === pending) this.rootfsSteps.delete(ctx.id);
-        });
-        return step;
-      },
-    };
+    return { env: { [VNODE_PIDNS_ENV]: vnode.namespaces.pid } };
   }
 
   /** A running sandbox found by a restarted manager: uptime, names and vnodefs' owner come back. */
@@ -376,7 +352,6 @@ export class VNodePods implements ContainerLife {
   }
 
   async taskGone(id: string, podId: string): Promise<void> {
-    await this.rootfsSteps.get(id);
     this.notStarted.delete(id);
     if (this.opts.startReadyDir) rmSync(join(this.opts.startReadyDir, id), { force: true });
     this.opts.vnodefs?.forgetContainer(id);

@@ -8,9 +8,9 @@ import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { logger } from '../common/log.js';
-import { LAUNCH_HOLD_ENV, RUNC_COMMAND_AT, RUNC_PATH_ENV, type LaunchRequest } from '../launch/launchProtocol.js';
+import { RUNC_COMMAND_AT, RUNC_PATH_ENV, type LaunchRequest } from '../launch/launchProtocol.js';
 import { ContainerRegistry, type ContainerRecord } from './ContainerRegistry.js';
-import { parseCreateArgs, parseRuncArgs, ROOTFS_FD_ENV, RuncHook, type ContainerLife, type CreateContext, type PreparedCreate } from './runcHook.js';
+import { parseCreateArgs, parseRuncArgs, RuncHook, type ContainerLife, type CreateContext } from './runcHook.js';
 
 const RUNC = '/opt/vnode/current/bin/runc';
 /** What vnode-runc forwards: the command line, and where its runc command is (the launcher's
@@ -30,20 +30,9 @@ class Life implements ContainerLife {
   failNetwork: string | undefined;
   failBinds: string | undefined;
   createEnv: Record<string, string> | undefined;
-  /** A deferred rootfs step's failure (undefined: it succeeds). */
-  failRootfs: string | undefined;
-  async prepareCreate(ctx: CreateContext, opts: { deferRootfs?: boolean } = {}): Promise<PreparedCreate | void> {
-    this.calls.push(`create ${ctx.id} pod=${ctx.podId} sandbox=${ctx.sandbox} ns=${ctx.namespace}${opts.deferRootfs ? ' deferred' : ''}`);
+  async prepareCreate(ctx: CreateContext): Promise<{ env?: Record<string, string> } | void> {
+    this.calls.push(`create ${ctx.id} pod=${ctx.podId} sandbox=${ctx.sandbox} ns=${ctx.namespace}`);
     if (this.failCreate) throw new Error(this.failCreate);
-    if (opts.deferRootfs) {
-      return {
-        env: this.createEnv,
-        rootfs: async () => {
-          this.calls.push(`rootfs ${ctx.id}`);
-          if (this.failRootfs) throw new Error(this.failRootfs);
-        },
-      };
-    }
     return this.createEnv ? { env: this.createEnv } : undefined;
   }
   async beforeSandboxStart(podId: string): Promise<void> {
@@ -92,37 +81,6 @@ function setup(t: { after(fn: () => void): void }) {
   const del = (b: string, id: string, force = false) => ['--root', root, '--log', join(b, 'log.json'), '--log-format', 'json', 'delete', ...(force ? ['--force'] : []), id];
   return { dir, life, registry, hook, bundle, root, create, start, del };
 }
-
-test('create offered a runc that waits: answered before the rootfs is made, which runs once the answer is out; its failure fails the create and the container leaves', async (t) => {
-  const s = setup(t);
-  const c = s.bundle('k8s.io', 'c1', { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': 'sb1' });
-  const offer = (r: LaunchRequest): LaunchRequest => ({ ...r, env: { ...r.env, [LAUNCH_HOLD_ENV]: '1' } });
-  s.life.createEnv = { _VNODE_PIDNS: '/proc/42/ns/pid' };
-  const a = await s.hook.handle(offer(req(s.create(c, 'c1'))));
-  assert.equal(a.kind, 'exec');
-  if (a.kind !== 'exec') return;
-  assert.deepEqual(a.env, { _VNODE_PIDNS: '/proc/42/ns/pid' });
-  assert.equal(a.hold?.fdEnv, ROOTFS_FD_ENV, 'runc is told where to wait');
-  assert.deepEqual(s.life.calls, ['create c1 pod=sb1 sandbox=false ns=k8s.io deferred'], 'the rootfs is not made before the answer');
-  await a.hold!.done!();
-  assert.deepEqual(s.life.calls.slice(1), ['rootfs c1']);
-  assert.ok(s.registry.task('c1'), 'still recorded');
-  // The rootfs cannot be made: runc is told why (its create fails) and the container leaves.
-  s.life.calls.length = 0;
-  s.life.failRootfs = 'overlay rootfs with relative layer paths';
-  const c2 = s.bundle('k8s.io', 'c2', { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': 'sb1' });
-  const b = await s.hook.handle(offer(req(s.create(c2, 'c2'))));
-  assert.ok(b.kind === 'exec' && b.hold?.done);
-  await assert.rejects(b.hold.done(), /^Error: container c2 not created: overlay rootfs with relative layer paths$/);
-  assert.deepEqual(s.life.calls, ['create c2 pod=sb1 sandbox=false ns=k8s.io deferred', 'rootfs c2', 'gone c2 pod=sb1']);
-  assert.equal(s.registry.task('c2'), undefined);
-  // Not offered (another runc, the previous release's launcher): made before the answer, as before.
-  s.life.calls.length = 0;
-  const c3 = s.bundle('k8s.io', 'c3', { 'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.sandbox-id': 'sb1' });
-  const d = await s.hook.handle(req(s.create(c3, 'c3')));
-  assert.ok(d.kind === 'exec' && !d.hold);
-  assert.deepEqual(s.life.calls, ['create c3 pod=sb1 sandbox=false ns=k8s.io']);
-});
 
 test('create: recorded with its pod, prepared, then runc create; a refusal says why and leaves nothing', async (t) => {
   const s = setup(t);

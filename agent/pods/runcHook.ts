@@ -15,7 +15,7 @@ import { appendFileSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { CONTAINER_ID } from '../common/containerId.js';
 import type { Logger } from '../common/log.js';
-import { LAUNCH_HOLD_ENV, RUNC_COMMAND_AT, RUNC_PATH_ENV, type LaunchAnswer, type LaunchRequest } from '../launch/launchProtocol.js';
+import { RUNC_COMMAND_AT, RUNC_PATH_ENV, type LaunchAnswer, type LaunchRequest } from '../launch/launchProtocol.js';
 import { parseSpec, type OciSpec } from '../spec/SpecRewriter.js';
 import { ContainerRegistry, type ContainerRecord } from './ContainerRegistry.js';
 import { CRI_ANNOTATIONS } from '../common/criAnnotations.js';
@@ -85,23 +85,11 @@ export interface CreateContext {
   annotations: Record<string, string>;
 }
 
-/** Where the tree's runc finds the connection it waits on for the rootfs (runc/vnode-rootfs.patch). */
-export const ROOTFS_FD_ENV = '_VNODE_ROOTFS_FD';
-
-/** What a container's create needs of its runc. */
-export interface PreparedCreate {
-  /** environment for that runc (the vNode's pid namespace, for the tree's runc) */
-  env?: Record<string, string>;
-  /** When asked to defer it (a runc that waits, runc/vnode-rootfs.patch): the rootfs step, to run
-   * once runc is told to start; it rejects with why the rootfs could not be made. */
-  rootfs?: () => Promise<void>;
-}
-
 /** How the vNode layer takes part in a container's life (VNodePods). */
 export interface ContainerLife {
-  /** Before `runc create`: rewrites config.json and remounts the bundle's rootfs for the vNode
-   * (or, with deferRootfs, returns that step to run while runc starts). */
-  prepareCreate(ctx: CreateContext, opts?: { deferRootfs?: boolean }): Promise<PreparedCreate | void>;
+  /** Before `runc create`: rewrites config.json and remounts the bundle's rootfs for the vNode;
+   * resolves with environment for that runc (the vNode's pid namespace for the tree's runc). */
+  prepareCreate(ctx: CreateContext): Promise<{ env?: Record<string, string> } | void>;
   /** Before the sandbox's `runc start`: resolves once its network is in place. */
   beforeSandboxStart(podId: string): Promise<void>;
   /** Between a container's `runc create` and `runc start` (its init pid known): host-side steps
@@ -150,7 +138,7 @@ export class RuncHook {
     if (!Number.isInteger(at) || at === 0 || at < -1 || at >= req.argv.length)
       return { kind: 'exit', code: 1, stderr: `vnode-runc: the launcher did not say where the runc command is (${RUNC_COMMAND_AT}=${JSON.stringify(req.env[RUNC_COMMAND_AT] ?? null)}). Nothing was done.\n` };
     const p = parseRuncArgs(args, at < 0 ? -1 : at - 1);
-    if (p.command === 'create') return this.create(p, req.cwd, exec, req.env[LAUNCH_HOLD_ENV] === '1');
+    if (p.command === 'create') return this.create(p, req.cwd, exec);
     if (p.command === 'start') return this.start(p, exec);
     if (p.command === 'delete') {
       const id = p.rest[p.rest.length - 1] ?? '';
@@ -160,7 +148,7 @@ export class RuncHook {
     return exec;
   };
 
-  private async create(p: RuncArgs, cwd: string, exec: LaunchAnswer, canWait: boolean): Promise<LaunchAnswer> {
+  private async create(p: RuncArgs, cwd: string, exec: LaunchAnswer): Promise<LaunchAnswer> {
     const t0 = performance.now();
     let ctx: CreateContext;
     try {
@@ -181,35 +169,15 @@ export class RuncHook {
     const tParsed = performance.now();
     this.containers.add(rec);
     const tRecorded = performance.now();
-    let prepared: PreparedCreate | void;
+    let prepared: { env?: Record<string, string> } | void;
     try {
-      prepared = await this.life.prepareCreate(ctx, { deferRootfs: canWait });
-      this.log.debug('create hook timings', { id: ctx.id, parseMs: +(tParsed - t0).toFixed(2), recordMs: +(tRecorded - tParsed).toFixed(2), prepareMs: +(performance.now() - tRecorded).toFixed(2), deferred: !!prepared?.rootfs });
+      prepared = await this.life.prepareCreate(ctx);
+      this.log.debug('create hook timings', { id: ctx.id, parseMs: +(tParsed - t0).toFixed(2), recordMs: +(tRecorded - tParsed).toFixed(2), prepareMs: +(performance.now() - tRecorded).toFixed(2) });
     } catch (e) {
       await this.gone(ctx.id, 'create refused');
       return this.refuse(p, `container ${ctx.id} not created: ${(e as Error).message}`);
     }
-    if (exec.kind !== 'exec') return exec;
-    const answer = prepared?.env ? { ...exec, env: { ...exec.env, ...prepared.env } } : exec;
-    const rootfs = prepared?.rootfs;
-    if (!rootfs) return answer;
-    // runc starts now and waits, before its init unshares the mount namespace, for the word on
-    // this connection: the rootfs is made meanwhile. A failure fails its create, and the
-    // container leaves as a refused one does.
-    return {
-      ...answer,
-      hold: {
-        fdEnv: ROOTFS_FD_ENV,
-        done: async () => {
-          try {
-            await rootfs();
-          } catch (e) {
-            await this.gone(ctx.id, 'create refused');
-            throw new Error(`container ${ctx.id} not created: ${(e as Error).message}`);
-          }
-        },
-      },
-    };
+    return exec.kind === 'exec' && prepared?.env ? { ...exec, env: { ...exec.env, ...prepared.env } } : exec;
   }
 
   private async start(p: RuncArgs, exec: LaunchAnswer): Promise<LaunchAnswer> {

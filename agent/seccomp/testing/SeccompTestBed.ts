@@ -7,7 +7,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { chmodSync, chownSync, copyFileSync, cpSync, existsSync, lchownSync, mkdirSync, openSync, closeSync, readdirSync, rmSync, writeFileSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import net from 'node:net';
 import type { Config } from '../../common/config.js';
 import { TREE_BIN } from '../../launch/treePaths.js';
 import { isolatedConfig } from '../../vnode/testing/isolatedConfig.js';
@@ -68,14 +67,6 @@ export interface ContainerOptions {
   args?: string[];
   /** the seccomp listener socket runc hands the fd to (default: the bed's own agent) */
   listenerPath?: string;
-  /**
-   * runc create waits for a word on a connection, as vnode-runc makes it when the manager makes
-   * the rootfs while runc starts (runc/vnode-rootfs.patch): run once runc is started, with the
-   * rootfs path; resolves with the word to send ("ok", or a reason), null to close with none.
-   */
-  rootfsWait?: (rootfs: string) => Promise<string | null>;
-  /** run on the finished bundle's rootfs just before runc create */
-  beforeCreate?: (rootfs: string) => void;
 }
 
 export interface TestContainer {
@@ -228,21 +219,9 @@ export class SeccompTestBed {
     // Registered before create: runc hands the listener over during create.
     this.containers.set(id, tc);
     const log = openSync(join(bundle, 'container.log'), 'a');
-    const hold = opts.rootfsWait ? await socketPair(join(this.base, `rootfs-${name}.sock`)) : undefined;
-    opts.beforeCreate?.(join(bundle, 'rootfs'));
     const created = await new Promise<number>((resolve) => {
-      const p = spawn(RUNC, ['--root', this.runcRoot, 'create', '--bundle', bundle, id], {
-        stdio: ['ignore', log, log, ...(hold ? [hold.theirs] : [])],
-        env: hold ? { ...process.env, _VNODE_ROOTFS_FD: '3' } : process.env,
-      });
+      const p = spawn(RUNC, ['--root', this.runcRoot, 'create', '--bundle', bundle, id], { stdio: ['ignore', log, log] });
       p.on('exit', (code) => resolve(code ?? 128));
-      if (hold) {
-        hold.theirs.destroy();
-        void opts.rootfsWait!(join(bundle, 'rootfs')).then(
-          (word) => (word === null ? hold.ours.end() : hold.ours.end(`${word}\n`)),
-          (e: unknown) => hold.ours.end(`the test's rootfs step failed: ${(e as Error).message.replace(/\n/g, ' ')}\n`),
-        );
-      }
     });
     closeSync(log);
     if (created !== 0) {
@@ -284,19 +263,6 @@ export class SeccompTestBed {
     await this.vnodes.close();
     if (existsSync(this.base)) rmSync(this.base, { recursive: true, force: true });
   }
-}
-
-/** Two connected unix sockets (Node makes no socketpair): a listener at `path`, gone after. */
-async function socketPair(path: string): Promise<{ ours: net.Socket; theirs: net.Socket }> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(path, resolve));
-  const ours = new Promise<net.Socket>((resolve) => server.once('connection', resolve));
-  const theirs = net.createConnection(path);
-  await new Promise<void>((resolve) => theirs.once('connect', resolve));
-  const pair = { ours: await ours, theirs };
-  server.close(); // takes no more; its 'close' would wait for this pair to end
-  rmSync(path, { force: true });
-  return pair;
 }
 
 /** Compiles a C fixture statically (it runs inside busybox rootfs). */
