@@ -36,6 +36,8 @@ after(async () => {
 interface VNodeState {
   name: string;
   idRange: { uidStart: number; gidStart: number };
+  /** where its runtime files are (rootfs layer binds under rootfs/<task id>) */
+  dir: string;
   holder: { pid: number } | null;
   pods: string[];
   netns: Record<string, string>;
@@ -71,6 +73,15 @@ describe('pods in vNodes', { skip }, () => {
     assert.match(readFileSync(log, 'utf8'), /stdout F hello-from-vnode/);
     // The image's files are root's inside (idmapped lowers), and root can write the rootfs.
     assert.equal((await sh(containerId, 'stat -c %u:%g /bin/busybox /etc/passwd')).stdout, '0:0\n0:0\n');
+    // The tree's runc shim left containerd's overlay to the manager, which mounted it once, with
+    // its idmapped layers (no overlay of containerd's mounted and unmounted again, which synced
+    // the upper's file system).
+    const bundle = join(bed.state, 'io.containerd.runtime.v2.task/k8s.io', containerId);
+    const left = JSON.parse(readFileSync(join(bundle, 'rootfs.mounts.json'), 'utf8')) as { type: string; options: string[] }[];
+    assert.equal(left[0]?.type, 'overlay');
+    const rootMount = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4] === join(bundle, 'rootfs'));
+    assert.equal(rootMount.length, 1, 'one mount at the rootfs: the manager\'s overlay, never containerd\'s under it');
+    assert.match(rootMount[0]!, new RegExp(`lowerdir=${v.dir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/rootfs/${containerId}/l0`), 'its lower layers are the idmapped binds');
     assert.equal((await sh(containerId, 'echo x > /etc/written && chown 1000:1000 /etc/written && stat -c %u /etc/written')).stdout, '1000\n');
     await bed.cri.stopPodSandbox(podId);
     await bed.cri.removePodSandbox(podId);

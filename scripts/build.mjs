@@ -103,11 +103,7 @@ mkdirSync(lib, { recursive: true });
 const nodeBin = process.execPath;
 if (newer(nodeBin, join(lib, 'node'))) copyFileSync(nodeBin, join(lib, 'node'));
 chmodSync(join(lib, 'node'), 0o755);
-for (const [src, name] of [['/usr/bin/containerd-shim-runc-v2', 'containerd-shim-runc-v2']]) {
-  const dst = join(tree, 'bin', name);
-  if (existsSync(src) && newer(src, dst)) copyFileSync(src, dst);
-  if (existsSync(dst)) chmodSync(dst, 0o755);
-}
+buildShim(join(tree, 'bin/containerd-shim-runc-v2'));
 buildRunc(join(tree, 'bin/runc'));
 const app = join(lib, 'app');
 rmSync(app, { recursive: true, force: true });
@@ -132,6 +128,55 @@ for (const [path, meta] of Object.entries(lock.packages)) {
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 writeFileSync(join(app, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', private: true }, null, 2));
 writeFileSync(join(tree, 'VERSION'), `${pkg.version}\n`);
+
+// The runc shim: Debian's containerd source (golang-github-containerd-containerd-dev, the same
+// release as its containerd package) with shim/*.patch applied to its runc shim package, built
+// with Debian's Go as runc is below: vnode-rootfs-mounts.patch leaves a container's overlay to the
+// manager (docs/pods.md, step 3). The shim's main is the two lines of containerd's own
+// cmd/containerd-shim-runc-v2, which the -dev package does not carry. Rebuilt when a patch or the
+// source package changes.
+function buildShim(out) {
+  const src = '/usr/share/gocode/src/github.com/containerd/containerd';
+  const patches = readdirSync(join(root, 'shim')).filter((f) => f.endsWith('.patch')).sort().map((f) => join(root, 'shim', f));
+  let version = '';
+  try {
+    version = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'golang-github-containerd-containerd-dev'], { encoding: 'utf8' }).trim();
+  } catch {
+    // not installed: said below
+  }
+  let go = '';
+  try {
+    go = execFileSync('sh', ['-c', 'command -v go'], { encoding: 'utf8' }).trim();
+  } catch {
+    // no Go: said below
+  }
+  if (!version || !existsSync(src) || !go) {
+    throw new Error('build: the runc shim needs Debian\'s golang-go and golang-github-containerd-containerd-dev (npm run setup installs them)');
+  }
+  const stamp = join(dirname(out), '../lib/shim.build');
+  const hash = createHash('sha256');
+  for (const p of patches) hash.update(basename(p)).update('\0').update(readFileSync(p)).update('\0');
+  const want = `${version} ${hash.digest('hex')}`;
+  if (existsSync(out) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
+  const work = join(root, 'build/shim');
+  const gopath = join(work, 'gopath');
+  // containerd's whole source (GOPATH mode takes a package from the first entry that has its
+  // directory), its other dependencies from Debian's tree.
+  const pkg = join(gopath, 'src/github.com/containerd/containerd');
+  rmSync(gopath, { recursive: true, force: true });
+  mkdirSync(dirname(pkg), { recursive: true });
+  cpSync(src, pkg, { recursive: true });
+  for (const p of patches) run('patch', ['-p1', '--quiet', '-i', p], { cwd: pkg });
+  const main = join(gopath, 'src/vnode-shim');
+  mkdirSync(main, { recursive: true });
+  writeFileSync(join(main, 'main.go'), 'package main\n\nimport (\n\tv2 "github.com/containerd/containerd/runtime/v2/runc/v2"\n\t"github.com/containerd/containerd/runtime/v2/shim"\n)\n\nfunc main() {\n\tshim.Run("io.containerd.runc.v2", v2.New)\n}\n');
+  const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${gopath}:/usr/share/gocode`, GOCACHE: join(work, 'cache'), GOFLAGS: '', CGO_ENABLED: '1' };
+  const v = 'github.com/containerd/containerd/version';
+  run(go, ['build', '-trimpath', '-ldflags', `-X ${v}.Version=${version}+vnode1 -X ${v}.Revision=${version}+vnode1`, '-o', `${out}.tmp`, '.'], { cwd: main, env });
+  chmodSync(`${out}.tmp`, 0o755);
+  renameSync(`${out}.tmp`, out);
+  writeFileSync(stamp, want);
+}
 
 // runc: Debian's runc source (golang-github-opencontainers-runc-dev, the same release as its runc
 // package) with runc/*.patch, built with Debian's Go against Debian's Go libraries (GOPATH mode, as

@@ -2,6 +2,8 @@
    of the stock runc shim whose runc it is (docs/shim.md). */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -163,6 +165,26 @@ void runc_main(int argc, char **argv) {
    Its runc (found by name in PATH, as containerd sends no runc options for this runtime) is
    vnode-runc, which hands create, start and delete to the manager. The shim daemon that `start`
    forks inherits this environment, and so does every runc it runs. */
+/* Whether the running manager takes `feature` (<runDir>/features: "<pid> <feature>...", written
+   by each manager at its start): the pid must be alive, so a file left by a manager that is gone,
+   or by a newer one before a downgrade, says nothing. */
+static int manager_feature(const char *feature) {
+  char path[PATH_MAX], buf[256];
+  snprintf(path, sizeof path, "%s/features", run_dir());
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  char *end;
+  long pid = strtol(buf, &end, 10);
+  if (pid <= 0 || end == buf || (kill((pid_t)pid, 0) != 0 && errno != EPERM)) return 0;
+  for (char *w = strtok(end, " \n"); w; w = strtok(NULL, " \n"))
+    if (strcmp(w, feature) == 0) return 1;
+  return 0;
+}
+
 void shim_exec(char **argv) {
   char shim[PATH_MAX], dir[PATH_MAX];
   snprintf(shim, sizeof shim, "%s/bin/containerd-shim-runc-v2", tree);
@@ -177,6 +199,11 @@ void shim_exec(char **argv) {
   setenv("PATH", path, 1);
   setenv("VNODE_RUNC", runc, 1);
   setenv("VNODE_RUNC_HOOKED", ",create,start,delete,", 1);
+  /* The tree's shim (shim/vnode-rootfs-mounts.patch) leaves a container's overlay to a manager
+     that mounts it itself, with idmapped layers, instead of mounting containerd's only for the
+     manager to unmount it (an overlay's unmount syncs its upper's whole file system). */
+  if (manager_feature("rootfs-mounts")) setenv("VNODE_ROOTFS_MOUNTS", "1", 1);
+  else unsetenv("VNODE_ROOTFS_MOUNTS");
   argv[0] = "containerd-shim-runc-v2";
   execv(shim, argv);
   die(127, "cannot exec the runc shim %s", shim);

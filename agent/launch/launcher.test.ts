@@ -2,7 +2,7 @@
 // kinds, the runc fast path, and malformed requests that harm no other call.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +94,33 @@ test('without a manager the runc step still works and the shim falls back to the
   const s = spawnSync(join(TREE_BIN, 'containerd-shim-vnode-v2'), ['-v'], { env: { PATH: process.env.PATH, VNODE_RUN_DIR: join(dir, 'none') }, encoding: 'utf8' });
   assert.equal(s.status, 0, s.stderr);
   assert.match(s.stdout, /containerd-shim-vnode-v2/);
+});
+
+test("the runc shim is told to leave a container's overlay to the manager only when a live manager says it takes it", { skip }, () => {
+  // A tree of the launcher and a stand-in for the runc shim that prints what it was given.
+  const tree = mkdtempSync(join(tmpdir(), 'vnode-tree-'));
+  mkdirSync(join(tree, 'bin'));
+  copyFileSync(join(TREE_BIN, 'vnode'), join(tree, 'bin/vnode'));
+  symlinkSync('vnode', join(tree, 'bin/containerd-shim-vnode-v2'));
+  symlinkSync('/bin/true', join(tree, 'bin/runc'));
+  writeFileSync(join(tree, 'bin/containerd-shim-runc-v2'), '#!/bin/sh\necho "mounts=${VNODE_ROOTFS_MOUNTS:-unset}"\n', { mode: 0o755 });
+  const run = join(tree, 'run');
+  mkdirSync(run);
+  const shim = (): string => spawnSync(join(tree, 'bin/containerd-shim-vnode-v2'), ['-namespace', 'k8s.io', '-id', 'x', 'start'], { env: { PATH: process.env.PATH, VNODE_RUN_DIR: run, VNODE_ROOTFS_MOUNTS: '1' }, encoding: 'utf8' }).stdout.trim();
+  try {
+    assert.equal(shim(), 'mounts=unset', 'no features file: an older manager mounts nothing itself');
+    writeFileSync(join(run, 'features'), `${process.pid} rootfs-mounts\n`);
+    assert.equal(shim(), 'mounts=1');
+    writeFileSync(join(run, 'features'), `${process.pid} something-else\n`);
+    assert.equal(shim(), 'mounts=unset', 'not this feature');
+    const gone = spawnSync('/bin/true').pid!;
+    writeFileSync(join(run, 'features'), `${gone} rootfs-mounts\n`);
+    assert.equal(shim(), 'mounts=unset', "a file left by a manager that is gone says nothing");
+    writeFileSync(join(run, 'features'), 'rootfs-mounts\n');
+    assert.equal(shim(), 'mounts=unset', 'no pid');
+  } finally {
+    rmSync(tree, { recursive: true, force: true });
+  }
 });
 
 test('a malformed or oversized request gets exit 70 and the server keeps serving', { skip }, async () => {

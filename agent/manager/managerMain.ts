@@ -35,6 +35,10 @@ import { VNodeManager } from '../vnode/VNodeManager.js';
 import { SharingPolicy } from '../vnode/SharingPolicy.js';
 import { VNodePlacement } from '../vnode/VNodePlacement.js';
 
+/** Read by the launcher from <runDir>/features (shim_exec): `rootfs-mounts`, the runc shim may
+ * leave a container's overlay to this manager (agent/pods/idmapRootfs.ts, leftRootfsMount). */
+export const MANAGER_FEATURES = ['rootfs-mounts'];
+
 /** Counts manager starts on this state dir; returns how many came before this one. */
 function countStart(stateDir: string): number {
   const file = join(stateDir, 'manager-starts.json');
@@ -191,6 +195,10 @@ export async function managerMain(_argv: string[]): Promise<number> {
       metricsLog.error(metricsError);
     }
   }
+  // What this manager takes that a launcher must not assume of every manager: the runc shim
+  // leaves a container's overlay to it (addon/launcher/runc.c, shim_exec). With its pid: a file
+  // left by a manager that is gone says nothing.
+  writeFileAtomic(join(cfg.runDir, 'features'), `${process.pid} ${MANAGER_FEATURES.join(' ')}\n`, { durable: false });
   log.info('vnode-manager ready', { runDir: cfg.runDir, stateDir: cfg.stateDir, pid: process.pid, vnodes: vnodes.list().length, metrics: metricsServer?.url ?? metricsError });
 
   await new Promise<void>((resolve) => {
