@@ -14,14 +14,14 @@ ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim@sha256:3783cc01769c7b2b
 # ---- build: compiler, node-gyp, the addon, the launcher, the TypeScript build, runc ----
 FROM ${NODE_IMAGE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
-# containerd (for containerd-shim-runc-v2) comes from Debian: vNode delegates to the stock runc
-# shim. runc is Debian's runc source (golang-github-opencontainers-runc-dev, with the Go libraries
-# it depends on) with runc/*.patch, built with Debian's Go (docs/workloads.md). The tree
-# carries both onto the node.
+# The runc shim is Debian's containerd source (golang-github-containerd-containerd-dev) with
+# shim/*.patch (docs/shim.md), runc is Debian's runc source (golang-github-opencontainers-runc-dev)
+# with runc/*.patch (docs/workloads.md), both built with Debian's Go against the Go libraries those
+# packages depend on. The tree carries both onto the node.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      g++ gcc make python3 pkg-config libc6-dev libseccomp-dev libfuse3-dev containerd \
-      golang-go golang-github-opencontainers-runc-dev patch \
+      g++ gcc make python3 pkg-config libc6-dev libseccomp-dev libfuse3-dev \
+      golang-go golang-github-opencontainers-runc-dev golang-github-containerd-containerd-dev patch \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, from the lockfile only, so a source change does not re-download them.
@@ -34,7 +34,7 @@ RUN --mount=type=cache,target=/root/.npm --mount=type=secret,id=npm_ca,required=
 COPY . .
 RUN node scripts/build.mjs \
  && build/opt/vnode/bin/runc --version | grep -q '+vnode' \
- && test -x build/opt/vnode/bin/containerd-shim-runc-v2 \
+ && build/opt/vnode/bin/containerd-shim-runc-v2 -v | grep -q '+vnode' \
  && test -x build/opt/vnode/bin/vnode-supervise \
  && test -x build/opt/vnode/bin/vnode-keeper \
  && test -f build/opt/vnode/lib/app/addon/vnode_addon.node
