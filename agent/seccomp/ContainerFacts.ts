@@ -58,12 +58,20 @@ export class ContainerFacts {
     return this.src.cgroups.snapshot(this.membership(), { memory: parts.memory ?? false, cpu: parts.cpu ?? false, io: false });
   }
 
-  /** The container's memory as /proc/meminfo shows it; null: no limit to show (host figures). */
-  memory(): { figures: MemoryFigures; shmem: number } | null {
+  private mem: { at: number; v: { figures: MemoryFigures; shmem: number } | null } | undefined;
+
+  /** The container's memory as /proc/meminfo shows it; null: no limit to show (host figures).
+   * Kept for as long as the cgroup reader keeps the group's figures (MEMORY_FIGURES_TTL_MS):
+   * parsing the host's meminfo and computing the figures again on every call cost a sysinfo
+   * loop more than the figures' own reads. */
+  memory(now = Date.now()): { figures: MemoryFigures; shmem: number } | null {
+    if (this.mem && now - this.mem.at < MEMORY_FIGURES_TTL_MS && now >= this.mem.at) return this.mem.v;
     const cg = this.snapshot({ memory: true });
     const host = this.src.host.read(['meminfo']);
-    const figures = memoryFigures({ cg, host, nowMs: Date.now(), startedAtMs: 0, load: null, vnode: null });
-    return figures && cg.memory ? { figures, shmem: Math.min(cg.memory.stat.shmem, figures.total) } : null;
+    const figures = memoryFigures({ cg, host, nowMs: now, startedAtMs: 0, load: null, vnode: null });
+    const v = figures && cg.memory ? { figures, shmem: Math.min(cg.memory.stat.shmem, figures.total) } : null;
+    this.mem = { at: now, v };
+    return v;
   }
 
   private cpus: { at: number; list: number[] } | undefined;
