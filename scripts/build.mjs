@@ -129,18 +129,17 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 writeFileSync(join(app, 'package.json'), JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', private: true }, null, 2));
 writeFileSync(join(tree, 'VERSION'), `${pkg.version}\n`);
 
-// The runc shim: Debian's containerd source (golang-github-containerd-containerd-dev, the same
-// release as its containerd package) with shim/*.patch applied to its runc shim package, built
-// with Debian's Go as runc is below: vnode-rootfs-mounts.patch leaves a container's overlay to the
-// manager (docs/pods.md, step 3). The shim's main is the two lines of containerd's own
-// cmd/containerd-shim-runc-v2, which the -dev package does not carry. Rebuilt when a patch or the
-// source package changes.
-function buildShim(out) {
-  const src = '/usr/share/gocode/src/github.com/containerd/containerd';
-  const patches = readdirSync(join(root, 'shim')).filter((f) => f.endsWith('.patch')).sort().map((f) => join(root, 'shim', f));
+// A Go program of Debian's source (the -dev package of the same release as the binary package)
+// with the tree's patches (<patchDir>/*.patch, applied in name order; each says in a comment what
+// it changes and why), built with Debian's Go against Debian's Go libraries (GOPATH mode, as
+// Debian builds it): `srcDir` is copied whole into a GOPATH of its own, which comes first, since
+// GOPATH mode takes a package from the first entry that has its directory. Rebuilt when a patch
+// or the source package changes (the stamp <tree>/lib/<name>.build).
+function buildPatchedGo({ name, devPackage, srcDir, importPath, patchDir, mainDir, mainSource, tags, ldflags }, out) {
+  const patches = readdirSync(join(root, patchDir)).filter((f) => f.endsWith('.patch')).sort().map((f) => join(root, patchDir, f));
   let version = '';
   try {
-    version = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'golang-github-containerd-containerd-dev'], { encoding: 'utf8' }).trim();
+    version = execFileSync('dpkg-query', ['-W', '-f=${Version}', devPackage], { encoding: 'utf8' }).trim();
   } catch {
     // not installed: said below
   }
@@ -150,73 +149,62 @@ function buildShim(out) {
   } catch {
     // no Go: said below
   }
-  if (!version || !existsSync(src) || !go) {
-    throw new Error('build: the runc shim needs Debian\'s golang-go and golang-github-containerd-containerd-dev (npm run setup installs them)');
+  if (!version || !existsSync(srcDir) || !go) {
+    throw new Error(`build: ${name} needs Debian's golang-go and ${devPackage} (npm run setup installs them)`);
   }
-  const stamp = join(dirname(out), '../lib/shim.build');
+  const stamp = join(dirname(out), `../lib/${name}.build`);
   const hash = createHash('sha256');
   for (const p of patches) hash.update(basename(p)).update('\0').update(readFileSync(p)).update('\0');
   const want = `${version} ${hash.digest('hex')}`;
   if (existsSync(out) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
-  const work = join(root, 'build/shim');
+  const work = join(root, 'build', name);
   const gopath = join(work, 'gopath');
-  // containerd's whole source (GOPATH mode takes a package from the first entry that has its
-  // directory), its other dependencies from Debian's tree.
-  const pkg = join(gopath, 'src/github.com/containerd/containerd');
+  const pkg = join(gopath, 'src', importPath);
   rmSync(gopath, { recursive: true, force: true });
   mkdirSync(dirname(pkg), { recursive: true });
-  cpSync(src, pkg, { recursive: true });
+  cpSync(srcDir, pkg, { recursive: true });
   for (const p of patches) run('patch', ['-p1', '--quiet', '-i', p], { cwd: pkg });
-  const main = join(gopath, 'src/vnode-shim');
-  mkdirSync(main, { recursive: true });
-  writeFileSync(join(main, 'main.go'), 'package main\n\nimport (\n\tv2 "github.com/containerd/containerd/runtime/v2/runc/v2"\n\t"github.com/containerd/containerd/runtime/v2/shim"\n)\n\nfunc main() {\n\tshim.Run("io.containerd.runc.v2", v2.New)\n}\n');
+  let cwd = pkg;
+  if (mainSource) {
+    cwd = join(gopath, 'src', mainDir);
+    mkdirSync(cwd, { recursive: true });
+    writeFileSync(join(cwd, 'main.go'), mainSource);
+  }
   const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${gopath}:/usr/share/gocode`, GOCACHE: join(work, 'cache'), GOFLAGS: '', CGO_ENABLED: '1' };
-  const v = 'github.com/containerd/containerd/version';
-  run(go, ['build', '-trimpath', '-ldflags', `-X ${v}.Version=${version}+vnode1 -X ${v}.Revision=${version}+vnode1`, '-o', `${out}.tmp`, '.'], { cwd: main, env });
+  run(go, ['build', ...(tags ? ['-tags', tags] : []), '-trimpath', '-ldflags', ldflags(version), '-o', `${out}.tmp`, '.'], { cwd, env });
   chmodSync(`${out}.tmp`, 0o755);
   renameSync(`${out}.tmp`, out);
   writeFileSync(stamp, want);
 }
 
-// runc: Debian's runc source (golang-github-opencontainers-runc-dev, the same release as its runc
-// package) with runc/*.patch, built with Debian's Go against Debian's Go libraries (GOPATH mode, as
-// Debian builds it): vnode-pidns.patch nests a vNode container's pid namespace in its vNode's
-// (docs/workloads.md), vnode-enosys.patch answers syscalls newer than libseccomp ENOSYS in a vNode
-// (docs/seccomp.md). Rebuilt when a patch or the source package changes.
+// The runc shim: containerd's source with shim/*.patch (vnode-rootfs-mounts.patch leaves a
+// container's overlay to the manager, docs/pods.md step 3). Its main is the two lines of
+// containerd's own cmd/containerd-shim-runc-v2, which the -dev package does not carry.
+function buildShim(out) {
+  const v = 'github.com/containerd/containerd/version';
+  buildPatchedGo({
+    name: 'shim',
+    devPackage: 'golang-github-containerd-containerd-dev',
+    srcDir: '/usr/share/gocode/src/github.com/containerd/containerd',
+    importPath: 'github.com/containerd/containerd',
+    patchDir: 'shim',
+    mainDir: 'vnode-shim',
+    mainSource: 'package main\n\nimport (\n\tv2 "github.com/containerd/containerd/runtime/v2/runc/v2"\n\t"github.com/containerd/containerd/runtime/v2/shim"\n)\n\nfunc main() {\n\tshim.Run("io.containerd.runc.v2", v2.New)\n}\n',
+    ldflags: (version) => `-X ${v}.Version=${version}+vnode1 -X ${v}.Revision=${version}+vnode1`,
+  }, out);
+}
+
+// runc: runc's source with runc/*.patch: vnode-pidns.patch nests a vNode container's pid
+// namespace in its vNode's (docs/workloads.md), vnode-enosys.patch answers syscalls newer than
+// libseccomp ENOSYS in a vNode (docs/seccomp.md).
 function buildRunc(out) {
-  const src = '/usr/share/gocode/src/github.com/opencontainers/runc';
-  // Applied in name order; each says in a comment what it changes and why.
-  const patches = readdirSync(join(root, 'runc')).filter((f) => f.endsWith('.patch')).sort().map((f) => join(root, 'runc', f));
-  let version = '';
-  try {
-    version = execFileSync('dpkg-query', ['-W', '-f=${Version}', 'golang-github-opencontainers-runc-dev'], { encoding: 'utf8' }).trim();
-  } catch {
-    // not installed: said below
-  }
-  let go = '';
-  try {
-    go = execFileSync('sh', ['-c', 'command -v go'], { encoding: 'utf8' }).trim();
-  } catch {
-    // no Go: said below
-  }
-  if (!version || !existsSync(src) || !go) {
-    throw new Error('build: runc needs Debian\'s golang-go and golang-github-opencontainers-runc-dev (npm run setup installs them)');
-  }
-  const stamp = join(dirname(out), '../lib/runc.build');
-  const hash = createHash('sha256');
-  for (const p of patches) hash.update(basename(p)).update('\0').update(readFileSync(p)).update('\0');
-  const want = `${version} ${hash.digest('hex')}`;
-  if (existsSync(out) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
-  const work = join(root, 'build/runc');
-  const gopath = join(work, 'gopath');
-  const pkg = join(gopath, 'src/github.com/opencontainers/runc');
-  rmSync(gopath, { recursive: true, force: true });
-  mkdirSync(dirname(pkg), { recursive: true });
-  cpSync(src, pkg, { recursive: true });
-  for (const p of patches) run('patch', ['-p1', '--quiet', '-i', p], { cwd: pkg });
-  const env = { ...process.env, GO111MODULE: 'off', GOPATH: `${gopath}:/usr/share/gocode`, GOCACHE: join(work, 'cache'), GOFLAGS: '', CGO_ENABLED: '1' };
-  run(go, ['build', '-tags', 'seccomp', '-trimpath', '-ldflags', `-X main.version=${version}+vnode1`, '-o', `${out}.tmp`, '.'], { cwd: pkg, env });
-  chmodSync(`${out}.tmp`, 0o755);
-  renameSync(`${out}.tmp`, out);
-  writeFileSync(stamp, want);
+  buildPatchedGo({
+    name: 'runc',
+    devPackage: 'golang-github-opencontainers-runc-dev',
+    srcDir: '/usr/share/gocode/src/github.com/opencontainers/runc',
+    importPath: 'github.com/opencontainers/runc',
+    patchDir: 'runc',
+    tags: 'seccomp',
+    ldflags: (version) => `-X main.version=${version}+vnode1`,
+  }, out);
 }

@@ -1,5 +1,5 @@
 /* vnode-runc (the launcher started as `runc` or `vnode-runc`) and containerd-shim-vnode-v2's exec
-   of the stock runc shim whose runc it is (docs/shim.md). */
+   of the tree's runc shim whose runc it is (docs/shim.md). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -161,10 +161,6 @@ void runc_main(int argc, char **argv) {
   exec_runc(argv);
 }
 
-/* Runs the stock containerd-shim-runc-v2 of the tree with the same arguments, stdin and cwd.
-   Its runc (found by name in PATH, as containerd sends no runc options for this runtime) is
-   vnode-runc, which hands create, start and delete to the manager. The shim daemon that `start`
-   forks inherits this environment, and so does every runc it runs. */
 /* Whether the running manager takes `feature` (<runDir>/features: "<pid> <feature>...", written
    by each manager at its start): the pid must be alive, so a file left by a manager that is gone,
    or by a newer one before a downgrade, says nothing. */
@@ -185,6 +181,10 @@ static int manager_feature(const char *feature) {
   return 0;
 }
 
+/* Runs the tree's containerd-shim-runc-v2 (Debian's, patched: docs/shim.md) with the same
+   arguments, stdin and cwd. Its runc (found by name in PATH, as containerd sends no runc options
+   for this runtime) is vnode-runc, which hands create, start and delete to the manager. The shim
+   daemon that `start` forks inherits this environment, and so does every runc it runs. */
 void shim_exec(char **argv) {
   char shim[PATH_MAX], dir[PATH_MAX];
   snprintf(shim, sizeof shim, "%s/bin/containerd-shim-runc-v2", tree);
