@@ -66,12 +66,16 @@ function overlayParts(id: string, options: string[]): { flags: number; lowers: s
   return { flags, lowers, upper, work, rest };
 }
 
+/** The data string of an overlay of these parts over `lowers` (its own, or their idmapped binds). */
+function overlayData(p: { upper?: string; work?: string; rest: string[] }, lowers: string[]): string {
+  return [...p.rest, ...(p.upper ? [`upperdir=${p.upper}`] : []), ...(p.work ? [`workdir=${p.work}`] : []), `lowerdir=${lowers.join(':')}`].join(',');
+}
+
 /** Containerd's overlay as the runc shim would have mounted it (a sandbox that keeps it). */
 export async function mountLeftOverlay(id: string, target: string, options: string[]): Promise<void> {
   const p = overlayParts(id, options);
-  const data = [...p.rest, ...(p.upper ? [`upperdir=${p.upper}`] : []), ...(p.work ? [`workdir=${p.work}`] : []), `lowerdir=${p.lowers.join(':')}`];
   try {
-    await mount('overlay', target, 'overlay', p.flags, data.join(','));
+    await mount('overlay', target, 'overlay', p.flags, overlayData(p, p.lowers));
   } catch (e) {
     throw new SpecError(`task ${id}: cannot mount its rootfs: ${(e as Error).message}`);
   }
@@ -106,11 +110,10 @@ async function mountIdmappedOverlay(vnode: VNode, id: string, target: string, op
     }
     mark();
     for (const d of [p.upper, p.work]) if (d) chownSync(d, vnode.idRange.uidStart, vnode.idRange.gidStart);
-    const data = [...p.rest, ...(p.upper ? [`upperdir=${p.upper}`] : []), ...(p.work ? [`workdir=${p.work}`] : []), `lowerdir=${mapped.join(':')}`];
     if (replace) await umount2(target, 0);
     mark();
     try {
-      await mount('overlay', target, 'overlay', p.flags, data.join(','));
+      await mount('overlay', target, 'overlay', p.flags, overlayData(p, mapped));
       mark();
     } catch (e) {
       throw new SpecError(`task ${id}: cannot mount its idmapped rootfs: ${(e as Error).message}`);
