@@ -38,14 +38,19 @@ const words = new BigUint64Array(12);
  * it since (saves a poll; RECV would block on an fd with nothing pending). */
 export function recvNotification(fd: number, knownReady = false): SeccompNotification | null {
   if (!native.recv(fd, knownReady, words)) return null;
+  return notificationOf(words);
+}
+
+/** The notification the addon wrote into `w` (id, pid, flags, nr, arch, ip, args[6]). */
+export function notificationOf(w: BigUint64Array): SeccompNotification {
   return {
-    id: words[0]!,
-    pid: Number(words[1]!),
-    flags: Number(words[2]!),
-    nr: Number(words[3]!) | 0,
-    arch: Number(words[4]!),
-    instructionPointer: words[5]!,
-    args: [words[6]!, words[7]!, words[8]!, words[9]!, words[10]!, words[11]!],
+    id: w[0]!,
+    pid: Number(w[1]!),
+    flags: Number(w[2]!),
+    nr: Number(w[3]!) | 0,
+    arch: Number(w[4]!),
+    instructionPointer: w[5]!,
+    args: [w[6]!, w[7]!, w[8]!, w[9]!, w[10]!, w[11]!],
   };
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "syscall_util.h"
+#include "uvpoll.h"
 
 namespace {
 
@@ -26,26 +27,11 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
       Napi::TypeError::New(env, "callback must be a function").ThrowAsJavaScriptException();
       return;
     }
-    uv_loop_t* loop = nullptr;
-    if (napi_get_uv_event_loop(env, &loop) != napi_ok) {
-      Napi::Error::New(env, "no event loop").ThrowAsJavaScriptException();
-      return;
-    }
-    auto h = std::make_unique<uv_poll_t>();
-    int r = uv_poll_init(loop, h.get(), static_cast<int>(fd));
+    int r = poll_.Open(env, static_cast<int>(fd), static_cast<int>(events), &FdWatcher::OnPoll, this);
     if (r != 0) {
-      vnode::ThrowErrno(env, "uv_poll_init", -r);
+      vnode::ThrowErrno(env, "uv_poll", -r);
       return;
     }
-    h->data = this;
-    r = uv_poll_start(h.get(), static_cast<int>(events), &FdWatcher::OnPoll);
-    if (r != 0) {
-      uv_close(reinterpret_cast<uv_handle_t*>(h.release()), [](uv_handle_t* p) { delete reinterpret_cast<uv_poll_t*>(p); });
-      vnode::ThrowErrno(env, "uv_poll_start", -r);
-      return;
-    }
-    handle_ = h.release();
-    events_ = static_cast<int>(events);
     callback_ = Napi::Persistent(info[2].As<Napi::Function>());
     context_ = std::make_unique<Napi::AsyncContext>(env, "vnode.FdWatcher");
     Ref();  // an active watcher must outlive its JS references
@@ -66,19 +52,13 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
     }
   }
 
-  void Close() {
-    if (!handle_) return;
-    uv_poll_stop(handle_);
-    handle_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* p) { delete reinterpret_cast<uv_poll_t*>(p); });
-    handle_ = nullptr;
-  }
+  void Close() { poll_.Close(); }
 
   // After stop() nothing calls back: the callback is let go of at once. Kept until the wrapper's
   // finalizer, it would keep the wrapper alive forever whenever the callback's closure reaches it
   // (a connection object that holds its watcher, as every user does): a leak per watcher.
   Napi::Value Stop(const Napi::CallbackInfo& info) {
-    if (handle_) {
+    if (poll_.open()) {
       Close();
       callback_.Reset();
       Unref();
@@ -88,33 +68,30 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
 
   // setRef(false): the watcher no longer keeps the process alive (like socket.unref()).
   Napi::Value SetRef(const Napi::CallbackInfo& info) {
-    if (handle_) {
+    if (poll_.open()) {
       if (info.Length() > 0 && info[0].ToBoolean().Value())
-        uv_ref(reinterpret_cast<uv_handle_t*>(handle_));
+        uv_ref(poll_.handle());
       else
-        uv_unref(reinterpret_cast<uv_handle_t*>(handle_));
+        uv_unref(poll_.handle());
     }
     return info.Env().Undefined();
   }
 
-  Napi::Value Active(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), handle_ != nullptr); }
+  Napi::Value Active(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), poll_.open()); }
 
   // pause(): no callbacks until resume(); the fd stays registered (no new uv_poll on the same fd).
   Napi::Value Pause(const Napi::CallbackInfo& info) {
-    if (handle_) uv_poll_stop(handle_);
+    poll_.Pause();
     return info.Env().Undefined();
   }
 
   Napi::Value Resume(const Napi::CallbackInfo& info) {
-    if (handle_) {
-      int r = uv_poll_start(handle_, events_, &FdWatcher::OnPoll);
-      if (r != 0) return vnode::ThrowErrno(info.Env(), "uv_poll_start", -r);
-    }
+    int r = poll_.Resume();
+    if (r != 0) return vnode::ThrowErrno(info.Env(), "uv_poll_start", -r);
     return info.Env().Undefined();
   }
 
-  uv_poll_t* handle_ = nullptr;
-  int events_ = 0;
+  vnode::UvPoll poll_;
   Napi::FunctionReference callback_;
   std::unique_ptr<Napi::AsyncContext> context_;
 };

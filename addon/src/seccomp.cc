@@ -21,13 +21,6 @@
 
 namespace {
 
-int Ioctl(int fd, unsigned long req, void* arg) {
-  int r;
-  do r = ioctl(fd, req, arg);
-  while (r < 0 && errno == EINTR);
-  return r;
-}
-
 // seccompRecv(fd, knownReady, out) -> true with the notification in `out`, false when none is
 // pending (or its caller went away). knownReady: the caller's epoll reported this fd readable
 // (POLLIN) and nobody else receives from it since, so the poll is skipped. out: a BigUint64Array
@@ -56,7 +49,7 @@ Napi::Value Recv(const Napi::CallbackInfo& info) {
   }
   seccomp_notif n;
   memset(&n, 0, sizeof n);  // the kernel insists on a zeroed buffer
-  if (Ioctl(static_cast<int>(fd), SECCOMP_IOCTL_NOTIF_RECV, &n) != 0) {
+  if (vnode::IoctlRetry(static_cast<int>(fd), SECCOMP_IOCTL_NOTIF_RECV, &n) != 0) {
     if (errno == ENOENT) return Napi::Boolean::New(env, false);
     return vnode::ThrowErrno(env, "ioctl(SECCOMP_IOCTL_NOTIF_RECV)", errno);
   }
@@ -91,7 +84,7 @@ Napi::Value Send(const Napi::CallbackInfo& info) {
   r.val = val;
   r.error = static_cast<__s32>(error);
   r.flags = static_cast<__u32>(flags);
-  if (Ioctl(static_cast<int>(fd), SECCOMP_IOCTL_NOTIF_SEND, &r) != 0) {
+  if (vnode::IoctlRetry(static_cast<int>(fd), SECCOMP_IOCTL_NOTIF_SEND, &r) != 0) {
     if (errno == ENOENT) return Napi::Boolean::New(env, false);
     return vnode::ThrowErrno(env, "ioctl(SECCOMP_IOCTL_NOTIF_SEND)", errno);
   }
@@ -105,7 +98,7 @@ Napi::Value IdValid(const Napi::CallbackInfo& info) {
   uint64_t id;
   if (!vnode::ArgInt(info, 0, "fd", fd) || !vnode::ArgU64(info, 1, "id", id)) return env.Undefined();
   __u64 v = id;
-  if (Ioctl(static_cast<int>(fd), SECCOMP_IOCTL_NOTIF_ID_VALID, &v) != 0) {
+  if (vnode::IoctlRetry(static_cast<int>(fd), SECCOMP_IOCTL_NOTIF_ID_VALID, &v) != 0) {
     if (errno == ENOENT) return Napi::Boolean::New(env, false);
     return vnode::ThrowErrno(env, "ioctl(SECCOMP_IOCTL_NOTIF_ID_VALID)", errno);
   }
@@ -127,7 +120,7 @@ Napi::Value AddFd(const Napi::CallbackInfo& info) {
   a.srcfd = static_cast<__u32>(srcfd);
   a.newfd = static_cast<__u32>(newfd);
   a.newfd_flags = static_cast<__u32>(newfdFlags);
-  int r = Ioctl(static_cast<int>(fd), SECCOMP_IOCTL_NOTIF_ADDFD, &a);
+  int r = vnode::IoctlRetry(static_cast<int>(fd), SECCOMP_IOCTL_NOTIF_ADDFD, &a);
   if (r < 0) return vnode::ThrowErrno(env, "ioctl(SECCOMP_IOCTL_NOTIF_ADDFD)", errno);
   return Napi::Number::New(env, r);
 }

@@ -2,6 +2,7 @@
 // one blocking call off the event loop, and argument readers that throw a TypeError on bad input.
 #pragma once
 #include <napi.h>
+#include <sys/ioctl.h>
 
 #include <cerrno>
 #include <cstdint>
@@ -75,6 +76,14 @@ class SyscallWorker : public Napi::AsyncWorker {
   Convert convert_;
   WorkResult result_;
 };
+
+// ioctl(2) again after EINTR (the seccomp listener's RECV, SEND, ID_VALID, ADDFD).
+inline int IoctlRetry(int fd, unsigned long req, void* arg) {
+  int r;
+  do r = ioctl(fd, req, arg);
+  while (r < 0 && errno == EINTR);
+  return r;
+}
 
 // Argument readers: return false after throwing a TypeError that names the argument.
 inline bool ArgInt(const Napi::CallbackInfo& info, size_t i, const char* what, int64_t& out) {

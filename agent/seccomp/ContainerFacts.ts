@@ -9,6 +9,7 @@ import { readText } from '../cgroup/readText.js';
 import { HostFactsReader } from '../vnodefs/HostFactsReader.js';
 import { memoryFigures, type MemoryFigures } from '../vnodefs/render/memoryFigures.js';
 import { visibleCpus } from '../vnodefs/render/visibleCpus.js';
+import type { SysinfoFacts } from '../../addon/seccompwatch.js';
 import type { SeccompTarget } from './SeccompTarget.js';
 
 const USER_HZ = 100;
@@ -83,6 +84,35 @@ export class ContainerFacts {
     const cg = this.snapshot({ cpu: true });
     this.cpus = { at: now, list: visibleCpus(cg.cpu, this.src.host.read(['onlineCpus']).onlineCpus) };
     return this.cpus.list;
+  }
+
+  /** What sysinfo answers from (NaN fields: the host's), valid while both the memory figures and
+   * the task count stay cached here: for the addon's own answers (seccompwatch.cc), which then
+   * give exactly what the JS handler would. */
+  sysinfoFacts(now = Date.now()): SysinfoFacts {
+    const mem = this.memory(now);
+    const procs = this.tasks(now);
+    const memAt = this.mem!.at;
+    const tasksAt = this.taskCount!.at;
+    return {
+      from: Math.max(memAt, tasksAt),
+      until: Math.min(memAt + MEMORY_FIGURES_TTL_MS, tasksAt + 1000),
+      totalram: mem?.figures.total,
+      freeram: mem?.figures.free,
+      sharedram: mem?.shmem,
+      bufferram: mem ? 0 : undefined,
+      totalswap: mem?.figures.swapTotal,
+      freeswap: mem?.figures.swapFree,
+      procs,
+      startedAtMs: this.target.startedAtMs,
+      initStartSec: this.initStart === undefined ? undefined : this.initStart / USER_HZ,
+    };
+  }
+
+  /** visibleCpus with the window it stays cached for. */
+  visibleCpusWindow(now = Date.now()): { list: number[]; from: number; until: number } {
+    const list = this.visibleCpus(now);
+    return { list, from: this.cpus!.at, until: this.cpus!.at + 1000 };
   }
 
   /** Seconds the container has been up, given the host's uptime. */

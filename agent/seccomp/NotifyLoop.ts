@@ -1,20 +1,28 @@
 // The notification loop of one worker thread: one listener fd per container process tree (runc
 // hands one over on create and one on every exec), each watched on this thread's event loop.
 //
-// Fairness: a ready listener is served at most `burst` notifications per turn, then the loop
-// moves on (uv_poll is level-triggered, so the rest waits for the next turn): a flood from one
-// container delays another by at most a few cheap answers. Handlers that need a namespace helper
-// go through the FairScheduler, which takes turns between vNodes.
+// Fairness: a ready listener is served one notification per turn, then the loop moves on (uv_poll
+// is level-triggered, so the rest waits for the next turn): a flood from one container delays
+// another by at most one cheap answer per listener. Handlers that need a namespace helper go
+// through the FairScheduler, which takes turns between vNodes.
+//
+// Native answers: the addon's watcher (addon/src/seccompwatch.cc) answers mknod of non-devices
+// (CONTINUE), sysinfo and sched_getaffinity(0) itself, the last two from the figures this loop
+// handed it after its own handler last answered them on that listener, for as long as those
+// figures are cached here anyway (5 ms for memory, 1 s for tasks and CPUs). Every other call,
+// and every case of those that is not the plain success, comes here as before. Their counts and
+// CPU time are taken from the watcher when counts are drained and every budget window.
 //
 // Safety: every handler reads the caller's memory, then checks ID_VALID, then acts; the
 // namespace helper checks ID_VALID again once it has opened the caller's fds. A listener that
 // hangs up (every filtered process gone) is released once its in-flight answers have settled.
 import { statSync } from 'node:fs';
 import { rawCloseQuietly } from '../../addon/rawfd.js';
-import { FdWatcher, Readiness } from '../../addon/fdwatch.js';
+import { Readiness } from '../../addon/fdwatch.js';
 import { isSyscallError } from '../../addon/native.js';
 import { nsAction, type NsActionRequest, type NsActionResult } from '../../addon/nsaction.js';
-import { enableSyncWakeUp, notificationValid, recvNotification, respond, respondContinue, type SeccompNotification } from '../../addon/seccomp.js';
+import { enableSyncWakeUp, notificationValid, respond, respondContinue, type SeccompNotification } from '../../addon/seccomp.js';
+import { FastRoute, SeccompWatcher, type Route } from '../../addon/seccompwatch.js';
 import { logger, type Logger } from '../common/log.js';
 import { mountOverlays } from '../vnodefs/VnodeFs.js';
 import { callerStatus, mountNamespaceOf } from './CallerProc.js';
@@ -25,12 +33,12 @@ import { handlers } from './handlers/registry.js';
 import { CallerGone, type Answer, type CallerStatus, type Emulation, type HandlerEnv, type TrappedCall } from './handlers/types.js';
 import type { SeccompTarget } from './SeccompTarget.js';
 import { Errno, SyscallFault } from './SyscallFault.js';
-import { syscallOf } from './syscallTable.js';
+import { numbersOf, syscallOf } from './syscallTable.js';
 import { TargetMemory } from './TargetMemory.js';
 
 export interface LoopOptions {
-  /** Notifications taken from one listener per turn (default 4). */
-  burst?: number;
+  /** Let the addon answer the calls of FAST_ROUTES itself (default true; false: every call comes to JS). */
+  nativeAnswers?: boolean;
   /** Namespace helpers running at once in this worker (default 2). */
   helperConcurrency?: number;
   cgroupRoot?: string;
@@ -46,6 +54,8 @@ export interface LoopStats {
   failed: number;
   gone: number;
   internalErrors: number;
+  /** of the answered and continued: answered by the addon itself (FAST_ROUTES) */
+  native: number;
   byName: Record<string, number>;
 }
 
@@ -56,6 +66,25 @@ export type CallOutcome = (typeof CALL_OUTCOMES)[number];
 
 /** A count of calls per vNode, syscall and outcome, keyed "vnode\tsyscall\toutcome". */
 export type CallCounts = Record<string, number>;
+
+/** A call the addon answers itself, and the name and outcome it counts under. */
+export interface FastEntry extends Route {
+  name: string;
+  outcome: 'continued' | 'answered';
+}
+
+/** What the addon answers without JS: mknod and mknodat on every ABI (decided from registers),
+ * sysinfo and sched_getaffinity with x86_64's layout (others come here). */
+export const FAST_ROUTES: readonly FastEntry[] = [
+  ...numbersOf('mknod').map((x) => ({ arch: x.arch, nr: x.nr, kind: FastRoute.mknodMode1, name: 'mknod', outcome: 'continued' as const })),
+  ...numbersOf('mknodat').map((x) => ({ arch: x.arch, nr: x.nr, kind: FastRoute.mknodMode2, name: 'mknodat', outcome: 'continued' as const })),
+  ...numbersOf('sysinfo')
+    .filter((x) => x.abi === 'x86_64')
+    .map((x) => ({ arch: x.arch, nr: x.nr, kind: FastRoute.sysinfo64, name: 'sysinfo', outcome: 'answered' as const })),
+  ...numbersOf('sched_getaffinity')
+    .filter((x) => x.abi === 'x86_64')
+    .map((x) => ({ arch: x.arch, nr: x.nr, kind: FastRoute.affinity64, name: 'sched_getaffinity', outcome: 'answered' as const })),
+];
 
 /** The emulated files of a vnodefs mount, as seen from the host. */
 export function emulationFor(mountpoint: string): Emulation {
@@ -68,7 +97,7 @@ export function emulationFor(mountpoint: string): Emulation {
 }
 
 class Connection {
-  watcher: FdWatcher | undefined;
+  watcher: SeccompWatcher | undefined;
   inflight = 0;
   hungUp = false;
   released = false;
@@ -137,9 +166,9 @@ export class NotifyLoop {
   readonly scheduler: FairScheduler;
   private readonly conns = new Map<number, Connection>();
   private readonly sources: FactsSources;
-  private readonly burst: number;
+  private readonly routes: readonly FastEntry[];
   private readonly log: Logger;
-  readonly stats: LoopStats = { connections: 0, received: 0, answered: 0, continued: 0, failed: 0, gone: 0, internalErrors: 0, byName: {} };
+  readonly stats: LoopStats = { connections: 0, received: 0, answered: 0, continued: 0, failed: 0, gone: 0, internalErrors: 0, native: 0, byName: {} };
   /** Calls since the last drainCalls(): the agent takes them in batches (metrics, `vnode inspect`),
    * so a trapped call costs one map increment here and no message. */
   private calls = new Map<string, number>();
@@ -152,8 +181,10 @@ export class NotifyLoop {
     private readonly onReleased: (connId: number, reason: string) => void,
     log?: Logger,
   ) {
-    this.burst = opts.burst ?? 4;
+    this.routes = opts.nativeAnswers === false ? [] : FAST_ROUTES;
     this.budget = opts.budget && opts.budget.cpuPerSecond > 0 ? new CpuBudget(opts.budget.cpuPerSecond, opts.budget.windowMs) : undefined;
+    // Native answers' CPU time is charged once per window (they never come through JS).
+    if (this.budget && this.routes.length > 0) setInterval(() => this.collect(), opts.budget!.windowMs).unref();
     this.scheduler = new FairScheduler(opts.helperConcurrency ?? 2);
     this.sources = new FactsSources({ cgroupRoot: opts.cgroupRoot });
     this.log = log ?? logger('seccomp');
@@ -176,13 +207,14 @@ export class NotifyLoop {
     this.stats.connections = this.conns.size;
   }
 
-  private watch(conn: Connection): FdWatcher {
-    return new FdWatcher(
-      conn.fd,
-      Readiness.readable | Readiness.disconnect,
-      (ev) => this.ready(conn, ev),
-      (s) => this.log.error('seccomp: listener poll failed', { connId: conn.connId, status: s }),
-    );
+  private watch(conn: Connection): SeccompWatcher {
+    const w = new SeccompWatcher(conn.fd, {
+      notification: (n, ev) => this.notified(conn, n, ev),
+      events: (ev) => this.events(conn, ev),
+      error: (e) => this.log.error('seccomp: listener failed', { connId: conn.connId, error: e.message }),
+    });
+    if (this.routes.length > 0) w.setRoutes(this.routes);
+    return w;
   }
 
   /** Leaves a listener whose vNode used its budget unread until the next window: its callers wait in the kernel. */
@@ -198,28 +230,21 @@ export class NotifyLoop {
     }, this.budget.untilNextWindow() + 1);
   }
 
-  private ready(conn: Connection, events: number): void {
-    for (let i = 0; i < this.burst && !conn.hungUp; i++) {
-      if (this.budget?.over(conn.target.vnodeId)) {
-        this.pause(conn);
-        break;
-      }
-      let n: SeccompNotification | null;
-      try {
-        // The first RECV of a turn follows the loop's own readiness report: no poll before it.
-        // Not after a hang-up: libuv reports a bare EPOLLHUP as readable too (the kernel then
-        // answers RECV with ENOENT, but nothing here should rest on that).
-        n = recvNotification(conn.fd, i === 0 && (events & (Readiness.readable | Readiness.disconnect)) === Readiness.readable);
-      } catch (e) {
-        this.log.error('seccomp: NOTIF_RECV failed', { connId: conn.connId, error: (e as Error).message });
-        break;
-      }
-      if (n === null) break;
-      this.stats.received++;
+  /** A notification the watcher received and did not answer itself. */
+  private notified(conn: Connection, n: SeccompNotification, events: number): void {
+    this.stats.received++;
+    if (this.budget) {
       const t0 = performance.now();
       this.dispatch(conn, n);
-      this.budget?.charge(conn.target.vnodeId, performance.now() - t0);
+      this.budget.charge(conn.target.vnodeId, performance.now() - t0);
+      if (this.budget.over(conn.target.vnodeId)) this.pause(conn);
+    } else {
+      this.dispatch(conn, n);
     }
+    this.events(conn, events);
+  }
+
+  private events(conn: Connection, events: number): void {
     if (events & Readiness.disconnect && !conn.hungUp) {
       conn.hungUp = true;
       conn.watcher?.stop();
@@ -249,6 +274,7 @@ export class NotifyLoop {
     if (!(r instanceof Promise)) {
       env.close();
       this.answer(conn, call.id, r, call.name);
+      if (conn.watcher && (call.name === 'sysinfo' || call.name === 'sched_getaffinity') && this.routes.length > 0) this.refreshFast(conn, call.name);
       return;
     }
     conn.inflight++;
@@ -283,13 +309,63 @@ export class NotifyLoop {
     this.answer(conn, call.id, { kind: 'errno', errno: isSyscallError(e) && e.errno !== 0 ? Math.abs(e.errno) : Errno.EIO }, call.name, 'internal_error');
   }
 
-  private count(conn: Connection, name: string, outcome: CallOutcome): void {
+  private count(conn: Connection, name: string, outcome: CallOutcome, n = 1): void {
     const k = `${conn.target.vnodeId}\t${name}\t${outcome}`;
-    this.calls.set(k, (this.calls.get(k) ?? 0) + 1);
+    this.calls.set(k, (this.calls.get(k) ?? 0) + n);
+  }
+
+  /** Hands the watcher the figures its handler just answered from, with the window they hold for. */
+  private refreshFast(conn: Connection, name: string): void {
+    try {
+      if (name === 'sysinfo') conn.watcher!.setSysinfo(conn.facts.sysinfoFacts());
+      else {
+        const v = conn.facts.visibleCpusWindow();
+        conn.watcher!.setAffinity(v.list, v.from, v.until);
+      }
+    } catch (e) {
+      this.log.warn('seccomp: figures not handed to the native answers', { syscall: name, error: (e as Error).message });
+    }
+  }
+
+  /** Takes one listener's native answers into the stats, the call counts and the budget. */
+  private collectConn(conn: Connection): void {
+    if (!conn.watcher || this.routes.length === 0) return;
+    const c = conn.watcher.takeCounts();
+    for (let i = 0; i < this.routes.length; i++) {
+      const r = this.routes[i]!;
+      const answered = c.answered[i] ?? 0;
+      const gone = c.gone[i] ?? 0;
+      if (answered + gone === 0) continue;
+      this.stats.received += answered + gone;
+      this.stats.byName[r.name] = (this.stats.byName[r.name] ?? 0) + answered + gone;
+      this.stats.native += answered;
+      if (r.outcome === 'continued') this.stats.continued += answered;
+      else this.stats.answered += answered;
+      this.stats.gone += gone;
+      if (answered) this.count(conn, r.name, r.outcome, answered);
+      if (gone) this.count(conn, r.name, 'gone', gone);
+    }
+    if (c.sendFailed > 0) this.log.error('seccomp: NOTIF_SEND failed', { connId: conn.connId, times: c.sendFailed, errno: c.lastSendErrno });
+    if (this.budget && c.fastNs > 0) {
+      this.budget.charge(conn.target.vnodeId, c.fastNs / 1e6);
+      if (this.budget.over(conn.target.vnodeId)) this.pause(conn);
+    }
+  }
+
+  /** Takes every listener's native answers in (see collectConn). */
+  collect(): void {
+    for (const c of this.conns.values()) this.collectConn(c);
+  }
+
+  /** The loop's figures, native answers included. */
+  currentStats(): LoopStats {
+    this.collect();
+    return this.stats;
   }
 
   /** The call counts since the last drain, handed over and reset. */
   drainCalls(): CallCounts {
+    this.collect();
     const out = Object.fromEntries(this.calls);
     this.calls = new Map();
     return out;
@@ -320,6 +396,7 @@ export class NotifyLoop {
   }
 
   private release(conn: Connection, reason: string): void {
+    this.collectConn(conn);
     conn.released = true;
     conn.watcher?.stop();
     rawCloseQuietly(conn.fd);

@@ -23,7 +23,7 @@ port.on('message', (m: ToWorker) => {
       }
       break;
     case 'stats':
-      post({ t: 'stats', req: m.req, stats: loop.stats });
+      post({ t: 'stats', req: m.req, stats: loop.currentStats() });
       break;
     case 'drainCalls':
       post({ t: 'calls', req: m.req, calls: loop.drainCalls() });

@@ -109,3 +109,20 @@ test('SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is dropped (a new manager could not
   assert.deepEqual(p.flags, ['SECCOMP_FILTER_FLAG_LOG']);
   assert.equal(layerVNodeProfile(undefined, opts).flags, undefined);
 });
+
+test('the native answers cover only intercepted calls, each under its own name and ABI', async () => {
+  const { FAST_ROUTES } = await import('./NotifyLoop.js');
+  const { syscallOf } = await import('./syscallTable.js');
+  const { handlers } = await import('./handlers/registry.js');
+  const intercepted = new Set<string>(INTERCEPTED_SYSCALLS);
+  const seen = new Set<string>();
+  for (const r of FAST_ROUTES) {
+    const sc = syscallOf(r.arch, r.nr);
+    assert.equal(sc?.name, r.name, `route ${r.arch}/${r.nr}`);
+    assert.ok(intercepted.has(r.name) && handlers.has(r.name), `${r.name} is trapped and has a JS handler to fall back to`);
+    // The addon lays out sysinfo and the affinity mask with 8-byte longs only.
+    if (r.name === 'sysinfo' || r.name === 'sched_getaffinity') assert.equal(sc?.abi, 'x86_64');
+    seen.add(`${r.name}/${sc?.abi}`);
+  }
+  assert.deepEqual([...seen].sort(), ['mknod/i386', 'mknod/x32', 'mknod/x86_64', 'mknodat/i386', 'mknodat/x32', 'mknodat/x86_64', 'sched_getaffinity/x86_64', 'sysinfo/x86_64']);
+});

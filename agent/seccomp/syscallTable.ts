@@ -67,3 +67,13 @@ export function syscallOf(arch: number, nr: number): { abi: Abi; name: string } 
 
 /** Every name in the tables (what the profile may list). */
 export const knownSyscalls: ReadonlySet<string> = new Set([...Object.keys(X86_64), ...Object.keys(I386)]);
+
+/** The (arch, nr) pairs of `name` on each ABI: x86_64, x32 (nr with X32_SYSCALL_BIT) and i386. */
+export function numbersOf(name: string): { abi: Abi; arch: number; nr: number }[] {
+  const out: { abi: Abi; arch: number; nr: number }[] = [];
+  const n64 = X86_64[name];
+  if (n64 !== undefined) out.push({ abi: 'x86_64', arch: AUDIT_ARCH.X86_64, nr: n64 }, { abi: 'x32', arch: AUDIT_ARCH.X86_64, nr: n64 | X32_SYSCALL_BIT });
+  const n32 = I386[name];
+  if (n32 !== undefined) out.push({ abi: 'i386', arch: AUDIT_ARCH.I386, nr: n32 });
+  return out;
+}

@@ -36,7 +36,9 @@ export const sched_getaffinity: SyscallHandler = {
     if (pid !== 0 && pid !== env.status().nsTid) return CONTINUE;
     // The kernel's own checks on len (multiple of a long, enough bits for every CPU) and its
     // answer size come from asking it the same question for the caller.
-    const len = Number(lenArg > 0x10000n ? 0x10000n : lenArg);
+    // len is the syscall's unsigned int: the upper half of the register is not part of it.
+    const len32 = lenArg & 0xffffffffn;
+    const len = Number(len32 > 0x10000n ? 0x10000n : len32);
     if (env.call.abi === 'i386' ? len % 4 !== 0 : len % 8 !== 0) return fail(22);
     let real: Buffer;
     try {
