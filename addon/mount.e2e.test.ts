@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { NamespaceFlags as F, spawnHolder } from './holder.js';
-import { bindIdmapped, mount, MountConstants as M, mountSetattr, openTree, umount2 } from './mount.js';
+import { bindIdmapped, idmapOverlay, mount, MountConstants as M, mountSetattr, openTree, umount2 } from './mount.js';
 import { isSyscallError } from './native.js';
 import { mountPointsUnder } from '../agent/common/mountinfo.js';
 import { pidfdSendSignal, waitForExit } from './pidfd.js';
@@ -65,6 +65,53 @@ test('open_tree + mount_setattr(MOUNT_ATTR_IDMAP) + move_mount shift owners by a
   } finally {
     closeSync(userns);
     await umount2(join(d, 'dst'), M.MNT_DETACH).catch(() => undefined);
+    pidfdSendSignal(h.pidfd, 'SIGKILL');
+    await waitForExit(h.pidfd);
+    closeSync(h.pidfd);
+    rmSync(d, { recursive: true });
+  }
+});
+
+test('idmapOverlay: idmapped layer binds and the overlay in one call; a failure names the call and path', async () => {
+  const d = mkdtempSync(join(tmpdir(), 'vnode-core-idovl-'));
+  chmodSync(d, 0o711);
+  mkdirSync(join(d, 'root'), { mode: 0o555 });
+  for (const x of ['l0', 'l1', 'b0', 'b1', 'upper', 'work', 'merged']) mkdirSync(join(d, x));
+  writeFileSync(join(d, 'l0', 'bottom'), 'b');
+  writeFileSync(join(d, 'l1', 'top'), 't');
+  const h = await spawnHolder({
+    path: bin,
+    argv: ['vnode-holder', '--root', join(d, 'root'), '--commit'],
+    env: [],
+    uidMap: '0 510000 65536\n',
+    gidMap: '0 510000 65536\n',
+    nsFlags: F.CLONE_NEWUSER | F.CLONE_NEWNS | F.CLONE_NEWPID,
+  });
+  writeSync(h.controlFd, 'C');
+  closeSync(h.controlFd);
+  const userns = openSync(`/proc/${h.pid}/ns/user`, 'r');
+  const binds = [join(d, 'b0'), join(d, 'b1')];
+  const data = `lowerdir=${binds[1]}:${binds[0]},upperdir=${join(d, 'upper')},workdir=${join(d, 'work')}`;
+  try {
+    await idmapOverlay([join(d, 'l0'), join(d, 'l1')], binds, userns, join(d, 'merged'), false, 0, data);
+    assert.equal(readFileSync(join(d, 'merged', 'bottom'), 'utf8'), 'b');
+    assert.equal(statSync(join(d, 'merged', 'top')).uid, 510000, 'the layers show host root as the vNode root');
+    assert.equal(statSync(join(d, 'l1', 'top')).uid, 0, 'the layer itself is untouched');
+    assert.deepEqual(mountPointsUnder(d).sort(), [...binds, join(d, 'merged')].sort());
+    // unmountFirst: the overlay is replaced (binds again, at fresh paths).
+    for (const b of binds) await umount2(b, M.MNT_DETACH);
+    await idmapOverlay([join(d, 'l0'), join(d, 'l1')], binds, userns, join(d, 'merged'), true, 0, data);
+    assert.equal(mountPointsUnder(d).filter((m) => m === join(d, 'merged')).length, 1, 'the old overlay went first');
+    for (const m of mountPointsUnder(d).reverse()) await umount2(m, M.MNT_DETACH);
+    // A missing second layer: the first bind is made and stays for the caller; nothing is mounted at the target.
+    await assert.rejects(idmapOverlay([join(d, 'l0'), join(d, 'nope')], binds, userns, join(d, 'merged'), false, 0, data), (e: unknown) =>
+      isSyscallError(e, 'ENOENT') && e.syscall === 'open_tree' && (e as Error).message.includes(join(d, 'nope')),
+    );
+    assert.deepEqual(mountPointsUnder(d), [binds[0]]);
+    assert.throws(() => idmapOverlay(['a'], [], userns, join(d, 'merged'), false, 0, data), /differ in length/);
+  } finally {
+    closeSync(userns);
+    for (const m of mountPointsUnder(d).reverse()) await umount2(m, M.MNT_DETACH).catch(() => undefined);
     pidfdSendSignal(h.pidfd, 'SIGKILL');
     await waitForExit(h.pidfd);
     closeSync(h.pidfd);

@@ -28,6 +28,12 @@ export const openTree = fn<(dirfd: number, path: string, flags: number) => Promi
 export const moveMount = fn<(fromDirfd: number, fromPath: string, toDirfd: number, toPath: string, flags: number) => Promise<number>>('moveMount');
 export const mountSetattr = fn<(dirfd: number, path: string, flags: number, attr: MountAttr) => Promise<number>>('mountSetattr');
 
+/** An overlay of idmapped lower layers in one trip to the thread pool: each `lowers[i]` bound
+ * at `binds[i]` idmapped by the user namespace of `usernsFd`, then (`unmountFirst`) `target`
+ * unmounted, then the overlay (`data` naming the binds as its lowerdir) mounted at `target`. On
+ * failure the binds already made stay (the caller detaches them). */
+export const idmapOverlay = fn<(lowers: string[], binds: string[], usernsFd: number, target: string, unmountFirst: boolean, flags: number, data: string) => Promise<number>>('idmapOverlay');
+
 /** A bind mount of `source` at `target` whose owners are shifted by the user namespace of
  * `usernsFd` (an idmapped mount): open_tree(CLONE) + mount_setattr(IDMAP) + move_mount. */
 export async function bindIdmapped(source: string, target: string, usernsFd: number, opts: { recursive?: boolean; readOnly?: boolean } = {}): Promise<void> {

@@ -7,6 +7,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <string>
+#include <vector>
+
 #include "mount_abi.h"
 #include "syscall_util.h"
 
@@ -99,7 +102,69 @@ Napi::Value MountSetattr(const Napi::CallbackInfo& info) {
   });
 }
 
+// idmapOverlay(lowers: string[], binds: string[], usernsFd, target, unmountFirst, flags, data) -> 0
+// A container's rootfs in one trip to the thread pool (each trip cost 0.1-1 ms while runc and
+// containerd kept both CPUs busy, and this took 3 per layer and 1-2 more): every lower layer
+// bound, idmapped by the user namespace usernsFd, at its bind path (open_tree(CLONE),
+// mount_setattr(IDMAP), move_mount), then, with unmountFirst, the target unmounted, then the
+// overlay (`data` naming the binds) mounted at target. Rejects with the failing call and path;
+// the binds made before it stay for the caller to detach.
+Napi::Value IdmapOverlay(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto strings = [&](size_t i, const char* what, std::vector<std::string>& out) -> bool {
+    if (info.Length() <= i || !info[i].IsArray()) {
+      Napi::TypeError::New(env, std::string(what) + " must be an array of strings").ThrowAsJavaScriptException();
+      return false;
+    }
+    Napi::Array a = info[i].As<Napi::Array>();
+    for (uint32_t k = 0; k < a.Length(); k++) {
+      Napi::Value v = a.Get(k);
+      if (!v.IsString()) {
+        Napi::TypeError::New(env, std::string(what) + " must be an array of strings").ThrowAsJavaScriptException();
+        return false;
+      }
+      out.push_back(v.As<Napi::String>().Utf8Value());
+    }
+    return true;
+  };
+  std::vector<std::string> lowers, binds;
+  int64_t usernsFd, flags;
+  std::string target, data;
+  if (!strings(0, "lowers", lowers) || !strings(1, "binds", binds) || !vnode::ArgInt(info, 2, "usernsFd", usernsFd) || !vnode::ArgStr(info, 3, "target", target))
+    return env.Undefined();
+  bool unmountFirst = info.Length() > 4 && info[4].ToBoolean().Value();
+  if (!vnode::ArgInt(info, 5, "flags", flags) || !vnode::ArgStr(info, 6, "data", data)) return env.Undefined();
+  if (lowers.size() != binds.size()) {
+    Napi::RangeError::New(env, "lowers and binds differ in length").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return SyscallWorker::Run(env, "vnode.idmapOverlay", [=]() {
+    for (size_t i = 0; i < lowers.size(); i++) {
+      int tree = static_cast<int>(syscall(SYS_open_tree, AT_FDCWD, lowers[i].c_str(), static_cast<unsigned>(OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC)));
+      if (tree < 0) return WorkResult::Fail("open_tree", errno, lowers[i]);
+      mount_attr at{};
+      at.attr_set = MOUNT_ATTR_IDMAP;
+      at.userns_fd = static_cast<uint64_t>(usernsFd);
+      if (syscall(SYS_mount_setattr, tree, "", static_cast<unsigned>(AT_EMPTY_PATH), &at, sizeof at) != 0) {
+        int e = errno;
+        close(tree);
+        return WorkResult::Fail("mount_setattr", e, lowers[i]);
+      }
+      if (syscall(SYS_move_mount, tree, "", AT_FDCWD, binds[i].c_str(), static_cast<unsigned>(MOVE_MOUNT_F_EMPTY_PATH)) != 0) {
+        int e = errno;
+        close(tree);
+        return WorkResult::Fail("move_mount", e, binds[i]);
+      }
+      close(tree);
+    }
+    if (unmountFirst && umount2(target.c_str(), 0) != 0) return WorkResult::Fail("umount2", errno, target);
+    if (mount("overlay", target.c_str(), "overlay", static_cast<unsigned long>(flags), data.c_str()) != 0) return WorkResult::Fail("mount", errno, "overlay at " + target);
+    return WorkResult{};
+  });
+}
+
 void InitMount(Napi::Env env, Napi::Object exports) {
+  exports.Set("idmapOverlay", Napi::Function::New(env, IdmapOverlay, "idmapOverlay"));
   exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
   exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
   exports.Set("openTree", Napi::Function::New(env, OpenTree, "openTree"));
