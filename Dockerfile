@@ -15,13 +15,14 @@ ARG RUNTIME_IMAGE=docker.io/library/debian:bookworm-slim@sha256:3783cc01769c7b2b
 FROM ${NODE_IMAGE} AS build
 ENV DEBIAN_FRONTEND=noninteractive
 # The runc shim is Debian's containerd source (golang-github-containerd-containerd-dev) with
-# shim/*.patch (docs/shim.md), runc is Debian's runc source (golang-github-opencontainers-runc-dev)
+# shim/*.patch and its go-runc (golang-github-containerd-go-runc-dev, a dependency) with
+# shim/go-runc/*.patch (docs/shim.md), runc is Debian's runc source (golang-github-opencontainers-runc-dev)
 # with runc/*.patch (docs/workloads.md), both built with Debian's Go against the Go libraries those
 # packages depend on. The tree carries both onto the node.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       g++ gcc make python3 pkg-config libc6-dev libseccomp-dev libfuse3-dev \
-      golang-go golang-github-opencontainers-runc-dev golang-github-containerd-containerd-dev patch \
+      golang-go golang-github-opencontainers-runc-dev golang-github-containerd-containerd-dev golang-github-containerd-go-runc-dev patch \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, from the lockfile only, so a source change does not re-download them.

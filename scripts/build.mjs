@@ -135,13 +135,23 @@ writeFileSync(join(tree, 'VERSION'), `${pkg.version}\n`);
 // Debian builds it): `srcDir` is copied whole into a GOPATH of its own, which comes first, since
 // GOPATH mode takes a package from the first entry that has its directory. Rebuilt when a patch
 // or the source package changes (the stamp <tree>/lib/<name>.build).
-function buildPatchedGo({ name, devPackage, srcDir, importPath, patchDir, mainDir, mainSource, tags, ldflags }, out) {
-  const patches = readdirSync(join(root, patchDir)).filter((f) => f.endsWith('.patch')).sort().map((f) => join(root, patchDir, f));
-  let version = '';
-  try {
-    version = execFileSync('dpkg-query', ['-W', '-f=${Version}', devPackage], { encoding: 'utf8' }).trim();
-  } catch {
-    // not installed: said below
+function buildPatchedGo({ name, devPackage, srcDir, importPath, patchDir, mainDir, mainSource, tags, ldflags, also = [] }, out) {
+  const patchesIn = (dir) => readdirSync(join(root, dir)).filter((f) => f.endsWith('.patch')).sort().map((f) => join(root, dir, f));
+  const patches = patchesIn(patchDir);
+  const dpkgVersion = (p) => {
+    try {
+      return execFileSync('dpkg-query', ['-W', '-f=${Version}', p], { encoding: 'utf8' }).trim();
+    } catch {
+      return ''; // not installed: said below
+    }
+  };
+  const version = dpkgVersion(devPackage);
+  // Libraries it imports that are patched too (`also`: each from its own -dev package, with its
+  // own patch dir), put in the same GOPATH ahead of Debian's.
+  for (const a of also) {
+    a.version = dpkgVersion(a.devPackage);
+    if (!a.version || !existsSync(a.srcDir)) throw new Error(`build: ${name} needs Debian's ${a.devPackage} (npm run setup installs it)`);
+    a.patches = patchesIn(a.patchDir);
   }
   let go = '';
   try {
@@ -154,7 +164,8 @@ function buildPatchedGo({ name, devPackage, srcDir, importPath, patchDir, mainDi
   }
   const stamp = join(dirname(out), `../lib/${name}.build`);
   const hash = createHash('sha256');
-  for (const p of patches) hash.update(basename(p)).update('\0').update(readFileSync(p)).update('\0');
+  for (const p of [...patches, ...also.flatMap((a) => a.patches)]) hash.update(basename(p)).update('\0').update(readFileSync(p)).update('\0');
+  for (const a of also) hash.update(`${a.devPackage} ${a.version}`).update('\0');
   const want = `${version} ${hash.digest('hex')}`;
   if (existsSync(out) && existsSync(stamp) && readFileSync(stamp, 'utf8') === want) return;
   const work = join(root, 'build', name);
@@ -164,6 +175,12 @@ function buildPatchedGo({ name, devPackage, srcDir, importPath, patchDir, mainDi
   mkdirSync(dirname(pkg), { recursive: true });
   cpSync(srcDir, pkg, { recursive: true });
   for (const p of patches) run('patch', ['-p1', '--quiet', '-i', p], { cwd: pkg });
+  for (const a of also) {
+    const dir = join(gopath, 'src', a.importPath);
+    mkdirSync(dirname(dir), { recursive: true });
+    cpSync(a.srcDir, dir, { recursive: true });
+    for (const p of a.patches) run('patch', ['-p1', '--quiet', '-i', p], { cwd: dir });
+  }
   let cwd = pkg;
   if (mainSource) {
     cwd = join(gopath, 'src', mainDir);
@@ -191,6 +208,9 @@ function buildShim(out) {
     mainDir: 'vnode-shim',
     mainSource: 'package main\n\nimport (\n\tv2 "github.com/containerd/containerd/runtime/v2/runc/v2"\n\t"github.com/containerd/containerd/runtime/v2/shim"\n)\n\nfunc main() {\n\tshim.Run("io.containerd.runc.v2", v2.New)\n}\n',
     ldflags: (version) => `-X ${v}.Version=${version}+vnode1 -X ${v}.Revision=${version}+vnode1`,
+    // go-runc with shim/go-runc/*.patch: vnode-direct.patch runs the runc commands the manager
+    // does not hook (exec, kill, state, ...) and a start it marked ready without vnode-runc's exec.
+    also: [{ devPackage: 'golang-github-containerd-go-runc-dev', srcDir: '/usr/share/gocode/src/github.com/containerd/go-runc', importPath: 'github.com/containerd/go-runc', patchDir: 'shim/go-runc' }],
   }, out);
 }
 

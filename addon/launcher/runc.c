@@ -199,6 +199,10 @@ void shim_exec(char **argv) {
   setenv("PATH", path, 1);
   setenv("VNODE_RUNC", runc, 1);
   setenv("VNODE_RUNC_HOOKED", ",create,start,delete,", 1);
+  /* The tree's shim (shim/go-runc/vnode-direct.patch) runs VNODE_RUNC itself for the commands
+     not hooked and for a start marked ready, with the command line runc_main would make: one
+     exec of this launcher less per call. */
+  setenv("VNODE_RUNC_DIRECT", "1", 1);
   /* The tree's shim (shim/vnode-rootfs-mounts.patch) leaves a container's overlay to a manager
      that mounts it itself, with idmapped layers, instead of mounting containerd's only for the
      manager to unmount it (an overlay's unmount syncs its upper's whole file system). */

@@ -2,7 +2,7 @@
 // kinds, the runc fast path, and malformed requests that harm no other call.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,6 +121,22 @@ test("the runc shim is told to leave a container's overlay to the manager only w
   } finally {
     rmSync(tree, { recursive: true, force: true });
   }
+});
+
+// The patched go-runc that scripts/build.mjs built the shim from (a development tree keeps it).
+const gopath = join(TREE_BIN, '../../../shim/gopath');
+const pkg = join(gopath, 'src/github.com/containerd/go-runc');
+
+test("the tree's runc shim runs the commands not hooked (and a ready start) itself, with the launcher's command line", { skip: skip || (!existsSync(join(pkg, 'vnode_linux_test.go')) && `no patched go-runc at ${pkg} (npm run build makes it)`) }, () => {
+  // The table of shim/go-runc/vnode-direct.patch's Go test (vnode_linux_test.go), each direct
+  // call's command line compared with what this launcher makes of the same call.
+  const r = spawnSync('go', ['test', '-run', 'TestVnodeDirect', '-count=1', '.'], {
+    cwd: pkg,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME ?? '/root', GO111MODULE: 'off', GOFLAGS: '', GOPATH: `${gopath}:/usr/share/gocode`, GOCACHE: join(gopath, '../cache'), VNODE_TEST_LAUNCHER: join(TREE_BIN, 'vnode') },
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, `go test in ${pkg}: ${r.error?.message ?? ''}${r.stdout}${r.stderr}`);
+  assert.match(r.stdout, /^ok/m);
 });
 
 test('a malformed or oversized request gets exit 70 and the server keeps serving', { skip }, async () => {
