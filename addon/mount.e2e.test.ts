@@ -12,6 +12,31 @@ import { pidfdSendSignal, waitForExit } from './pidfd.js';
 
 const bin = fileURLToPath(new URL('../../build/opt/vnode/bin/vnode', import.meta.url));
 
+/** Runs `fn` with an fd of a vNode-like user namespace mapping 0 to `uidStart` (a holder's,
+ * rooted at `<d>/root`); the holder and the fd are gone afterwards. */
+async function withUserns<T>(d: string, uidStart: number, fn: (userns: number) => Promise<T>): Promise<T> {
+  mkdirSync(join(d, 'root'), { mode: 0o555 });
+  const h = await spawnHolder({
+    path: bin,
+    argv: ['vnode-holder', '--root', join(d, 'root'), '--commit'],
+    env: [],
+    uidMap: `0 ${uidStart} 65536\n`,
+    gidMap: `0 ${uidStart} 65536\n`,
+    nsFlags: F.CLONE_NEWUSER | F.CLONE_NEWNS | F.CLONE_NEWPID,
+  });
+  writeSync(h.controlFd, 'C');
+  closeSync(h.controlFd);
+  const userns = openSync(`/proc/${h.pid}/ns/user`, 'r');
+  try {
+    return await fn(userns);
+  } finally {
+    closeSync(userns);
+    pidfdSendSignal(h.pidfd, 'SIGKILL');
+    await waitForExit(h.pidfd);
+    closeSync(h.pidfd);
+  }
+}
+
 test('bind, remount read-only, unmount; errors keep errno', async () => {
   const d = mkdtempSync(join(tmpdir(), 'vnode-core-mount-'));
   mkdirSync(join(d, 'src'));
@@ -35,39 +60,25 @@ test('bind, remount read-only, unmount; errors keep errno', async () => {
 test('open_tree + mount_setattr(MOUNT_ATTR_IDMAP) + move_mount shift owners by a vNode range', async () => {
   const d = mkdtempSync(join(tmpdir(), 'vnode-core-idmap-'));
   chmodSync(d, 0o711);
-  mkdirSync(join(d, 'root'), { mode: 0o555 });
   mkdirSync(join(d, 'src'));
   mkdirSync(join(d, 'dst'));
   writeFileSync(join(d, 'src', 'owned-by-root'), 'x');
-  const h = await spawnHolder({
-    path: bin,
-    argv: ['vnode-holder', '--root', join(d, 'root'), '--commit'],
-    env: [],
-    uidMap: '0 500000 65536\n',
-    gidMap: '0 500000 65536\n',
-    nsFlags: F.CLONE_NEWUSER | F.CLONE_NEWNS | F.CLONE_NEWPID,
-  });
-  writeSync(h.controlFd, 'C');
-  closeSync(h.controlFd);
-  const userns = openSync(`/proc/${h.pid}/ns/user`, 'r');
   try {
-    await bindIdmapped(join(d, 'src'), join(d, 'dst'), userns);
-    const st = statSync(join(d, 'dst', 'owned-by-root'));
-    assert.equal(st.uid, 500000, 'host root appears as the vNode root uid');
-    assert.equal(st.gid, 500000);
-    assert.equal(statSync(join(d, 'src', 'owned-by-root')).uid, 0, 'the source is untouched');
-    // IDMAP needs a detached (cloned) tree: on an attached mount the kernel says EINVAL.
-    const attached = await openTree(M.AT_FDCWD, join(d, 'dst'), M.OPEN_TREE_CLOEXEC);
-    await assert.rejects(mountSetattr(attached, '', M.AT_EMPTY_PATH, { attrSet: M.MOUNT_ATTR_IDMAP, usernsFd: userns }), (e: unknown) =>
-      isSyscallError(e) && e.syscall === 'mount_setattr',
-    );
-    closeSync(attached);
+    await withUserns(d, 500000, async (userns) => {
+      await bindIdmapped(join(d, 'src'), join(d, 'dst'), userns);
+      const st = statSync(join(d, 'dst', 'owned-by-root'));
+      assert.equal(st.uid, 500000, 'host root appears as the vNode root uid');
+      assert.equal(st.gid, 500000);
+      assert.equal(statSync(join(d, 'src', 'owned-by-root')).uid, 0, 'the source is untouched');
+      // IDMAP needs a detached (cloned) tree: on an attached mount the kernel says EINVAL.
+      const attached = await openTree(M.AT_FDCWD, join(d, 'dst'), M.OPEN_TREE_CLOEXEC);
+      await assert.rejects(mountSetattr(attached, '', M.AT_EMPTY_PATH, { attrSet: M.MOUNT_ATTR_IDMAP, usernsFd: userns }), (e: unknown) =>
+        isSyscallError(e) && e.syscall === 'mount_setattr',
+      );
+      closeSync(attached);
+    });
   } finally {
-    closeSync(userns);
     await umount2(join(d, 'dst'), M.MNT_DETACH).catch(() => undefined);
-    pidfdSendSignal(h.pidfd, 'SIGKILL');
-    await waitForExit(h.pidfd);
-    closeSync(h.pidfd);
     rmSync(d, { recursive: true });
   }
 });
@@ -75,46 +86,32 @@ test('open_tree + mount_setattr(MOUNT_ATTR_IDMAP) + move_mount shift owners by a
 test('idmapOverlay: idmapped layer binds and the overlay in one call; a failure names the call and path', async () => {
   const d = mkdtempSync(join(tmpdir(), 'vnode-core-idovl-'));
   chmodSync(d, 0o711);
-  mkdirSync(join(d, 'root'), { mode: 0o555 });
   for (const x of ['l0', 'l1', 'b0', 'b1', 'upper', 'work', 'merged']) mkdirSync(join(d, x));
   writeFileSync(join(d, 'l0', 'bottom'), 'b');
   writeFileSync(join(d, 'l1', 'top'), 't');
-  const h = await spawnHolder({
-    path: bin,
-    argv: ['vnode-holder', '--root', join(d, 'root'), '--commit'],
-    env: [],
-    uidMap: '0 510000 65536\n',
-    gidMap: '0 510000 65536\n',
-    nsFlags: F.CLONE_NEWUSER | F.CLONE_NEWNS | F.CLONE_NEWPID,
-  });
-  writeSync(h.controlFd, 'C');
-  closeSync(h.controlFd);
-  const userns = openSync(`/proc/${h.pid}/ns/user`, 'r');
   const binds = [join(d, 'b0'), join(d, 'b1')];
   const data = `lowerdir=${binds[1]}:${binds[0]},upperdir=${join(d, 'upper')},workdir=${join(d, 'work')}`;
   try {
-    await idmapOverlay([join(d, 'l0'), join(d, 'l1')], binds, userns, join(d, 'merged'), false, 0, data);
-    assert.equal(readFileSync(join(d, 'merged', 'bottom'), 'utf8'), 'b');
-    assert.equal(statSync(join(d, 'merged', 'top')).uid, 510000, 'the layers show host root as the vNode root');
-    assert.equal(statSync(join(d, 'l1', 'top')).uid, 0, 'the layer itself is untouched');
-    assert.deepEqual(mountPointsUnder(d).sort(), [...binds, join(d, 'merged')].sort());
-    // unmountFirst: the overlay is replaced (binds again, at fresh paths).
-    for (const b of binds) await umount2(b, M.MNT_DETACH);
-    await idmapOverlay([join(d, 'l0'), join(d, 'l1')], binds, userns, join(d, 'merged'), true, 0, data);
-    assert.equal(mountPointsUnder(d).filter((m) => m === join(d, 'merged')).length, 1, 'the old overlay went first');
-    for (const m of mountPointsUnder(d).reverse()) await umount2(m, M.MNT_DETACH);
-    // A missing second layer: the first bind is made and stays for the caller; nothing is mounted at the target.
-    await assert.rejects(idmapOverlay([join(d, 'l0'), join(d, 'nope')], binds, userns, join(d, 'merged'), false, 0, data), (e: unknown) =>
-      isSyscallError(e, 'ENOENT') && e.syscall === 'open_tree' && (e as Error).message.includes(join(d, 'nope')),
-    );
-    assert.deepEqual(mountPointsUnder(d), [binds[0]]);
-    assert.throws(() => idmapOverlay(['a'], [], userns, join(d, 'merged'), false, 0, data), /differ in length/);
+    await withUserns(d, 510000, async (userns) => {
+      await idmapOverlay([join(d, 'l0'), join(d, 'l1')], binds, userns, join(d, 'merged'), false, 0, data);
+      assert.equal(readFileSync(join(d, 'merged', 'bottom'), 'utf8'), 'b');
+      assert.equal(statSync(join(d, 'merged', 'top')).uid, 510000, 'the layers show host root as the vNode root');
+      assert.equal(statSync(join(d, 'l1', 'top')).uid, 0, 'the layer itself is untouched');
+      assert.deepEqual(mountPointsUnder(d).sort(), [...binds, join(d, 'merged')].sort());
+      // unmountFirst: the overlay is replaced (binds again, at fresh paths).
+      for (const b of binds) await umount2(b, M.MNT_DETACH);
+      await idmapOverlay([join(d, 'l0'), join(d, 'l1')], binds, userns, join(d, 'merged'), true, 0, data);
+      assert.equal(mountPointsUnder(d).filter((m) => m === join(d, 'merged')).length, 1, 'the old overlay went first');
+      for (const m of mountPointsUnder(d).reverse()) await umount2(m, M.MNT_DETACH);
+      // A missing second layer: the first bind is made and stays for the caller; nothing is mounted at the target.
+      await assert.rejects(idmapOverlay([join(d, 'l0'), join(d, 'nope')], binds, userns, join(d, 'merged'), false, 0, data), (e: unknown) =>
+        isSyscallError(e, 'ENOENT') && e.syscall === 'open_tree' && (e as Error).message.includes(join(d, 'nope')),
+      );
+      assert.deepEqual(mountPointsUnder(d), [binds[0]]);
+      assert.throws(() => idmapOverlay(['a'], [], userns, join(d, 'merged'), false, 0, data), /differ in length/);
+    });
   } finally {
-    closeSync(userns);
     for (const m of mountPointsUnder(d).reverse()) await umount2(m, M.MNT_DETACH).catch(() => undefined);
-    pidfdSendSignal(h.pidfd, 'SIGKILL');
-    await waitForExit(h.pidfd);
-    closeSync(h.pidfd);
     rmSync(d, { recursive: true });
   }
 });
