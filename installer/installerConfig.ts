@@ -1,11 +1,13 @@
 // The installer's configuration (the chart's ConfigMap, mounted as a YAML file): one zod schema
 // with defaults for a real node; flavor-dependent paths resolved against the host.
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import { requireCjs } from '../agent/common/cjs.js';
 import { describeIssues, ConfigError, DeviceAllowEntrySchema, MetricsConfigSchema, SharedVNodesSchema } from '../agent/common/config.js';
 import type { ContainerdFlavor } from './containerdConfig.js';
 import type { HostRoot } from './HostRoot.js';
+
+const { parse: parseYaml } = requireCjs('yaml') as typeof import('yaml');
 
 const absPath = z.string().startsWith('/', 'must be an absolute path');
 

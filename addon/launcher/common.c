@@ -98,7 +98,7 @@ void exec_node(const char *entry, int argc, char **argv) {
   snprintf(node, sizeof node, "%s/lib/node", tree);
   snprintf(mainjs, sizeof mainjs, "%s/lib/app/agent/main.js", tree);
   if (access(node, X_OK) != 0) snprintf(node, sizeof node, "node"); /* dev tree: node from PATH */
-  char **args = calloc((size_t)argc + 5, sizeof(char *));
+  char **args = calloc((size_t)argc + 6, sizeof(char *));
   if (!args) die(70, "out of memory%s", NULL);
   int i = 0;
   args[i++] = node;
@@ -107,6 +107,10 @@ void exec_node(const char *entry, int argc, char **argv) {
      grows them to 16 MiB) keep its young generation's resident pages small (agent/common/
      workerLimits.ts does the same for its worker threads; BENCH manager-memory). */
   if (strcmp(entry, "vnode-manager") == 0) args[i++] = "--max-semi-space-size=1";
+  /* V8's short builtin calls copy its embedded builtins (~0.9 MiB resident) next to each isolate's
+     code, and the manager runs five isolates (main, two vnodefs and two seccomp workers): without
+     them builtins are called through a longer jump from the one copy in this binary. */
+  if (strcmp(entry, "vnode-manager") == 0) args[i++] = "--no-short-builtin-calls";
   args[i++] = mainjs;
   for (int a = 1; a < argc; a++) args[i++] = argv[a];
   args[i] = NULL;

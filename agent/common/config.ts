@@ -1,9 +1,11 @@
 // The manager's configuration: one zod schema, loaded from YAML or JSON, with errors that name
 // the bad field. Defaults suit a real node; tests and `npm run local` override the paths.
 import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_DEVICE_ALLOW } from '../spec/DeviceRequests.js';
+import { requireCjs } from './cjs.js';
+
+const { parse: parseYaml } = requireCjs('yaml') as typeof import('yaml');
 
 export const ID_RANGE_SIZE = 65536;
 

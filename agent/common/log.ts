@@ -3,9 +3,12 @@
 // threads (vnodefs, seccomp) write the same lines with the serializer winston's json format calls
 // (safe-stable-stringify) but without winston, whose module graph costs each thread ~4 MiB of
 // heap (BENCH manager-memory: the manager runs four such threads).
+//
 import { isMainThread } from 'node:worker_threads';
-import stringify from 'safe-stable-stringify';
 import type Winston from 'winston';
+import { requireCjs } from './cjs.js';
+
+const stringify = requireCjs('safe-stable-stringify') as typeof import('safe-stable-stringify').default;
 
 /** What the code logs with: a message and fields. */
 export interface Logger {
@@ -15,7 +18,7 @@ export interface Logger {
   debug(message: string, meta?: object): unknown;
 }
 
-const winston: typeof Winston | undefined = isMainThread ? (await import('winston')).default : undefined;
+const winston = isMainThread ? (requireCjs('winston') as typeof Winston) : undefined;
 
 const level = (): string => process.env.VNODE_LOG_LEVEL ?? 'info';
 /** npm levels, winston's default. */

@@ -16,6 +16,7 @@ export class LaunchServer {
   private readonly server: net.Server;
   private readonly handlers = new Map<string, LaunchHandler>();
   private readonly sockets = new Set<net.Socket>();
+  private answered: (() => void) | undefined;
 
   constructor(
     readonly path: string,
@@ -32,6 +33,11 @@ export class LaunchServer {
 
   handle(entry: string, h: LaunchHandler): void {
     this.handlers.set(entry, h);
+  }
+
+  /** Called after each answered request (the manager's idle collection counts them as work). */
+  onAnswered(cb: () => void): void {
+    this.answered = cb;
   }
 
   private kept = false;
@@ -121,6 +127,7 @@ export class LaunchServer {
       ans = { kind: 'exit', code: 1, stderr: `${req.entry}: ${e instanceof Error ? e.message : String(e)}\n` };
     }
     this.answer(sock, ans);
+    this.answered?.();
     this.log.debug('launch request answered', { entry: req.entry, argv: req.argv.slice(1, 16).join(' ').slice(0, 240), kind: ans.kind, ms: +(performance.now() - t0).toFixed(1), readMs: +(t0 - accepted).toFixed(1) });
   }
 

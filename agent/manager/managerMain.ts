@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { writeFileAtomic } from '../common/atomicWrite.js';
 import { join } from 'node:path';
 import { ID_RANGE_SIZE, loadConfig } from '../common/config.js';
-import { collectGarbage } from '../common/gc.js';
+import { collectGarbage, IdleCollector } from '../common/gc.js';
 import { configureLogging, logger } from '../common/log.js';
 import { VNodeCni } from '../cni/VNodeCni.js';
 import { ContainerRegistry } from '../pods/ContainerRegistry.js';
@@ -162,6 +162,10 @@ export async function managerMain(_argv: string[]): Promise<number> {
   };
   const heapAfterGc = (): Record<string, number> => ({ main: mainHeapAfterGcKb, ...vnodefs?.heapAfterGc(), ...seccomp.heapAfterGc() });
   launch.handle(STATE_ENTRY, stateLaunch(sizes, gcAll, heapAfterGc));
+  // After a burst of launch requests (pod starts and stops), one collection in every thread once
+  // the manager has been quiet for a second (common/gc.ts, IdleCollector).
+  const idleGc = new IdleCollector(gcAll);
+  launch.onAnswered(() => idleGc.touch());
   const metricsLog = logger('metrics');
   let metricsServer: MetricsServer | undefined;
   let metricsError: string | null = null;
@@ -223,6 +227,7 @@ export async function managerMain(_argv: string[]): Promise<number> {
     if (ms > 200) log.warn('stop step was slow', { step: what, ms: Math.round(ms) });
   };
   clearInterval(reconcileTimer);
+  idleGc.stop();
   await step('metrics', () => metricsServer?.close());
   await step('launch', () => launch.close());
   await step('seccomp', () => seccomp.close()); // its listeners stay in the keeper for the next manager

@@ -4,7 +4,8 @@
 // over in one message per scrape. Labels come from fixed sets (syscall names, outcomes, FUSE op
 // classes, subsystems, table names) except `vnode`, which is bounded by the vNodes alive on the
 // node (a torn-down vNode's series go with it).
-import { collectDefaultMetrics, Registry, type Metric } from 'prom-client';
+import type { Metric, Registry } from 'prom-client';
+import { requireCjs } from '../common/cjs.js';
 import { errorCounts } from '../common/log.js';
 import { FUSE_LATENCY_BUCKETS } from '../vnodefs/FuseMetrics.js';
 import type { ManagerParts, Introspection } from '../manager/Introspection.js';
@@ -49,7 +50,8 @@ export function flattenTables(t: Record<string, Record<string, number | Record<s
 }
 
 export function managerMetrics(src: MetricsSources): Registry {
-  const reg = new Registry();
+  const { collectDefaultMetrics, Registry: RegistryClass } = requireCjs('prom-client') as typeof import('prom-client');
+  const reg = new RegistryClass();
   // process_cpu_seconds_total, process_resident_memory_bytes, nodejs_heap_*, event loop lag, ...
   collectDefaultMetrics({ register: reg });
   const add = (name: string, help: string, type: 'counter' | 'gauge' | 'histogram', read: () => Promise<Sample[]> | Sample[]): void =>

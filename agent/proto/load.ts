@@ -2,14 +2,17 @@
 // files are written here from the published field numbers; wireCheck.ts proves them against the
 // descriptors embedded in the installed containerd binaries.
 import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
+import type protobufTypes from 'protobufjs';
+import { requireCjs } from '../common/cjs.js';
+
+const protobuf = requireCjs('protobufjs') as typeof protobufTypes;
 
 export const PROTO_DIR = fileURLToPath(new URL('.', import.meta.url));
 
-const cache = new Map<string, protobuf.Root>();
+const cache = new Map<string, protobufTypes.Root>();
 
 /** Loads (once) the given files from agent/proto, plus protobufjs's google/protobuf well-known types. */
-export function loadProtos(...files: string[]): protobuf.Root {
+export function loadProtos(...files: string[]): protobufTypes.Root {
   const key = files.join(',');
   let root = cache.get(key);
   if (!root) {
@@ -26,6 +29,6 @@ export function loadProtos(...files: string[]): protobuf.Root {
   return root;
 }
 
-export function messageType(root: protobuf.Root, fullName: string): protobuf.Type {
+export function messageType(root: protobufTypes.Root, fullName: string): protobufTypes.Type {
   return root.lookupType(fullName);
 }
