@@ -434,6 +434,6 @@ export class VNodePods implements ContainerLife {
   }
 
   vnodeOfPod(podId: string): VNode | undefined {
-    return this.vnodes.list().find((v) => v.pods.includes(podId) || v.netns[podId] !== undefined);
+    return this.vnodes.ofPod(podId);
   }
 }

@@ -208,6 +208,12 @@ function registerTests(): void {
     assert.deepEqual([ra.uidStart, rb.uidStart].map((s) => (s - poolStart) / B), [1, 3]);
     // And the kernel agrees: each holder maps exactly its range.
     for (const v of [a, b]) assert.equal(readFileSync(`/proc/${v.holder!.pid}/uid_map`, 'utf8').trim().split(/\s+/).join(' '), `0 ${v.idRange.uidStart} 65536`);
+    // A pod's vNode: by membership, or by the netns made for its sandbox; none for a stranger.
+    assert.equal(m.ofPod('p1')?.name, a.name);
+    assert.equal(m.ofPod('p2')?.name, b.name);
+    await m.createPodNetns('shared:tenant-b', 'sandbox-of-p3');
+    assert.equal(m.ofPod('sandbox-of-p3')?.name, b.name);
+    assert.equal(m.ofPod('p3'), undefined);
   });
 
   test('pods are counted: the last release tears everything down; netns belong to the vNode user ns', async () => {

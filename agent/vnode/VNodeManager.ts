@@ -134,6 +134,20 @@ export class VNodeManager {
     return [...this.records.values()].map(viewOf).sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /**
+   * The vNode a pod is in (a member, or the owner of its netns), the first by name as in list()
+   * if several claim it. Looked up in the records: a view (a deep copy) is made of the match only,
+   * not of every vNode, on each of a pod's several lookups.
+   */
+  ofPod(podId: string): VNode | undefined {
+    let found: VNodeRecord | undefined;
+    for (const r of this.records.values()) {
+      if (!r.pods.includes(podId) && r.netns[podId] === undefined) continue;
+      if (!found || r.name.localeCompare(found.name) < 0) found = r;
+    }
+    return found && viewOf(found);
+  }
+
   /** Calls fn for every vNode torn down from now on (after its holder is killed). */
   onTeardown(fn: TeardownListener): void {
     this.teardownListeners.push(fn);
