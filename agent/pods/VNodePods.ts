@@ -181,47 +181,57 @@ export class VNodePods implements ContainerLife {
     // The host's mount table, read once for the binds' source mounts and the rootfs's mount
     // (it grows with the pods: parsed twice a container, it cost more with every pod).
     const hostMounts = readMountInfo();
-    const rewritten = rewriteSpec(spec, ctx.sandbox, host, {
-      namespaces: vnode.namespaces,
-      idRange: vnode.idRange,
-      podNetns,
-      procBindings,
-      // The container's sysfs shows the host's devices and firmware (only net/ is per
-      // namespace), and its procfs the same kernel: what the host lacks, it lacks.
-      hostHas: existsSync,
-      hostMountOf: hostMountResolver(hostMounts),
-      seccomp: this.opts.seccompListener
-        ? (existing) => layerVNodeProfile(existing as OciSeccomp | undefined, { listenerPath: this.opts.seccompListener!, listenerMetadata: `${vnode.name}/${ctx.id}` })
-        : undefined,
-      devices,
-    });
-    if (!ctx.sandbox) {
-      this.notStarted.set(ctx.id, { delegate: cgroupWritable(rewritten) });
-    }
-    const views = this.opts.logViews;
-    if (views && views.wants(rewritten.mounts ?? [])) {
-      await views.ensureView(vnode);
-      rewritten.mounts = views.rewriteMounts(rewritten.mounts ?? [], vnode.name);
-    }
-    // The container's processes run as the vNode's ids: they must be able to pass through the
-    // bundle (0700, root's) to their rootfs.
-    const tWrite = performance.now();
-    allowTraverse(ctx.bundle);
-    // Not fsync'd, as containerd writes it: the bundle means nothing after a reboot.
-    writeFileAtomic(specPath, JSON.stringify(rewritten), { durable: false });
-    const tRootfs = performance.now();
     const idmapMarks: number[] = [];
-    // The pause process runs its binary and writes nothing: its rootfs stays containerd's when
-    // any vNode uid can (sandboxRootfs.ts), saving the remount on RunPodSandbox's path.
     const rootfs = join(ctx.bundle, 'rootfs');
     // The tree's runc shim leaves containerd's overlay unmounted (shim/vnode-rootfs-mounts.patch):
     // a container's is mounted with idmapped layers at once, with no overlay of containerd's to
     // unmount (which synced the upper's whole file system: 5 ms on an idle disk here, 174 ms with
-    // 300 MB dirty); a sandbox's is mounted as containerd's first, for the check below.
+    // 300 MB dirty); a sandbox's is mounted as containerd's first, for the check below. Those
+    // mounts run on the thread pool while this thread rewrites the spec (1-2 ms each, overlapped);
+    // a rewrite that fails waits for them, so that the failed create's cleanup finds them done.
     const left = leftRootfsMount(ctx.bundle);
-    if (left && ctx.sandbox) await mountLeftOverlay(ctx.id, rootfs, left.options);
+    const mounting = left ? (ctx.sandbox ? mountLeftOverlay(ctx.id, rootfs, left.options) : idmapRootfs(vnode, ctx.id, rootfs, idmapMarks, hostMounts, left)) : undefined;
+    let rewritten: OciSpec;
+    let tWrite: number;
+    try {
+      rewritten = rewriteSpec(spec, ctx.sandbox, host, {
+        namespaces: vnode.namespaces,
+        idRange: vnode.idRange,
+        podNetns,
+        procBindings,
+        // The container's sysfs shows the host's devices and firmware (only net/ is per
+        // namespace), and its procfs the same kernel: what the host lacks, it lacks.
+        hostHas: existsSync,
+        hostMountOf: hostMountResolver(hostMounts),
+        seccomp: this.opts.seccompListener
+          ? (existing) => layerVNodeProfile(existing as OciSeccomp | undefined, { listenerPath: this.opts.seccompListener!, listenerMetadata: `${vnode.name}/${ctx.id}` })
+          : undefined,
+        devices,
+      });
+      if (!ctx.sandbox) {
+        this.notStarted.set(ctx.id, { delegate: cgroupWritable(rewritten) });
+      }
+      const views = this.opts.logViews;
+      if (views && views.wants(rewritten.mounts ?? [])) {
+        await views.ensureView(vnode);
+        rewritten.mounts = views.rewriteMounts(rewritten.mounts ?? [], vnode.name);
+      }
+      // The container's processes run as the vNode's ids: they must be able to pass through the
+      // bundle (0700, root's) to their rootfs.
+      tWrite = performance.now();
+      allowTraverse(ctx.bundle);
+      // Not fsync'd, as containerd writes it: the bundle means nothing after a reboot.
+      writeFileAtomic(specPath, JSON.stringify(rewritten), { durable: false });
+    } catch (e) {
+      await mounting?.catch(() => undefined);
+      throw e;
+    }
+    const tRootfs = performance.now();
+    await mounting;
+    // The pause process runs its binary and writes nothing: its rootfs stays containerd's when
+    // any vNode uid can (sandboxRootfs.ts), saving the remount on RunPodSandbox's path.
     const asIs = ctx.sandbox && sandboxRootfsAsIs(rewritten, rootfs);
-    if (!asIs) await idmapRootfs(vnode, ctx.id, rootfs, idmapMarks, left && ctx.sandbox ? readMountInfo() : hostMounts, ctx.sandbox ? undefined : left);
+    if (!asIs && !(left && !ctx.sandbox)) await idmapRootfs(vnode, ctx.id, rootfs, idmapMarks, left && ctx.sandbox ? readMountInfo() : hostMounts, ctx.sandbox ? undefined : left);
     const tEnd = performance.now();
     // A container's own vnodefs files are new names: looked up now on the thread pool, their FUSE
     // LOOKUPs overlap the answer and runc's start-up instead of adding to runc's mount setup, which
