@@ -42,6 +42,7 @@ let destroyOnRelease = false;
 const vnodes = {
   get: () => vnode,
   list: () => [vnode],
+  ofPod: (podId: string) => (vnode.pods.includes(podId) || vnode.netns[podId] !== undefined ? vnode : undefined),
   removePodNetns: async () => true,
   release: async () => ({ found: true, destroyed: destroyOnRelease }),
 } as unknown as VNodeManager;

@@ -14,6 +14,7 @@ function recordingVNodes(calls: string[], dir: string): VNodeManager {
   return {
     get: () => undefined,
     list: () => [],
+    ofPod: () => undefined,
     podNetnsPath: (key: string, id: string) => join(dir, 'vnode', key.replace(/[^a-z0-9]/gi, '_'), id),
     joinWithNetns: (key: string) => {
       calls.push(`join ${key}`);
