@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { NamespaceFlags as F, spawnHolder } from './holder.js';
-import { bindIdmapped, idmapOverlay, mount, MountConstants as M, mountSetattr, openTree, umount2 } from './mount.js';
+import { bindIdmapped, idmapOverlay, mount, MOUNT_DATA_MAX, MountConstants as M, mountSetattr, openTree, umount2 } from './mount.js';
 import { isSyscallError } from './native.js';
 import { mountPointsUnder } from '../agent/common/mountinfo.js';
 import { pidfdSendSignal, waitForExit } from './pidfd.js';
@@ -109,6 +109,50 @@ test('idmapOverlay: idmapped layer binds and the overlay in one call; a failure 
       );
       assert.deepEqual(mountPointsUnder(d), [binds[0]]);
       assert.throws(() => idmapOverlay(['a'], [], userns, join(d, 'merged'), false, 0, data), /differ in length/);
+    });
+  } finally {
+    for (const m of mountPointsUnder(d).reverse()) await umount2(m, M.MNT_DETACH).catch(() => undefined);
+    rmSync(d, { recursive: true });
+  }
+});
+
+test("idmapOverlay with dataCwd: an overlay of more layers than mount(2)'s one page of options takes by path, named relative to the binds' directory", async () => {
+  // Paths as long as a vNode's layer binds (<run dir>/vnodes/<name>/rootfs/<64-hex id>/l<i>).
+  const d = mkdtempSync(join(tmpdir(), 'vnode-core-manyl-'));
+  chmodSync(d, 0o711);
+  const N = 60;
+  const bindDir = join(d, 'vnodes', 'vn-0123456789ab', 'rootfs', 'c'.repeat(64));
+  const lowers = Array.from({ length: N }, (_, i) => join(d, 'snapshots', String(1000 + i), 'fs'));
+  const binds = lowers.map((_l, i) => join(bindDir, `l${i}`));
+  for (const x of [...lowers, ...binds, join(d, 'upper'), join(d, 'work'), join(d, 'merged')]) mkdirSync(x, { recursive: true });
+  lowers.forEach((l, i) => {
+    writeFileSync(join(l, `only-${i}`), String(i));
+    writeFileSync(join(l, 'shared'), String(i));
+  });
+  // Top layer first, as containerd lists them.
+  const order = [...binds].reverse();
+  const tail = `,upperdir=${join(d, 'upper')},workdir=${join(d, 'work')}`;
+  const absolute = `lowerdir=${order.join(':')}${tail}`;
+  const relative = `lowerdir=${order.map((b) => b.slice(bindDir.length + 1)).join(':')}${tail}`;
+  assert.ok(absolute.length > MOUNT_DATA_MAX && relative.length < MOUNT_DATA_MAX, `${absolute.length} bytes by path, ${relative.length} relative`);
+  const cwd = process.cwd();
+  try {
+    await withUserns(d, 520000, async (userns) => {
+      // By path the options are cut at a page: the kernel refuses them.
+      await assert.rejects(idmapOverlay(lowers, binds, userns, join(d, 'merged'), false, 0, absolute), (e: unknown) => isSyscallError(e) && e.syscall === 'mount');
+      for (const b of binds) await umount2(b, M.MNT_DETACH);
+      await idmapOverlay(lowers, binds, userns, join(d, 'merged'), false, 0, relative, bindDir);
+      for (let i = 0; i < N; i++) assert.equal(readFileSync(join(d, 'merged', `only-${i}`), 'utf8'), String(i), `layer ${i}`);
+      assert.equal(readFileSync(join(d, 'merged', 'shared'), 'utf8'), String(N - 1), 'the top layer wins');
+      assert.equal(statSync(join(d, 'merged', 'shared')).uid, 520000, 'idmapped');
+      assert.equal(process.cwd(), cwd, "the process's working directory is not the mount thread's");
+      assert.equal(readFileSync('package.json', 'utf8').length > 0, true, 'relative paths of the process still resolve against its own');
+      await umount2(join(d, 'merged'), M.MNT_DETACH);
+      for (const b of binds) await umount2(b, M.MNT_DETACH);
+      // A directory that is not there: the chdir fails and says which.
+      await assert.rejects(idmapOverlay(lowers.slice(0, 1), binds.slice(0, 1), userns, join(d, 'merged'), false, 0, 'lowerdir=l0', join(d, 'nope')), (e: unknown) =>
+        isSyscallError(e, 'ENOENT') && e.syscall === 'chdir' && (e as Error).message.includes(join(d, 'nope')),
+      );
     });
   } finally {
     for (const m of mountPointsUnder(d).reverse()) await umount2(m, M.MNT_DETACH).catch(() => undefined);

@@ -31,8 +31,13 @@ export const mountSetattr = fn<(dirfd: number, path: string, flags: number, attr
 /** An overlay of idmapped lower layers in one trip to the thread pool: each `lowers[i]` bound
  * at `binds[i]` idmapped by the user namespace of `usernsFd`, then (`unmountFirst`) `target`
  * unmounted, then the overlay (`data` naming the binds as its lowerdir) mounted at `target`. On
- * failure the binds already made stay (the caller detaches them). */
-export const idmapOverlay = fn<(lowers: string[], binds: string[], usernsFd: number, target: string, unmountFirst: boolean, flags: number, data: string) => Promise<number>>('idmapOverlay');
+ * failure the binds already made stay (the caller detaches them). `dataCwd`: `data` names the
+ * binds relative to this directory (for options longer than mount(2)'s one page, MOUNT_DATA_MAX);
+ * the mount then runs on a thread of its own with that working directory. */
+export const idmapOverlay = fn<(lowers: string[], binds: string[], usernsFd: number, target: string, unmountFirst: boolean, flags: number, data: string, dataCwd?: string) => Promise<number>>('idmapOverlay');
+
+/** The longest options string mount(2) takes: one page, its NUL included. */
+export const MOUNT_DATA_MAX = 4095;
 
 /** A bind mount of `source` at `target` whose owners are shifted by the user namespace of
  * `usernsFd` (an idmapped mount): open_tree(CLONE) + mount_setattr(IDMAP) + move_mount. */

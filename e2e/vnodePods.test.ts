@@ -12,7 +12,7 @@ import { e2eSkipReason } from './lib/e2eGate.js';
 import { mounts, processes, waitFor } from './lib/hostState.js';
 import type { ManagerProcess } from './lib/ManagerProcess.js';
 import type { TestBed } from './lib/TestBed.js';
-import { manyFilesImage } from './lib/testImages.js';
+import { manyFilesImage, manyLayersImage } from './lib/testImages.js';
 import { startVNodeBed, type VNodeBed } from './lib/vnodeBed.js';
 
 const skip = e2eSkipReason();
@@ -227,6 +227,18 @@ describe('pods in vNodes', { skip }, () => {
       assert.ok(st.uid === 0 || st.uid >= 65536, `${f} uid ${st.uid}`);
     }
     assert.ok(large.ms < small.ms * 2 + 200, `start with 20,000 files ${large.ms.toFixed(0)} ms vs ${small.ms.toFixed(0)} ms small`);
+    await bed.removeAllPods();
+  });
+
+  test('an image of 80 layers runs in a vNode: its layer binds are named relative to their directory past one page of mount options', { timeout: 120_000 }, async () => {
+    const img = manyLayersImage(80);
+    bed.importImage(img.tar);
+    for (const handler of ['runc', 'vnode'] as const) {
+      const p = await bed.runPod({ name: `layers-${handler}`, namespace: 'team-d', handler }, { name: 'main', image: img.name, command: ['sleep', '3600'] });
+      const r = await sh(p.containerId, 'cat /layers/top; ls /layers | wc -l; cat /layers/1 /layers/79; stat -c %u /layers/top; echo w > /layers/top && cat /layers/top');
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.equal(r.stdout, '79\n80\n1\n79\n0\nw\n', `${handler}: the top layer wins, every layer is there, root's and writable`);
+    }
     await bed.removeAllPods();
   });
 });

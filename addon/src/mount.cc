@@ -2,6 +2,8 @@
 // Each returns a promise and runs on the thread pool: a mount or unmount can wait on a FUSE
 // server or a busy filesystem, and that must not stall the event loop.
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <linux/mount.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
@@ -102,13 +104,42 @@ Napi::Value MountSetattr(const Napi::CallbackInfo& info) {
   });
 }
 
-// idmapOverlay(lowers: string[], binds: string[], usernsFd, target, unmountFirst, flags, data) -> 0
+// An overlay mount whose data names its layers relative to `cwd`: mount(2) reads its options
+// from one page (4095 bytes), and a long image's layer paths do not fit there. The relative paths
+// resolve against the calling thread's working directory, which its process shares, so the mount
+// runs on a thread of its own that first unshares it (CLONE_FS; containerd forks for the same).
+struct RelativeOverlay {
+  const std::string* cwd;
+  const std::string* target;
+  unsigned long flags;
+  const std::string* data;
+  int err = 0;
+  const char* call = nullptr;
+};
+
+static void* RelativeOverlayThread(void* arg) {
+  auto* r = static_cast<RelativeOverlay*>(arg);
+  if (unshare(CLONE_FS) != 0) {
+    r->err = errno;
+    r->call = "unshare";
+  } else if (chdir(r->cwd->c_str()) != 0) {
+    r->err = errno;
+    r->call = "chdir";
+  } else if (mount("overlay", r->target->c_str(), "overlay", r->flags, r->data->c_str()) != 0) {
+    r->err = errno;
+    r->call = "mount";
+  }
+  return nullptr;
+}
+
+// idmapOverlay(lowers: string[], binds: string[], usernsFd, target, unmountFirst, flags, data, dataCwd?) -> 0
 // A container's rootfs in one trip to the thread pool (each trip cost 0.1-1 ms while runc and
 // containerd kept both CPUs busy, and this took 3 per layer and 1-2 more): every lower layer
 // bound, idmapped by the user namespace usernsFd, at its bind path (open_tree(CLONE),
 // mount_setattr(IDMAP), move_mount), then, with unmountFirst, the target unmounted, then the
-// overlay (`data` naming the binds) mounted at target. Rejects with the failing call and path;
-// the binds made before it stay for the caller to detach.
+// overlay (`data` naming the binds) mounted at target; with dataCwd, `data` names them relative
+// to that directory (RelativeOverlay). Rejects with the failing call and path; the binds made
+// before it stay for the caller to detach.
 Napi::Value IdmapOverlay(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto strings = [&](size_t i, const char* what, std::vector<std::string>& out) -> bool {
@@ -134,6 +165,8 @@ Napi::Value IdmapOverlay(const Napi::CallbackInfo& info) {
     return env.Undefined();
   bool unmountFirst = info.Length() > 4 && info[4].ToBoolean().Value();
   if (!vnode::ArgInt(info, 5, "flags", flags) || !vnode::ArgStr(info, 6, "data", data)) return env.Undefined();
+  std::string dataCwd;
+  if (info.Length() > 7 && !info[7].IsUndefined() && !vnode::ArgStr(info, 7, "dataCwd", dataCwd)) return env.Undefined();
   if (lowers.size() != binds.size()) {
     Napi::RangeError::New(env, "lowers and binds differ in length").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -158,7 +191,16 @@ Napi::Value IdmapOverlay(const Napi::CallbackInfo& info) {
       close(tree);
     }
     if (unmountFirst && umount2(target.c_str(), 0) != 0) return WorkResult::Fail("umount2", errno, target);
-    if (mount("overlay", target.c_str(), "overlay", static_cast<unsigned long>(flags), data.c_str()) != 0) return WorkResult::Fail("mount", errno, "overlay at " + target);
+    if (dataCwd.empty()) {
+      if (mount("overlay", target.c_str(), "overlay", static_cast<unsigned long>(flags), data.c_str()) != 0) return WorkResult::Fail("mount", errno, "overlay at " + target);
+      return WorkResult{};
+    }
+    RelativeOverlay r{&dataCwd, &target, static_cast<unsigned long>(flags), &data};
+    pthread_t t;
+    int e = pthread_create(&t, nullptr, RelativeOverlayThread, &r);
+    if (e != 0) return WorkResult::Fail("pthread_create", e, "overlay at " + target);
+    pthread_join(t, nullptr);
+    if (r.err != 0) return WorkResult::Fail(r.call, r.err, std::string(r.call) == "chdir" ? dataCwd : "overlay at " + target);
     return WorkResult{};
   });
 }

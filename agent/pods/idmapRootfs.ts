@@ -2,9 +2,9 @@
 // mounts), and the removal of what a task's remount may have left.
 import { chownSync, closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { z } from 'zod';
-import { bindIdmapped, idmapOverlay, mount, MountConstants } from '../../addon/mount.js';
+import { bindIdmapped, idmapOverlay, mount, MOUNT_DATA_MAX, MountConstants } from '../../addon/mount.js';
 import { readMountInfo, type MountInfo } from '../common/mountinfo.js';
 import { SpecError } from '../spec/SpecRewriter.js';
 import type { VNode } from '../vnode/VNodeRecord.js';
@@ -106,8 +106,18 @@ async function mountIdmappedOverlay(vnode: VNode, id: string, target: string, op
     // The layer binds, the unmount of containerd's overlay (replace) and the new overlay in one
     // trip to the thread pool (addon/src/mount.cc, idmapOverlay): a trip each cost 0.1-1 ms while
     // runc and containerd kept both CPUs busy.
+    // The binds' paths (~115 bytes each) are longer than containerd's own layer paths: for an image
+    // of 30-odd layers they no longer fit in mount(2)'s one page of options, so the overlay then
+    // names them relative to their directory (l0, l1, ...; 127 layers take ~650 bytes).
+    let data = overlayData(p, layerBinds);
+    let dataCwd: string | undefined;
+    if (Buffer.byteLength(data) > MOUNT_DATA_MAX) {
+      data = overlayData(p, layerBinds.map((b) => basename(b)));
+      dataCwd = dir;
+      if (Buffer.byteLength(data) > MOUNT_DATA_MAX) throw new SpecError(`task ${id}: its overlay's options take ${Buffer.byteLength(data)} bytes even with short layer names, more than mount(2) takes (${MOUNT_DATA_MAX})`);
+    }
     try {
-      await idmapOverlay(p.lowers, layerBinds, usernsFd, target, replace, p.flags, overlayData(p, layerBinds));
+      await idmapOverlay(p.lowers, layerBinds, usernsFd, target, replace, p.flags, data, dataCwd);
       mark();
     } catch (e) {
       throw new SpecError(`task ${id}: cannot mount its idmapped rootfs: ${(e as Error).message}`);

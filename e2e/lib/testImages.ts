@@ -62,6 +62,35 @@ export function manyFilesImage(files: number): TestImage {
   }, { Env: ['PATH=/bin'], Cmd: ['sh'] });
 }
 
+/**
+ * busybox and `layers - 1` more layers of one file each (/layers/<i>) and a file every layer
+ * writes (/layers/top: the highest layer's number): an image of more layers than one overlay
+ * mount's option page holds as paths.
+ */
+export function manyLayersImage(layers: number): TestImage {
+  const name = `localhost/manylayers:${layers}`;
+  mkdirSync(CACHE, { recursive: true });
+  const tar = join(CACHE, `${name.replace(/[/:]/g, '_')}-${cacheKey(readFileSync('/bin/busybox'), String(layers), 'v1')}.tar`);
+  if (!existsSync(tar)) {
+    const dir = mkdtempSync(join(tmpdir(), 'vnode-img-'));
+    try {
+      const dirs = [join(dir, 'base')];
+      busyboxRoot(dirs[0]!);
+      for (let i = 1; i < layers; i++) {
+        const d = join(dir, `l${i}`, 'layers');
+        mkdirSync(d, { recursive: true });
+        writeFileSync(join(d, String(i)), `${i}\n`);
+        writeFileSync(join(d, 'top'), `${i}\n`);
+        dirs.push(join(dir, `l${i}`));
+      }
+      buildImage({ name, layers: dirs, config: { Env: ['PATH=/bin'], Cmd: ['sh'] } }, `${tar}.tmp`);
+      renameSync(`${tar}.tmp`, tar);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  return { name, tar };
+}
 
 /** The busybox image as `docker save` writes it too (manifest.json), for `docker load` in a nested runtime. */
 export function nestedBusyboxImage(): TestImage {
