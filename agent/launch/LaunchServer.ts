@@ -16,7 +16,7 @@ export class LaunchServer {
   private readonly server: net.Server;
   private readonly handlers = new Map<string, LaunchHandler>();
   private readonly sockets = new Set<net.Socket>();
-  private answered: (() => void) | undefined;
+  private answered: ((entry: string) => void) | undefined;
 
   constructor(
     readonly path: string,
@@ -35,8 +35,8 @@ export class LaunchServer {
     this.handlers.set(entry, h);
   }
 
-  /** Called after each answered request (the manager's idle collection counts them as work). */
-  onAnswered(cb: () => void): void {
+  /** Called with the entry after each answered request (the manager's idle collection counts pod work). */
+  onAnswered(cb: (entry: string) => void): void {
     this.answered = cb;
   }
 
@@ -127,7 +127,7 @@ export class LaunchServer {
       ans = { kind: 'exit', code: 1, stderr: `${req.entry}: ${e instanceof Error ? e.message : String(e)}\n` };
     }
     this.answer(sock, ans);
-    this.answered?.();
+    this.answered?.(req.entry);
     this.log.debug('launch request answered', { entry: req.entry, argv: req.argv.slice(1, 16).join(' ').slice(0, 240), kind: ans.kind, ms: +(performance.now() - t0).toFixed(1), readMs: +(t0 - accepted).toFixed(1) });
   }
 

@@ -162,10 +162,14 @@ export async function managerMain(_argv: string[]): Promise<number> {
   };
   const heapAfterGc = (): Record<string, number> => ({ main: mainHeapAfterGcKb, ...vnodefs?.heapAfterGc(), ...seccomp.heapAfterGc() });
   launch.handle(STATE_ENTRY, stateLaunch(sizes, gcAll, heapAfterGc));
-  // After a burst of launch requests (pod starts and stops), one collection in every thread once
-  // the manager has been quiet for a second (common/gc.ts, IdleCollector).
+  // After a burst of pod work (the shim, runc and CNI entries of pod starts and stops), collections
+  // in every thread once it has been quiet for a second (common/gc.ts, IdleCollector). Health
+  // checks and introspection are not work: a probe every few seconds would collect each time.
   const idleGc = new IdleCollector(gcAll);
-  launch.onAnswered(() => idleGc.touch());
+  const podWork = new Set(['containerd-shim-vnode-v2', 'vnode-runc', 'vnode-cni']);
+  launch.onAnswered((entry) => {
+    if (podWork.has(entry)) idleGc.touch();
+  });
   const metricsLog = logger('metrics');
   let metricsServer: MetricsServer | undefined;
   let metricsError: string | null = null;
