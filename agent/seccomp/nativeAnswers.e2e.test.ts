@@ -73,9 +73,11 @@ test('sysinfo: the addon answers from the figures JS just answered with, and JS 
 });
 
 test("the addon's sysinfo memory agrees with the container's /proc/meminfo", { skip, timeout: 60_000 }, async () => {
+  // Not a check of one round's figures (the test above): 200 calls can outlast the figures' 5 ms
+  // on a busy machine, and JS's fresh answer then differs in freeram, as it should.
   const out = await run(c, ['sysinfo', '3', '200', '1']);
   const mem = (await c.exec(['sh', '-c', 'head -1 /proc/meminfo'])).stdout;
-  assert.equal(num(out, 'mismatches'), 0, out);
+  assert.equal(num(out, 'failures'), 0, out);
   assert.match(mem, new RegExp(`^MemTotal:\\s+${num(out, 'totalram') / 1024} kB`), `${mem} vs ${out}`);
 });
 
