@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 const ENTRIES = ['../main.js', '../seccomp/notifyWorker.js', '../vnodefs/fuseWorker.js'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
 
 /** Module specifiers a compiled file imports (static, re-exported, side-effect and literal dynamic imports); comments left out. */
-export function importsOf(src: string): string[] {
+function importsOf(src: string): string[] {
   const code = src.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
   const out: string[] = [];
   for (const m of code.matchAll(/^\s*(?:import|export)\b[^'";]*?\bfrom\s*['"]([^'"]+)['"]|^\s*import\s*['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gm)) out.push((m[1] ?? m[2] ?? m[3])!);

@@ -3,7 +3,6 @@
 // threads (vnodefs, seccomp) write the same lines with the serializer winston's json format calls
 // (safe-stable-stringify) but without winston, whose module graph costs each thread ~4 MiB of
 // heap (BENCH manager-memory: the manager runs four such threads).
-//
 import { isMainThread } from 'node:worker_threads';
 import type Winston from 'winston';
 import { requireCjs } from './cjs.js';

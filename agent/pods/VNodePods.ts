@@ -231,7 +231,8 @@ export class VNodePods implements ContainerLife {
     // The pause process runs its binary and writes nothing: its rootfs stays containerd's when
     // any vNode uid can (sandboxRootfs.ts), saving the remount on RunPodSandbox's path.
     const asIs = ctx.sandbox && sandboxRootfsAsIs(rewritten, rootfs);
-    if (!asIs && !(left && !ctx.sandbox)) await idmapRootfs(vnode, ctx.id, rootfs, idmapMarks, left && ctx.sandbox ? readMountInfo() : hostMounts, ctx.sandbox ? undefined : left);
+    // A container's left overlay was mounted idmapped above; otherwise the mounted rootfs is remounted.
+    if (!asIs && (ctx.sandbox || !left)) await idmapRootfs(vnode, ctx.id, rootfs, idmapMarks, left ? readMountInfo() : hostMounts);
     const tEnd = performance.now();
     // A container's own vnodefs files are new names: looked up now on the thread pool, their FUSE
     // LOOKUPs overlap the answer and runc's start-up instead of adding to runc's mount setup, which
