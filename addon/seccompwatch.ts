@@ -13,6 +13,7 @@ const C = native.seccompWatchConstants as {
   EVENTS: number;
   POLL_ERROR: number;
   RECV_FAILED: number;
+  COUNTED: number;
   SYSINFO_FACTS: number;
 };
 
@@ -68,6 +69,7 @@ interface NativeSeccompWatcher {
   setSysinfo(f: Float64Array): void;
   setAffinity(mask: Buffer, count: number, from: number, until: number): void;
   takeCounts(): Float64Array;
+  armCounted(): void;
   readonly active: boolean;
 }
 type Ctor = new (fd: number, words: BigUint64Array, cb: (kind: number, value: number) => void) => NativeSeccompWatcher;
@@ -82,6 +84,8 @@ export interface SeccompWatcherEvents {
   /** a turn with no notification for JS (answered natively, or none pending) */
   events(events: number): void;
   error(e: Error): void;
+  /** answers were counted natively since armCounted() (once per arming, after that turn) */
+  counted?(): void;
 }
 
 export class SeccompWatcher {
@@ -95,6 +99,7 @@ export class SeccompWatcher {
     this.w = new (native.SeccompWatcher as Ctor)(fd, words, (kind, value) => {
       if (kind === C.NOTIFICATION) on.notification(notificationOf(words), value);
       else if (kind === C.EVENTS) on.events(value);
+      else if (kind === C.COUNTED) on.counted?.();
       else if (kind === C.POLL_ERROR) on.error(new Error(`seccomp listener fd ${fd}: poll failed (uv status ${value})`));
       else on.error(new Error(`seccomp listener fd ${fd}: ioctl(SECCOMP_IOCTL_NOTIF_RECV) failed: errno ${value}`));
     });
@@ -126,6 +131,11 @@ export class SeccompWatcher {
     const a = this.w.takeCounts();
     const k = this.routes;
     return { answered: [...a.subarray(0, k)], gone: [...a.subarray(k, 2 * k)], sendFailed: a[2 * k]!, lastSendErrno: a[2 * k + 1]!, fastNs: a[2 * k + 2]! };
+  }
+
+  /** Asks for one `counted` call back, after the next answer counted natively. */
+  armCounted(): void {
+    this.w.armCounted();
   }
 
   pause(): void {

@@ -4,6 +4,10 @@
 // runc shims / pods (containerd-shim-runc-v2, one per pod, what the runc handler adds per pod).
 // The containers themselves (pause, sleep) cost the same in both and are not counted.
 //   BENCH manager-memory manager_rss_mib=.. vnode_per_pod_kib=.. runc_per_pod_kib=.. pods=.. vnodes=.. ratio=<vnode / runc per pod>
+// And the CPU the manager takes while those 100 pods just run (IDLE_S seconds, nothing asked of
+// the node; a node agent should sleep then), against containerd's in the same seconds, the
+// node's other resident daemon with the same pods:
+//   BENCH idle-cpu manager_ms_per_s=.. containerd_ms_per_s=.. pods=.. vnodes=.. ratio=<manager / containerd>
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,6 +31,23 @@ const sumRss = (match: (cmd: string) => boolean): { kb: number; n: number } => {
   const ps = processes().filter((p) => match(p.cmdline));
   return { kb: ps.reduce((a, p) => a + rssKb(p.pid), 0), n: ps.length };
 };
+/** CPU time (ms) a process has used, all its threads. */
+const cpuMs = (pid: number): number => {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const a = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    return (Number(a[11]) + Number(a[12])) * 10; // USER_HZ is 100 on Linux
+  } catch {
+    return 0;
+  }
+};
+const IDLE_S = Number(process.env.BENCH_IDLE_S ?? 10);
+/** CPU ms per second each process takes over the same IDLE_S seconds of nothing asked. */
+async function idleCpu(pids: number[]): Promise<number[]> {
+  const before = pids.map(cpuMs);
+  await sleep(IDLE_S * 1000);
+  return pids.map((p, i) => (cpuMs(p) - before[i]!) / IDLE_S);
+}
 const shims = (cmd: string) => cmd.includes('containerd-shim-runc-v2') && cmd.includes(bed.socket);
 /** This manager's vNode holders (their pids from its vNode records). */
 const holderRss = (): { kb: number; n: number } => {
@@ -63,6 +84,7 @@ try {
   const mgr = rssKb(manager.pid);
   const vShims = sumRss(shims);
   const vHolders = holderRss();
+  const [mgrIdle, ctrIdle] = await idleCpu([manager.pid, bed.containerdPid]);
   await empty(vIds);
   const rIds = await fill('runc');
   const rShims = sumRss(shims);
@@ -74,6 +96,9 @@ try {
     { manager_rss_mib: mgr / 1024, manager_baseline_mib: base / 1024, vnode_per_pod_kib: vnodePerPod, runc_per_pod_kib: runcPerPod, shims: vShims.n, holders: vHolders.n, pods: PODS, vnodes: VNODES },
     vnodePerPod / runcPerPod,
   );
+  // containerd's figure is rounded up to one tick over the window, so a containerd that slept
+  // through it still gives a finite ratio.
+  bench('idle-cpu', { manager_ms_per_s: mgrIdle!, containerd_ms_per_s: ctrIdle!, pods: PODS, vnodes: VNODES, seconds: IDLE_S }, mgrIdle! / Math.max(ctrIdle!, 10 / IDLE_S));
 } finally {
   await teardown();
 }

@@ -53,6 +53,7 @@ constexpr int kNotification = 1;  // a notification is in the words array; value
 constexpr int kEvents = 2;        // no notification for JS; value: the poll events (JS checks for a hang-up)
 constexpr int kPollError = 3;     // value: libuv's negative status
 constexpr int kRecvFailed = 4;    // value: errno of NOTIF_RECV
+constexpr int kCounted = 5;       // answers were counted here since armCounted() (value 0): once per arming
 
 // Highest user address on x86_64 with 4-level paging (as TargetMemory checks).
 constexpr uint64_t kUserMax = 0x7ffffffff000ULL;
@@ -88,6 +89,7 @@ class SeccompWatcher : public Napi::ObjectWrap<SeccompWatcher> {
                        {InstanceMethod<&SeccompWatcher::Stop>("stop"), InstanceMethod<&SeccompWatcher::Pause>("pause"), InstanceMethod<&SeccompWatcher::Resume>("resume"),
                         InstanceMethod<&SeccompWatcher::SetRoutes>("setRoutes"), InstanceMethod<&SeccompWatcher::SetSysinfo>("setSysinfo"),
                         InstanceMethod<&SeccompWatcher::SetAffinity>("setAffinity"), InstanceMethod<&SeccompWatcher::TakeCounts>("takeCounts"),
+                        InstanceMethod<&SeccompWatcher::ArmCounted>("armCounted"),
                         InstanceAccessor<&SeccompWatcher::Active>("active")});
   }
 
@@ -130,7 +132,14 @@ class SeccompWatcher : public Napi::ObjectWrap<SeccompWatcher> {
 
   static void OnPoll(uv_poll_t* h, int status, int events) {
     auto* self = static_cast<SeccompWatcher*>(h->data);
-    if (self) self->Turn(status, events);
+    if (!self) return;
+    self->Turn(status, events);
+    // Told once the turn is over (its callers answered, the lingering done): the first answer
+    // counted here since JS armed it, so JS collects counts only while there are some.
+    if (self->countedSignal_) {
+      self->countedSignal_ = false;
+      self->Call(kCounted, 0);
+    }
   }
 
   void Turn(int status, int events) {
@@ -193,6 +202,7 @@ class SeccompWatcher : public Napi::ObjectWrap<SeccompWatcher> {
     else if (f == Fast::kGone) gone_[ri]++;
     else sendFailed_++;
     fastNs_ += static_cast<double>(MonoNs() - t0);
+    if (countedArmed_) countedArmed_ = false, countedSignal_ = true;
     return true;
   }
 
@@ -444,6 +454,12 @@ class SeccompWatcher : public Napi::ObjectWrap<SeccompWatcher> {
     return env.Undefined();
   }
 
+  // armCounted(): call back (kCounted) once, after the turn in which the next answer is counted here.
+  Napi::Value ArmCounted(const Napi::CallbackInfo& info) {
+    countedArmed_ = true;
+    return info.Env().Undefined();
+  }
+
   // takeCounts() -> Float64Array [answered per route..., gone per route..., sendFailed, lastSendErrno, fastNs]; resets them.
   Napi::Value TakeCounts(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
@@ -476,6 +492,7 @@ class SeccompWatcher : public Napi::ObjectWrap<SeccompWatcher> {
   double sendFailed_ = 0, fastNs_ = 0;
   int lastSendErrno_ = 0;
   bool haveSysinfo_ = false;
+  bool countedArmed_ = false, countedSignal_ = false;
   double sysinfo_[kFactCount] = {};
   std::vector<unsigned char> affinity_;
   size_t affinityCount_ = 0;
@@ -493,6 +510,7 @@ void InitSeccompWatch(Napi::Env env, Napi::Object exports) {
   c.Set("EVENTS", Napi::Number::New(env, kEvents));
   c.Set("POLL_ERROR", Napi::Number::New(env, kPollError));
   c.Set("RECV_FAILED", Napi::Number::New(env, kRecvFailed));
+  c.Set("COUNTED", Napi::Number::New(env, kCounted));
   c.Set("SYSINFO_FACTS", Napi::Number::New(env, kFactCount));
   exports.Set("seccompWatchConstants", c);
 }

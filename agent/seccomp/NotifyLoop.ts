@@ -11,7 +11,9 @@
 // handed it after its own handler last answered them on that listener, for as long as those
 // figures are cached here anyway (5 ms for memory, 1 s for tasks and CPUs). Every other call,
 // and every case of those that is not the plain success, comes here as before. Their counts and
-// CPU time are taken from the watcher when counts are drained and every budget window.
+// CPU time are taken from the watcher when counts are drained and, while listeners answer
+// natively, every budget window: the window's timer stops once a window saw no native answer,
+// and the watchers then say when the next one is counted (armCounted), so an idle worker sleeps.
 //
 // Safety: every handler reads the caller's memory, then checks ID_VALID, then acts; the
 // namespace helper checks ID_VALID again once it has opened the caller's fds. A listener that
@@ -56,6 +58,9 @@ export interface LoopStats {
   internalErrors: number;
   /** of the answered and continued: answered by the addon itself (FAST_ROUTES) */
   native: number;
+  /** budget windows in which native answers were collected (the window timer's turns: none while
+   * no listener answers natively) */
+  windows: number;
   byName: Record<string, number>;
 }
 
@@ -168,13 +173,15 @@ export class NotifyLoop {
   private readonly sources: FactsSources;
   private readonly routes: readonly FastEntry[];
   private readonly log: Logger;
-  readonly stats: LoopStats = { connections: 0, received: 0, answered: 0, continued: 0, failed: 0, gone: 0, internalErrors: 0, native: 0, byName: {} };
+  readonly stats: LoopStats = { connections: 0, received: 0, answered: 0, continued: 0, failed: 0, gone: 0, internalErrors: 0, native: 0, windows: 0, byName: {} };
   /** Calls since the last drainCalls(): the agent takes them in batches (metrics, `vnode inspect`),
    * so a trapped call costs one map increment here and no message. */
   private calls = new Map<string, number>();
   private readonly budget: CpuBudget | undefined;
   /** Times a listener was left unread for a window because its vNode used its budget. */
   throttled = 0;
+  /** Takes native answers into the budget every window, while there are some (collectWhileBusy). */
+  private collectTimer: NodeJS.Timeout | undefined;
 
   constructor(
     opts: LoopOptions,
@@ -183,8 +190,6 @@ export class NotifyLoop {
   ) {
     this.routes = opts.nativeAnswers === false ? [] : FAST_ROUTES;
     this.budget = opts.budget && opts.budget.cpuPerSecond > 0 ? new CpuBudget(opts.budget.cpuPerSecond, opts.budget.windowMs) : undefined;
-    // Native answers' CPU time is charged once per window (they never come through JS).
-    if (this.budget && this.routes.length > 0) setInterval(() => this.collect(), opts.budget!.windowMs).unref();
     this.scheduler = new FairScheduler(opts.helperConcurrency ?? 2);
     this.sources = new FactsSources({ cgroupRoot: opts.cgroupRoot });
     this.log = log ?? logger('seccomp');
@@ -212,9 +217,31 @@ export class NotifyLoop {
       notification: (n, ev) => this.notified(conn, n, ev),
       events: (ev) => this.events(conn, ev),
       error: (e) => this.log.error('seccomp: listener failed', { connId: conn.connId, error: e.message }),
+      counted: () => this.collectWhileBusy(),
     });
-    if (this.routes.length > 0) w.setRoutes(this.routes);
+    if (this.routes.length > 0) {
+      w.setRoutes(this.routes);
+      if (this.budget) w.armCounted();
+    }
     return w;
+  }
+
+  /**
+   * Native answers' CPU time is charged to their vNode's budget once per window (they never come
+   * through JS): a timer runs while listeners answer natively. A window without one stops it and
+   * arms every watcher, whose next native answer (counted after its turn) starts it again.
+   */
+  private collectWhileBusy(): void {
+    if (this.collectTimer || !this.budget) return;
+    this.collectTimer = setInterval(() => {
+      this.stats.windows++;
+      let busy = false;
+      for (const c of this.conns.values()) if (this.collectConn(c)) busy = true;
+      if (busy) return;
+      clearInterval(this.collectTimer);
+      this.collectTimer = undefined;
+      for (const c of this.conns.values()) c.watcher?.armCounted();
+    }, this.budget.windowMs).unref();
   }
 
   /** Leaves a listener whose vNode used its budget unread until the next window: its callers wait in the kernel. */
@@ -327,15 +354,17 @@ export class NotifyLoop {
     }
   }
 
-  /** Takes one listener's native answers into the stats, the call counts and the budget. */
-  private collectConn(conn: Connection): void {
-    if (!conn.watcher || this.routes.length === 0) return;
+  /** Takes one listener's native answers into the stats, the call counts and the budget; whether it had any. */
+  private collectConn(conn: Connection): boolean {
+    if (!conn.watcher || this.routes.length === 0) return false;
     const c = conn.watcher.takeCounts();
+    let any = c.sendFailed > 0 || c.fastNs > 0;
     for (let i = 0; i < this.routes.length; i++) {
       const r = this.routes[i]!;
       const answered = c.answered[i] ?? 0;
       const gone = c.gone[i] ?? 0;
       if (answered + gone === 0) continue;
+      any = true;
       this.stats.received += answered + gone;
       this.stats.byName[r.name] = (this.stats.byName[r.name] ?? 0) + answered + gone;
       this.stats.native += answered;
@@ -350,6 +379,7 @@ export class NotifyLoop {
       this.budget.charge(conn.target.vnodeId, c.fastNs / 1e6);
       if (this.budget.over(conn.target.vnodeId)) this.pause(conn);
     }
+    return any;
   }
 
   /** Takes every listener's native answers in (see collectConn). */
@@ -407,6 +437,8 @@ export class NotifyLoop {
 
   /** Releases every listener now (shutdown); pending callers then get ENOSYS from the kernel. */
   stopAll(): void {
+    clearInterval(this.collectTimer);
+    this.collectTimer = undefined;
     for (const c of [...this.conns.values()]) this.release(c, 'stopped');
   }
 }

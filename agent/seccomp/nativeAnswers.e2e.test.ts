@@ -34,7 +34,7 @@ async function totals(): Promise<LoopStats> {
   const all = await bed.agent.stats();
   const sum = { ...all[0]!, byName: { ...all[0]!.byName } };
   for (const s of all.slice(1)) {
-    for (const k of ['received', 'answered', 'continued', 'failed', 'gone', 'internalErrors', 'native'] as const) sum[k] += s[k];
+    for (const k of ['received', 'answered', 'continued', 'failed', 'gone', 'internalErrors', 'native', 'windows'] as const) sum[k] += s[k];
     for (const [n, v] of Object.entries(s.byName)) sum.byName[n] = (sum.byName[n] ?? 0) + v;
   }
   return sum;
@@ -46,7 +46,8 @@ before(async () => {
   const bin = join(tmp, 'fastcheck');
   const b = await buildStatic(fileURLToPath(new URL('../../../agent/seccomp/fixtures/fastcheck.c', import.meta.url)), bin);
   assert.equal(b.code, 0, b.stderr);
-  bed = await SeccompTestBed.start({ agent: { workers: 1 } });
+  // The manager's default budget (its windows collect the native answers' time).
+  bed = await SeccompTestBed.start({ agent: { workers: 1, budget: { cpuPerVnode: 0.25, windowMs: 50 } } });
   const files = { '/bin/fastcheck': bin };
   c = await bed.container('native', { vnode: 'shared:sec-native', memoryBytes: 256 << 20, cpuQuotaUs: 50_000, files });
   plain = await bed.container('plain', { vnode: 'shared:sec-native', files, seccomp: false });
@@ -95,6 +96,29 @@ test('sched_getaffinity(0): the container CPU from the addon, also when pinned t
   assert.equal(num(out, 'mismatches'), 0, out);
   assert.equal(num(out, 'count'), 1, out);
   assert.equal(num(out, 'cpu1'), 1, out);
+});
+
+test('native answers are collected window by window while they come; idle listeners leave the loop asleep', { skip, timeout: 60_000 }, async () => {
+  // The budget's window timer ran forever, 20 turns a second on every worker: most of an idle
+  // manager's CPU. It now runs from a native answer until a window passes without one.
+  const settled = async (): Promise<number> => {
+    for (let prev = (await totals()).windows, i = 0; i < 25; i++) {
+      await new Promise((r) => setTimeout(r, 300));
+      const now = (await totals()).windows;
+      if (now === prev) return now;
+      prev = now;
+    }
+    assert.fail('the window timer never stopped with every listener idle');
+  };
+  const idle = await settled();
+  const before = await totals();
+  await run(c, ['affinity', '300']);
+  const busy = await settled();
+  const after = await totals();
+  assert.ok(after.native - before.native >= 250, `answered natively: ${after.native - before.native}`);
+  assert.ok(busy > idle, `windows collected while the addon answered: ${busy - idle}`);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal((await totals()).windows, busy, 'no window turns while idle');
 });
 
 test('bad pointers and sizes right after a good call get the kernel\'s answers', { skip, timeout: 60_000 }, async () => {
