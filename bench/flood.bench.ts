@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { startVNodeBed } from '../e2e/lib/vnodeBed.js';
-import { bench } from './lib.js';
+import { bench, processCpuS } from './lib.js';
 
 const FLOOD_S = Number(process.env.BENCH_FLOOD_SECONDS ?? 8);
 const MEASURE_S = 3;
@@ -31,11 +31,6 @@ const reader = join(work, 'reader');
 execFileSync('cc', ['-static', '-O2', '-o', reader, join(root, 'bench/vnodefsReader.c')]);
 chmodSync(reader, 0o755);
 
-const ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-function processCpuS(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) / ticks; // utime, stime (fields 14, 15)
-}
 function cgroupCpuS(cgroupParent: string): number {
   const v1 = `/sys/fs/cgroup/cpuacct${cgroupParent}/cpuacct.usage`;
   if (existsSync(v1)) return Number(readFileSync(v1, 'utf8')) / 1e9;

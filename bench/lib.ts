@@ -1,10 +1,19 @@
 // Shared bits of the benchmarks: timing, medians, the BENCH line format.
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+let clockTicks = 0;
+/** CPU seconds a process has used, all its threads (utime + stime of /proc/<pid>/stat). */
+export function processCpuS(pid: number): number {
+  clockTicks ||= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(f[11]) + Number(f[12])) / clockTicks; // utime, stime (fields 14, 15)
 }
 
 /** Wall time of one synchronous run of a command, in milliseconds; throws if it fails. */

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processes } from '../e2e/lib/hostState.js';
 import { startVNodeBed } from '../e2e/lib/vnodeBed.js';
-import { bench } from './lib.js';
+import { bench, processCpuS } from './lib.js';
 
 const PODS = Number(process.env.BENCH_MEMORY_PODS ?? 100);
 const VNODES = Number(process.env.BENCH_MEMORY_VNODES ?? 10);
@@ -31,12 +31,10 @@ const sumRss = (match: (cmd: string) => boolean): { kb: number; n: number } => {
   const ps = processes().filter((p) => match(p.cmdline));
   return { kb: ps.reduce((a, p) => a + rssKb(p.pid), 0), n: ps.length };
 };
-/** CPU time (ms) a process has used, all its threads. */
+/** CPU time (ms) a process has used, all its threads (0 once it is gone). */
 const cpuMs = (pid: number): number => {
   try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const a = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(a[11]) + Number(a[12])) * 10; // USER_HZ is 100 on Linux
+    return processCpuS(pid) * 1000;
   } catch {
     return 0;
   }

@@ -18,20 +18,29 @@ export interface TestImages {
   busybox: TestImage;
 }
 
-function cached(name: string, key: string, make: (dir: string) => void, config: Parameters<typeof buildImage>[0]['config'], dockerArchive = false): TestImage {
+/** An image built by `make` (which lays out its layers under a scratch dir and returns them,
+ * bottom first), cached as build/images/<name>-<key>.tar. */
+function cachedLayers(name: string, key: string, make: (dir: string) => string[], config: Parameters<typeof buildImage>[0]['config'], dockerArchive = false): TestImage {
   mkdirSync(CACHE, { recursive: true });
   const tar = join(CACHE, `${name.replace(/[/:]/g, '_')}-${key}.tar`);
   if (!existsSync(tar)) {
     const dir = mkdtempSync(join(tmpdir(), 'vnode-img-'));
     try {
-      make(join(dir, 'root'));
-      buildImage({ name, layers: [join(dir, 'root')], config, dockerArchive }, `${tar}.tmp`);
+      buildImage({ name, layers: make(dir), config, dockerArchive }, `${tar}.tmp`);
       renameSync(`${tar}.tmp`, tar);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   }
   return { name, tar };
+}
+
+/** A one-layer image whose root `make` fills. */
+function cached(name: string, key: string, make: (root: string) => void, config: Parameters<typeof buildImage>[0]['config'], dockerArchive = false): TestImage {
+  return cachedLayers(name, key, (dir) => {
+    make(join(dir, 'root'));
+    return [join(dir, 'root')];
+  }, config, dockerArchive);
 }
 
 let images: TestImages | undefined;
@@ -68,28 +77,18 @@ export function manyFilesImage(files: number): TestImage {
  * mount's option page holds as paths.
  */
 export function manyLayersImage(layers: number): TestImage {
-  const name = `localhost/manylayers:${layers}`;
-  mkdirSync(CACHE, { recursive: true });
-  const tar = join(CACHE, `${name.replace(/[/:]/g, '_')}-${cacheKey(readFileSync('/bin/busybox'), String(layers), 'v1')}.tar`);
-  if (!existsSync(tar)) {
-    const dir = mkdtempSync(join(tmpdir(), 'vnode-img-'));
-    try {
-      const dirs = [join(dir, 'base')];
-      busyboxRoot(dirs[0]!);
-      for (let i = 1; i < layers; i++) {
-        const d = join(dir, `l${i}`, 'layers');
-        mkdirSync(d, { recursive: true });
-        writeFileSync(join(d, String(i)), `${i}\n`);
-        writeFileSync(join(d, 'top'), `${i}\n`);
-        dirs.push(join(dir, `l${i}`));
-      }
-      buildImage({ name, layers: dirs, config: { Env: ['PATH=/bin'], Cmd: ['sh'] } }, `${tar}.tmp`);
-      renameSync(`${tar}.tmp`, tar);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
+  return cachedLayers(`localhost/manylayers:${layers}`, cacheKey(readFileSync('/bin/busybox'), String(layers), 'v1'), (dir) => {
+    const dirs = [join(dir, 'base')];
+    busyboxRoot(dirs[0]!);
+    for (let i = 1; i < layers; i++) {
+      const d = join(dir, `l${i}`, 'layers');
+      mkdirSync(d, { recursive: true });
+      writeFileSync(join(d, String(i)), `${i}\n`);
+      writeFileSync(join(d, 'top'), `${i}\n`);
+      dirs.push(join(dir, `l${i}`));
     }
-  }
-  return { name, tar };
+    return dirs;
+  }, { Env: ['PATH=/bin'], Cmd: ['sh'] });
 }
 
 /** The busybox image as `docker save` writes it too (manifest.json), for `docker load` in a nested runtime. */
