@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { logger } from '../common/log.js';
 import { RUNC_COMMAND_AT, RUNC_PATH_ENV, type LaunchRequest } from '../launch/launchProtocol.js';
 import { ContainerRegistry, type ContainerRecord } from './ContainerRegistry.js';
-import { parseCreateArgs, parseRuncArgs, RuncHook, type ContainerLife, type CreateContext } from './runcHook.js';
+import { forcedDeleteOfNothing, parseCreateArgs, parseRuncArgs, RuncHook, type ContainerLife, type CreateContext } from './runcHook.js';
 
 const RUNC = '/opt/vnode/current/bin/runc';
 /** What vnode-runc forwards: the command line, and where its runc command is (the launcher's
@@ -170,10 +170,30 @@ test('delete: the container goes, the pod with its last one; a second delete (co
   s.life.calls.length = 0;
   assert.deepEqual(await s.hook.handle(req(s.del(c, 'c1'))), { kind: 'exec', path: RUNC, argv: ['runc', ...s.del(c, 'c1')] });
   assert.equal(s.hook.podHasContainers('sb1'), true);
-  await s.hook.handle(req(s.del(sb, 'sb1', true)));
-  await s.hook.handle(req(s.del(sb, 'sb1', true)));
+  // runc still has the sandbox (its state dir): the forced delete goes to runc.
+  mkdirSync(join(s.root, 'sb1'), { recursive: true });
+  assert.deepEqual(await s.hook.handle(req(s.del(sb, 'sb1', true))), { kind: 'exec', path: RUNC, argv: ['runc', ...s.del(sb, 'sb1', true)] });
+  rmSync(join(s.root, 'sb1'), { recursive: true });
+  // Gone from runc too: runc delete --force would do nothing and exit 0, so the answer is that.
+  assert.deepEqual(await s.hook.handle(req(s.del(sb, 'sb1', true))), { kind: 'exit', code: 0 });
   assert.deepEqual(s.life.calls, ['gone c1 pod=sb1', 'gone sb1 pod=sb1', 'podGone sb1']);
   assert.equal(s.hook.podHasContainers('sb1'), false);
+  // Only the forced form: a plain delete of a missing container is runc's error to give.
+  assert.deepEqual(await s.hook.handle(req(s.del(c, 'c1'))), { kind: 'exec', path: RUNC, argv: ['runc', ...s.del(c, 'c1')] });
+});
+
+test('forcedDeleteOfNothing: only --force (or -f), an absolute root, an id containerd makes and no directory for it', (t) => {
+  const s = setup(t);
+  const id = 'a'.repeat(64);
+  const at = (argv: string[]) => parseRuncArgs(argv, argv.indexOf('delete'));
+  const gone = (argv: string[]) => forcedDeleteOfNothing(at(argv), argv[argv.length - 1]!);
+  assert.equal(gone(['--root', s.root, 'delete', '--force', id]), true);
+  assert.equal(gone(['--root', s.root, 'delete', '-f', id]), true);
+  assert.equal(gone(['--root', s.root, 'delete', id]), false, 'not forced');
+  assert.equal(gone(['--root', 'rel/root', 'delete', '--force', id]), false, 'relative root');
+  assert.equal(gone(['--root', s.root, 'delete', '--force', '../etc']), false, 'an id containerd does not make');
+  mkdirSync(join(s.root, id), { recursive: true });
+  assert.equal(gone(['--root', s.root, 'delete', '--force', id]), false, 'runc has it');
 });
 
 test('reconcile: running sandboxes adopted; containers with no runc state (deleted while no manager answered) go once old enough', async (t) => {

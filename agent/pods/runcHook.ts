@@ -8,10 +8,11 @@
 //   (made when its seccomp listener arrived during create, else now: it exists with its
 //   namespaces but runs nothing yet), then `runc start`;
 // - delete: the container leaves (and with the pod's last one, the pod leaves its vNode), then
-//   `runc delete`.
+//   `runc delete` (a forced one of a container runc no longer has is answered here: it would do
+//   nothing).
 // The manager is not in containerd's task path: a manager that dies leaves every container,
 // exec and event to the runc shims; what it missed meanwhile, reconcile() finds.
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, lstatSync, readFileSync } from 'node:fs';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { CONTAINER_ID } from '../common/containerId.js';
 import type { Logger } from '../common/log.js';
@@ -50,6 +51,26 @@ export function parseRuncArgs(argv: string[], at: number): RuncArgs {
     return v;
   };
   return { command: at < 0 ? undefined : argv[at], log: flag('--log'), root: flag('--root'), rest: at < 0 ? [] : argv.slice(at + 1) };
+}
+
+/**
+ * `runc delete --force ID` of a container runc has no directory for: runc 1.1 removes
+ * `<root>/<ID>` (not there) and exits 0, doing nothing else. The runc shim asks it after each
+ * container's delete (and containerd's cleanup of a dead shim asks it again); answering it here
+ * spares a runc exec, ~4-6 ms of CPU, twice a pod. Any other form (no --force, a relative root, an
+ * id containerd would not make, a directory there, an unreadable root) goes to runc.
+ */
+export function forcedDeleteOfNothing(p: RuncArgs, id: string): boolean {
+  const flags = p.rest.slice(0, -1);
+  if (!flags.some((a) => a === '--force' || a === '-f' || a === '--force=true')) return false;
+  const root = p.root ?? RUNC_DEFAULT_ROOT;
+  if (!CONTAINER_ID.test(id) || !isAbsolute(root)) return false;
+  try {
+    lstatSync(join(root, id));
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT';
+  }
 }
 
 /** `runc create [flags] ID`: the bundle (default: the caller's cwd) and the id. */
@@ -143,7 +164,7 @@ export class RuncHook {
     if (p.command === 'delete') {
       const id = p.rest[p.rest.length - 1] ?? '';
       await this.gone(id, 'deleted');
-      return exec;
+      return forcedDeleteOfNothing(p, id) ? { kind: 'exit', code: 0 } : exec;
     }
     return exec;
   };

@@ -1,6 +1,8 @@
 // A test bed with the `vnode` runtime handler wired the way the installer wires a node: the
 // handler's own CNI config dir holding the bed's network with vnode-cni chained last, vnode-cni
-// in the CNI bin dir, the launcher's links on containerd's PATH, and a vnode-manager of its own.
+// in the CNI bin dir, a link containerd-shim-vnode-v2 to the launcher in a directory of its own on
+// containerd's PATH (the installer's shim link: the runc handler keeps the host's own runc shim
+// and runc, never the tree's patched builds), and a vnode-manager of its own.
 // (The installer itself is tested in e2e/installer.test.ts; here the handler is set up directly.)
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,6 +20,8 @@ export interface VNodeBed {
 
 type VNodeBedOptions = Pick<TestBedOptions, 'name' | 'subnetIndex'> & { baseDir: string; managerEnv?: Record<string, string> };
 
+const shimLinkDir = (opts: VNodeBedOptions): string => join(opts.baseDir, 'shim-link');
+
 function layout(opts: VNodeBedOptions): { manager: ManagerProcess; vnodeConfDir: string; bedOptions: TestBedOptions } {
   const vnodeConfDir = join(opts.baseDir, 'cni/vnode.d');
   const manager = new ManagerProcess(join(opts.baseDir, 'vnode'), join(opts.baseDir, 'vnode-state'), {
@@ -30,7 +34,7 @@ function layout(opts: VNodeBedOptions): { manager: ManagerProcess; vnodeConfDir:
     subnetIndex: opts.subnetIndex,
     baseDir: opts.baseDir,
     env: manager.clientEnv,
-    path: [join(TREE_DIR, 'bin')],
+    path: [shimLinkDir(opts)],
     runtimes: {
       vnode: { runtime_type: 'io.containerd.vnode.v2', cni_conf_dir: vnodeConfDir, cni_max_conf_num: 1, pod_annotations: ['vnode.loft.sh/*'] },
     },
@@ -44,6 +48,8 @@ export async function startVNodeBed(opts: VNodeBedOptions): Promise<VNodeBed> {
   const bed = await TestBed.start(bedOptions);
   try {
     mkdirSync(vnodeConfDir, { recursive: true });
+    mkdirSync(shimLinkDir(opts), { recursive: true });
+    symlinkSync(join(TREE_DIR, 'bin/containerd-shim-vnode-v2'), join(shimLinkDir(opts), 'containerd-shim-vnode-v2'));
     const host = bed.hostNetworkConflist();
     const plugins = [...(host.plugins as object[]), { type: 'vnode-cni', capabilities: { 'io.kubernetes.cri.pod-annotations': true } }];
     writeFileSync(join(vnodeConfDir, `10-${bed.network}-vnode.conflist`), JSON.stringify({ ...host, plugins }, null, 2));
