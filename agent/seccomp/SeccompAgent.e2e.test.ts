@@ -6,7 +6,7 @@
 // released, and a flood from one vNode does not starve another.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
@@ -212,6 +212,40 @@ test('every runc exec hands over a listener that is tracked and released', { ski
   assert.equal(released, 11);
   assert.equal(bed.agent.connections().filter((x) => x.containerId === c.id).length, 1);
   assert.equal(listenerFds(), fdsBefore, 'no listener fd left open');
+});
+
+test('a listener runc cannot hand over fails the create and the exec, and leaves no process of them', { skip, timeout: 90_000 }, async () => {
+  // No container process may run with a listener nobody serves: runc hands it over before the
+  // process goes on, and a hand-over that fails fails the call.
+  await assert.rejects(bed.container('nohandover', { vnode: 'shared:sec-e2e-a', listenerPath: join(tmp, 'nobody.sock') }), /seccomp agent/);
+  // A listener path that leads to the agent while the container is created and nowhere after.
+  const link = join(tmp, 'agent-link.sock');
+  symlinkSync(bed.agent.socketPath, link);
+  const c2 = await bed.container('handover', { vnode: 'shared:sec-e2e-a', listenerPath: link });
+  const running = (): number[] =>
+    readdirSync('/proc')
+      .filter((p) => /^\d+$/.test(p))
+      .filter((p) => {
+        try {
+          return readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u0000987\u0000';
+        } catch {
+          return false;
+        }
+      })
+      .map(Number);
+  try {
+    rmSync(link);
+    const t0 = Date.now();
+    const r = await c2.exec(['sleep', '987'], 30_000);
+    assert.notEqual(r.code, 0, 'the exec fails');
+    assert.match(r.stderr, /seccomp agent/);
+    assert.ok(Date.now() - t0 < 15_000, `the exec failed at once, not when its process would have ended (${Date.now() - t0} ms)`);
+    assert.deepEqual(running(), [], 'no process of the failed exec is left');
+    assert.equal((await c2.state())?.status, 'running', 'the container itself is untouched');
+  } finally {
+    for (const pid of running()) process.kill(pid, 'SIGKILL');
+    await bed.remove(c2);
+  }
 });
 
 test('a flood of notifications from one vNode does not starve another', { skip, timeout: 120_000 }, async () => {
