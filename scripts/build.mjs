@@ -134,9 +134,10 @@ writeFileSync(join(tree, 'VERSION'), `${pkg.version}\n`);
 // it changes and why), built with Debian's Go against Debian's Go libraries (GOPATH mode, as
 // Debian builds it): `srcDir` is copied whole into a GOPATH of its own, which comes first, since
 // GOPATH mode takes a package from the first entry that has its directory. Rebuilt when a patch
-// or the source package changes (the stamp <tree>/lib/<name>.build). Stripped (-s -w) as Debian
-// ships them: runc copies its whole binary into a sealed memfd on every `runc init` (CVE-2019-5736),
-// so its size is paid three times a pod; Go's tracebacks do not need the symbol table or DWARF.
+// or the source package changes (or its build flags; the stamp <tree>/lib/<name>.build). Stripped
+// (-s -w) as Debian ships them: for every `runc init` runc binds its binary read-only, or where it
+// cannot copies it whole into a sealed memfd (CVE-2019-5736); Go's tracebacks need neither the
+// symbol table nor DWARF.
 function buildPatchedGo({ name, devPackage, srcDir, importPath, patchDir, mainDir, mainSource, tags, ldflags, also = [] }, out) {
   const patchesIn = (dir) => readdirSync(join(root, dir)).filter((f) => f.endsWith('.patch')).sort().map((f) => join(root, dir, f));
   const patches = patchesIn(patchDir);

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { e2eSkipReason } from '../../e2e/lib/e2eGate.js';
+import { processes } from '../../e2e/lib/hostState.js';
 import { buildStatic, SeccompTestBed, type TestContainer } from './testing/SeccompTestBed.js';
 
 const skip = e2eSkipReason(['/usr/sbin/runc', '/bin/busybox', '/dev/fuse']);
@@ -222,17 +223,7 @@ test('a listener runc cannot hand over fails the create and the exec, and leaves
   const link = join(tmp, 'agent-link.sock');
   symlinkSync(bed.agent.socketPath, link);
   const c2 = await bed.container('handover', { vnode: 'shared:sec-e2e-a', listenerPath: link });
-  const running = (): number[] =>
-    readdirSync('/proc')
-      .filter((p) => /^\d+$/.test(p))
-      .filter((p) => {
-        try {
-          return readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u0000987\u0000';
-        } catch {
-          return false;
-        }
-      })
-      .map(Number);
+  const running = (): number[] => processes().filter((p) => p.cmdline === 'sleep 987').map((p) => p.pid);
   try {
     rmSync(link);
     const t0 = Date.now();
